@@ -1,0 +1,61 @@
+# DataSafe Ledger — the targets a newcomer expects.
+#   make up     start the node (embedded anvil + contracts deployed; later the whole service)
+#   make test   bootstrap everything from a fresh clone, then forge tests + gas check + pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := node_modules/.bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: bootstrap up down test test-contracts test-python lint fmt bench gas-bench clean
+
+bootstrap: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@# npm ci is impossible: the registry lacks some of foundry's optional platform packages (404),
+	@# so npm ci rejects any lock file; npm install keeps the locked versions.
+	npm install --no-audit --no-fund
+	@touch $@
+
+up: bootstrap
+	$(VENV)/bin/datasafe-node up
+
+down: bootstrap
+	$(VENV)/bin/datasafe-node down
+
+test: bootstrap test-contracts test-python
+
+test-contracts: node_modules/.installed
+	$(BIN)/forge build
+	$(BIN)/forge test
+	$(BIN)/forge snapshot --check --match-path 'contracts/test/unit/*'
+
+test-python: bootstrap
+	$(PY) scripts/gen_artifacts.py --check
+	$(PY) -m pytest -q
+
+lint: bootstrap
+	$(VENV)/bin/ruff check ledger vault api wallet_cli tests scripts
+	$(VENV)/bin/ruff format --check ledger vault api wallet_cli tests scripts
+	$(VENV)/bin/mypy
+
+fmt: bootstrap
+	$(VENV)/bin/ruff format ledger vault api wallet_cli tests scripts
+	$(VENV)/bin/ruff check --fix ledger vault api wallet_cli tests scripts
+	$(BIN)/forge fmt
+
+gas-bench: bootstrap
+	$(PY) scripts/bench_gas.py
+
+bench: gas-bench
+	$(PY) scripts/bench_vault.py
+
+clean:
+	rm -rf out cache .pytest_cache .hypothesis

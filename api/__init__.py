@@ -1,0 +1,1 @@
+"""DataSafe Ledger: api package."""

@@ -1,0 +1,140 @@
+"""Who is calling: signed-envelope verification, replay protection, on-chain roles."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from api import errors
+from api.envelope import (
+    Envelope,
+    EnvelopeError,
+    body_digest,
+    domain_separator,
+    recover,
+    request_digest,
+)
+from api.nonces import NonceStore
+
+
+class Role(enum.IntFlag):
+    """Role bits of ``IMembership``."""
+
+    GOVERNOR = 1
+    ISSUER = 2
+    CONSUMER = 4
+    REGULATOR = 8
+    CUSTODIAN = 16
+    SUBJECT = 32
+    REGISTRAR = 64
+
+
+class MemberStatus(enum.IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+MEMBER_KINDS = (
+    "none",
+    "individual",
+    "enterprise",
+    "bank",
+    "notary",
+    "insurer",
+    "department",
+    "regulator",
+    "operator",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member as read from the chain at ``block``."""
+
+    address: str
+    roles: Role
+    kind: str
+    status: MemberStatus
+    key_version: int
+    enc_key_hash: bytes
+    admitted_at: int
+    block: int
+
+    @property
+    def is_member(self) -> bool:
+        return self.status != MemberStatus.NONE
+
+    @property
+    def active(self) -> bool:
+        return self.status == MemberStatus.ACTIVE
+
+    def has(self, role: Role) -> bool:
+        return bool(self.roles & role)
+
+    def role_names(self) -> list[str]:
+        return [r.name.lower() for r in Role if r.name and self.roles & r]
+
+
+class Authenticator:
+    """Checks an envelope: time window, signature over the exact request, fresh nonce."""
+
+    def __init__(
+        self,
+        *,
+        chain_id: int,
+        ledger_address: str,
+        nonces: NonceStore,
+        window_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.chain_id = chain_id
+        self.ledger_address = ledger_address
+        self._domain = domain_separator(chain_id, ledger_address)
+        self._nonces = nonces
+        self._window = window_seconds
+        self._clock = clock
+
+    def verify_signature(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> Envelope:
+        """Pure part (no I/O): returns the envelope whose signer is proven."""
+        try:
+            env = Envelope.from_headers(headers)
+        except EnvelopeError as exc:
+            raise errors.UnauthenticatedError(str(exc)) from exc
+        if env is None:
+            raise errors.UnauthenticatedError(
+                "sign the request: X-DataSafe-Signer, -Timestamp, -Nonce, -Signature"
+            )
+        now = self._clock()
+        if abs(env.timestamp - now) > self._window:
+            raise errors.RequestExpiredError(
+                f"timestamp {env.timestamp} is over {self._window}s from server time {int(now)}"
+            )
+        try:
+            digest = request_digest(
+                self._domain, method, target, body_digest(body), env.timestamp, env.nonce
+            )
+            signer = recover(digest, env.signature)
+        except EnvelopeError as exc:
+            raise errors.BadSignatureError(str(exc)) from exc
+        if signer.lower() != env.signer.lower():
+            raise errors.BadSignatureError(
+                "signature does not recover to X-DataSafe-Signer for this request, "
+                f"chain id {self.chain_id} and ledger {self.ledger_address}"
+            )
+        return Envelope(signer, env.timestamp, env.nonce, env.signature)
+
+    async def authenticate(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> str:
+        env = self.verify_signature(method, target, body, headers)
+        fresh = await self._nonces.consume_async(env.signer, env.nonce, env.timestamp)
+        if not fresh:
+            raise errors.ReplayedRequestError(
+                f"nonce 0x{env.nonce.hex()} was already used by {env.signer}"
+            )
+        return env.signer

@@ -1,0 +1,200 @@
+"""Access records in batched transactions, without giving up "no record, no data".
+
+Each pull hands its grantee-signed ``AccessRequest`` to :meth:`AccessBatcher.record`
+and waits. A collector gathers the requests that arrive within a short window
+(or until the batch is full) into one ``recordAccessBatch`` transaction; when
+the receipt is confirmed, each waiter learns its own outcome from the
+transaction's ``Accessed`` / ``AccessRefused`` events. Only a waiter whose
+request produced an ``Accessed`` event gets a record back; everything else
+(refusal, revert, chain down, timeout) is an error, so no data is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from eth_abi import decode
+
+from api import errors
+from api._ledger_abi import ACCESS_REFUSED, ACCESSED, RECORD_ACCESS_BATCH
+from api.relay import Receipt, Relayer
+
+log = logging.getLogger("api.batcher")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    grant_id: bytes
+    fields_mask: int
+    nonce: int
+    deadline: int
+    signature: bytes
+    grantee: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    use: int
+    batch_size: int
+
+
+@dataclass
+class _Pending:
+    request: AccessRequest
+    future: asyncio.Future[AccessRecord]
+
+
+class AccessBatcher:
+    def __init__(
+        self,
+        relayer: Relayer,
+        *,
+        window_ms: int,
+        max_batch: int,
+        max_in_flight: int = 4,
+    ) -> None:
+        self._relayer = relayer
+        self._window = window_ms / 1000
+        self._max = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.batches = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._inflight):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(errors.NotReadyError("the service is stopping"))
+
+    async def record(self, request: AccessRequest) -> AccessRecord:
+        if self._task is None:
+            raise errors.NotReadyError("the access recorder is not running")
+        fut: asyncio.Future[AccessRecord] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(request, fut))
+        return await asyncio.shield(fut)
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            # Wait for a free slot first: while transactions are in flight the queue
+            # keeps filling, so the next batch is as large as the load makes it.
+            await self._slots.acquire()
+            try:
+                first = await self._queue.get()
+            except BaseException:
+                self._slots.release()
+                raise
+            batch = [first]
+            deadline = loop.time() + self._window
+            while len(batch) < self._max:
+                remaining = deadline - loop.time()
+                try:
+                    if remaining <= 0:
+                        batch.append(self._queue.get_nowait())
+                    else:
+                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+            task = loop.create_task(self._submit(batch))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _submit(self, batch: list[_Pending]) -> None:
+        try:
+            data = RECORD_ACCESS_BATCH.encode(
+                [
+                    (p.request.grant_id, p.request.fields_mask, p.request.nonce, p.request.deadline)
+                    for p in batch
+                ],
+                [p.request.signature for p in batch],
+            )
+            receipt = await self._relayer.send_and_wait(data)
+            self.batches += 1
+            if not receipt.success:
+                raise await self._relayer.explain_failure(
+                    receipt, self._relayer.custodian or "", data
+                )
+            self._settle(batch, receipt)
+        except BaseException as exc:
+            mapped = exc if isinstance(exc, errors.ApiError) else errors.translate(exc)
+            if mapped is None:
+                log.exception("access batch failed", exc_info=exc)
+            err = mapped or errors.RelayFailedError("the access record was not confirmed")
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(err)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._slots.release()
+
+    def _settle(self, batch: list[_Pending], receipt: Receipt) -> None:
+        ledger = self._relayer.chain.ledger_address.lower()
+        unassigned = list(batch)
+        for entry in receipt.logs:
+            if str(entry.get("address", "")).lower() != ledger:
+                continue
+            topics = entry.get("topics", [])
+            if not topics or topics[0] not in (ACCESSED, ACCESS_REFUSED):
+                continue
+            grant_id = bytes.fromhex(topics[1][2:])
+            grantee = "0x" + topics[2][-40:]
+            data = bytes.fromhex(str(entry["data"])[2:])
+            if topics[0] == ACCESSED:
+                _mask, use, nonce = decode(["uint64", "uint32", "uint256"], data)
+                reason = 0
+            else:
+                reason, nonce = decode(["uint8", "uint256"], data)
+                use = 0
+            for p in unassigned:
+                r = p.request
+                # A refusal for a bad signature names grantee 0: match it on grant and nonce.
+                same_grantee = r.grantee.lower() == grantee or (
+                    reason != 0 and int(grantee, 16) == 0
+                )
+                if r.grant_id == grant_id and r.nonce == nonce and same_grantee:
+                    unassigned.remove(p)
+                    if reason == 0:
+                        p.future.set_result(
+                            AccessRecord(
+                                tx_hash=receipt.tx_hash,
+                                block_number=receipt.block_number,
+                                block_hash=receipt.block_hash,
+                                use=int(use),
+                                batch_size=len(batch),
+                            )
+                        )
+                    else:
+                        p.future.set_exception(
+                            errors.refusal(int(reason), access_tx_hash=receipt.tx_hash)
+                        )
+                    break
+        for p in unassigned:
+            if not p.future.done():
+                p.future.set_exception(
+                    errors.ContractRejectedError(
+                        "the access batch carried no outcome for this request "
+                        "(its signature does not recover to the grantee)",
+                        access_tx_hash=receipt.tx_hash,
+                    )
+                )

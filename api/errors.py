@@ -1,0 +1,369 @@
+"""RFC 9457 problem details: one exception root, one stable ``type`` per reason.
+
+Every failure the service reports is an :class:`ApiError` subclass. The
+``type`` member is ``urn:datasafe:problem:<slug>``; the slug is also sent as the
+``code`` extension so clients can switch on it without parsing the URN. Library
+exceptions (ledger, vault, SQLAlchemy) are translated here and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:datasafe:problem:"
+
+log = logging.getLogger("api.errors")
+
+
+class ApiError(Exception):
+    """Root of every error the service reports to a client."""
+
+    slug: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    registry: ClassVar[dict[str, type[ApiError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "slug" not in cls.__dict__:
+            return  # an abstract grouping class
+        if cls.slug in ApiError.registry:
+            raise TypeError(f"duplicate problem slug {cls.slug!r}")
+        ApiError.registry[cls.slug] = cls
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        self.detail = detail or self.title
+        self.extensions = extensions
+        super().__init__(self.detail)
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_PREFIX + self.slug
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+ApiError.registry[ApiError.slug] = ApiError
+
+
+# ---- input ---------------------------------------------------------------------------------
+
+
+class InvalidRequestError(ApiError):
+    slug, status, title = "invalid_request", 422, "The request is malformed"
+
+
+class NotFoundError(ApiError):
+    slug, status, title = "not_found", 404, "No such resource"
+
+
+class MethodNotAllowedError(ApiError):
+    slug, status, title = "method_not_allowed", 405, "Method not allowed"
+
+
+class PayloadTooLargeError(ApiError):
+    slug, status, title = "payload_too_large", 413, "Request body too large"
+
+
+class ConflictError(ApiError):
+    slug, status, title = "conflict", 409, "The request conflicts with the current state"
+
+
+# ---- authentication ------------------------------------------------------------------------
+
+
+class _AuthError(ApiError):
+    status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'DataSafe-EIP712 realm="datasafe"'}
+
+
+class UnauthenticatedError(_AuthError):
+    slug, title = "unauthenticated", "A signed request envelope is required"
+
+
+class BadSignatureError(_AuthError):
+    slug, title = "bad_signature", "The request signature does not match the signer"
+
+
+class RequestExpiredError(_AuthError):
+    slug, title = "request_expired", "The request timestamp is outside the accepted window"
+
+
+class ReplayedRequestError(_AuthError):
+    slug, title = "replayed_request", "This request nonce was already used"
+
+
+# ---- authorisation (roles and objects) -----------------------------------------------------
+
+
+class NotMemberError(ApiError):
+    slug, status, title = "not_member", 403, "The signer is not a consortium member"
+
+
+class MemberSuspendedError(ApiError):
+    slug, status, title = "member_suspended", 403, "The signer is suspended"
+
+
+class RoleRequiredError(ApiError):
+    slug, status, title = "role_required", 403, "The signer lacks the role this call needs"
+
+
+class NotOwnerError(ApiError):
+    slug, status, title = "not_owner", 403, "Only the subject who owns this asset may do this"
+
+
+class NotIssuerError(ApiError):
+    slug, status, title = "not_issuer", 403, "Only the issuer of this asset or schema may do this"
+
+
+class NotGranteeError(ApiError):
+    slug, status, title = "not_grantee", 403, "This grant was not made to the signer"
+
+
+class ForbiddenError(ApiError):
+    slug, status, title = "forbidden", 403, "The signer may not see or change this resource"
+
+
+# ---- consent refusals (the chain's check reason codes) -------------------------------------
+
+
+class GrantNotFoundError(ApiError):
+    slug, status, title = "grant_not_found", 404, "No such grant"
+
+
+class GrantRevokedError(ApiError):
+    slug, status, title = "grant_revoked", 403, "The grant was revoked"
+
+
+class GrantExpiredError(ApiError):
+    slug, status, title = "grant_expired", 403, "The grant has expired"
+
+
+class GrantNotYetValidError(ApiError):
+    slug, status, title = "grant_not_yet_valid", 403, "The grant is not valid yet"
+
+
+class GrantPausedError(ApiError):
+    slug, status, title = "grant_paused", 403, "The grant is paused by the subject"
+
+
+class UsesExhaustedError(ApiError):
+    slug, status, title = "uses_exhausted", 403, "The grant has no uses left"
+
+
+class FieldsNotGrantedError(ApiError):
+    slug, status, title = "fields_not_granted", 403, "The grant does not cover these fields"
+
+
+class GranteeSuspendedError(ApiError):
+    slug, status, title = "grantee_suspended", 403, "The grantee is suspended"
+
+
+class AssetDisputedError(ApiError):
+    slug, status, title = "asset_disputed", 403, "The subject disputes the asset"
+
+
+class AssetRetiredError(ApiError):
+    slug, status, title = "asset_retired", 403, "The issuer retired the asset"
+
+
+class AssetSupersededError(ApiError):
+    slug, status, title = "asset_superseded", 403, "A newer version of the asset exists"
+
+
+class RequestSignatureExpiredError(ApiError):
+    slug, status, title = "request_signature_expired", 403, "The access request deadline has passed"
+
+
+class RequestSignatureInvalidError(ApiError):
+    slug, status, title = (
+        "request_signature_invalid",
+        403,
+        "The access request is not signed by the grantee",
+    )
+
+
+class AccessNonceUsedError(ApiError):
+    slug, status, title = "access_nonce_used", 409, "The access request nonce was already used"
+
+
+class AssetNotActiveError(ApiError):
+    slug, status, title = "asset_not_active", 409, "The asset is not active"
+
+
+class AssetNotFoundError(ApiError):
+    slug, status, title = "asset_not_found", 404, "No such asset"
+
+
+class KeyPackageMissingError(ApiError):
+    slug, status, title = "key_package_missing", 410, "The key package for this grant is gone"
+
+
+class KeyNotCurrentError(ApiError):
+    slug, status, title = (
+        "key_not_current",
+        409,
+        "The stored encryption key does not match the digest on chain",
+    )
+
+
+class ContractRejectedError(ApiError):
+    slug, status, title = "contract_rejected", 409, "The ledger contract rejected the message"
+
+
+# ---- infrastructure ------------------------------------------------------------------------
+
+
+class ChainUnavailableError(ApiError):
+    slug, status, title = "chain_unavailable", 503, "The chain node is unreachable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+class DatabaseUnavailableError(ApiError):
+    slug, status, title = "database_unavailable", 503, "The database is unreachable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+class RelayFailedError(ApiError):
+    slug, status, title = (
+        "relay_failed",
+        503,
+        "The transaction was not confirmed; nothing was stored",
+    )
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+class NotReadyError(ApiError):
+    slug, status, title = "not_ready", 503, "The service is not ready"
+
+
+def refusal(reason_code: int, detail: str | None = None, **extensions: Any) -> ApiError:
+    """The problem for a ``check`` / ``recordAccessBatch`` reason code."""
+    from api._ledger_abi import REASONS
+
+    slug, words = REASONS.get(reason_code, ("contract_rejected", f"reason code {reason_code}"))
+    cls = ApiError.registry.get(slug, ContractRejectedError)
+    return cls(detail or words, reason_code=reason_code, reason=words, **extensions)
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+def problem_body(error: ApiError, instance: str, request_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+        "code": error.slug,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    for key, value in error.extensions.items():
+        body.setdefault(key, value)
+    return body
+
+
+def problem_response(error: ApiError, request: Request) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    return JSONResponse(
+        problem_body(error, request.url.path, request_id),
+        status_code=error.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=error.headers(),
+    )
+
+
+def translate(exc: BaseException) -> ApiError | None:
+    """Map a library exception to the problem it means, or None if unknown."""
+    from api import _translate
+
+    return _translate.translate(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one place where exceptions become HTTP responses."""
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        if exc.status >= 500:
+            log.warning("problem %s: %s", exc.slug, exc.detail)
+        return problem_response(exc, request)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"])
+        err = InvalidRequestError(f"{where}: {first['msg']}", errors=errors)
+        return problem_response(err, request)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        err: ApiError
+        if exc.status_code == 404:
+            err = NotFoundError(str(exc.detail) if exc.detail != "Not Found" else None)
+        elif exc.status_code == 405:
+            err = MethodNotAllowedError()
+        elif exc.status_code == 413:
+            err = PayloadTooLargeError()
+        elif 400 <= exc.status_code < 500:
+            err = InvalidRequestError(str(exc.detail))
+        else:
+            err = ApiError(str(exc.detail))
+        return problem_response(err, request)
+
+    async def on_other(request: Request, exc: Exception) -> JSONResponse:
+        mapped = translate(exc)
+        if mapped is None:
+            log.exception("unhandled error", exc_info=exc)
+            mapped = ApiError()
+        elif mapped.status >= 500:
+            log.warning("problem %s: %s", mapped.slug, exc)
+        return problem_response(mapped, request)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    # Library roots are registered one by one so that they are answered by the
+    # exception middleware (the catch-all ``Exception`` handler re-raises).
+    from api import _translate
+
+    for root in _translate.library_roots():
+        if issubclass(root, Exception):
+            app.add_exception_handler(root, on_other)
+    app.add_exception_handler(Exception, on_other)
+
+
+def problem_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry listing the problems a route can answer."""
+    out: dict[int | str, dict[str, Any]] = {}
+    by_status: dict[int, list[str]] = {}
+    for err in errors:
+        by_status.setdefault(err.status, []).append(err.slug)
+    for status, slugs in sorted(by_status.items()):
+        out[status] = {
+            "description": "Problem: " + ", ".join(f"`{s}`" for s in slugs),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

@@ -1,0 +1,151 @@
+"""Work started with the service: finish or clean up relays a crash left pending.
+
+Each pending outbox row is settled by what the chain holds now, never by
+guessing: if the anchor / grant / revocation is on chain, the matching
+off-chain state is written (idempotently); if it is not, the row is marked
+failed and anything stored ahead of it (a ciphertext blob) is removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from typing import Any
+
+from anyio import to_thread
+
+from api import _store
+from api.services import Services
+
+log = logging.getLogger("api.flows")
+
+
+async def start(services: Services) -> None:
+    try:
+        await recover(services)
+    except Exception as exc:  # recovery must not stop the service; readiness tells
+        log.warning("relay recovery incomplete: %s", exc)
+    if services.settings.run_indexer:
+        await to_thread.run_sync(_start_indexer, services)
+
+
+async def stop(services: Services) -> None:
+    stop_event = services.extras.get("indexer_stop")
+    thread = services.extras.get("indexer_thread")
+    if stop_event is not None:
+        stop_event.set()
+    if thread is not None:
+        await to_thread.run_sync(thread.join, 10)
+    indexer = services.extras.get("indexer")
+    if indexer is not None:
+        indexer.close()
+
+
+def _start_indexer(services: Services) -> None:
+    """The ledger event indexer in a background thread, into the service's database."""
+    try:
+        from ledger.indexer import Indexer
+    except ImportError as exc:
+        log.warning("indexer unavailable: %s", exc)
+        return
+    try:
+        indexer = Indexer(
+            rpc_url=services.settings.rpc_url,
+            ledger_address=services.deployment.ledger_address,
+            engine=services.engine,
+            start_block=services.deployment.deploy_block,
+            confirmations=services.settings.confirmations,
+        )
+    except Exception as exc:  # a missing ABI must not stop the API; readiness reports it
+        log.warning("indexer not started: %s", exc)
+        services.extras["indexer_error"] = str(exc)
+        return
+    stop_event = threading.Event()
+
+    def run() -> None:
+        try:
+            indexer.run(stop_event, poll_interval=services.settings.indexer_interval_seconds)
+        except Exception as exc:
+            services.extras["indexer_error"] = str(exc)
+            log.error("indexer stopped: %s", exc)
+
+    thread = threading.Thread(target=run, name="datasafe-indexer", daemon=True)
+    services.extras.update(indexer=indexer, indexer_stop=stop_event, indexer_thread=thread)
+
+    async def status() -> int | None:
+        cursor = await to_thread.run_sync(indexer.cursor)
+        return None if cursor is None else cursor.last_block
+
+    services.extras["indexer_status"] = status
+    thread.start()
+
+
+async def recover(services: Services) -> dict[str, int]:
+    counts = {"confirmed": 0, "failed": 0}
+    for row in await to_thread.run_sync(services.outbox.pending):
+        status = await _settle(services, row)
+        await to_thread.run_sync(services.outbox.settle, row["id"], status, "recovered")
+        counts[status] += 1
+    if counts["confirmed"] or counts["failed"]:
+        log.info("recovered pending relays", extra=counts)
+    return counts
+
+
+async def _receipt_block(services: Services, tx_hash: str | None) -> tuple[str, int] | None:
+    if not tx_hash:
+        return None
+    receipt = await services.relayer.receipt_or_none(tx_hash)
+    if receipt is None or not receipt.success:
+        return None
+    return receipt.tx_hash, receipt.block_number
+
+
+async def _settle(services: Services, row: dict[str, Any]) -> str:
+    kind, payload = row["kind"], row["payload"]
+    tx_hash = row["tx_hash"] or payload.get("tx_hash")
+    mined = await _receipt_block(services, tx_hash)
+    if kind == "asset":
+        data = payload["row"]
+        view = await services.reads.asset(bytes.fromhex(data["asset_id"][2:]))
+        if mined and view.exists and "0x" + view.root.hex() == data["root"]:
+            await to_thread.run_sync(
+                _store.put_asset,
+                services.engine,
+                data | {"anchor_tx": mined[0], "anchor_block": mined[1]},
+            )
+            return "confirmed"
+        await to_thread.run_sync(services.vault.delete_sealed, data["asset_id"])
+        return "failed"
+    if kind == "grant":
+        data = payload["row"]
+        grant = await services.reads.grant(bytes.fromhex(data["grant_id"][2:]))
+        if mined and grant.exists:
+            package = base64.b64decode(payload["key_package"])
+            await to_thread.run_sync(services.vault.put_key_package, data["grant_id"], package)
+            await to_thread.run_sync(
+                _store.put_grant,
+                services.engine,
+                data | {"tx_hash": mined[0], "block": mined[1]},
+            )
+            if grant.status == "revoked":
+                await to_thread.run_sync(services.vault.delete_key_package, data["grant_id"])
+            return "confirmed"
+        return "failed"
+    if kind == "revoke":
+        revoked = await services.reads.grant(bytes.fromhex(payload["grant_id"][2:]))
+        if revoked.status == "revoked":
+            await to_thread.run_sync(services.vault.delete_key_package, payload["grant_id"])
+            return "confirmed"
+        return "failed"
+    if kind == "schema":
+        data = payload["row"]
+        schema = await services.reads.schema(bytes.fromhex(data["schema_id"][2:]))
+        if mined and schema.exists and "0x" + schema.fields_hash.hex() == data["fields_hash"]:
+            await to_thread.run_sync(
+                _store.put_schema, services.engine, data | {"tx_hash": mined[0], "block": mined[1]}
+            )
+            return "confirmed"
+        return "failed"
+    # pause / resume / dispute / resolve / rotate_key: chain state is the only state.
+    return "confirmed" if mined else "failed"

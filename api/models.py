@@ -1,0 +1,227 @@
+"""Request and response bodies, in families per resource (``GrantCreate`` / ``GrantPublic``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Bytes32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
+HexBytes = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$")]
+Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]*$")]
+Uint64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
+Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Uint256 = Annotated[int, Field(ge=0, le=2**256 - 1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TxRef(BaseModel):
+    tx_hash: Bytes32
+    block: int
+
+
+# ---- members -----------------------------------------------------------------------------
+
+
+class MemberPublic(BaseModel):
+    address: Address
+    roles: list[str]
+    kind: str
+    status: str
+    key_version: int
+    enc_key_hash: Bytes32
+    encryption_key: str | None = Field(
+        None,
+        description="Current encryption public key (base64), only if its hash matches the chain",
+    )
+    block: int
+
+
+class MemberKeyPublish(_Model):
+    """Publish the encryption public key whose hash the chain holds for the signer.
+
+    With ``raw_transaction`` (the member's own signed ``rotateEncryptionKey`` transaction)
+    the service relays the rotation first and publishes the key once it is confirmed.
+    """
+
+    public_key: Base64
+    raw_transaction: HexBytes | None = None
+
+
+# ---- schemas -----------------------------------------------------------------------------
+
+
+class SchemaCreate(_Model):
+    schema_id: Bytes32
+    name: str = Field(min_length=1, max_length=200)
+    fields: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=64
+    )
+    raw_transaction: HexBytes | None = Field(
+        None, description="The issuer's signed registerSchema transaction, relayed as-is"
+    )
+
+
+class SchemaPublic(BaseModel):
+    schema_id: Bytes32
+    issuer: Address
+    name: str
+    fields: list[str]
+    fields_hash: Bytes32
+    block: int
+    tx_hash: Bytes32 | None = None
+
+
+# ---- assets ------------------------------------------------------------------------------
+
+
+class AssetCreate(_Model):
+    """A sealed asset (vault wire format, base64) and the issuer's signed anchor transaction."""
+
+    sealed: Base64
+    raw_transaction: HexBytes
+
+
+class AssetVersionCreate(AssetCreate):
+    pass
+
+
+class AssetAction(_Model):
+    """A member's own signed ledger transaction (dispute, resolve, retire), relayed as-is."""
+
+    raw_transaction: HexBytes
+
+
+class AssetPublic(BaseModel):
+    asset_id: Bytes32
+    owner: Address
+    issuer: Address
+    schema_id: Bytes32
+    version: int
+    status: str
+    root: Bytes32
+    ciphertext_digest: Bytes32
+    previous: Bytes32 | None = None
+    next: Bytes32 | None = None
+    anchor: TxRef
+
+
+class AssetSealed(AssetPublic):
+    sealed: str = Field(description="base64")
+
+
+# ---- grants ------------------------------------------------------------------------------
+
+
+class GrantTerms(_Model):
+    asset_id: Bytes32
+    grantee: Address
+    purpose: Uint32
+    fields_mask: Uint64
+    not_before: Uint64 = 0
+    expiry: Uint64
+    max_uses: Uint32 = 0
+
+
+class GrantCreate(_Model):
+    """A grant signed by its grantor (the owner or a live agent), plus the key package."""
+
+    terms: GrantTerms
+    grantor: Address
+    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")] = Field(
+        description="uint256 grant nonce, decimal"
+    )
+    deadline: Uint64
+    signature: Signature
+    key_package: Base64
+
+
+class GrantAction(_Model):
+    """A signed RevokeConsent / PauseConsent / ResumeConsent message."""
+
+    signer: Address
+    deadline: Uint64
+    signature: Signature
+
+
+class GrantPublic(BaseModel):
+    grant_id: Bytes32
+    asset_id: Bytes32
+    owner: Address | None
+    grantor: Address | None
+    grantee: Address
+    terms: GrantTerms
+    terms_text: str
+    fields: list[str] | None
+    uses: int
+    status: str
+    block: int
+
+
+class ConsentReceipt(BaseModel):
+    grant_id: Bytes32
+    action: str
+    terms: GrantTerms
+    terms_text: str
+    grantor: Address
+    owner: Address | None
+    nonce: str | None = None
+    deadline: int
+    signature: Signature
+    tx_hash: Bytes32
+    block: int
+    status: str
+
+
+# ---- access ------------------------------------------------------------------------------
+
+
+class Verdict(BaseModel):
+    grant_id: Bytes32
+    grantee: Address
+    fields_mask: int
+    allowed: bool
+    reason_code: int
+    code: str
+    reason: str
+    block: int
+
+
+class AccessCreate(_Model):
+    """The grantee's signed EIP-712 ``AccessRequest`` (ledger domain)."""
+
+    grant_id: Bytes32
+    fields_mask: Uint64
+    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
+    deadline: Uint64
+    signature: Signature
+
+
+class Anchor(BaseModel):
+    asset_id: Bytes32
+    root: Bytes32
+    issuer: Address
+    version: int
+    schema_id: Bytes32
+    ciphertext_digest: Bytes32
+    block: int
+    tx_hash: Bytes32
+
+
+class AccessPublic(BaseModel):
+    grant_id: Bytes32
+    fields_mask: int
+    fields: list[str] | None
+    # Plain str on output: validating a pattern over every 64 KB answer costs more than serving it.
+    disclosure: str = Field(
+        description="Vault disclosure (base64): per-field ciphertexts and Merkle proofs"
+    )
+    key_package: str = Field(description="base64")
+    anchor: Anchor
+    access: TxRef
+    use: int

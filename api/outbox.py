@@ -1,0 +1,69 @@
+"""Relays that must end "confirmed and stored" or "failed and cleaned up", even across a crash.
+
+A row is written before a transaction is sent and settled after its receipt;
+:func:`api.flows.recover` finishes or cleans up rows left pending by a crash
+by looking at what the chain actually holds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from api import errors
+from api.db import relays
+
+
+class Outbox:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def begin(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+        now = int(time.time())
+        with self._engine.begin() as conn:
+            row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
+            if row is not None and row[0] == "pending":
+                raise errors.ConflictError(f"a relay for {key} is already in progress")
+            if row is not None:
+                conn.execute(relays.delete().where(relays.c.id == key))
+            conn.execute(
+                relays.insert().values(
+                    id=key,
+                    kind=kind,
+                    status="pending",
+                    payload=payload,
+                    tx_hash=None,
+                    error=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def sent(self, key: str, tx_hash: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                relays.update()
+                .where(relays.c.id == key)
+                .values(tx_hash=tx_hash, updated_at=int(time.time()))
+            )
+
+    def settle(self, key: str, status: str, error: str | None = None) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                relays.update()
+                .where(relays.c.id == key)
+                .values(status=status, error=error, updated_at=int(time.time()))
+            )
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(relays).where(relays.c.status == "pending")).mappings()
+            return [dict(r) for r in rows]
+
+    def status(self, key: str) -> str | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
+        return None if row is None else str(row[0])

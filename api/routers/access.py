@@ -1,0 +1,177 @@
+"""Pulls: the grantee's signed access request is recorded on-chain, then the data is served.
+
+Order matters and is the point of the service: check the grant on-chain,
+prepare the answer, record the access (batched with concurrent pulls), and
+only when this request's ``Accessed`` event is confirmed return ciphertexts,
+key package, proofs and anchor. No record, no data.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import sqlalchemy as sa
+from anyio import to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api import _store, errors
+from api._consent712 import access_digest, ledger_domain
+from api.auth import Role
+from api.batcher import AccessRequest
+from api.deps import Consumer, CurrentMember, ServicesDep
+from api.envelope import EnvelopeError, recover
+from api.models import AccessCreate, AccessPublic, Anchor, TxRef
+from api.terms import field_names
+
+router = APIRouter(prefix="/access", tags=["access"])
+
+
+@router.post(
+    "",
+    response_model=AccessPublic,
+    summary="Pull granted fields: recorded on-chain first, then ciphertexts + key package + "
+    "proofs + anchor",
+    responses=errors.problem_responses(
+        errors.UnauthenticatedError,
+        errors.BadSignatureError,
+        errors.ReplayedRequestError,
+        errors.MemberSuspendedError,
+        errors.RoleRequiredError,
+        errors.GrantNotFoundError,
+        errors.NotGranteeError,
+        errors.GrantRevokedError,
+        errors.GrantExpiredError,
+        errors.UsesExhaustedError,
+        errors.FieldsNotGrantedError,
+        errors.RequestSignatureInvalidError,
+        errors.KeyPackageMissingError,
+        errors.ChainUnavailableError,
+    ),
+)
+async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> AccessPublic:
+    grant_id = bytes.fromhex(body.grant_id[2:])
+    nonce = int(body.nonce)
+    domain = ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
+    digest = access_digest(domain, grant_id, body.fields_mask, nonce, body.deadline)
+    try:
+        signed_by = recover(digest, bytes.fromhex(body.signature[2:]))
+    except EnvelopeError as exc:
+        raise errors.RequestSignatureInvalidError(str(exc)) from exc
+    if signed_by.lower() != member.address.lower():
+        raise errors.RequestSignatureInvalidError(
+            f"the access request is signed by {signed_by}, not by the caller {member.address}"
+        )
+    # The chain decides, at the latest block, before anything is prepared or recorded.
+    allowed, reason, block = await services.reads.check(grant_id, member.address, body.fields_mask)
+    if not allowed:
+        raise errors.refusal(reason, block=block)
+    view = await services.reads.grant(grant_id)
+    asset_hex = "0x" + view.asset_id.hex()
+    asset_row = await to_thread.run_sync(_store.get_asset, services.engine, asset_hex)
+    if asset_row is None:
+        raise errors.AssetNotFoundError(f"asset {asset_hex} is not held by this vault")
+    package = await to_thread.run_sync(services.vault.get_key_package, body.grant_id)
+    if package is None:
+        raise errors.KeyPackageMissingError(f"no key package for grant {body.grant_id}")
+    schema = await to_thread.run_sync(_store.get_schema, services.engine, asset_row["schema_id"])
+    fields = list(schema["fields"]) if schema else None
+    disclosure = await to_thread.run_sync(
+        services.vault.disclose, asset_hex, body.fields_mask, fields
+    )
+
+    record = await services.batcher.record(
+        AccessRequest(
+            grant_id=grant_id,
+            fields_mask=body.fields_mask,
+            nonce=nonce,
+            deadline=body.deadline,
+            signature=bytes.fromhex(body.signature[2:]),
+            grantee=member.address,
+        )
+    )
+    return AccessPublic(
+        grant_id=body.grant_id,
+        fields_mask=body.fields_mask,
+        fields=field_names(body.fields_mask, fields) if fields else None,
+        disclosure=base64.b64encode(disclosure).decode(),
+        key_package=base64.b64encode(package).decode(),
+        anchor=Anchor(
+            asset_id=asset_hex,
+            root=asset_row["root"],
+            issuer=asset_row["issuer"],
+            version=asset_row["version"],
+            schema_id=asset_row["schema_id"],
+            ciphertext_digest=asset_row["ciphertext_digest"],
+            block=asset_row["anchor_block"],
+            tx_hash=asset_row["anchor_tx"],
+        ),
+        access=TxRef(tx_hash=record.tx_hash, block=record.block_number),
+        use=record.use,
+    )
+
+
+class AccessEntry(BaseModel):
+    grant_id: str
+    grantee: str
+    owner: str
+    asset_id: str
+    fields_mask: int
+    purpose: int
+    use: int
+    block: int
+    block_timestamp: int
+    tx_hash: str
+
+
+def _list_accesses(
+    services: Any, *, owner: str | None, grantee: str | None
+) -> list[dict[str, Any]]:
+    from ledger.db import Access
+
+    table = Access.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(table).order_by(table.c.block_number, table.c.log_index)
+    if owner is not None:
+        stmt = stmt.where(table.c.owner == owner.lower())
+    if grantee is not None:
+        stmt = stmt.where(table.c.grantee == grantee.lower())
+    try:
+        with services.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        raise errors.NotReadyError("the access index is not built (indexer not running)") from exc
+
+
+@router.get(
+    "",
+    response_model=list[AccessEntry],
+    summary="Who accessed what (from the event index): a subject sees accesses to its data, "
+    "an institution its own, a regulator all",
+    responses=errors.problem_responses(errors.RoleRequiredError, errors.NotReadyError),
+)
+async def list_accesses(member: CurrentMember, services: ServicesDep) -> list[AccessEntry]:
+    if member.has(Role.REGULATOR):
+        owner, grantee = None, None
+    elif member.has(Role.SUBJECT):
+        owner, grantee = member.address, None
+    elif member.has(Role.CONSUMER):
+        owner, grantee = None, member.address
+    else:
+        raise errors.RoleRequiredError("only subjects, institutions and regulators have accesses")
+    rows = await to_thread.run_sync(lambda: _list_accesses(services, owner=owner, grantee=grantee))
+    return [
+        AccessEntry(
+            grant_id=r["grant_id"],
+            grantee=r["grantee"],
+            owner=r["owner"],
+            asset_id=r["asset_id"],
+            fields_mask=r["fields_mask"],
+            purpose=r["purpose"],
+            use=r["use"],
+            block=r["block_number"],
+            block_timestamp=r["block_timestamp"],
+            tx_hash=r["tx_hash"],
+        )
+        for r in rows
+    ]

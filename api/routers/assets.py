@@ -1,0 +1,326 @@
+"""Assets: issuers push sealed data and relay their signed anchors; subjects list and fetch
+their own; disputes and their resolution; new versions."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from anyio import to_thread
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Path, status
+
+from api import _ledger_abi as abi
+from api import _store, errors
+from api._rawtx import RawTx, decode_raw_tx, expect_call
+from api.auth import Member, Role
+from api.chain import AssetView
+from api.deps import CurrentMember, Issuer, ServicesDep
+from api.models import AssetAction, AssetCreate, AssetPublic, AssetSealed, AssetVersionCreate, TxRef
+from api.services import Services
+
+router = APIRouter(prefix="/assets", tags=["assets"])
+
+AssetId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
+ZERO32 = b"\0" * 32
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _public(row: dict[str, Any], view: AssetView | None) -> AssetPublic:
+    return AssetPublic(
+        asset_id=row["asset_id"],
+        owner=to_checksum_address(row["owner"]),
+        issuer=to_checksum_address(row["issuer"]),
+        schema_id=row["schema_id"],
+        version=row["version"],
+        status=view.status if view is not None else "unknown",
+        root=row["root"],
+        ciphertext_digest=row["ciphertext_digest"],
+        previous=row.get("previous"),
+        next=_hex(view.next) if view is not None and view.next != ZERO32 else None,
+        anchor=TxRef(tx_hash=row["anchor_tx"], block=row["anchor_block"]),
+    )
+
+
+async def _issue(
+    services: Services,
+    member: Member,
+    sealed_b64: str,
+    tx: RawTx,
+    *,
+    expected: tuple[Any, ...],
+    previous: str | None,
+    owner: str,
+    schema_id: str,
+    version: int,
+) -> AssetPublic:
+    sealed = services.vault.decode_b64(sealed_b64, "sealed")
+    info = services.vault.inspect_sealed(sealed)
+    asset_id = _hex(expected[0])
+    if info["ciphertext_digest"] != expected[-1]:
+        raise errors.InvalidRequestError(
+            "the anchor's ciphertextDigest is not the SHA-256 of the uploaded sealed asset"
+        )
+    if "root" in info and info["root"] != expected[-2]:
+        raise errors.InvalidRequestError("the anchor's root does not match the sealed asset")
+    schema = await to_thread.run_sync(_store.get_schema, services.engine, schema_id)
+    if schema is None:
+        raise errors.InvalidRequestError(f"schema {schema_id} is not registered with this service")
+    row = {
+        "asset_id": asset_id,
+        "owner": owner.lower(),
+        "issuer": member.address.lower(),
+        "schema_id": schema_id.lower(),
+        "version": version,
+        "root": _hex(expected[-2]),
+        "ciphertext_digest": _hex(expected[-1]),
+        "previous": previous,
+    }
+
+    def prepare() -> None:
+        services.vault.put_sealed(asset_id, sealed, owner=owner)
+
+    def cleanup() -> None:
+        services.vault.delete_sealed(asset_id)
+
+    def store(tx_hash: str, block: int) -> None:
+        _store.put_asset(services.engine, row | {"anchor_tx": tx_hash, "anchor_block": block})
+
+    await services.relay_member_tx(
+        key=f"asset:{asset_id}",
+        kind="asset",
+        payload={"row": row},
+        tx=tx,
+        prepare=prepare,
+        on_confirmed=store,
+        on_failed=cleanup,
+    )
+    stored = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
+    assert stored is not None
+    return _public(stored, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+
+
+_ISSUE_ERRORS = errors.problem_responses(
+    errors.RoleRequiredError,
+    errors.InvalidRequestError,
+    errors.NotIssuerError,
+    errors.ContractRejectedError,
+    errors.RelayFailedError,
+    errors.ConflictError,
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssetPublic,
+    summary="Store a sealed asset and relay the issuer's signed anchorAsset transaction; "
+    "answers once it is confirmed",
+    responses=_ISSUE_ERRORS,
+)
+async def issue_asset(body: AssetCreate, member: Issuer, services: ServicesDep) -> AssetPublic:
+    tx = decode_raw_tx(body.raw_transaction)
+    expect_call(
+        tx,
+        signer=member.address,
+        ledger=services.deployment.ledger_address,
+        chain_id=services.deployment.chain_id,
+        selector=abi.ANCHOR_ASSET.selector,
+        what="anchorAsset",
+    )
+    asset_id, owner, schema_id, root, digest = abi.ANCHOR_ASSET.decode_input(tx.data)
+    return await _issue(
+        services,
+        member,
+        body.sealed,
+        tx,
+        expected=(asset_id, root, digest),
+        previous=None,
+        owner=to_checksum_address(owner),
+        schema_id=_hex(schema_id),
+        version=1,
+    )
+
+
+@router.post(
+    "/{asset_id}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssetPublic,
+    summary="Publish a new version (relaying the issuer's supersedeAsset transaction)",
+    responses=_ISSUE_ERRORS,
+)
+async def new_version(
+    asset_id: AssetId, body: AssetVersionCreate, member: Issuer, services: ServicesDep
+) -> AssetPublic:
+    old = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
+    if old is None:
+        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    if old["issuer"] != member.address.lower():
+        raise errors.NotIssuerError(f"asset {asset_id} was issued by {old['issuer']}")
+    tx = decode_raw_tx(body.raw_transaction)
+    expect_call(
+        tx,
+        signer=member.address,
+        ledger=services.deployment.ledger_address,
+        chain_id=services.deployment.chain_id,
+        selector=abi.SUPERSEDE_ASSET.selector,
+        what="supersedeAsset",
+    )
+    old_id, new_id, root, digest = abi.SUPERSEDE_ASSET.decode_input(tx.data)
+    if _hex(old_id) != asset_id.lower():
+        raise errors.InvalidRequestError("supersedeAsset names another asset")
+    return await _issue(
+        services,
+        member,
+        body.sealed,
+        tx,
+        expected=(new_id, root, digest),
+        previous=asset_id.lower(),
+        owner=old["owner"],
+        schema_id=old["schema_id"],
+        version=int(old["version"]) + 1,
+    )
+
+
+async def _relay_asset_action(
+    services: Services, member: Member, asset_id: str, body: AssetAction, fn: abi.Fn, kind: str
+) -> AssetPublic:
+    row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
+    if row is None:
+        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    tx = decode_raw_tx(body.raw_transaction)
+    expect_call(
+        tx,
+        signer=member.address,
+        ledger=services.deployment.ledger_address,
+        chain_id=services.deployment.chain_id,
+        selector=fn.selector,
+        what=fn.name,
+    )
+    if _hex(fn.decode_input(tx.data)[0]) != asset_id.lower():
+        raise errors.InvalidRequestError(f"{fn.name} names another asset")
+    await services.relay_member_tx(
+        key=f"{kind}:{asset_id.lower()}:{tx.tx_hash}",
+        kind=kind,
+        payload={"asset_id": asset_id},
+        tx=tx,
+        on_confirmed=lambda _t, _b: None,
+    )
+    return _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+
+
+_ACTION_ERRORS = errors.problem_responses(
+    errors.AssetNotFoundError,
+    errors.NotOwnerError,
+    errors.NotIssuerError,
+    errors.InvalidRequestError,
+    errors.ContractRejectedError,
+)
+
+
+@router.post(
+    "/{asset_id}/dispute",
+    response_model=AssetPublic,
+    summary="Relay the owner's (or agent's) signed disputeAsset transaction",
+    responses=_ACTION_ERRORS,
+)
+async def dispute(
+    asset_id: AssetId, body: AssetAction, member: CurrentMember, services: ServicesDep
+) -> AssetPublic:
+    view = await services.reads.asset(bytes.fromhex(asset_id[2:]))
+    if view.owner.lower() != member.address.lower():
+        raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(view.owner, member.address))
+        if not abi.IS_AGENT.decode_output(raw)[0]:
+            raise errors.NotOwnerError(f"{member.address} does not own asset {asset_id}")
+    return await _relay_asset_action(services, member, asset_id, body, abi.DISPUTE_ASSET, "dispute")
+
+
+@router.post(
+    "/{asset_id}/resolution",
+    response_model=AssetPublic,
+    summary="Relay the issuer's signed resolveDispute transaction",
+    responses=_ACTION_ERRORS,
+)
+async def resolve(
+    asset_id: AssetId, body: AssetAction, member: Issuer, services: ServicesDep
+) -> AssetPublic:
+    view = await services.reads.asset(bytes.fromhex(asset_id[2:]))
+    if view.issuer.lower() != member.address.lower():
+        raise errors.NotIssuerError(f"asset {asset_id} was issued by {view.issuer}")
+    return await _relay_asset_action(
+        services, member, asset_id, body, abi.RESOLVE_DISPUTE, "resolve"
+    )
+
+
+async def _visible_asset(services: Services, member: Member, asset_id: str) -> dict[str, Any]:
+    row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
+    if row is None:
+        raise errors.AssetNotFoundError(f"no asset {asset_id}")
+    me = member.address.lower()
+    if member.has(Role.REGULATOR) or row["issuer"] == me or row["owner"] == me:
+        return row
+    raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(row["owner"], member.address))
+    if abi.IS_AGENT.decode_output(raw)[0]:
+        return row
+    raise errors.ForbiddenError(
+        f"{member.address} is neither owner, issuer nor regulator of {asset_id}"
+    )
+
+
+@router.get(
+    "",
+    response_model=list[AssetPublic],
+    summary="Assets the caller may see: a subject its own, an issuer those it issued, "
+    "a regulator all",
+    responses=errors.problem_responses(errors.RoleRequiredError),
+)
+async def list_assets(member: CurrentMember, services: ServicesDep) -> list[AssetPublic]:
+    if member.has(Role.REGULATOR):
+        rows = await to_thread.run_sync(lambda: _store.list_assets(services.engine))
+    elif member.has(Role.ISSUER):
+        rows = await to_thread.run_sync(
+            lambda: _store.list_assets(services.engine, issuer=member.address)
+        )
+    elif member.has(Role.SUBJECT):
+        rows = await to_thread.run_sync(
+            lambda: _store.list_assets(services.engine, owner=member.address)
+        )
+    else:
+        raise errors.RoleRequiredError("institutions see data only through grants (/v1/access)")
+    return [_public(r, await services.reads.asset(bytes.fromhex(r["asset_id"][2:]))) for r in rows]
+
+
+@router.get(
+    "/{asset_id}",
+    response_model=AssetPublic,
+    summary="One asset's metadata and on-chain status (owner/agent, issuer, regulator)",
+    responses=errors.problem_responses(errors.AssetNotFoundError, errors.ForbiddenError),
+)
+async def get_asset(asset_id: AssetId, member: CurrentMember, services: ServicesDep) -> AssetPublic:
+    row = await _visible_asset(services, member, asset_id)
+    return _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+
+
+@router.get(
+    "/{asset_id}/sealed",
+    response_model=AssetSealed,
+    summary="The sealed asset, to open locally (owner or its agent only)",
+    responses=errors.problem_responses(errors.AssetNotFoundError, errors.NotOwnerError),
+)
+async def get_sealed(
+    asset_id: AssetId, member: CurrentMember, services: ServicesDep
+) -> AssetSealed:
+    row = await _visible_asset(services, member, asset_id)
+    me = member.address.lower()
+    if row["owner"] != me:
+        raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(row["owner"], member.address))
+        if not abi.IS_AGENT.decode_output(raw)[0]:
+            raise errors.NotOwnerError(f"only the owner of {asset_id} may fetch the sealed asset")
+    sealed = await to_thread.run_sync(services.vault.get_sealed, asset_id)
+    if sealed is None:
+        raise errors.AssetNotFoundError(f"the ciphertext of {asset_id} is gone")
+    public = _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+    return AssetSealed(**public.model_dump(), sealed=base64.b64encode(sealed).decode())

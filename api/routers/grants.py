@@ -1,0 +1,389 @@
+"""Consents: a subject's signed grant (plus its key package) relayed; revoke, pause, resume;
+the grant views each party may see; ``verify`` for the grantee."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Path, Query, status
+
+from api import _ledger_abi as abi
+from api import _store, errors
+from api._consent712 import grant_digest, grant_id_of, ledger_domain
+from api.auth import Member, Role
+from api.chain import GrantView
+from api.deps import Consumer, CurrentMember, ServicesDep
+from api.envelope import EnvelopeError, recover
+from api.models import (
+    ConsentReceipt,
+    GrantAction,
+    GrantCreate,
+    GrantPublic,
+    GrantTerms,
+    Verdict,
+)
+from api.services import Services
+from api.terms import describe_terms, field_names
+
+router = APIRouter(prefix="/grants", tags=["grants"])
+
+GrantId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="bytes32 grant id")]
+
+_AUTH = (
+    errors.UnauthenticatedError,
+    errors.BadSignatureError,
+    errors.RequestExpiredError,
+    errors.ReplayedRequestError,
+    errors.NotMemberError,
+    errors.MemberSuspendedError,
+    errors.ChainUnavailableError,
+)
+
+
+def _b32(hex_str: str) -> bytes:
+    return bytes.fromhex(hex_str[2:])
+
+
+async def _may_act_for(services: Services, owner: str, signer: str) -> bool:
+    if owner.lower() == signer.lower():
+        return True
+    raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(owner, signer))
+    return bool(abi.IS_AGENT.decode_output(raw)[0])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConsentReceipt,
+    summary="Relay a subject's signed grant and store its key package; returns the consent receipt",
+    responses=errors.problem_responses(
+        *_AUTH,
+        errors.InvalidRequestError,
+        errors.AssetNotFoundError,
+        errors.NotOwnerError,
+        errors.ContractRejectedError,
+        errors.RelayFailedError,
+        errors.ConflictError,
+    ),
+)
+async def create_grant(
+    body: GrantCreate, member: CurrentMember, services: ServicesDep
+) -> ConsentReceipt:
+    if body.grantor.lower() != member.address.lower():
+        raise errors.NotOwnerError(
+            "the grant must be signed by the caller (grantor = request signer)"
+        )
+    t = body.terms
+    nonce = int(body.nonce)
+    asset_row = await to_thread.run_sync(_store.get_asset, services.engine, t.asset_id)
+    if asset_row is None:
+        raise errors.AssetNotFoundError(f"asset {t.asset_id} is not held by this vault")
+    if not await _may_act_for(services, asset_row["owner"], member.address):
+        raise errors.NotOwnerError(
+            f"{member.address} is neither the owner of {t.asset_id} nor its agent"
+        )
+    domain = ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
+    digest = grant_digest(
+        domain,
+        asset_id=_b32(t.asset_id),
+        grantee=t.grantee,
+        purpose=t.purpose,
+        fields_mask=t.fields_mask,
+        not_before=t.not_before,
+        expiry=t.expiry,
+        max_uses=t.max_uses,
+        nonce=nonce,
+        deadline=body.deadline,
+    )
+    try:
+        signed_by = recover(digest, _b32(body.signature))
+    except EnvelopeError as exc:
+        raise errors.BadSignatureError(f"grant signature: {exc}") from exc
+    if signed_by.lower() != body.grantor.lower():
+        raise errors.BadSignatureError(f"the grant is signed by {signed_by}, not by {body.grantor}")
+    grant_id = "0x" + grant_id_of(body.grantor, nonce).hex()
+    package = services.vault.decode_b64(body.key_package, "key_package")
+    await services.vault.check_key_package(package, grant_id=grant_id, terms=t, asset=asset_row)
+
+    data = abi.GRANT_BY_SIG.encode(
+        (
+            (
+                _b32(t.asset_id),
+                t.grantee,
+                t.purpose,
+                t.fields_mask,
+                t.not_before,
+                t.expiry,
+                t.max_uses,
+            ),
+            body.grantor,
+            nonce,
+            body.deadline,
+            _b32(body.signature),
+        )
+    )
+    row: dict[str, Any] = {
+        "grant_id": grant_id,
+        "asset_id": t.asset_id.lower(),
+        "owner": asset_row["owner"],
+        "grantor": body.grantor.lower(),
+        "grantee": t.grantee.lower(),
+        "terms": t.model_dump(),
+        "nonce": body.nonce,
+        "deadline": body.deadline,
+        "signature": body.signature.lower(),
+    }
+
+    def store(receipt_tx: str, block: int) -> None:
+        services.vault.put_key_package(grant_id, package)
+        _store.put_grant(services.engine, row | {"tx_hash": receipt_tx, "block": block})
+
+    receipt = await services.relay_custodian(
+        key=f"grant:{grant_id}",
+        kind="grant",
+        payload={"row": row, "key_package": body.key_package},
+        data=data,
+        on_confirmed=store,
+    )
+    fields = await _fields_for_asset(services, asset_row)
+    return ConsentReceipt(
+        grant_id=grant_id,
+        action="grant",
+        terms=t,
+        terms_text=describe_terms(t, fields, asset_row),
+        grantor=body.grantor,
+        owner=asset_row["owner"],
+        nonce=body.nonce,
+        deadline=body.deadline,
+        signature=body.signature,
+        tx_hash=receipt.tx_hash,
+        block=receipt.block_number,
+        status="active",
+    )
+
+
+async def _fields_for_asset(
+    services: Services, asset_row: dict[str, Any] | None
+) -> list[str] | None:
+    if asset_row is None:
+        return None
+    schema = await to_thread.run_sync(_store.get_schema, services.engine, asset_row["schema_id"])
+    return list(schema["fields"]) if schema else None
+
+
+async def _grant_action(
+    action: str, grant_id: str, body: GrantAction, member: Member, services: Services
+) -> ConsentReceipt:
+    if body.signer.lower() != member.address.lower():
+        raise errors.NotOwnerError(
+            "the message must be signed by the caller (signer = request signer)"
+        )
+    view = await services.reads.grant(_b32(grant_id))
+    if not view.exists:
+        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    asset = await services.reads.asset(view.asset_id)
+    if not await _may_act_for(services, asset.owner, member.address):
+        raise errors.NotOwnerError(
+            f"{member.address} is neither the owner of this grant's asset nor its agent"
+        )
+    fn = {"revoke": abi.REVOKE_BY_SIG, "pause": abi.PAUSE_BY_SIG, "resume": abi.RESUME_BY_SIG}[
+        action
+    ]
+    data = fn.encode(_b32(grant_id), body.signer, body.deadline, _b32(body.signature))
+
+    def on_confirmed(_tx: str, _block: int) -> None:
+        if action == "revoke":
+            services.vault.delete_key_package(grant_id)
+
+    receipt = await services.relay_custodian(
+        key=f"{action}:{grant_id}",
+        kind=action,
+        payload={"grant_id": grant_id},
+        data=data,
+        on_confirmed=on_confirmed,
+    )
+    row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
+    asset_row = await to_thread.run_sync(
+        _store.get_asset, services.engine, "0x" + view.asset_id.hex()
+    )
+    terms = _terms_of(view)
+    new_status = {"revoke": "revoked", "pause": "paused", "resume": "active"}[action]
+    return ConsentReceipt(
+        grant_id=grant_id,
+        action=action,
+        terms=terms,
+        terms_text=describe_terms(terms, await _fields_for_asset(services, asset_row), asset_row),
+        grantor=body.signer,
+        owner=asset.owner,
+        nonce=row["nonce"] if row else None,
+        deadline=body.deadline,
+        signature=body.signature,
+        tx_hash=receipt.tx_hash,
+        block=receipt.block_number,
+        status=new_status,
+    )
+
+
+def _terms_of(view: GrantView) -> GrantTerms:
+    return GrantTerms(
+        asset_id="0x" + view.asset_id.hex(),
+        grantee=view.grantee,
+        purpose=view.purpose,
+        fields_mask=view.fields_mask,
+        not_before=view.not_before,
+        expiry=view.expiry,
+        max_uses=view.max_uses,
+    )
+
+
+_ACTION_ERRORS = errors.problem_responses(
+    *_AUTH,
+    errors.GrantNotFoundError,
+    errors.NotOwnerError,
+    errors.ContractRejectedError,
+    errors.RelayFailedError,
+)
+
+
+@router.post(
+    "/{grant_id}/revoke",
+    response_model=ConsentReceipt,
+    responses=_ACTION_ERRORS,
+    summary="Relay a signed revocation; the key package is deleted",
+)
+async def revoke_grant(
+    grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
+) -> ConsentReceipt:
+    return await _grant_action("revoke", grant_id, body, member, services)
+
+
+@router.post(
+    "/{grant_id}/pause",
+    response_model=ConsentReceipt,
+    responses=_ACTION_ERRORS,
+    summary="Relay a signed pause",
+)
+async def pause_grant(
+    grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
+) -> ConsentReceipt:
+    return await _grant_action("pause", grant_id, body, member, services)
+
+
+@router.post(
+    "/{grant_id}/resume",
+    response_model=ConsentReceipt,
+    responses=_ACTION_ERRORS,
+    summary="Relay a signed resumption",
+)
+async def resume_grant(
+    grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
+) -> ConsentReceipt:
+    return await _grant_action("resume", grant_id, body, member, services)
+
+
+async def _public(services: Services, view: GrantView, row: dict[str, Any] | None) -> GrantPublic:
+    asset_row = await to_thread.run_sync(
+        _store.get_asset, services.engine, "0x" + view.asset_id.hex()
+    )
+    fields = await _fields_for_asset(services, asset_row)
+    terms = _terms_of(view)
+    owner = asset_row["owner"] if asset_row else (await services.reads.asset(view.asset_id)).owner
+    return GrantPublic(
+        grant_id="0x" + view.grant_id.hex(),
+        asset_id=terms.asset_id,
+        owner=owner,
+        grantor=row["grantor"] if row else None,
+        grantee=view.grantee,
+        terms=terms,
+        terms_text=describe_terms(terms, fields, asset_row),
+        fields=field_names(view.fields_mask, fields) if fields else None,
+        uses=view.uses,
+        status=view.status,
+        block=view.block,
+    )
+
+
+async def _visible(services: Services, member: Member, view: GrantView, owner: str) -> bool:
+    if member.has(Role.REGULATOR):
+        return True
+    if view.grantee.lower() == member.address.lower():
+        return True
+    return await _may_act_for(services, owner, member.address)
+
+
+@router.get(
+    "",
+    response_model=list[GrantPublic],
+    summary="Grants the caller may see: a subject its own, an institution those made to it, "
+    "a regulator all",
+    responses=errors.problem_responses(*_AUTH, errors.RoleRequiredError),
+)
+async def list_grants(member: CurrentMember, services: ServicesDep) -> list[GrantPublic]:
+    if member.has(Role.REGULATOR):
+        rows = await to_thread.run_sync(lambda: _store.list_grants(services.engine))
+    elif member.has(Role.CONSUMER):
+        rows = await to_thread.run_sync(
+            lambda: _store.list_grants(services.engine, grantee=member.address)
+        )
+    elif member.has(Role.SUBJECT):
+        rows = await to_thread.run_sync(
+            lambda: _store.list_grants(services.engine, owner=member.address)
+        )
+    else:
+        raise errors.RoleRequiredError(
+            "only subjects, institutions and regulators have grants to list"
+        )
+    out = []
+    for row in rows:
+        view = await services.reads.grant(_b32(row["grant_id"]))
+        out.append(await _public(services, view, row))
+    return out
+
+
+@router.get(
+    "/{grant_id}",
+    response_model=GrantPublic,
+    summary="One grant, as the chain has it now (owner/agent, grantee or regulator)",
+    responses=errors.problem_responses(*_AUTH, errors.GrantNotFoundError, errors.ForbiddenError),
+)
+async def get_grant(grant_id: GrantId, member: CurrentMember, services: ServicesDep) -> GrantPublic:
+    view = await services.reads.grant(_b32(grant_id))
+    if not view.exists:
+        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    owner = (await services.reads.asset(view.asset_id)).owner
+    if not await _visible(services, member, view, owner):
+        raise errors.ForbiddenError(f"{member.address} is not a party to grant {grant_id}")
+    row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
+    return await _public(services, view, row)
+
+
+@router.get(
+    "/{grant_id}/verify",
+    response_model=Verdict,
+    summary="May the calling institution read these fields under this grant now? "
+    "(the chain's check at the latest block)",
+    responses=errors.problem_responses(
+        *_AUTH, errors.RoleRequiredError, errors.GrantNotFoundError, errors.NotGranteeError
+    ),
+)
+async def verify_grant(
+    grant_id: GrantId,
+    member: Consumer,
+    services: ServicesDep,
+    fields_mask: Annotated[int, Query(ge=1, le=2**64 - 1, description="bit i = field i")],
+) -> Verdict:
+    allowed, reason, block = await services.reads.check(_b32(grant_id), member.address, fields_mask)
+    if reason in (1, 2):
+        raise errors.refusal(reason, block=block)
+    slug, words = abi.REASONS.get(reason, ("contract_rejected", f"reason {reason}"))
+    return Verdict(
+        grant_id=grant_id,
+        grantee=member.address,
+        fields_mask=fields_mask,
+        allowed=allowed,
+        reason_code=reason,
+        code=slug,
+        reason=words,
+        block=block,
+    )

@@ -1,0 +1,213 @@
+"""Everything the lifespan builds once and the routes share (``app.state.services``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from anyio import to_thread
+from sqlalchemy.engine import Engine
+
+from api import db, errors
+from api._rawtx import RawTx
+from api.auth import Authenticator
+from api.batcher import AccessBatcher
+from api.chain import ChainGateway, LedgerReads
+from api.nonces import NonceStore
+from api.outbox import Outbox
+from api.relay import Receipt, Relayer
+from api.settings import ApiSettings
+
+log = logging.getLogger("api.services")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    ledger_address: str
+    deploy_block: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_deployment(path: Path) -> Deployment:
+    """Read the deployment manifest written by ``ledger`` (chain id, ledger address, block)."""
+    try:
+        from ledger.manifest import Manifest  # type: ignore[import-not-found]
+
+        m = Manifest.load(path)
+        return Deployment(
+            chain_id=int(m.chain_id),
+            ledger_address=str(m.ledger_address),
+            deploy_block=int(getattr(m, "deploy_block", 0) or 0),
+            raw=json.loads(path.read_text()),
+        )
+    except ImportError:
+        data = json.loads(path.read_text())
+        return Deployment(
+            chain_id=int(data.get("chainId", data.get("chain_id"))),
+            ledger_address=str(
+                data.get("ledger") or data.get("ledgerAddress") or data.get("ledger_address")
+            ),
+            deploy_block=int(data.get("block", data.get("deployBlock", 0)) or 0),
+            raw=data,
+        )
+
+
+@dataclass
+class Services:
+    settings: ApiSettings
+    deployment: Deployment
+    engine: Engine
+    session: aiohttp.ClientSession
+    chain: ChainGateway
+    nonces: NonceStore
+    authenticator: Authenticator
+    reads: LedgerReads
+    relayer: Relayer
+    outbox: Outbox
+    batcher: AccessBatcher
+    vault: Any
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def relay_custodian(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        data: bytes,
+        on_confirmed: Callable[[str, int], None],
+    ) -> Receipt:
+        """Send a call as the custodian; store its effects only once it is confirmed.
+
+        The outbox row is written first; a revert (pre-flight or mined) settles it as
+        failed and nothing is stored; a chain outage leaves it pending for recovery.
+        """
+        await to_thread.run_sync(self.outbox.begin, key, kind, payload)
+        try:
+            tx_hash = await self.relayer.send(data)
+        except errors.ApiError as exc:
+            # A refused pre-flight changed nothing; an outage may or may not have sent
+            # the transaction, so the row stays pending for recovery to decide.
+            if exc.status < 500:
+                await to_thread.run_sync(self.outbox.settle, key, "failed", exc.slug)
+            raise
+        await to_thread.run_sync(self.outbox.sent, key, tx_hash)
+        receipt = await self.relayer.wait(tx_hash)
+        self.chain.clock.unpin()  # later reads in this request must see the new block
+        if not receipt.success:
+            err = await self.relayer.explain_failure(receipt, self.relayer.custodian or "", data)
+            await to_thread.run_sync(self.outbox.settle, key, "failed", err.slug)
+            raise err
+        await to_thread.run_sync(on_confirmed, receipt.tx_hash, receipt.block_number)
+        await to_thread.run_sync(self.outbox.settle, key, "confirmed", None)
+        return receipt
+
+    async def relay_member_tx(
+        self,
+        *,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        tx: RawTx,
+        prepare: Callable[[], None] | None = None,
+        on_confirmed: Callable[[str, int], None],
+        on_failed: Callable[[], None] | None = None,
+    ) -> Receipt:
+        """Broadcast a member's own signed transaction after a pre-flight, same guarantees."""
+        await self.relayer.preflight(tx.sender, tx.data)
+        await to_thread.run_sync(self.outbox.begin, key, kind, payload | {"tx_hash": tx.tx_hash})
+        try:
+            if prepare is not None:
+                await to_thread.run_sync(prepare)
+            await self.relayer.broadcast(tx)
+        except errors.ApiError as exc:
+            if exc.status < 500:
+                if on_failed is not None:
+                    await to_thread.run_sync(on_failed)
+                await to_thread.run_sync(self.outbox.settle, key, "failed", exc.slug)
+            raise
+        await to_thread.run_sync(self.outbox.sent, key, tx.tx_hash)
+        receipt = await self.relayer.wait(tx.tx_hash)
+        self.chain.clock.unpin()  # later reads in this request must see the new block
+        if not receipt.success:
+            err = await self.relayer.explain_failure(receipt, tx.sender, tx.data)
+            if on_failed is not None:
+                await to_thread.run_sync(on_failed)
+            await to_thread.run_sync(self.outbox.settle, key, "failed", err.slug)
+            raise err
+        await to_thread.run_sync(on_confirmed, receipt.tx_hash, receipt.block_number)
+        await to_thread.run_sync(self.outbox.settle, key, "confirmed", None)
+        return receipt
+
+
+@contextlib.asynccontextmanager
+async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
+    if settings.manifest_path is None:
+        raise errors.NotReadyError("DATASAFE_API_MANIFEST_PATH is not set")
+    deployment = load_deployment(settings.manifest_path)
+    engine = db.make_engine(settings.database_url)
+    await to_thread.run_sync(db.migrate, engine)
+    connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=30)
+    session = aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=settings.tx_timeout_seconds)
+    )
+    nonces = NonceStore(engine, settings.request_window_seconds)
+    chain = ChainGateway(settings.rpc_url, deployment.ledger_address, session)
+    relayer = Relayer(
+        chain,
+        chain_id=deployment.chain_id,
+        confirmations=settings.confirmations,
+        timeout=settings.tx_timeout_seconds,
+        custodian_key=(
+            bytes.fromhex(settings.custodian_key.get_secret_value().removeprefix("0x"))
+            if settings.custodian_key
+            else None
+        ),
+    )
+    from api._vault import VaultAdapter
+
+    vault = await to_thread.run_sync(VaultAdapter.open, settings, engine)
+    services = Services(
+        settings=settings,
+        deployment=deployment,
+        engine=engine,
+        session=session,
+        chain=chain,
+        nonces=nonces,
+        authenticator=Authenticator(
+            chain_id=deployment.chain_id,
+            ledger_address=deployment.ledger_address,
+            nonces=nonces,
+            window_seconds=settings.request_window_seconds,
+        ),
+        reads=LedgerReads(chain),
+        relayer=relayer,
+        outbox=Outbox(engine),
+        batcher=AccessBatcher(
+            relayer,
+            window_ms=settings.access_batch_window_ms,
+            max_batch=settings.access_batch_max,
+        ),
+        vault=vault,
+    )
+    services.batcher.start()
+    try:
+        yield services
+    finally:
+        await services.batcher.stop()
+        for task in services.tasks:
+            task.cancel()
+        for task in services.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await session.close()
+        engine.dispose()

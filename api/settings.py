@@ -1,0 +1,54 @@
+"""Service settings (env prefix ``DATASAFE_API_``), obtained through ``get_settings()``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Everything the service needs to start; nothing is read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="DATASAFE_API_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    #: JSON-RPC endpoint of the chain node.
+    rpc_url: str = "http://127.0.0.1:8545"
+    #: Deployment manifest written by ``ledger`` deploy (chain id, addresses, block).
+    manifest_path: Path | None = None
+    #: SQL database for nonces, relays, vault metadata and the event index.
+    database_url: str = "sqlite:///./datasafe-api.db"
+    #: Directory of the content-addressed ciphertext blob store.
+    blob_dir: Path = Path("./datasafe-blobs")
+    #: Private key of the custodian account that relays signed messages and pays gas.
+    custodian_key: SecretStr | None = None
+    #: Blocks a relayed transaction must be buried under before it is reported.
+    confirmations: int = Field(default=0, ge=0)
+    #: Accepted clock skew of a signed request, in seconds, in both directions.
+    request_window_seconds: int = Field(default=300, ge=5, le=3600)
+    #: Largest accepted request body.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Readiness fails when the indexer is more than this many blocks behind.
+    max_indexer_lag_blocks: int = Field(default=20, ge=0)
+    #: Longest wait to gather access records into one batched transaction (ms).
+    access_batch_window_ms: int = Field(default=5, ge=0, le=1000)
+    #: Most access records per batched transaction.
+    access_batch_max: int = Field(default=64, ge=1, le=512)
+    #: Run the event indexer inside the service.
+    run_indexer: bool = True
+    #: Seconds between indexer polls.
+    indexer_interval_seconds: float = Field(default=0.5, gt=0)
+    #: Seconds to wait for a transaction receipt before reporting chain_unavailable.
+    tx_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Log level and JSON logs.
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache
+def get_settings() -> ApiSettings:
+    return ApiSettings()

@@ -1,0 +1,41 @@
+"""Consent terms in words, for receipts a person can read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from api.models import GrantTerms
+
+#: Purpose codes of the off-chain catalogue (unknown codes are shown as numbers).
+PURPOSES = {
+    1: "loan underwriting",
+    2: "account opening (KYC)",
+    3: "notarial act",
+    4: "insurance underwriting",
+    5: "employment screening",
+    6: "tenancy application",
+}
+
+
+def field_names(mask: int, fields: list[str] | None) -> list[str]:
+    known = fields or []
+    return [known[i] if i < len(known) else f"field {i}" for i in range(64) if mask >> i & 1]
+
+
+def _when(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe_terms(t: GrantTerms, fields: list[str] | None, asset: dict[str, Any] | None) -> str:
+    names = ", ".join(field_names(t.fields_mask, fields))
+    purpose = PURPOSES.get(t.purpose, f"purpose code {t.purpose}")
+    what = f"asset {t.asset_id}"
+    if asset is not None:
+        what += f" (version {asset['version']}, issued by {asset['issuer']})"
+    start = "immediately" if t.not_before == 0 else f"from {_when(t.not_before)}"
+    uses = "without a limit on uses" if t.max_uses == 0 else f"at most {t.max_uses} time(s)"
+    return (
+        f"{t.grantee} may read {names} of {what} for {purpose}, valid {start} "
+        f"until {_when(t.expiry)}, {uses}."
+    )

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import "./interfaces/IConsents.sol";
+import {AssetStatus} from "./interfaces/IAssets.sol";
+import {Member, MemberStatus} from "./interfaces/IMembership.sol";
+import {Assets} from "./Assets.sol";
+import {EIP712Base} from "./EIP712Base.sol";
+
+/// @title Consents
+/// @notice Field-level grants and the access records made under them.
+abstract contract Consents is Assets, EIP712Base, IConsents {
+    bytes32 private constant _GRANT_TYPEHASH = keccak256(
+        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+    );
+    bytes32 private constant _REVOKE_TYPEHASH =
+        keccak256("RevokeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
+    bytes32 private constant _PAUSE_TYPEHASH = keccak256("PauseConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
+    bytes32 private constant _RESUME_TYPEHASH =
+        keccak256("ResumeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
+    bytes32 private constant _ACCESS_TYPEHASH =
+        keccak256("AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)");
+
+    /// @dev Everything an access check reads or writes, in one storage slot (30 bytes). The grantee is referenced
+    ///      by its member number, whose record the check reads anyway for the suspension test.
+    struct GrantRecord {
+        uint32 granteeNumber;
+        uint64 fieldsMask;
+        GrantStatus status;
+        uint32 notBefore;
+        uint32 expiry;
+        uint16 uses;
+        uint16 maxUses;
+        uint40 assetNo;
+    }
+
+    mapping(bytes32 grantId => GrantRecord grant) private _grants;
+    /// @dev Kept apart: no check needs it, so accesses never load it.
+    mapping(bytes32 grantId => uint32 purpose) private _purposes;
+    mapping(address signer => uint256 nonce) private _nonces;
+    mapping(address grantee => mapping(uint256 word => uint256 bits)) private _accessNonces;
+
+    /// @inheritdoc IConsents
+    function grant(GrantTerms calldata terms, uint256 nonce) external returns (bytes32 grantId) {
+        return _grant(terms, msg.sender, nonce);
+    }
+
+    /// @inheritdoc IConsents
+    function grantBySig(SignedGrant calldata signed) external returns (bytes32 grantId) {
+        _requireActive(msg.sender);
+        return _grantBySig(signed);
+    }
+
+    /// @inheritdoc IConsents
+    function grantBatch(GrantTerms[] calldata terms, uint256[] calldata nonces_)
+        external
+        returns (bytes32[] memory grantIds)
+    {
+        if (terms.length != nonces_.length) revert ConsentLengthMismatch(terms.length, nonces_.length);
+        grantIds = new bytes32[](terms.length);
+        for (uint256 i = 0; i < terms.length; ++i) {
+            grantIds[i] = _grant(terms[i], msg.sender, nonces_[i]);
+        }
+    }
+
+    /// @inheritdoc IConsents
+    function grantBySigBatch(SignedGrant[] calldata signed) external returns (bytes32[] memory grantIds) {
+        _requireActive(msg.sender);
+        grantIds = new bytes32[](signed.length);
+        for (uint256 i = 0; i < signed.length; ++i) {
+            grantIds[i] = _grantBySig(signed[i]);
+        }
+    }
+
+    /// @inheritdoc IConsents
+    function revoke(bytes32 grantId) external {
+        _revoke(grantId, msg.sender);
+    }
+
+    /// @inheritdoc IConsents
+    function revokeBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external {
+        _useStatusSignature(_REVOKE_TYPEHASH, grantId, signer, deadline, signature);
+        _revoke(grantId, signer);
+    }
+
+    /// @inheritdoc IConsents
+    function pause(bytes32 grantId) external {
+        _pause(grantId, msg.sender);
+    }
+
+    /// @inheritdoc IConsents
+    function pauseBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external {
+        _useStatusSignature(_PAUSE_TYPEHASH, grantId, signer, deadline, signature);
+        _pause(grantId, signer);
+    }
+
+    /// @inheritdoc IConsents
+    function resume(bytes32 grantId) external {
+        _resume(grantId, msg.sender);
+    }
+
+    /// @inheritdoc IConsents
+    function resumeBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external {
+        _useStatusSignature(_RESUME_TYPEHASH, grantId, signer, deadline, signature);
+        _resume(grantId, signer);
+    }
+
+    /// @inheritdoc IConsents
+    function recordAccess(AccessRequest calldata request, bytes calldata signature) external returns (uint32 use) {
+        _requireAnyRole(msg.sender, ROLE_CUSTODIAN);
+        (uint8 reason, address grantee, uint32 newUses) = _recordAccess(request, signature);
+        if (reason == REASON_OK) return newUses;
+        if (reason == REASON_SIGNATURE_EXPIRED) revert SignatureExpired(request.deadline);
+        if (reason == REASON_SIGNATURE_INVALID) revert SignatureInvalid();
+        if (reason == REASON_NONCE_USED) revert AccessNonceUsed(grantee, request.nonce);
+        revert ConsentAccessRefused(request.grantId, reason);
+    }
+
+    /// @inheritdoc IConsents
+    function recordAccessBatch(AccessRequest[] calldata requests, bytes[] calldata signatures)
+        external
+        returns (uint8[] memory reasons)
+    {
+        _requireAnyRole(msg.sender, ROLE_CUSTODIAN);
+        if (requests.length != signatures.length) revert ConsentLengthMismatch(requests.length, signatures.length);
+        reasons = new uint8[](requests.length);
+        for (uint256 i = 0; i < requests.length; ++i) {
+            (uint8 reason, address grantee,) = _recordAccess(requests[i], signatures[i]);
+            if (reason != REASON_OK) {
+                reasons[i] = reason;
+                emit AccessRefused(requests[i].grantId, grantee, msg.sender, reason, requests[i].nonce);
+            }
+        }
+    }
+
+    /// @inheritdoc IConsents
+    function check(bytes32 grantId, address grantee, uint64 fieldsMask)
+        external
+        view
+        returns (bool allowed, uint8 reason)
+    {
+        GrantRecord memory record = _grants[grantId];
+        reason = _check(record, grantee, fieldsMask);
+        allowed = reason == REASON_OK;
+    }
+
+    /// @inheritdoc IConsents
+    function getGrant(bytes32 grantId) external view returns (Grant memory result) {
+        GrantRecord memory record = _grants[grantId];
+        if (record.status == GrantStatus.NONE) return result;
+        result = Grant({
+            assetId: _assets[record.assetNo].assetId,
+            grantee: _memberByNumber[record.granteeNumber],
+            purpose: _purposes[grantId],
+            fieldsMask: record.fieldsMask,
+            notBefore: record.notBefore,
+            expiry: record.expiry,
+            maxUses: record.maxUses,
+            uses: record.uses,
+            status: record.status
+        });
+    }
+
+    /// @inheritdoc IConsents
+    function grantIdOf(address grantor, uint256 nonce) public pure returns (bytes32) {
+        return keccak256(abi.encode(grantor, nonce));
+    }
+
+    /// @inheritdoc IConsents
+    function nonces(address signer) external view returns (uint256) {
+        return _nonces[signer];
+    }
+
+    /// @inheritdoc IConsents
+    function isAccessNonceUsed(address grantee, uint256 nonce) external view returns (bool) {
+        return _isAccessNonceUsed(grantee, nonce);
+    }
+
+    /// @inheritdoc IConsents
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparator();
+    }
+
+    /// @inheritdoc IConsents
+    function hashGrant(GrantTerms calldata terms, uint256 nonce, uint64 deadline) public view returns (bytes32) {
+        // GrantTerms is a static struct, so abi.encode lays its fields out inline, as EIP-712 encodeData wants.
+        return _hashTypedData(keccak256(abi.encode(_GRANT_TYPEHASH, terms, nonce, deadline)));
+    }
+
+    /// @inheritdoc IConsents
+    function hashRevoke(bytes32 grantId, uint256 nonce, uint64 deadline) external view returns (bytes32) {
+        return _hashStatusChange(_REVOKE_TYPEHASH, grantId, nonce, deadline);
+    }
+
+    /// @inheritdoc IConsents
+    function hashPause(bytes32 grantId, uint256 nonce, uint64 deadline) external view returns (bytes32) {
+        return _hashStatusChange(_PAUSE_TYPEHASH, grantId, nonce, deadline);
+    }
+
+    /// @inheritdoc IConsents
+    function hashResume(bytes32 grantId, uint256 nonce, uint64 deadline) external view returns (bytes32) {
+        return _hashStatusChange(_RESUME_TYPEHASH, grantId, nonce, deadline);
+    }
+
+    /// @inheritdoc IConsents
+    function hashAccessRequest(AccessRequest calldata request) public view returns (bytes32) {
+        return _hashTypedData(
+            keccak256(
+                abi.encode(_ACCESS_TYPEHASH, request.grantId, request.fieldsMask, request.nonce, request.deadline)
+            )
+        );
+    }
+
+    function _grantBySig(SignedGrant calldata signed) private returns (bytes32) {
+        if (block.timestamp > signed.deadline) revert SignatureExpired(signed.deadline);
+        bytes32 digest = hashGrant(signed.terms, signed.nonce, signed.deadline);
+        _requireSigner(digest, signed.signature, signed.grantor);
+        // Replay is impossible: the grant id is the (grantor, nonce) pair and an existing id reverts.
+        return _grant(signed.terms, signed.grantor, signed.nonce);
+    }
+
+    function _grant(GrantTerms calldata terms, address grantor, uint256 nonce) private returns (bytes32 grantId) {
+        uint40 assetNo = _assetNoOf(terms.assetId);
+        AssetRecord storage asset = _assets[assetNo];
+        address owner = asset.owner;
+        if (grantor == owner) {
+            _requireActive(owner);
+        } else if (!_isLiveAgent(owner, grantor)) {
+            revert ConsentNotAuthorized(terms.assetId, grantor);
+        }
+        if (asset.status != AssetStatus.ACTIVE) revert ConsentAssetNotActive(terms.assetId, asset.status);
+        uint16 fieldCount = asset.fieldCount;
+        // A mask must name at least one field and no bit beyond the schema.
+        if (terms.fieldsMask == 0 || (fieldCount < 64 && terms.fieldsMask >> fieldCount != 0)) {
+            revert ConsentInvalidFieldsMask(terms.fieldsMask, fieldCount);
+        }
+        if (terms.expiry <= block.timestamp || terms.expiry <= terms.notBefore || terms.expiry > type(uint32).max) {
+            revert ConsentInvalidWindow(terms.notBefore, terms.expiry);
+        }
+        if (terms.maxUses > type(uint16).max) revert ConsentInvalidMaxUses(terms.maxUses);
+        Member storage grantee = _members[terms.grantee];
+        if (grantee.status != MemberStatus.ACTIVE || grantee.roles & ROLE_CONSUMER == 0) {
+            revert ConsentInvalidGrantee(terms.grantee);
+        }
+        grantId = grantIdOf(grantor, nonce);
+        if (_grants[grantId].status != GrantStatus.NONE) revert ConsentGrantExists(grantId);
+        // expiry > notBefore, expiry fits 32 bits and maxUses 16 bits, so every cast is exact.
+        _grants[grantId] = GrantRecord({
+            granteeNumber: grantee.number,
+            fieldsMask: terms.fieldsMask,
+            status: GrantStatus.ACTIVE,
+            notBefore: uint32(terms.notBefore),
+            expiry: uint32(terms.expiry),
+            uses: 0,
+            maxUses: uint16(terms.maxUses),
+            assetNo: assetNo
+        });
+        if (terms.purpose != 0) _purposes[grantId] = terms.purpose;
+        emit ConsentGranted(
+            grantId, terms.assetId, terms.grantee, owner, grantor, terms, nonce, uint64(block.timestamp)
+        );
+    }
+
+    function _revoke(bytes32 grantId, address account) private {
+        GrantRecord storage record = _authorizedRecord(grantId, account);
+        GrantStatus status = record.status;
+        if (status == GrantStatus.REVOKED) revert ConsentInvalidStatus(grantId, status);
+        record.status = GrantStatus.REVOKED;
+        emit ConsentRevoked(grantId, account, uint64(block.timestamp));
+    }
+
+    function _pause(bytes32 grantId, address account) private {
+        GrantRecord storage record = _authorizedRecord(grantId, account);
+        if (record.status != GrantStatus.ACTIVE) revert ConsentInvalidStatus(grantId, record.status);
+        record.status = GrantStatus.PAUSED;
+        emit ConsentPaused(grantId, account, uint64(block.timestamp));
+    }
+
+    function _resume(bytes32 grantId, address account) private {
+        GrantRecord storage record = _authorizedRecord(grantId, account);
+        if (record.status != GrantStatus.PAUSED) revert ConsentInvalidStatus(grantId, record.status);
+        record.status = GrantStatus.ACTIVE;
+        emit ConsentResumed(grantId, account, uint64(block.timestamp));
+    }
+
+    /// @dev The grant if `account` is the asset's owner or a live agent of the owner (checked now, not at grant time).
+    function _authorizedRecord(bytes32 grantId, address account) private view returns (GrantRecord storage record) {
+        record = _grants[grantId];
+        if (record.status == GrantStatus.NONE) revert ConsentNotFound(grantId);
+        address owner = _assets[record.assetNo].owner;
+        if (account != owner && !_isLiveAgent(owner, account)) revert ConsentNotGrantor(grantId, account);
+    }
+
+    /// @dev Verifies a Revoke/Pause/Resume signature over the signer's current sequential nonce and consumes it.
+    function _useStatusSignature(
+        bytes32 typehash,
+        bytes32 grantId,
+        address signer,
+        uint64 deadline,
+        bytes calldata signature
+    ) private {
+        _requireActive(msg.sender);
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        uint256 nonce = _nonces[signer];
+        _requireSigner(_hashStatusChange(typehash, grantId, nonce, deadline), signature, signer);
+        _nonces[signer] = nonce + 1;
+    }
+
+    function _hashStatusChange(bytes32 typehash, bytes32 grantId, uint256 nonce, uint64 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedData(keccak256(abi.encode(typehash, grantId, nonce, deadline)));
+    }
+
+    function _requireSigner(bytes32 digest, bytes calldata signature, address expected) private pure {
+        address recovered = _tryRecover(digest, signature);
+        if (recovered == address(0)) revert SignatureInvalid();
+        if (recovered != expected) revert SignatureSignerMismatch(expected, recovered);
+    }
+
+    /// @dev Returns the reason (REASON_OK if recorded), the recovered grantee and the new use count. Nothing is
+    ///      written unless the access is recorded.
+    function _recordAccess(AccessRequest calldata request, bytes calldata signature)
+        private
+        returns (uint8 reason, address grantee, uint32 uses)
+    {
+        if (block.timestamp > request.deadline) return (REASON_SIGNATURE_EXPIRED, address(0), 0);
+        grantee = _tryRecover(hashAccessRequest(request), signature);
+        if (grantee == address(0)) return (REASON_SIGNATURE_INVALID, address(0), 0);
+        // The same signed request (same grantee, same nonce) is never recorded twice.
+        uint256 bits = _accessNonces[grantee][request.nonce >> 8];
+        // forge-lint: disable-next-line(incorrect-shift)
+        uint256 bit = 1 << (request.nonce & 0xff);
+        if (bits & bit != 0) return (REASON_NONCE_USED, grantee, 0);
+        GrantRecord memory record = _grants[request.grantId];
+        reason = _check(record, grantee, request.fieldsMask);
+        if (reason != REASON_OK) return (reason, grantee, 0);
+        _accessNonces[grantee][request.nonce >> 8] = bits | bit;
+        // _check refused uses >= maxUses and the counter saturates at 65535, so this cannot overflow.
+        uses = record.uses + 1;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _grants[request.grantId].uses = uint16(uses);
+        emit Accessed(request.grantId, grantee, msg.sender, request.fieldsMask, uses, request.nonce);
+    }
+
+    function _isAccessNonceUsed(address grantee, uint256 nonce) private view returns (bool) {
+        // forge-lint: disable-next-line(incorrect-shift)
+        return _accessNonces[grantee][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+    }
+
+    /// @dev Reason codes in their documented order; the first failing one wins.
+    function _check(GrantRecord memory record, address grantee, uint64 fieldsMask) private view returns (uint8) {
+        GrantStatus status = record.status;
+        if (status == GrantStatus.NONE) return REASON_NOT_FOUND;
+        Member storage member = _members[grantee];
+        // Member numbers start at 1, so a non-member (number 0) never matches.
+        if (member.number != record.granteeNumber) return REASON_NOT_GRANTEE;
+        if (status == GrantStatus.REVOKED) return REASON_REVOKED;
+        if (status == GrantStatus.PAUSED) return REASON_PAUSED;
+        if (block.timestamp >= record.expiry) return REASON_EXPIRED;
+        if (block.timestamp < record.notBefore) return REASON_NOT_YET_VALID;
+        // maxUses 0 means no limit other than the 16-bit counter.
+        uint16 limit = record.maxUses == 0 ? type(uint16).max : record.maxUses;
+        if (record.uses >= limit) return REASON_USES_EXHAUSTED;
+        if (member.status != MemberStatus.ACTIVE || member.roles & ROLE_CONSUMER == 0) {
+            return REASON_GRANTEE_SUSPENDED;
+        }
+        AssetStatus assetStatus = _assets[record.assetNo].status;
+        if (assetStatus == AssetStatus.DISPUTED) return REASON_ASSET_DISPUTED;
+        if (assetStatus == AssetStatus.RETIRED) return REASON_ASSET_RETIRED;
+        if (assetStatus == AssetStatus.SUPERSEDED) return REASON_ASSET_SUPERSEDED;
+        if (fieldsMask == 0 || fieldsMask & ~record.fieldsMask != 0) return REASON_FIELDS_NOT_GRANTED;
+        return REASON_OK;
+    }
+}

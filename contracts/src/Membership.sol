@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IMembership, Member, MemberKind, MemberStatus} from "./interfaces/IMembership.sol";
+
+/// @title Membership
+/// @notice Roles, kinds, suspension, encryption-key rotation, enterprise agents and the two-step governor handover.
+abstract contract Membership is IMembership {
+    uint16 internal constant ROLE_GOVERNOR = 1;
+    uint16 internal constant ROLE_ISSUER = 2;
+    uint16 internal constant ROLE_CONSUMER = 4;
+    uint16 internal constant ROLE_REGULATOR = 8;
+    uint16 internal constant ROLE_CUSTODIAN = 16;
+    uint16 internal constant ROLE_SUBJECT = 32;
+    uint16 internal constant ROLE_REGISTRAR = 64;
+    uint16 internal constant ALL_ROLES = 127;
+
+    mapping(address account => Member member) internal _members;
+    mapping(address enterprise => mapping(address agent => uint64 expiry)) internal _agentExpiry;
+    mapping(uint32 number => address account) internal _memberByNumber;
+    uint32 private _memberCount;
+    address private _governor;
+    address private _pendingGovernor;
+
+    constructor(address governor_) {
+        if (governor_ == address(0)) revert MembershipZeroAddress();
+        _governor = governor_;
+        _admit(governor_, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0), bytes32(0));
+    }
+
+    modifier onlyGovernor() {
+        if (msg.sender != _governor) revert MembershipNotGovernor(msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IMembership
+    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash)
+        external
+        onlyGovernor
+    {
+        _validateRoles(roles, kind);
+        if (encKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
+        _admit(account, roles, kind, encKeyHash, evidenceHash);
+    }
+
+    /// @inheritdoc IMembership
+    function admitSubject(address account, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) external {
+        // The governor, or an issuer that was given the registrar right.
+        if (msg.sender != _governor) _requireAllRoles(msg.sender, ROLE_ISSUER | ROLE_REGISTRAR);
+        _validateRoles(ROLE_SUBJECT, kind);
+        if (encKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
+        _admit(account, ROLE_SUBJECT, kind, encKeyHash, evidenceHash);
+    }
+
+    /// @inheritdoc IMembership
+    function setRoles(address account, uint16 roles) external onlyGovernor {
+        Member storage member = _members[account];
+        if (member.status == MemberStatus.NONE) revert MembershipNotMember(account);
+        if (account == _governor) {
+            // The governor's GOVERNOR bit only moves through the handover.
+            if (roles & ROLE_GOVERNOR == 0) revert MembershipGovernorProtected(account);
+            uint16 rest = roles & ~ROLE_GOVERNOR;
+            if (rest != 0) _validateRoles(rest, member.kind);
+        } else {
+            _validateRoles(roles, member.kind);
+        }
+        uint16 oldRoles = member.roles;
+        member.roles = roles;
+        emit MemberRolesChanged(account, msg.sender, oldRoles, roles);
+    }
+
+    /// @inheritdoc IMembership
+    function suspendMember(address account, bytes32 reasonHash) external {
+        _requireAnyRole(msg.sender, ROLE_REGULATOR | ROLE_GOVERNOR);
+        if (account == _governor) revert MembershipGovernorProtected(account);
+        Member storage member = _members[account];
+        if (member.status == MemberStatus.NONE) revert MembershipNotMember(account);
+        if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
+        member.status = MemberStatus.SUSPENDED;
+        emit MemberSuspended(account, msg.sender, reasonHash, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IMembership
+    function reinstateMember(address account, bytes32 reasonHash) external {
+        _requireAnyRole(msg.sender, ROLE_REGULATOR | ROLE_GOVERNOR);
+        Member storage member = _members[account];
+        if (member.status == MemberStatus.NONE) revert MembershipNotMember(account);
+        if (member.status != MemberStatus.SUSPENDED) revert MembershipNotSuspended(account);
+        member.status = MemberStatus.ACTIVE;
+        emit MemberReinstated(account, msg.sender, reasonHash, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IMembership
+    function rotateEncryptionKey(bytes32 newKeyHash) external {
+        Member storage member = _members[msg.sender];
+        if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(msg.sender);
+        if (newKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
+        uint32 keyVersion = member.keyVersion + 1;
+        member.keyVersion = keyVersion;
+        member.encKeyHash = newKeyHash;
+        emit EncryptionKeyRotated(msg.sender, keyVersion, newKeyHash, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IMembership
+    function addAgent(address agent, uint64 expiry) external {
+        Member storage enterprise = _members[msg.sender];
+        if (
+            enterprise.status != MemberStatus.ACTIVE || enterprise.kind != MemberKind.ENTERPRISE
+                || enterprise.roles & ROLE_SUBJECT == 0
+        ) revert MembershipNotEnterprise(msg.sender);
+        if (agent == address(0)) revert MembershipZeroAddress();
+        // Agents transact with the ledger, so they must be active members themselves.
+        MemberStatus agentStatus = _members[agent].status;
+        if (agentStatus == MemberStatus.NONE) revert MembershipNotMember(agent);
+        if (agentStatus != MemberStatus.ACTIVE) revert MembershipNotActive(agent);
+        if (expiry <= block.timestamp) revert MembershipInvalidAgentExpiry(expiry);
+        _agentExpiry[msg.sender][agent] = expiry;
+        emit AgentAdded(msg.sender, agent, expiry);
+    }
+
+    /// @inheritdoc IMembership
+    function removeAgent(address agent) external {
+        if (_agentExpiry[msg.sender][agent] == 0) revert MembershipNotAgent(msg.sender, agent);
+        delete _agentExpiry[msg.sender][agent];
+        emit AgentRemoved(msg.sender, agent);
+    }
+
+    /// @inheritdoc IMembership
+    function transferGovernance(address newGovernor) external onlyGovernor {
+        _pendingGovernor = newGovernor;
+        emit GovernanceTransferStarted(msg.sender, newGovernor);
+    }
+
+    /// @inheritdoc IMembership
+    function acceptGovernance() external {
+        address pending = _pendingGovernor;
+        if (pending == address(0) || msg.sender != pending) revert MembershipNotPendingGovernor(msg.sender);
+        address previous = _governor;
+        Member storage member = _members[pending];
+        if (member.status == MemberStatus.NONE) {
+            _admit(pending, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0), bytes32(0));
+        } else {
+            if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(pending);
+            uint16 oldRoles = member.roles;
+            member.roles = oldRoles | ROLE_GOVERNOR;
+            emit MemberRolesChanged(pending, pending, oldRoles, oldRoles | ROLE_GOVERNOR);
+        }
+        Member storage old = _members[previous];
+        uint16 previousRoles = old.roles;
+        old.roles = previousRoles & ~ROLE_GOVERNOR;
+        emit MemberRolesChanged(previous, pending, previousRoles, previousRoles & ~ROLE_GOVERNOR);
+        _governor = pending;
+        _pendingGovernor = address(0);
+        emit GovernanceTransferred(previous, pending);
+    }
+
+    /// @inheritdoc IMembership
+    function governor() external view returns (address) {
+        return _governor;
+    }
+
+    /// @inheritdoc IMembership
+    function pendingGovernor() external view returns (address) {
+        return _pendingGovernor;
+    }
+
+    /// @inheritdoc IMembership
+    function getMember(address account) external view returns (Member memory) {
+        return _members[account];
+    }
+
+    /// @inheritdoc IMembership
+    function hasRoles(address account, uint16 roles) external view returns (bool) {
+        Member storage member = _members[account];
+        return member.status == MemberStatus.ACTIVE && member.roles & roles == roles;
+    }
+
+    /// @inheritdoc IMembership
+    function isAgent(address enterprise, address agent) external view returns (bool) {
+        return _isLiveAgent(enterprise, agent);
+    }
+
+    /// @inheritdoc IMembership
+    function agentExpiry(address enterprise, address agent) external view returns (uint64) {
+        return _agentExpiry[enterprise][agent];
+    }
+
+    function _admit(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) private {
+        if (account == address(0)) revert MembershipZeroAddress();
+        if (_members[account].status != MemberStatus.NONE) revert MembershipAlreadyMember(account);
+        uint32 number = ++_memberCount;
+        _memberByNumber[number] = account;
+        _members[account] = Member({
+            roles: roles,
+            kind: kind,
+            status: MemberStatus.ACTIVE,
+            keyVersion: encKeyHash == bytes32(0) ? 0 : 1,
+            admittedAt: uint64(block.timestamp),
+            number: number,
+            encKeyHash: encKeyHash
+        });
+        emit MemberAdmitted(account, msg.sender, roles, kind, encKeyHash, evidenceHash, uint64(block.timestamp));
+    }
+
+    /// @dev GOVERNOR is never admitted directly; SUBJECT stands alone on an INDIVIDUAL or ENTERPRISE; REGISTRAR
+    ///      needs ISSUER.
+    function _validateRoles(uint16 roles, MemberKind kind) private pure {
+        bool valid = roles != 0 && roles & ~ALL_ROLES == 0 && roles & ROLE_GOVERNOR == 0 && kind != MemberKind.NONE;
+        if (valid && roles & ROLE_SUBJECT != 0) {
+            valid = roles == ROLE_SUBJECT && (kind == MemberKind.INDIVIDUAL || kind == MemberKind.ENTERPRISE);
+        }
+        if (valid && roles & ROLE_REGISTRAR != 0) valid = roles & ROLE_ISSUER != 0;
+        if (!valid) revert MembershipInvalidRoles(roles, kind);
+    }
+
+    function _requireAnyRole(address account, uint16 roles) internal view {
+        Member storage member = _members[account];
+        if (member.status != MemberStatus.ACTIVE || member.roles & roles == 0) {
+            revert MembershipUnauthorized(account, roles);
+        }
+    }
+
+    function _requireAllRoles(address account, uint16 roles) internal view {
+        Member storage member = _members[account];
+        if (member.status != MemberStatus.ACTIVE || member.roles & roles != roles) {
+            revert MembershipUnauthorized(account, roles);
+        }
+    }
+
+    function _requireActive(address account) internal view {
+        if (_members[account].status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
+    }
+
+    function _isLiveAgent(address enterprise, address agent) internal view returns (bool) {
+        return _agentExpiry[enterprise][agent] > block.timestamp && _members[agent].status == MemberStatus.ACTIVE;
+    }
+}

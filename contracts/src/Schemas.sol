@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ISchemas, Schema} from "./interfaces/ISchemas.sol";
+import {Membership} from "./Membership.sol";
+
+/// @title Schemas
+/// @notice Issuer-registered schemas; the ordered field list defines the bits of a fields mask.
+abstract contract Schemas is Membership, ISchemas {
+    /// @dev Fields masks are uint64.
+    uint16 internal constant MAX_FIELDS = 64;
+
+    mapping(bytes32 schemaId => Schema schema) internal _schemas;
+
+    /// @inheritdoc ISchemas
+    function registerSchema(bytes32 schemaId, uint16 fieldCount, bytes32 fieldsHash) external {
+        _requireAnyRole(msg.sender, ROLE_ISSUER);
+        if (schemaId == bytes32(0)) revert SchemaZeroId();
+        if (_schemas[schemaId].issuer != address(0)) revert SchemaAlreadyRegistered(schemaId);
+        if (fieldCount == 0 || fieldCount > MAX_FIELDS) revert SchemaInvalidFieldCount(fieldCount);
+        _schemas[schemaId] = Schema({
+            issuer: msg.sender, fieldCount: fieldCount, registeredAt: uint64(block.timestamp), fieldsHash: fieldsHash
+        });
+        emit SchemaRegistered(schemaId, msg.sender, fieldCount, fieldsHash);
+    }
+
+    /// @inheritdoc ISchemas
+    function getSchema(bytes32 schemaId) external view returns (Schema memory) {
+        return _schemas[schemaId];
+    }
+}

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IMembership} from "./IMembership.sol";
+import {ISchemas} from "./ISchemas.sol";
+import {IAssets} from "./IAssets.sol";
+import {IConsents} from "./IConsents.sol";
+
+/// @title IDataSafeLedger
+/// @notice The single deployed ledger: membership, schemas, assets and consents behind one address and one ABI.
+interface IDataSafeLedger is IMembership, ISchemas, IAssets, IConsents {
+    /// @notice Contract version string ("1.0.0").
+    function VERSION() external view returns (string memory);
+}

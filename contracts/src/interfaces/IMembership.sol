@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @notice What kind of organisation or person a member is.
+enum MemberKind {
+    NONE,
+    INDIVIDUAL,
+    ENTERPRISE,
+    BANK,
+    NOTARY,
+    INSURER,
+    DEPARTMENT,
+    REGULATOR,
+    OPERATOR
+}
+
+/// @notice Whether a member may currently act.
+enum MemberStatus {
+    NONE,
+    ACTIVE,
+    SUSPENDED
+}
+
+/// @notice A member of the consortium as stored on-chain.
+/// @param roles Bitmap of roles (see `IMembership` role constants).
+/// @param kind The member kind.
+/// @param status ACTIVE or SUSPENDED (NONE: not a member).
+/// @param keyVersion Version of the current encryption public key (1 at admission, +1 per rotation).
+/// @param admittedAt Block timestamp of admission.
+/// @param number Sequence number of the member (1 = first governor); grants reference their grantee by it.
+/// @param encKeyHash Hash of the member's current encryption public key (the key itself is served off-chain).
+struct Member {
+    uint16 roles;
+    MemberKind kind;
+    MemberStatus status;
+    uint32 keyVersion;
+    uint64 admittedAt;
+    uint32 number;
+    bytes32 encKeyHash;
+}
+
+/// @title IMembership
+/// @notice Who may transact with the ledger, with which roles, and under which encryption key.
+/// @dev Roles are a bitmap: GOVERNOR=1, ISSUER=2, CONSUMER=4, REGULATOR=8, CUSTODIAN=16, SUBJECT=32,
+///      REGISTRAR=64 (an issuer's right to admit subjects). There is exactly one governor, handed over in two steps.
+interface IMembership {
+    /// @notice Emitted when an account is admitted.
+    event MemberAdmitted(
+        address indexed account,
+        address indexed admittedBy,
+        uint16 roles,
+        MemberKind kind,
+        bytes32 encKeyHash,
+        bytes32 evidenceHash,
+        uint64 timestamp
+    );
+    /// @notice Emitted when a member's roles change.
+    event MemberRolesChanged(address indexed account, address indexed changedBy, uint16 oldRoles, uint16 newRoles);
+    /// @notice Emitted when a member is suspended.
+    event MemberSuspended(address indexed account, address indexed suspendedBy, bytes32 reasonHash, uint64 timestamp);
+    /// @notice Emitted when a suspended member is reinstated.
+    event MemberReinstated(address indexed account, address indexed reinstatedBy, bytes32 reasonHash, uint64 timestamp);
+    /// @notice Emitted when a member rotates its encryption key.
+    event EncryptionKeyRotated(address indexed account, uint32 keyVersion, bytes32 encKeyHash, uint64 timestamp);
+    /// @notice Emitted when an enterprise adds (or re-dates) an agent.
+    event AgentAdded(address indexed enterprise, address indexed agent, uint64 expiry);
+    /// @notice Emitted when an enterprise removes an agent.
+    event AgentRemoved(address indexed enterprise, address indexed agent);
+    /// @notice Emitted when the governor proposes a successor.
+    event GovernanceTransferStarted(address indexed governor, address indexed pendingGovernor);
+    /// @notice Emitted when the successor accepts governance.
+    event GovernanceTransferred(address indexed previousGovernor, address indexed newGovernor);
+
+    /// @notice The caller is not the governor.
+    error MembershipNotGovernor(address caller);
+    /// @notice The caller is not the pending governor.
+    error MembershipNotPendingGovernor(address caller);
+    /// @notice The caller is not an active member holding any of `requiredRoles`.
+    error MembershipUnauthorized(address caller, uint16 requiredRoles);
+    /// @notice The zero address was given where an account is needed.
+    error MembershipZeroAddress();
+    /// @notice The account is already a member.
+    error MembershipAlreadyMember(address account);
+    /// @notice The account is not a member.
+    error MembershipNotMember(address account);
+    /// @notice The roles/kind combination is not allowed (see docs/contracts.md).
+    error MembershipInvalidRoles(uint16 roles, MemberKind kind);
+    /// @notice The member is not active (already suspended).
+    error MembershipNotActive(address account);
+    /// @notice The member is not suspended.
+    error MembershipNotSuspended(address account);
+    /// @notice The governor cannot be suspended or lose the GOVERNOR role except by handover.
+    error MembershipGovernorProtected(address account);
+    /// @notice The caller is not an active ENTERPRISE subject.
+    error MembershipNotEnterprise(address caller);
+    /// @notice The agent expiry is not in the future.
+    error MembershipInvalidAgentExpiry(uint64 expiry);
+    /// @notice `agent` is not an agent of `enterprise`.
+    error MembershipNotAgent(address enterprise, address agent);
+    /// @notice A zero encryption key hash was given.
+    error MembershipZeroKeyHash();
+
+    /// @notice Admits `account` with `roles` and `kind` (GOVERNOR only).
+    /// @dev The GOVERNOR role is only obtained through the two-step handover; SUBJECT needs kind INDIVIDUAL or
+    ///      ENTERPRISE and no other role; REGISTRAR needs ISSUER.
+    /// @param account The new member.
+    /// @param roles The role bitmap.
+    /// @param kind The member kind (not NONE).
+    /// @param encKeyHash Hash of the member's encryption public key (version 1).
+    /// @param evidenceHash Hash of the off-chain identity evidence.
+    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash)
+        external;
+
+    /// @notice Admits a data subject (roles = SUBJECT) — by the governor or an active ISSUER holding REGISTRAR.
+    /// @param account The subject's account.
+    /// @param kind INDIVIDUAL or ENTERPRISE.
+    /// @param encKeyHash Hash of the subject's encryption public key (version 1).
+    /// @param evidenceHash Hash of the off-chain identity evidence.
+    function admitSubject(address account, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) external;
+
+    /// @notice Replaces a member's roles (GOVERNOR only; the GOVERNOR bit cannot be added or removed here).
+    /// @param account The member.
+    /// @param roles The new role bitmap.
+    function setRoles(address account, uint16 roles) external;
+
+    /// @notice Suspends an active member (REGULATOR or GOVERNOR). The governor cannot be suspended.
+    /// @param account The member.
+    /// @param reasonHash Hash of the off-chain reason.
+    function suspendMember(address account, bytes32 reasonHash) external;
+
+    /// @notice Reinstates a suspended member (REGULATOR or GOVERNOR).
+    /// @param account The member.
+    /// @param reasonHash Hash of the off-chain reason.
+    function reinstateMember(address account, bytes32 reasonHash) external;
+
+    /// @notice Rotates the caller's encryption key (active member); the key version increases by one.
+    /// @param newKeyHash Hash of the new encryption public key.
+    function rotateEncryptionKey(bytes32 newKeyHash) external;
+
+    /// @notice Adds or re-dates an agent who may grant, revoke, pause, resume and dispute for the calling
+    ///         enterprise until `expiry` (active ENTERPRISE subject; the agent must be an active member).
+    /// @param agent The agent's account.
+    /// @param expiry Unix time after which the agent is no longer live.
+    function addAgent(address agent, uint64 expiry) external;
+
+    /// @notice Removes an agent of the calling enterprise.
+    /// @param agent The agent's account.
+    function removeAgent(address agent) external;
+
+    /// @notice Starts the governance handover to `newGovernor` (GOVERNOR only).
+    /// @param newGovernor The proposed governor; address(0) cancels a pending handover.
+    function transferGovernance(address newGovernor) external;
+
+    /// @notice Completes the handover (pending governor only). A non-member is admitted as GOVERNOR|CUSTODIAN
+    ///         OPERATOR; the previous governor keeps its other roles.
+    function acceptGovernance() external;
+
+    /// @notice The current governor.
+    function governor() external view returns (address);
+
+    /// @notice The proposed governor, or address(0).
+    function pendingGovernor() external view returns (address);
+
+    /// @notice The stored member record (all zero for a non-member).
+    /// @param account The account.
+    function getMember(address account) external view returns (Member memory);
+
+    /// @notice Whether `account` is an active member holding every role in `roles`.
+    /// @param account The account.
+    /// @param roles A role bitmap.
+    function hasRoles(address account, uint16 roles) external view returns (bool);
+
+    /// @notice Whether `agent` is a live agent of `enterprise` (expiry in the future, agent active).
+    /// @param enterprise The enterprise subject.
+    /// @param agent The agent.
+    function isAgent(address enterprise, address agent) external view returns (bool);
+
+    /// @notice The expiry of `agent` for `enterprise` (0: none).
+    /// @param enterprise The enterprise subject.
+    /// @param agent The agent.
+    function agentExpiry(address enterprise, address agent) external view returns (uint64);
+}

@@ -1,0 +1,1 @@
+"""DataSafe Ledger: ledger package."""

@@ -1,0 +1,283 @@
+"""EIP-712 messages of the ledger: builders, fast digests, signers, recovery.
+
+Two independent routes to every digest: :func:`typed_data` builds the full
+EIP-712 JSON that eth-account's ``encode_typed_data`` hashes (the reference), and
+the ``*_digest`` functions hash the same fields with eth-abi directly (used on
+the hot path; about 10x faster). The tests check both against the contract's
+``hash*`` views. Signing goes through eth-keys, which uses coincurve when it is
+installed (:func:`signing_backend`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_keys.datatypes import PrivateKey
+from eth_keys.main import KeyAPI
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger.errors import LedgerError
+from ledger.models import AccessRequest, GrantTerms, SignedGrant, SignedStatusChange
+
+NAME = "DataSafeLedger"
+VERSION = "1"
+
+_B32 = ("bytes32",)
+TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "GrantConsent": [
+        {"name": "assetId", "type": "bytes32"},
+        {"name": "grantee", "type": "address"},
+        {"name": "purpose", "type": "uint32"},
+        {"name": "fieldsMask", "type": "uint64"},
+        {"name": "notBefore", "type": "uint64"},
+        {"name": "expiry", "type": "uint64"},
+        {"name": "maxUses", "type": "uint32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "RevokeConsent": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "PauseConsent": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "ResumeConsent": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    "AccessRequest": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "fieldsMask", "type": "uint64"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+}
+
+StatusKind = Literal["RevokeConsent", "PauseConsent", "ResumeConsent"]
+
+
+def type_string(primary: str) -> str:
+    fields = ",".join(f"{f['type']} {f['name']}" for f in TYPES[primary])
+    return f"{primary}({fields})"
+
+
+def type_hash(primary: str) -> bytes:
+    return keccak(text=type_string(primary))
+
+
+_TYPEHASH = {name: type_hash(name) for name in TYPES}
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The ledger's EIP-712 domain on one chain."""
+
+    chain_id: int
+    verifying_contract: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": NAME,
+            "version": VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": to_checksum_address(self.verifying_contract),
+        }
+
+    @cached_property
+    def separator(self) -> bytes:
+        return keccak(
+            abi_encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    _TYPEHASH["EIP712Domain"],
+                    keccak(text=NAME),
+                    keccak(text=VERSION),
+                    self.chain_id,
+                    to_checksum_address(self.verifying_contract),
+                ],
+            )
+        )
+
+    def digest(self, struct_hash: bytes) -> bytes:
+        return keccak(b"\x19\x01" + self.separator + struct_hash)
+
+
+# -- reference route: full EIP-712 JSON --------------------------------------------------------
+
+
+def typed_data(domain: Domain, primary: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The full EIP-712 document (as for ``eth_signTypedData_v4``)."""
+    return {
+        "types": {"EIP712Domain": TYPES["EIP712Domain"], primary: TYPES[primary]},
+        "primaryType": primary,
+        "domain": domain.as_dict(),
+        "message": message,
+    }
+
+
+def grant_message(terms: GrantTerms, nonce: int, deadline: int) -> dict[str, Any]:
+    return {
+        "assetId": terms.asset_id,
+        "grantee": to_checksum_address(terms.grantee),
+        "purpose": terms.purpose,
+        "fieldsMask": terms.fields_mask,
+        "notBefore": terms.not_before,
+        "expiry": terms.expiry,
+        "maxUses": terms.max_uses,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+
+
+def status_message(grant_id: bytes, nonce: int, deadline: int) -> dict[str, Any]:
+    return {"grantId": grant_id, "nonce": nonce, "deadline": deadline}
+
+
+def access_message(request: AccessRequest) -> dict[str, Any]:
+    return {
+        "grantId": request.grant_id,
+        "fieldsMask": request.fields_mask,
+        "nonce": request.nonce,
+        "deadline": request.deadline,
+    }
+
+
+def reference_digest(document: dict[str, Any]) -> bytes:
+    """Digest of a typed-data document computed by eth-account."""
+    digest: bytes = _hash_eip191_message(encode_typed_data(full_message=document))
+    return bytes(digest)
+
+
+# -- fast route ------------------------------------------------------------------------------
+
+
+def grant_digest(domain: Domain, terms: GrantTerms, nonce: int, deadline: int) -> bytes:
+    struct = abi_encode(
+        [
+            "bytes32",
+            "bytes32",
+            "address",
+            "uint32",
+            "uint64",
+            "uint64",
+            "uint64",
+            "uint32",
+            "uint256",
+            "uint64",
+        ],
+        [_TYPEHASH["GrantConsent"], *terms.as_tuple(), nonce, deadline],
+    )
+    return domain.digest(keccak(struct))
+
+
+def status_digest(
+    domain: Domain, kind: StatusKind, grant_id: bytes, nonce: int, deadline: int
+) -> bytes:
+    struct = abi_encode(
+        ["bytes32", "bytes32", "uint256", "uint64"], [_TYPEHASH[kind], grant_id, nonce, deadline]
+    )
+    return domain.digest(keccak(struct))
+
+
+def access_digest(domain: Domain, request: AccessRequest) -> bytes:
+    struct = abi_encode(
+        ["bytes32", "bytes32", "uint64", "uint256", "uint64"],
+        [_TYPEHASH["AccessRequest"], *request.as_tuple()],
+    )
+    return domain.digest(keccak(struct))
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def signing_backend() -> str:
+    """Name of the eth-keys backend (``CoinCurveECCBackend`` when coincurve is installed)."""
+    return type(KeyAPI().backend).__name__
+
+
+def _key(private_key: bytes | str | PrivateKey) -> PrivateKey:
+    if isinstance(private_key, PrivateKey):
+        return private_key
+    raw = (
+        bytes.fromhex(private_key.removeprefix("0x"))
+        if isinstance(private_key, str)
+        else private_key
+    )
+    try:
+        return PrivateKey(raw)
+    except Exception as exc:
+        raise LedgerError(f"invalid private key: {exc}") from exc
+
+
+def sign_digest(private_key: bytes | str | PrivateKey, digest: bytes) -> bytes:
+    """65-byte ``r ‖ s ‖ v``, ``v ∈ {27, 28}``, low ``s`` (what the contract accepts)."""
+    sig = _key(private_key).sign_msg_hash(digest)
+    r: int = sig.r
+    s: int = sig.s
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([int(sig.v) + 27])
+
+
+def recover(digest: bytes, signature: bytes) -> str:
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise LedgerError("signature must be 65 bytes with v in {27, 28}")
+    sig = KeyAPI.Signature(signature[:64] + bytes([signature[64] - 27]))
+    return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
+
+
+def address_of(private_key: bytes | str | PrivateKey) -> str:
+    return _key(private_key).public_key.to_checksum_address()
+
+
+def sign_grant(
+    private_key: bytes | str | PrivateKey,
+    domain: Domain,
+    terms: GrantTerms,
+    nonce: int,
+    deadline: int,
+) -> SignedGrant:
+    key = _key(private_key)
+    signature = sign_digest(key, grant_digest(domain, terms, nonce, deadline))
+    return SignedGrant(terms, key.public_key.to_checksum_address(), nonce, deadline, signature)
+
+
+def sign_status_change(
+    private_key: bytes | str | PrivateKey,
+    domain: Domain,
+    kind: StatusKind,
+    grant_id: bytes,
+    nonce: int,
+    deadline: int,
+) -> SignedStatusChange:
+    """Sign a Revoke/Pause/ResumeConsent; ``nonce`` is the signer's ``nonces(signer)``."""
+    key = _key(private_key)
+    signature = sign_digest(key, status_digest(domain, kind, grant_id, nonce, deadline))
+    return SignedStatusChange(grant_id, key.public_key.to_checksum_address(), deadline, signature)
+
+
+def sign_access_request(
+    private_key: bytes | str | PrivateKey, domain: Domain, request: AccessRequest
+) -> bytes:
+    return sign_digest(private_key, access_digest(domain, request))
+
+
+def sign_typed_data_reference(private_key: bytes | str, document: dict[str, Any]) -> bytes:
+    """eth-account's own signer over a typed-data document (slow; for cross-checks)."""
+    signed = Account.sign_typed_data(private_key, full_message=document)
+    return bytes(signed.signature)

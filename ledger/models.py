@@ -1,0 +1,282 @@
+"""Typed views of the ledger's structs, enums and events (frozen dataclasses).
+
+Field order follows the Solidity structs so ``as_tuple()`` is the ABI encoding input
+and ``from_tuple()`` accepts eth-abi's decoded tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+
+class Role(IntFlag):
+    GOVERNOR = 1
+    ISSUER = 2
+    CONSUMER = 4
+    REGULATOR = 8
+    CUSTODIAN = 16
+    SUBJECT = 32
+    REGISTRAR = 64
+
+
+class MemberKind(IntEnum):
+    NONE = 0
+    INDIVIDUAL = 1
+    ENTERPRISE = 2
+    BANK = 3
+    NOTARY = 4
+    INSURER = 5
+    DEPARTMENT = 6
+    REGULATOR = 7
+    OPERATOR = 8
+
+
+class MemberStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+class AssetStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    DISPUTED = 2
+    SUPERSEDED = 3
+    RETIRED = 4
+
+
+class GrantStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    PAUSED = 2
+    REVOKED = 3
+
+
+class Reason(IntEnum):
+    """Reason codes of ``check`` and ``recordAccessBatch``."""
+
+    OK = 0
+    NOT_FOUND = 1
+    NOT_GRANTEE = 2
+    REVOKED = 3
+    PAUSED = 4
+    EXPIRED = 5
+    NOT_YET_VALID = 6
+    USES_EXHAUSTED = 7
+    GRANTEE_SUSPENDED = 8
+    ASSET_DISPUTED = 9
+    ASSET_RETIRED = 10
+    ASSET_SUPERSEDED = 11
+    FIELDS_NOT_GRANTED = 12
+    SIGNATURE_EXPIRED = 13
+    SIGNATURE_INVALID = 14
+    NONCE_USED = 15
+
+
+def _addr(value: Any) -> str:
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class Member:
+    roles: Role
+    kind: MemberKind
+    status: MemberStatus
+    key_version: int
+    admitted_at: int
+    number: int
+    enc_key_hash: bytes
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> Member:
+        return cls(Role(t[0]), MemberKind(t[1]), MemberStatus(t[2]), t[3], t[4], t[5], t[6])
+
+    @property
+    def is_member(self) -> bool:
+        return self.status != MemberStatus.NONE
+
+    def has(self, roles: Role) -> bool:
+        return self.status == MemberStatus.ACTIVE and (self.roles & roles) == roles
+
+
+@dataclass(frozen=True)
+class Schema:
+    issuer: str
+    field_count: int
+    registered_at: int
+    fields_hash: bytes
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> Schema:
+        return cls(_addr(t[0]), t[1], t[2], t[3])
+
+
+@dataclass(frozen=True)
+class Asset:
+    owner: str
+    status: AssetStatus
+    version: int
+    issuer: str
+    schema_id: bytes
+    root: bytes
+    ciphertext_digest: bytes
+    previous: bytes
+    next: bytes
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> Asset:
+        return cls(_addr(t[0]), AssetStatus(t[1]), t[2], _addr(t[3]), t[4], t[5], t[6], t[7], t[8])
+
+
+@dataclass(frozen=True)
+class GrantTerms:
+    asset_id: bytes
+    grantee: str
+    purpose: int
+    fields_mask: int
+    not_before: int
+    expiry: int
+    max_uses: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.asset_id,
+            _addr(self.grantee),
+            self.purpose,
+            self.fields_mask,
+            self.not_before,
+            self.expiry,
+            self.max_uses,
+        )
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> GrantTerms:
+        return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6])
+
+
+@dataclass(frozen=True)
+class Grant:
+    asset_id: bytes
+    grantee: str
+    purpose: int
+    fields_mask: int
+    not_before: int
+    expiry: int
+    max_uses: int
+    uses: int
+    status: GrantStatus
+
+    @classmethod
+    def from_tuple(cls, t: tuple[Any, ...]) -> Grant:
+        return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], GrantStatus(t[8]))
+
+    @property
+    def exists(self) -> bool:
+        return self.status != GrantStatus.NONE
+
+
+@dataclass(frozen=True)
+class SignedGrant:
+    terms: GrantTerms
+    grantor: str
+    nonce: int
+    deadline: int
+    signature: bytes
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.terms.as_tuple(),
+            _addr(self.grantor),
+            self.nonce,
+            self.deadline,
+            self.signature,
+        )
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    grant_id: bytes
+    fields_mask: int
+    nonce: int
+    deadline: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.grant_id, self.fields_mask, self.nonce, self.deadline)
+
+
+@dataclass(frozen=True)
+class SignedStatusChange:
+    """A signed Revoke/Pause/ResumeConsent message, ready to relay."""
+
+    grant_id: bytes
+    signer: str
+    deadline: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    allowed: bool
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded ledger log."""
+
+    name: str
+    args: dict[str, Any]
+    address: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class Access:
+    """An ``Accessed`` event."""
+
+    grant_id: bytes
+    grantee: str
+    custodian: str
+    fields_mask: int
+    use: int
+    nonce: int
+    block_number: int
+    tx_hash: str
+
+    @classmethod
+    def from_event(cls, e: Event) -> Access:
+        a = e.args
+        return cls(
+            a["grantId"],
+            _addr(a["grantee"]),
+            _addr(a["custodian"]),
+            a["fieldsMask"],
+            a["use"],
+            a["nonce"],
+            e.block_number,
+            e.tx_hash,
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A mined transaction with its decoded ledger events."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    status: int
+    gas_used: int
+    contract_address: str | None
+    events: list[Event] = field(default_factory=list)
+    result: Any = None
+
+    def events_named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]

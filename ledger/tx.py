@@ -1,0 +1,414 @@
+"""Sending transactions: senders (local key / node account), nonces, receipts, re-sends.
+
+Rules this module keeps:
+
+* One :class:`NonceManager` per signing key, behind a lock. A nonce is taken and
+  the transaction handed to the node *inside* the lock, and the counter only
+  advances once the node accepted it, so concurrent asyncio tasks never collide
+  and a failed send leaves no gap. On a nonce error the counter is resynced from
+  the chain (``eth_getTransactionCount(..., "pending")``) and the send retried.
+  Several processes must use different keys (one relayer key per process).
+* Gas is estimated before a nonce is taken; a revert there raises the decoded
+  custom error and sends nothing.
+* Receipts are awaited with a timeout and ``confirmations``; a transaction the
+  node no longer knows (dropped from the pool, or lost with a node restart) is
+  re-sent with the same signed payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+
+from ledger.abi import LedgerAbi
+from ledger.errors import (
+    ConfigurationError,
+    ContractRevertError,
+    ReceiptTimeoutError,
+    RpcResponseError,
+    TransactionDroppedError,
+    TransactionRevertedError,
+)
+from ledger.models import Receipt
+from ledger.rpc import AsyncRpcClient
+
+_NONCE_ERRORS = (
+    "nonce too low",
+    "nonce too high",
+    "already known",
+    "replacement transaction",
+    "invalid nonce",
+    "known transaction",
+)
+
+
+def is_nonce_error(exc: RpcResponseError) -> bool:
+    message = exc.rpc_message.lower()
+    return any(s in message for s in _NONCE_ERRORS)
+
+
+@dataclass
+class PendingTx:
+    """A transaction accepted by the node, not yet confirmed."""
+
+    tx_hash: str
+    nonce: int
+    tx: dict[str, Any]
+    raw: bytes | None
+    submitted_at: float = field(default_factory=time.monotonic)
+    resends: int = 0
+
+
+class Sender(Protocol):
+    """Who pays for and signs transactions."""
+
+    @property
+    def address(self) -> str: ...
+
+    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        """Hand ``tx`` (nonce set) to the node; returns (hash, raw signed bytes or None)."""
+        ...
+
+    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        """Sign locally when possible: (hash, raw). Node accounts return ("", None)."""
+        ...
+
+
+class LocalKeySender:
+    """Signs with a local private key (eth-account) and sends the raw transaction."""
+
+    def __init__(self, account: LocalAccount) -> None:
+        self._account = account
+
+    @classmethod
+    def from_key(cls, private_key: str | bytes) -> LocalKeySender:
+        try:
+            return cls(Account.from_key(private_key))
+        except Exception as exc:
+            raise ConfigurationError(f"invalid private key: {type(exc).__name__}") from exc
+
+    @classmethod
+    def from_keystore(cls, path: str, password: str) -> LocalKeySender:
+        import json
+
+        try:
+            with open(path) as fh:
+                key = Account.decrypt(json.load(fh), password)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot open keystore {path}: {exc}") from exc
+        return cls(Account.from_key(key))
+
+    @property
+    def address(self) -> str:
+        return str(self._account.address)
+
+    @property
+    def account(self) -> LocalAccount:
+        return self._account
+
+    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        signed = self._account.sign_transaction(tx)
+        return "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+
+    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        tx_hash, raw = self.sign(tx)
+        assert raw is not None
+        await rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
+        return tx_hash, raw
+
+
+class NodeAccountSender:
+    """An account unlocked in the node (``eth_sendTransaction``); nonces still managed here."""
+
+    def __init__(self, address: str) -> None:
+        self._address = to_checksum_address(address)
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        return "", None
+
+    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        payload = {
+            k: (hex(v) if isinstance(v, int) else v) for k, v in tx.items() if k != "chainId"
+        }
+        payload["from"] = self._address
+        tx_hash = await rpc.call("eth_sendTransaction", [payload])
+        return str(tx_hash), None
+
+
+class NonceManager:
+    """The next nonce of one account, behind one asyncio lock."""
+
+    def __init__(self, rpc: AsyncRpcClient, address: str) -> None:
+        self._rpc = rpc
+        self.address = to_checksum_address(address)
+        self.lock = asyncio.Lock()
+        self._next: int | None = None
+
+    async def current(self) -> int:
+        """Next nonce to use (call with :attr:`lock` held)."""
+        if self._next is None:
+            self._next = int(
+                await self._rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16
+            )
+        return self._next
+
+    def advance(self, count: int = 1) -> None:
+        assert self._next is not None
+        self._next += count
+
+    def invalidate(self) -> None:
+        """Forget the counter; the next :meth:`current` resyncs from the chain."""
+        self._next = None
+
+
+class AsyncTxManager:
+    """Builds, signs, sends and confirms transactions of one sender."""
+
+    def __init__(
+        self,
+        rpc: AsyncRpcClient,
+        sender: Sender,
+        *,
+        abi: LedgerAbi | None = None,
+        confirmations: int = 0,
+        receipt_timeout: float = 60.0,
+        poll_interval: float = 0.05,
+        resend_after: float = 5.0,
+        gas_multiplier: float = 1.2,
+        chain_id: int | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.sender = sender
+        self.abi = abi
+        self.confirmations = confirmations
+        self.receipt_timeout = receipt_timeout
+        self.poll_interval = poll_interval
+        self.resend_after = resend_after
+        self.gas_multiplier = gas_multiplier
+        self.nonces = NonceManager(rpc, sender.address)
+        self._chain_id = chain_id
+        self._fees: tuple[float, int, int] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.sender.address
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(await self.rpc.call("eth_chainId"), 16)
+        return self._chain_id
+
+    async def _fee_fields(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > 2.0:
+            price = int(await self.rpc.call("eth_gasPrice"), 16)
+            tip = min(price, 10**9)
+            self._fees = (now, price * 2 + tip, tip)
+        return {"maxFeePerGas": self._fees[1], "maxPriorityFeePerGas": self._fees[2], "type": 2}
+
+    def _call_obj(self, to: str | None, data: bytes, value: int = 0) -> dict[str, Any]:
+        obj: dict[str, Any] = {"from": self.address, "data": "0x" + data.hex()}
+        if to is not None:
+            obj["to"] = to_checksum_address(to)
+        if value:
+            obj["value"] = hex(value)
+        return obj
+
+    async def estimate_gas(self, to: str | None, data: bytes, value: int = 0) -> int:
+        """Estimated gas with the safety multiplier; a revert raises the decoded error."""
+        estimate = int(
+            await self.rpc.call("eth_estimateGas", [self._call_obj(to, data, value)]), 16
+        )
+        return int(estimate * self.gas_multiplier)
+
+    async def _build(self, to: str | None, data: bytes, gas: int, value: int) -> dict[str, Any]:
+        tx: dict[str, Any] = {
+            "chainId": await self.chain_id(),
+            "gas": gas,
+            "value": value,
+            "data": "0x" + data.hex(),
+            **(await self._fee_fields()),
+        }
+        if to is not None:
+            tx["to"] = to_checksum_address(to)
+        return tx
+
+    async def submit(
+        self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0
+    ) -> PendingTx:
+        """Estimate (unless ``gas``), take a nonce, sign and hand to the node."""
+        if gas is None:
+            gas = await self.estimate_gas(to, data, value)
+        tx = await self._build(to, data, gas, value)
+        for attempt in range(3):
+            async with self.nonces.lock:
+                tx["nonce"] = await self.nonces.current()
+                try:
+                    tx_hash, raw = await self.sender.send(self.rpc, tx)
+                except RpcResponseError as exc:
+                    self.nonces.invalidate()
+                    if is_nonce_error(exc) and attempt < 2:
+                        continue
+                    raise
+                except BaseException:
+                    # Unknown whether the node got it: resync rather than guess.
+                    self.nonces.invalidate()
+                    raise
+                self.nonces.advance()
+                return PendingTx(tx_hash, tx["nonce"], dict(tx), raw)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def submit_many(self, calls: Sequence[tuple[str | None, bytes, int]]) -> list[PendingTx]:
+        """Sign many (to, data, gas) transactions with consecutive nonces; send as one batch.
+
+        Only for local keys. No estimation (give gas); items the node rejects raise after
+        the batch, and the counter is resynced.
+        """
+        if not calls:
+            return []
+        txs = [await self._build(to, data, gas, 0) for to, data, gas in calls]
+        async with self.nonces.lock:
+            first = await self.nonces.current()
+            signed: list[tuple[dict[str, Any], str, bytes]] = []
+            for i, tx in enumerate(txs):
+                tx["nonce"] = first + i
+                tx_hash, raw = self.sender.sign(tx)
+                if raw is None:
+                    raise ConfigurationError("submit_many needs a local signing key")
+                signed.append((tx, tx_hash, raw))
+            results = await self.rpc.batch(
+                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, raw in signed]
+            )
+            failures = [r for r in results if isinstance(r, Exception)]
+            if failures:
+                self.nonces.invalidate()
+                raise failures[0]
+            self.nonces.advance(len(signed))
+        return [PendingTx(h, tx["nonce"], tx, raw) for tx, h, raw in signed]
+
+    async def send(
+        self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0
+    ) -> Receipt:
+        return await self.wait(await self.submit(to, data, gas=gas, value=value))
+
+    async def _resend(self, pending: PendingTx) -> None:
+        pending.resends += 1
+        pending.submitted_at = time.monotonic()
+        try:
+            if pending.raw is not None:
+                await self.rpc.call("eth_sendRawTransaction", ["0x" + pending.raw.hex()])
+            else:
+                tx_hash, _ = await self.sender.send(self.rpc, pending.tx)
+                pending.tx_hash = tx_hash
+        except RpcResponseError as exc:
+            if "already known" in exc.rpc_message.lower():
+                return
+            # The nonce was used by something else: this transaction can never be mined.
+            raise TransactionDroppedError(
+                f"transaction {pending.tx_hash} (nonce {pending.nonce}) was dropped and cannot "
+                f"be re-sent: {exc.rpc_message}"
+            ) from exc
+
+    async def wait(self, pending: PendingTx, *, max_wait: float | None = None) -> Receipt:
+        """Await the receipt (and confirmations); re-send if the node forgot the transaction."""
+        limit = self.receipt_timeout if max_wait is None else max_wait
+        deadline = time.monotonic() + limit
+        while True:
+            raw = await self.rpc.call("eth_getTransactionReceipt", [pending.tx_hash])
+            if raw is not None and raw.get("blockNumber") is not None:
+                block = int(raw["blockNumber"], 16)
+                if self.confirmations <= 1 or (
+                    int(await self.rpc.call("eth_blockNumber"), 16) - block + 1
+                    >= self.confirmations
+                ):
+                    return await self._finish(pending, raw)
+            elif time.monotonic() - pending.submitted_at >= self.resend_after:
+                known = await self.rpc.call("eth_getTransactionByHash", [pending.tx_hash])
+                if known is None:
+                    await self._resend(pending)
+                else:
+                    pending.submitted_at = time.monotonic()
+            if time.monotonic() >= deadline:
+                raise ReceiptTimeoutError(pending.tx_hash, limit)
+            await asyncio.sleep(self.poll_interval)
+
+    async def wait_many(self, pending: Sequence[PendingTx]) -> list[Receipt]:
+        """Receipts of many transactions, polled in JSON-RPC batches."""
+        out: dict[int, Receipt] = {}
+        deadline = time.monotonic() + self.receipt_timeout
+        todo = list(range(len(pending)))
+        while todo:
+            replies = await self.rpc.batch(
+                [("eth_getTransactionReceipt", [pending[i].tx_hash]) for i in todo]
+            )
+            left = []
+            for i, reply in zip(todo, replies, strict=True):
+                if isinstance(reply, dict) and reply.get("blockNumber") is not None:
+                    out[i] = await self._finish(pending[i], reply)
+                else:
+                    left.append(i)
+            todo = left
+            if todo:
+                if time.monotonic() >= deadline:
+                    raise ReceiptTimeoutError(pending[todo[0]].tx_hash, self.receipt_timeout)
+                for i in todo:
+                    if time.monotonic() - pending[i].submitted_at >= self.resend_after:
+                        if (
+                            await self.rpc.call("eth_getTransactionByHash", [pending[i].tx_hash])
+                            is None
+                        ):
+                            await self._resend(pending[i])
+                        else:
+                            pending[i].submitted_at = time.monotonic()
+                await asyncio.sleep(self.poll_interval)
+        return [out[i] for i in range(len(pending))]
+
+    async def _finish(self, pending: PendingTx, raw: dict[str, Any]) -> Receipt:
+        block = int(raw["blockNumber"], 16)
+        status = int(raw.get("status", "0x1"), 16)
+        if status == 0:
+            raise await self._revert_reason(pending, block)
+        events = []
+        if self.abi is not None:
+            for log in raw.get("logs", []):
+                event = self.abi.decode_log(log)
+                if event is not None:
+                    events.append(event)
+        return Receipt(
+            tx_hash=str(raw["transactionHash"]),
+            block_number=block,
+            block_hash=str(raw["blockHash"]),
+            status=status,
+            gas_used=int(raw["gasUsed"], 16),
+            contract_address=raw.get("contractAddress"),
+            events=events,
+        )
+
+    async def _revert_reason(self, pending: PendingTx, block: int) -> Exception:
+        """Replay a failed transaction as a call to recover its custom error."""
+        call = {
+            "from": self.address,
+            "data": pending.tx.get("data", "0x"),
+            "gas": hex(int(pending.tx.get("gas", 0))),
+        }
+        if pending.tx.get("to"):
+            call["to"] = pending.tx["to"]
+        try:
+            await self.rpc.call("eth_call", [call, hex(block - 1)])
+        except ContractRevertError as exc:
+            exc.tx_hash = pending.tx_hash  # type: ignore[attr-defined]
+            return exc
+        except RpcResponseError:
+            pass
+        return TransactionRevertedError(pending.tx_hash, block)

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Relayed signed grants per second on one embedded anvil (not a test).
+
+Citizens sign ``GrantConsent`` messages (EIP-712, coincurve); relayers (CUSTODIAN
+members, one key each) pack ``--batch`` signed grants into one ``grantBySigBatch``
+transaction, sign transactions locally with consecutive nonces, send them in
+JSON-RPC batches and wait for the receipts. Reported separately:
+
+* client cost: EIP-712 signing of grants, calldata encoding, transaction signing
+  (measured alone, no node involved);
+* end-to-end: grants in confirmed (mined, status 1) blocks per second of wall time,
+  including the node.
+
+    .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 1
+    .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eth_account import Account
+
+from ledger import eip712
+from ledger.abi import ledger_abi
+from ledger.calls import LedgerCalls
+from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain
+from ledger.client import AsyncLedgerClient
+from ledger.manifest import adeploy_ledger
+from ledger.models import GrantTerms, MemberKind, Role, SignedGrant
+from ledger.rpc import AsyncRpcClient
+from ledger.tx import AsyncTxManager, LocalKeySender, PendingTx
+
+SCHEMA = b"\x5c" * 32
+ASSET = b"\xa5" * 32
+FAR = 4_000_000_000
+
+
+def sign_grants(n: int, subject_key: str, bank: str, domain: eip712.Domain) -> list[SignedGrant]:
+    terms = GrantTerms(ASSET, bank, 1, 0b11, 0, FAR, 0)
+    return [eip712.sign_grant(subject_key, domain, terms, nonce, FAR) for nonce in range(n)]
+
+
+async def setup(url: str, relayer_keys: list[str]) -> tuple[str, eip712.Domain, str, str]:
+    gov_key, issuer_key, subject_key, bank_key = DEV_PRIVATE_KEYS[:4]
+    rpc = AsyncRpcClient(url)
+    abi = ledger_abi()
+    manifest = await adeploy_ledger(AsyncTxManager(rpc, LocalKeySender.from_key(gov_key), abi=abi))
+
+    def client(key: str) -> AsyncLedgerClient:
+        tx = AsyncTxManager(rpc, LocalKeySender.from_key(key), abi=abi)
+        return AsyncLedgerClient(rpc, manifest.ledger_address, tx=tx)
+
+    gov, issuer = client(gov_key), client(issuer_key)
+    addr = lambda k: Account.from_key(k).address  # noqa: E731
+    c = gov.calls
+    await gov.send(c.admit_member(addr(issuer_key), Role.ISSUER, MemberKind.DEPARTMENT, b"\1" * 32))
+    await gov.send(c.admit_member(addr(bank_key), Role.CONSUMER, MemberKind.BANK, b"\2" * 32))
+    await gov.send(c.admit_subject(addr(subject_key), MemberKind.INDIVIDUAL, b"\3" * 32))
+    for key in relayer_keys:
+        if addr(key) != manifest.governor:
+            await gov.send(
+                c.admit_member(addr(key), Role.CUSTODIAN, MemberKind.OPERATOR, b"\4" * 32)
+            )
+    await issuer.send(issuer.calls.register_schema(SCHEMA, 3, b"\5" * 32))
+    await issuer.send(
+        issuer.calls.anchor_asset(ASSET, addr(subject_key), SCHEMA, b"\6" * 32, b"\7" * 32)
+    )
+    await rpc.close()
+    return (
+        manifest.ledger_address,
+        await _domain(url, manifest.ledger_address),
+        subject_key,
+        addr(bank_key),
+    )
+
+
+async def _domain(url: str, ledger: str) -> eip712.Domain:
+    async with AsyncRpcClient(url) as rpc:
+        return eip712.Domain(int(await rpc.call("eth_chainId"), 16), ledger)
+
+
+async def relay(
+    url: str, ledger: str, key: str, grants: list[SignedGrant], batch: int, window: int
+) -> tuple[int, int, list[int]]:
+    """Relay ``grants``; returns (grants confirmed, transactions, block numbers)."""
+    rpc = AsyncRpcClient(url, timeout=120)
+    tx = AsyncTxManager(rpc, LocalKeySender.from_key(key), receipt_timeout=600, poll_interval=0.02)
+    calls = LedgerCalls()
+    chunks = [grants[i : i + batch] for i in range(0, len(grants), batch)]
+    first = calls.grant_by_sig_batch(chunks[0])
+    gas = int(await tx.estimate_gas(ledger, first.data) * 1.1)
+    confirmed, txs, blocks = 0, 0, []
+    in_flight: list[tuple[PendingTx, int]] = []
+    for i in range(0, len(chunks), window):
+        group = chunks[i : i + window]
+        pendings = await tx.submit_many(
+            [(ledger, calls.grant_by_sig_batch(g).data, gas) for g in group]
+        )
+        in_flight += list(zip(pendings, [len(g) for g in group], strict=True))
+        if len(in_flight) >= 2 * window:
+            done, in_flight = in_flight[:window], in_flight[window:]
+            receipts = await tx.wait_many([p for p, _ in done])
+            confirmed += sum(n for (_, n), r in zip(done, receipts, strict=True) if r.status == 1)
+            txs += len(done)
+            blocks += [r.block_number for r in receipts]
+    receipts = await tx.wait_many([p for p, _ in in_flight])
+    confirmed += sum(n for (_, n), r in zip(in_flight, receipts, strict=True) if r.status == 1)
+    txs += len(in_flight)
+    blocks += [r.block_number for r in receipts]
+    await rpc.close()
+    return confirmed, txs, blocks
+
+
+def client_costs(grants: list[SignedGrant], batch: int, domain: eip712.Domain, bank: str) -> None:
+    n = min(2000, len(grants))
+    t = time.perf_counter()
+    sign_grants(n, DEV_PRIVATE_KEYS[2], bank, domain)
+    sign_rate = n / (time.perf_counter() - t)
+    calls = LedgerCalls()
+    chunks = [grants[i : i + batch] for i in range(0, n, batch)]
+    t = time.perf_counter()
+    datas = [calls.grant_by_sig_batch(c).data for c in chunks]
+    enc_rate = n / (time.perf_counter() - t)
+    acct = Account.from_key(DEV_PRIVATE_KEYS[0])
+    t = time.perf_counter()
+    for i, data in enumerate(datas):
+        acct.sign_transaction(
+            {
+                "chainId": 31337,
+                "nonce": i,
+                "gas": 10**7,
+                "maxFeePerGas": 10**9,
+                "maxPriorityFeePerGas": 1,
+                "to": domain.verifying_contract,
+                "value": 0,
+                "data": data,
+                "type": 2,
+            }
+        )
+    tx_rate = len(datas) / (time.perf_counter() - t)
+    print(
+        f"client: EIP-712 sign {sign_rate:,.0f} grants/s; encode {enc_rate:,.0f} grants/s; "
+        f"sign tx {tx_rate:,.0f} tx/s (= {tx_rate * batch:,.0f} grants/s at batch {batch})"
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--grants", type=int, default=20_000)
+    p.add_argument("--batch", type=int, default=50, help="grants per transaction")
+    p.add_argument("--relayers", type=int, default=1)
+    p.add_argument("--window", type=int, default=20, help="transactions per JSON-RPC send batch")
+    p.add_argument("--block-time", type=float, default=0, help="0 = automine")
+    p.add_argument("--gas-limit", type=int, default=1_000_000_000)
+    p.add_argument("--start-height", type=int, default=0, help="mine empty blocks first")
+    args = p.parse_args()
+    relayer_keys = list(DEV_PRIVATE_KEYS[4 : 4 + args.relayers])
+    extra = ("--gas-limit", str(args.gas_limit), "--silent")
+    with EmbeddedChain(block_time=args.block_time, extra_args=extra) as chain:
+        ledger, domain, subject_key, bank = asyncio.run(setup(chain.url, relayer_keys))
+        if args.start_height:
+            from ledger.rpc import RpcClient
+
+            with RpcClient(chain.url, timeout=600) as rpc:
+                t = time.perf_counter()
+                rpc.call("anvil_mine", [hex(args.start_height)])
+                print(f"mined {args.start_height} empty blocks in {time.perf_counter() - t:.1f}s")
+        t = time.perf_counter()
+        grants = sign_grants(args.grants, subject_key, bank, domain)
+        sign_s = time.perf_counter() - t
+        print(
+            f"pre-signed {len(grants)} grants in {sign_s:.1f}s ({len(grants) / sign_s:,.0f}/s, "
+            "citizens' side, excluded below)"
+        )
+        client_costs(grants, args.batch, domain, bank)
+        share = -(-len(grants) // args.relayers)
+        parts = [grants[i * share : (i + 1) * share] for i in range(args.relayers)]
+
+        async def run_all() -> list[tuple[int, int, list[int]]]:
+            return await asyncio.gather(
+                *(
+                    relay(chain.url, ledger, k, part, args.batch, args.window)
+                    for k, part in zip(relayer_keys, parts, strict=True)
+                )
+            )
+
+        t = time.perf_counter()
+        results = asyncio.run(run_all())
+        wall = time.perf_counter() - t
+    confirmed = sum(r[0] for r in results)
+    txs = sum(r[1] for r in results)
+    blocks = sorted({b for r in results for b in r[2]})
+    print(
+        f"relayers={args.relayers} batch={args.batch} block_time={args.block_time or 'automine'}: "
+        f"{confirmed} grants in {txs} tx, {len(blocks)} blocks "
+        f"(heights {blocks[0]}..{blocks[-1]}), "
+        f"{wall:.1f}s -> {confirmed / wall:,.0f} grants/s confirmed, {txs / wall:,.0f} tx/s"
+    )
+    return 0 if confirmed == len(grants) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

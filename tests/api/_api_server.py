@@ -1,0 +1,123 @@
+"""Helpers for the API tests: a real uvicorn server on a free loopback port, problem checks.
+
+Everything is real: the app runs in uvicorn on 127.0.0.1, the database is the
+parametrised SQLite/PostgreSQL ``db_url``, the chain is an anvil process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from api.settings import ApiSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving ``create_app(settings)`` in a background thread."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("uvicorn exited during start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def live_server(settings: ApiSettings) -> Iterator[LiveServer]:
+    with LiveServer(settings) as srv:
+        yield srv
+
+
+class Anvil:
+    def __init__(self, port: int, proc: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = proc
+
+    def rpc(self, method: str, params: list[object]) -> object:
+        r = httpx.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
+        body = r.json()
+        if "error" in body:
+            raise RuntimeError(body["error"])
+        return body["result"]
+
+
+def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, object]:
+    """The response is an RFC 9457 problem with this status and stable type."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, object] = resp.json()
+    assert body["type"] == f"urn:datasafe:problem:{code}"
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["detail"]
+    assert body["request_id"] == resp.headers["x-request-id"]
+    return body
+
+
+#: A fixed "ledger" address for envelope-only tests (the domain binds to it).
+FAKE_LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def world_settings(world: Any, db_url: str, tmp_path: Path, **overrides: object) -> ApiSettings:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {"chainId": world.chain_id, "ledger": world.ledger_address, "block": world.deploy_block}
+        )
+    )
+    values: dict[str, object] = {
+        "rpc_url": world.rpc_url,
+        "manifest_path": manifest,
+        "database_url": db_url,
+        "blob_dir": tmp_path / "blobs",
+        "custodian_key": world.custodian.key,  # type: ignore[attr-defined]
+        "run_indexer": False,
+    }
+    values.update(overrides)
+    return ApiSettings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,115 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), never mocks.
+
+PostgreSQL: ``DATASAFE_TEST_PG_URL`` points at a server where we may create
+databases (default: the local server, database ``test``, trust auth). Each test
+session creates its own uniquely named databases and drops them afterwards.
+Without a reachable server the PostgreSQL variants are skipped locally but
+fail under CI (``CI=true``), where the server is part of the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("DATASAFE_TEST_PG_URL", DEFAULT_PG_URL)
+
+
+def _pg_available() -> bool:
+    try:
+        engine = sa.create_engine(_pg_admin_url(), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+class PgDatabases:
+    """Creates throwaway PostgreSQL databases and drops them at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self._admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self._url = sa.make_url(admin_url)
+        self._created: list[str] = []
+
+    def create(self, prefix: str = "datasafe") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self._created.append(name)
+        return self._url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self._admin.connect() as conn:
+            for name in self._created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self._admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI but unreachable at {_pg_admin_url()}")
+        pytest.skip("PostgreSQL unreachable (set DATASAFE_TEST_PG_URL)")
+    dbs = PgDatabases(_pg_admin_url())
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL: SQLite file or PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'datasafe.db'}"
+    dbs: PgDatabases = request.getfixturevalue("pg_databases")
+    return dbs.create()
+
+
+# ---- chain fixtures (ledger) ------------------------------------------------------------------
+# A real anvil per session with the ledger deployed once; tests isolate their changes with
+# ``chain_snapshot`` (evm_snapshot before, evm_revert after).
+
+
+@pytest.fixture(scope="session")
+def anvil_chain() -> Iterator[Any]:
+    """A session anvil (automine, in-memory state, pruned history) on a free loopback port."""
+    from ledger.chain import EmbeddedChain
+
+    with EmbeddedChain() as chain:
+        yield chain
+
+
+@pytest.fixture(scope="session")
+def ledger_manifest(anvil_chain: Any) -> Any:
+    """The ledger deployed on ``anvil_chain`` by dev account 0 (governor + custodian)."""
+    from ledger.chain import DEV_PRIVATE_KEYS
+    from ledger.manifest import deploy_ledger
+    from ledger.tx import LocalKeySender
+
+    return deploy_ledger(anvil_chain.url, LocalKeySender.from_key(DEV_PRIVATE_KEYS[0]))
+
+
+@pytest.fixture
+def chain_snapshot(anvil_chain: Any, ledger_manifest: Any) -> Iterator[Any]:
+    """Reverts every chain change the test makes (evm_snapshot / evm_revert)."""
+    from ledger.rpc import RpcClient
+
+    with RpcClient(anvil_chain.url) as rpc:
+        snapshot = rpc.call("evm_snapshot")
+        yield anvil_chain
+        rpc.call("evm_setAutomine", [True])
+        if not rpc.call("evm_revert", [snapshot]):
+            pytest.fail("evm_revert failed: chain state leaked between tests")

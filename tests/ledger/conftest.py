@@ -1,0 +1,92 @@
+"""Ledger test fixtures: a populated world on the session chain, reverted after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from ledger.chain import DEV_PRIVATE_KEYS
+from ledger.client import LedgerClient
+from ledger.eip712 import Domain
+from ledger.manifest import Manifest
+from ledger.models import GrantTerms, MemberKind, Role
+from ledger.tx import LocalKeySender
+
+SCHEMA_ID = b"\x5c" * 32
+ASSET_ID = b"\xa5" * 32
+FAR_FUTURE = 4_000_000_000
+
+
+@dataclass
+class World:
+    """Governor (also custodian), issuer, subject, bank, one schema and one anchored asset."""
+
+    url: str
+    manifest: Manifest
+    gov: LedgerClient
+    issuer: LedgerClient
+    governor_key: str
+    issuer_key: str
+    subject_key: str
+    bank_key: str
+    domain: Domain
+
+    @property
+    def subject(self) -> str:
+        return str(Account.from_key(self.subject_key).address)
+
+    @property
+    def bank(self) -> str:
+        return str(Account.from_key(self.bank_key).address)
+
+    def terms(self, **overrides: Any) -> GrantTerms:
+        values: dict[str, Any] = {
+            "asset_id": ASSET_ID,
+            "grantee": self.bank,
+            "purpose": 1,
+            "fields_mask": 0b101,
+            "not_before": 0,
+            "expiry": FAR_FUTURE,
+            "max_uses": 3,
+        }
+        values.update(overrides)
+        return GrantTerms(**values)
+
+
+@pytest.fixture
+def world(chain_snapshot: Any, ledger_manifest: Manifest) -> Iterator[World]:
+    url = chain_snapshot.url
+    gov_key, issuer_key, subject_key, bank_key = (DEV_PRIVATE_KEYS[i] for i in (0, 1, 2, 3))
+    gov = LedgerClient(url, ledger_manifest.ledger_address, sender=LocalKeySender.from_key(gov_key))
+    issuer = LedgerClient(
+        url, ledger_manifest.ledger_address, sender=LocalKeySender.from_key(issuer_key)
+    )
+    try:
+        subject = Account.from_key(subject_key).address
+        bank = Account.from_key(bank_key).address
+        issuer_addr = Account.from_key(issuer_key).address
+        gov.send(
+            gov.calls.admit_member(issuer_addr, Role.ISSUER, MemberKind.DEPARTMENT, b"\1" * 32)
+        )
+        gov.send(gov.calls.admit_member(bank, Role.CONSUMER, MemberKind.BANK, b"\2" * 32))
+        gov.send(gov.calls.admit_subject(subject, MemberKind.INDIVIDUAL, b"\3" * 32))
+        issuer.send(issuer.calls.register_schema(SCHEMA_ID, 3, b"\4" * 32))
+        issuer.send(issuer.calls.anchor_asset(ASSET_ID, subject, SCHEMA_ID, b"\5" * 32, b"\6" * 32))
+        yield World(
+            url=url,
+            manifest=ledger_manifest,
+            gov=gov,
+            issuer=issuer,
+            governor_key=gov_key,
+            issuer_key=issuer_key,
+            subject_key=subject_key,
+            bank_key=bank_key,
+            domain=gov.domain(),
+        )
+    finally:
+        gov.close()
+        issuer.close()

@@ -1,0 +1,145 @@
+"""Our EIP-712 digests equal the contract's and eth-account's, field by field."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from conftest import FAR_FUTURE, World
+from eth_account import Account
+
+from ledger import eip712
+from ledger.errors import LedgerError
+from ledger.models import AccessRequest, GrantTerms
+
+GRANT_ID = b"\x42" * 32
+
+
+def test_signing_uses_coincurve() -> None:
+    assert eip712.signing_backend() == "CoinCurveECCBackend"
+
+
+def test_domain_separator_matches_contract(world: World) -> None:
+    on_chain = world.gov.read(world.gov.calls.domain_separator())
+    assert on_chain == world.domain.separator
+    # eth-account's own domain hash (the first 32 bytes after 0x1901 of the encoded message).
+    document = eip712.typed_data(
+        world.domain, "RevokeConsent", eip712.status_message(GRANT_ID, 0, 1)
+    )
+    from eth_account.messages import encode_typed_data
+
+    assert encode_typed_data(full_message=document).header == on_chain
+
+
+def _grant_variants(base: GrantTerms) -> list[tuple[str, GrantTerms, int, int]]:
+    out = [("base", base, 5, FAR_FUTURE)]
+    changes: dict[str, Any] = {
+        "asset_id": b"\x01" * 32,
+        "grantee": "0x000000000000000000000000000000000000dEaD",
+        "purpose": 2**32 - 1,
+        "fields_mask": 2**64 - 1,
+        "not_before": 123,
+        "expiry": 2**64 - 1,
+        "max_uses": 65535,
+    }
+    for field, value in changes.items():
+        out.append((field, dataclasses.replace(base, **{field: value}), 5, FAR_FUTURE))
+    out.append(("nonce", base, 2**256 - 1, FAR_FUTURE))
+    out.append(("deadline", base, 5, 1))
+    return out
+
+
+def test_grant_digest_field_by_field(world: World) -> None:
+    seen = set()
+    for field, terms, nonce, deadline in _grant_variants(world.terms()):
+        contract = world.gov.read(world.gov.calls.hash_grant(terms, nonce, deadline))
+        reference = eip712.reference_digest(
+            eip712.typed_data(
+                world.domain, "GrantConsent", eip712.grant_message(terms, nonce, deadline)
+            )
+        )
+        fast = eip712.grant_digest(world.domain, terms, nonce, deadline)
+        assert contract == reference == fast, field
+        seen.add(contract)
+    assert len(seen) == len(_grant_variants(world.terms())), "a field does not reach the digest"
+
+
+@pytest.mark.parametrize("kind", ["RevokeConsent", "PauseConsent", "ResumeConsent"])
+def test_status_digests(world: World, kind: eip712.StatusKind) -> None:
+    view = {
+        "RevokeConsent": world.gov.calls.hash_revoke,
+        "PauseConsent": world.gov.calls.hash_pause,
+        "ResumeConsent": world.gov.calls.hash_resume,
+    }[kind]
+    seen = set()
+    for grant_id, nonce, deadline in [
+        (GRANT_ID, 0, FAR_FUTURE),
+        (b"\x43" * 32, 0, FAR_FUTURE),
+        (GRANT_ID, 1, FAR_FUTURE),
+        (GRANT_ID, 0, 7),
+    ]:
+        contract = world.gov.read(view(grant_id, nonce, deadline))
+        reference = eip712.reference_digest(
+            eip712.typed_data(world.domain, kind, eip712.status_message(grant_id, nonce, deadline))
+        )
+        assert (
+            contract
+            == reference
+            == eip712.status_digest(world.domain, kind, grant_id, nonce, deadline)
+        )
+        seen.add(contract)
+    assert len(seen) == 4
+
+
+def test_access_request_digest_field_by_field(world: World) -> None:
+    base = AccessRequest(GRANT_ID, 0b11, 9, FAR_FUTURE)
+    variants = [
+        base,
+        dataclasses.replace(base, grant_id=b"\x01" * 32),
+        dataclasses.replace(base, fields_mask=2**64 - 1),
+        dataclasses.replace(base, nonce=2**255),
+        dataclasses.replace(base, deadline=0),
+    ]
+    seen = set()
+    for request in variants:
+        contract = world.gov.read(world.gov.calls.hash_access_request(request))
+        reference = eip712.reference_digest(
+            eip712.typed_data(world.domain, "AccessRequest", eip712.access_message(request))
+        )
+        assert contract == reference == eip712.access_digest(world.domain, request)
+        seen.add(contract)
+    assert len(seen) == len(variants)
+
+
+def test_type_strings_hash_to_contract_typehashes() -> None:
+    # The contract's type strings, as documented in docs/contracts.md.
+    assert eip712.type_string("GrantConsent") == (
+        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,"
+        "uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+    )
+    assert eip712.type_string("AccessRequest") == (
+        "AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)"
+    )
+
+
+def test_signatures_match_eth_account_and_recover(world: World) -> None:
+    terms = world.terms()
+    signed = eip712.sign_grant(world.subject_key, world.domain, terms, 3, FAR_FUTURE)
+    document = eip712.typed_data(
+        world.domain, "GrantConsent", eip712.grant_message(terms, 3, FAR_FUTURE)
+    )
+    # RFC 6979 signing is deterministic: both signers produce the same bytes.
+    assert signed.signature == eip712.sign_typed_data_reference(world.subject_key, document)
+    digest = eip712.grant_digest(world.domain, terms, 3, FAR_FUTURE)
+    assert eip712.recover(digest, signed.signature) == world.subject
+    assert signed.grantor == Account.from_key(world.subject_key).address
+    s = int.from_bytes(signed.signature[32:64], "big")
+    assert s <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def test_bad_inputs_raise_ledger_errors() -> None:
+    with pytest.raises(LedgerError):
+        eip712.sign_digest("0x1234", b"\0" * 32)
+    with pytest.raises(LedgerError):
+        eip712.recover(b"\0" * 32, b"\0" * 64)

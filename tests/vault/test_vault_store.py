@@ -1,0 +1,216 @@
+"""Blob store and SQL metadata (real filesystem, real SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from vault.errors import (
+    BlobCorruptedError,
+    ConflictError,
+    MalformedInputError,
+    NotFoundError,
+    StoreError,
+)
+from vault.keys import EncryptionKeyPair
+from vault.packages import build_key_package
+from vault.sealing import SealedAsset, open_asset, seal_asset
+from vault.store import BlobStore, VaultStore
+
+OWNER = "0x" + "ab" * 20
+ISSUER = "0x" + "cd" * 20
+GRANTEE = "0x" + "ef" * 20
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_blob_put_get_idempotent(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    d = store.put(b"hello")
+    assert d == hashlib.sha256(b"hello").digest()
+    assert store.put(b"hello") == d
+    assert store.get(d) == b"hello"
+    assert list(store) == [d]
+    assert store.delete(d) is True
+    assert store.delete(d) is False
+    with pytest.raises(NotFoundError):
+        store.get(d)
+
+
+def test_corrupted_blob_is_never_served_and_a_put_repairs_it(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    d = store.put(b"payload")
+    store.path_for(d).write_bytes(b"pAyload")
+    with pytest.raises(BlobCorruptedError):
+        store.get(d)
+    store.put(b"payload")
+    assert store.get(d) == b"payload"
+
+
+def test_bad_digest(tmp_path: Path) -> None:
+    with pytest.raises(MalformedInputError):
+        BlobStore(tmp_path).get(b"\x00" * 31)
+
+
+def test_unwritable_root(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_bytes(b"")
+    with pytest.raises(StoreError):
+        BlobStore(f / "sub")
+
+
+_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    sys.path.insert(0, sys.argv[2])
+    import vault.store as store_mod
+
+    def stall(src, dst):  # runs after the temp file is written and fsynced
+        print("ready", flush=True)
+        time.sleep(600)
+
+    store_mod.os.replace = stall
+    store_mod.BlobStore(sys.argv[1]).put(b"x" * 100_000)
+    """
+)
+
+
+def test_writer_killed_before_rename_leaves_no_blob(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root), str(REPO)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        leftovers = list((root / "tmp").iterdir())
+        assert len(leftovers) == 1 and leftovers[0].stat().st_size == 100_000
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    digest = hashlib.sha256(b"x" * 100_000).digest()
+    store = BlobStore(root)  # restart: recovery removes the leftover
+    assert list((root / "tmp").iterdir()) == []
+    with pytest.raises(NotFoundError):
+        store.get(digest)
+    assert list(store) == []
+    assert store.put(b"x" * 100_000) == digest
+    assert store.get(digest) == b"x" * 100_000
+
+
+def test_vault_store_assets(
+    db_url: str, tmp_path: Path, owner: EncryptionKeyPair, sealed: SealedAsset
+) -> None:
+    with VaultStore(db_url, tmp_path / "blobs") as store:
+        rec = store.put_asset(
+            sealed, owner=OWNER.upper().replace("0X", "0x"), issuer=ISSUER, schema_id="0x01"
+        )
+        assert rec.owner == OWNER and rec.root == sealed.root
+        assert store.put_asset(sealed, owner=OWNER, issuer=ISSUER, schema_id="0x01") == rec
+        newer = seal_asset(
+            [("name", b"v2")],
+            asset_id=sealed.asset_id,
+            version=sealed.version + 1,
+            owner_key=owner.public_key,
+        )
+        store.put_asset(newer, owner=OWNER, issuer=ISSUER, schema_id="0x01")
+        assert store.get_asset(sealed.asset_id) == newer  # latest by default
+        assert store.get_asset(sealed.asset_id, sealed.version) == sealed
+        assert (
+            open_asset(store.get_asset(sealed.asset_id, sealed.version), owner).root == sealed.root
+        )
+        assert [r.version for r in store.list_assets(OWNER)] == [sealed.version, sealed.version + 1]
+        assert store.list_assets(ISSUER) == []
+        with pytest.raises(NotFoundError):
+            store.get_asset(b"\x00" * 32)
+        other = seal_asset(
+            [("name", b"x")],
+            asset_id=sealed.asset_id,
+            version=sealed.version,
+            owner_key=owner.public_key,
+        )
+        with pytest.raises(ConflictError):
+            store.put_asset(other, owner=OWNER, issuer=ISSUER, schema_id="0x01")
+        with pytest.raises(MalformedInputError):
+            store.put_asset(sealed, owner="alice", issuer=ISSUER, schema_id="0x01")
+        # a blob tampered on disk is refused, not served
+        path = store.blobs.path_for(rec.blob_digest)
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+        with pytest.raises(BlobCorruptedError):
+            store.get_asset(sealed.asset_id, sealed.version)
+
+
+def test_vault_store_packages_and_crypto_shredding(
+    db_url: str,
+    tmp_path: Path,
+    owner: EncryptionKeyPair,
+    grantee: EncryptionKeyPair,
+    sealed: SealedAsset,
+) -> None:
+    grant = b"\x07" * 32
+    pkg = build_key_package(
+        sealed, owner, grant_id=grant, fields=["name"], grantee_key=grantee.public_key
+    )
+    with VaultStore(db_url, tmp_path / "blobs") as store:
+        rec = store.put_package(pkg, grantee=GRANTEE)
+        assert rec.grant_id == grant and rec.grantee == GRANTEE
+        store.put_package(pkg, grantee=GRANTEE)  # idempotent
+        assert store.get_package(grant) == pkg
+        again = build_key_package(
+            sealed, owner, grant_id=grant, fields=["name"], grantee_key=grantee.public_key
+        )
+        with pytest.raises(ConflictError):
+            store.put_package(again, grantee=GRANTEE)
+        store.delete_package(grant)
+        with pytest.raises(NotFoundError):
+            store.get_package(grant)
+        with pytest.raises(NotFoundError):
+            store.delete_package(grant)
+        # the row is really gone, not flagged
+        with store.engine.connect() as conn:
+            n = conn.execute(sa.text("select count(*) from vault_key_packages")).scalar_one()
+        assert n == 0
+
+
+def test_vault_tables_live_in_their_own_metadata() -> None:
+    from sqlmodel import SQLModel
+
+    from vault.store import VaultTable
+
+    assert set(VaultTable.metadata.tables) == {"vault_assets", "vault_key_packages"}
+    assert not set(VaultTable.metadata.tables) & set(SQLModel.metadata.tables)
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError):
+        VaultStore(f"sqlite:///{tmp_path}/missing-dir/x.db", tmp_path / "blobs")
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from vault.settings import VaultSettings, get_settings
+
+    monkeypatch.setenv("DATASAFE_VAULT_DB_URL", "sqlite:///x.db")
+    monkeypatch.setenv("DATASAFE_VAULT_BLOB_DIR", str(tmp_path))
+    monkeypatch.setenv("DATASAFE_VAULT_MAX_FIELDS", "12")
+    s = VaultSettings()
+    assert s.db_url == "sqlite:///x.db" and s.blob_dir == tmp_path
+    assert s.limits.max_fields == 12
+    get_settings.cache_clear()
+    try:
+        assert get_settings() is get_settings()
+        assert get_settings().limits.max_fields == 12
+    finally:
+        get_settings.cache_clear()
+    assert os.environ["DATASAFE_VAULT_MAX_FIELDS"] == "12"

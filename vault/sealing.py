@@ -1,0 +1,344 @@
+"""Sealing an asset (issuer, client-side) and opening it (owner, client-side).
+
+``seal_asset`` takes the named fields in schema order (a field's index is its
+bit in the on-chain fields mask) and produces a :class:`SealedAsset`:
+
+* a random 32-byte asset key, HPKE-wrapped to the owner's key with
+  ``info = lp("datasafe/vault/v1/asset-key", asset_id, u64(version), owner_digest)``;
+* per field a key ``HKDF-SHA256(ikm=asset key, salt=none,
+  info=lp("datasafe/vault/v1/field-key", asset_id, u64(version), name))``;
+* per field ``AES-256-GCM(field key, random 96-bit nonce, salt(32) ‖ value,
+  aad=lp("datasafe/vault/v1/field", asset_id, u64(version), name))``; each field key
+  encrypts exactly one message, so a nonce never repeats under a key;
+* per field the public salted commitment (see :mod:`vault.merkle`), the Merkle
+  ``root`` the issuer anchors, and ``ciphertext_digest`` (also anchored):
+  ``sha256("datasafe/vault/v1/ciphertext-set" ‖ lp(asset_id) ‖ u64(version) ‖
+  for each field lp(name) ‖ lp(nonce) ‖ lp(ciphertext))``. It excludes the
+  wrapped key so a key rotation (:func:`rewrap_asset`) keeps the anchor valid.
+
+``open_asset`` checks the digest, unwraps, decrypts every field, checks each
+commitment and the root (and ``expected_root`` read from the chain, if given);
+it returns everything or raises — never a partial result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from vault import wire
+from vault._encoding import lp, require_bytes, u64
+from vault.errors import (
+    FieldError,
+    InputTooLargeError,
+    MalformedInputError,
+    TamperedCiphertextError,
+    TamperedProofError,
+    WrongKeyError,
+)
+from vault.keys import EncryptionKeyPair, KeySource, PublicEncryptionKey, Suite, as_keyring
+from vault.limits import DEFAULT_LIMITS, Limits
+from vault.merkle import SALT_LEN, commitment, merkle_root
+
+SEALED_ASSET_KIND = "datasafe/sealed-asset"
+ASSET_KEY_LABEL = b"datasafe/vault/v1/asset-key"
+FIELD_KEY_LABEL = b"datasafe/vault/v1/field-key"
+FIELD_AAD_LABEL = b"datasafe/vault/v1/field"
+CIPHERTEXT_SET_LABEL = b"datasafe/vault/v1/ciphertext-set"
+KEY_LEN = 32
+NONCE_LEN = 12
+TAG_LEN = 16
+ID_LEN = 32
+
+FieldsInput = Mapping[str, bytes] | Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """An HPKE ciphertext (``enc ‖ ct``) of a secret, for the key with ``recipient`` digest."""
+
+    suite: Suite
+    recipient: bytes
+    ciphertext: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [int(self.suite), self.recipient, self.ciphertext]
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> WrappedKey:
+        suite_id, recipient, ct = wire.expect_list(obj, "wrapped key", length=3)
+        return cls(
+            Suite.from_id(suite_id),
+            wire.expect_bytes(recipient, "recipient digest", length=32),
+            wire.expect_bytes(ct, "wrapped key ciphertext"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCiphertext:
+    """One sealed field: its name, public commitment, nonce and AES-GCM ciphertext."""
+
+    name: str
+    commitment: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SealedAsset:
+    """What the issuer uploads and the custodian stores: ciphertext only."""
+
+    asset_id: bytes
+    version: int
+    wrapped_key: WrappedKey
+    fields: tuple[FieldCiphertext, ...]
+    root: bytes
+    ciphertext_digest: bytes
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def commitments(self) -> tuple[bytes, ...]:
+        return tuple(f.commitment for f in self.fields)
+
+    def index_of(self, name: str) -> int:
+        for i, f in enumerate(self.fields):
+            if f.name == name:
+                return i
+        raise FieldError(f"asset has no field {name!r}")
+
+    def to_bytes(self) -> bytes:
+        return wire.encode(
+            [
+                SEALED_ASSET_KIND,
+                wire.WIRE_VERSION,
+                self.asset_id,
+                self.version,
+                self.wrapped_key.to_wire(),
+                [[f.name, f.commitment, f.nonce, f.ciphertext] for f in self.fields],
+                self.root,
+                self.ciphertext_digest,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SealedAsset:
+        obj = wire.decode(data, max_size=limits.max_sealed_asset_bytes)
+        _, _, asset_id, version, wk, fields, root, digest = wire.expect_envelope(
+            obj, SEALED_ASSET_KIND, 8
+        )
+        field_list = wire.expect_list(fields, "fields")
+        if len(field_list) > limits.max_fields:
+            raise InputTooLargeError(f"{len(field_list)} fields exceeds {limits.max_fields}")
+        parsed = []
+        for item in field_list:
+            name, c, nonce, ct = wire.expect_list(item, "field", length=4)
+            parsed.append(
+                FieldCiphertext(
+                    wire.expect_text(name, "field name"),
+                    wire.expect_bytes(c, "commitment", length=32),
+                    wire.expect_bytes(nonce, "nonce", length=NONCE_LEN),
+                    wire.expect_bytes(ct, "ciphertext"),
+                )
+            )
+        _check_names([f.name for f in parsed], limits)
+        return cls(
+            wire.expect_bytes(asset_id, "asset id", length=ID_LEN),
+            wire.expect_uint(version, "version"),
+            WrappedKey.from_wire(wk),
+            tuple(parsed),
+            wire.expect_bytes(root, "root", length=32),
+            wire.expect_bytes(digest, "ciphertext digest", length=32),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedAsset:
+    """A verified, decrypted asset: every field checked against ``root``."""
+
+    asset_id: bytes
+    version: int
+    root: bytes
+    fields: dict[str, bytes]
+
+
+def _check_names(names: Sequence[str], limits: Limits) -> None:
+    if not names:
+        raise FieldError("an asset needs at least one field")
+    if len(names) > limits.max_fields:
+        raise InputTooLargeError(f"{len(names)} fields exceeds {limits.max_fields}")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise FieldError("field names must be non-empty strings")
+        try:
+            encoded = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FieldError(f"field name {name!r} is not valid UTF-8") from None
+        if len(encoded) > limits.max_field_name_bytes:
+            raise InputTooLargeError(f"field name longer than {limits.max_field_name_bytes} bytes")
+    if len(set(names)) != len(names):
+        raise FieldError("duplicate field names")
+
+
+def _normalise_fields(fields: FieldsInput, limits: Limits) -> list[tuple[str, bytes]]:
+    items: Iterable[Any] = fields.items() if isinstance(fields, Mapping) else fields
+    pairs: list[tuple[str, bytes]] = []
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise MalformedInputError("fields must be (name, value) pairs")
+        name, value = item
+        if not isinstance(value, bytes | bytearray):
+            raise MalformedInputError(f"value of field {name!r} must be bytes")
+        if len(value) > limits.max_field_value_bytes:
+            raise InputTooLargeError(
+                f"field {name!r} is larger than {limits.max_field_value_bytes}"
+            )
+        pairs.append((name, bytes(value)))
+    _check_names([n for n, _ in pairs], limits)
+    return pairs
+
+
+def _check_context(asset_id: bytes, version: int) -> None:
+    require_bytes(asset_id, "asset id", length=ID_LEN)
+    u64(version)
+
+
+def asset_key_info(asset_id: bytes, version: int, recipient: bytes) -> bytes:
+    return lp(ASSET_KEY_LABEL, asset_id, u64(version), recipient)
+
+
+def field_key(asset_key: bytes, asset_id: bytes, version: int, name: str) -> bytes:
+    """Per-field key: HKDF-SHA256 with info binding asset id, version and field name."""
+    info = lp(FIELD_KEY_LABEL, asset_id, u64(version), name.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_LEN, salt=None, info=info).derive(asset_key)
+
+
+def field_aad(asset_id: bytes, version: int, name: str) -> bytes:
+    return lp(FIELD_AAD_LABEL, asset_id, u64(version), name.encode())
+
+
+def ciphertext_digest(asset_id: bytes, version: int, fields: Sequence[FieldCiphertext]) -> bytes:
+    h = hashlib.sha256(CIPHERTEXT_SET_LABEL)
+    h.update(lp(asset_id) + u64(version))
+    for f in fields:
+        h.update(lp(f.name.encode(), f.nonce))
+        h.update(len(f.ciphertext).to_bytes(4, "big"))
+        h.update(f.ciphertext)
+    return h.digest()
+
+
+def seal_asset(
+    fields: FieldsInput,
+    *,
+    asset_id: bytes,
+    version: int,
+    owner_key: PublicEncryptionKey,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SealedAsset:
+    """Encrypt ``fields`` (schema order) to ``owner_key`` and commit to them."""
+    _check_context(asset_id, version)
+    pairs = _normalise_fields(fields, limits)
+    asset_key = os.urandom(KEY_LEN)
+    sealed_fields = []
+    for name, value in pairs:
+        salt = os.urandom(SALT_LEN)
+        nonce = os.urandom(NONCE_LEN)
+        key = field_key(asset_key, asset_id, version, name)
+        ct = AESGCM(key).encrypt(nonce, salt + value, field_aad(asset_id, version, name))
+        sealed_fields.append(FieldCiphertext(name, commitment(salt, name, value), nonce, ct))
+    recipient = owner_key.digest()
+    wrapped = WrappedKey(
+        owner_key.suite,
+        recipient,
+        owner_key.wrap(asset_key, asset_key_info(asset_id, version, recipient)),
+    )
+    return SealedAsset(
+        asset_id=asset_id,
+        version=version,
+        wrapped_key=wrapped,
+        fields=tuple(sealed_fields),
+        root=merkle_root([f.commitment for f in sealed_fields]),
+        ciphertext_digest=ciphertext_digest(asset_id, version, sealed_fields),
+    )
+
+
+def unwrap_asset_key(sealed: SealedAsset, keys: KeySource) -> bytes:
+    """The asset key, for the holder of the recipient key (owner)."""
+    kp = _recipient(as_keyring(keys), sealed.wrapped_key)
+    asset_key = kp.unwrap(
+        sealed.wrapped_key.ciphertext,
+        asset_key_info(sealed.asset_id, sealed.version, sealed.wrapped_key.recipient),
+    )
+    if len(asset_key) != KEY_LEN:
+        raise TamperedCiphertextError("asset key has the wrong length")
+    return asset_key
+
+
+def _recipient(ring: Any, wrapped: WrappedKey) -> EncryptionKeyPair:
+    kp: EncryptionKeyPair = ring.get(wrapped.recipient)
+    if kp.suite is not wrapped.suite:
+        raise WrongKeyError("suite of the wrapped key does not match the recipient key")
+    return kp
+
+
+def decrypt_field(key: bytes, asset_id: bytes, version: int, f: FieldCiphertext) -> bytes:
+    """Decrypt one field and check its commitment; returns the value."""
+    if len(f.ciphertext) < SALT_LEN + TAG_LEN:
+        raise TamperedCiphertextError(f"field {f.name!r}: ciphertext truncated")
+    try:
+        plain = AESGCM(key).decrypt(f.nonce, f.ciphertext, field_aad(asset_id, version, f.name))
+    except InvalidTag:
+        raise TamperedCiphertextError(f"field {f.name!r} does not authenticate") from None
+    salt, value = plain[:SALT_LEN], plain[SALT_LEN:]
+    if commitment(salt, f.name, value) != f.commitment:
+        raise TamperedProofError(f"field {f.name!r} does not match its commitment")
+    return value
+
+
+def open_asset(
+    sealed: SealedAsset, keys: KeySource, *, expected_root: bytes | None = None
+) -> OpenedAsset:
+    """Unwrap, decrypt and verify every field (against ``expected_root`` too, if given)."""
+    if expected_root is not None and expected_root != sealed.root:
+        raise TamperedProofError("asset root differs from the anchored root")
+    if ciphertext_digest(sealed.asset_id, sealed.version, sealed.fields) != (
+        sealed.ciphertext_digest
+    ):
+        raise TamperedCiphertextError("ciphertext digest does not match the field ciphertexts")
+    if merkle_root(sealed.commitments) != sealed.root:
+        raise TamperedProofError("commitments do not hash to the root")
+    asset_key = unwrap_asset_key(sealed, keys)
+    values = {
+        f.name: decrypt_field(
+            field_key(asset_key, sealed.asset_id, sealed.version, f.name),
+            sealed.asset_id,
+            sealed.version,
+            f,
+        )
+        for f in sealed.fields
+    }
+    return OpenedAsset(sealed.asset_id, sealed.version, sealed.root, values)
+
+
+def rewrap_asset(
+    sealed: SealedAsset, old_keys: KeySource, new_owner_key: PublicEncryptionKey
+) -> SealedAsset:
+    """Re-wrap the asset key to a new owner key (rotation); ciphertexts and anchors unchanged."""
+    asset_key = unwrap_asset_key(sealed, old_keys)
+    recipient = new_owner_key.digest()
+    wrapped = WrappedKey(
+        new_owner_key.suite,
+        recipient,
+        new_owner_key.wrap(asset_key, asset_key_info(sealed.asset_id, sealed.version, recipient)),
+    )
+    return replace(sealed, wrapped_key=wrapped)

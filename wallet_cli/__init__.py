@@ -1,0 +1,1 @@
+"""DataSafe Ledger: wallet_cli package."""

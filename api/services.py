@@ -24,6 +24,7 @@ from api.nonces import NonceStore
 from api.outbox import Outbox
 from api.relay import Receipt, Relayer
 from api.settings import ApiSettings
+from ledger.manifest import Manifest
 
 log = logging.getLogger("api.services")
 
@@ -33,31 +34,24 @@ class Deployment:
     chain_id: int
     ledger_address: str
     deploy_block: int
+    code_hash: str
     raw: dict[str, Any] = field(default_factory=dict)
 
 
 def load_deployment(path: Path) -> Deployment:
-    """Read the deployment manifest written by ``ledger`` (chain id, ledger address, block)."""
-    try:
-        from ledger.manifest import Manifest  # type: ignore[import-not-found]
+    """Read the deployment manifest written by ``ledger`` (chain id, address, block, code hash).
 
-        m = Manifest.load(path)
-        return Deployment(
-            chain_id=int(m.chain_id),
-            ledger_address=str(m.ledger_address),
-            deploy_block=int(getattr(m, "deploy_block", 0) or 0),
-            raw=json.loads(path.read_text()),
-        )
-    except ImportError:
-        data = json.loads(path.read_text())
-        return Deployment(
-            chain_id=int(data.get("chainId", data.get("chain_id"))),
-            ledger_address=str(
-                data.get("ledger") or data.get("ledgerAddress") or data.get("ledger_address")
-            ),
-            deploy_block=int(data.get("block", data.get("deployBlock", 0)) or 0),
-            raw=data,
-        )
+    A missing or malformed manifest is a start-up error (``ledger.errors.ManifestError``):
+    the service never guesses which contract it serves.
+    """
+    m = Manifest.load(path)
+    return Deployment(
+        chain_id=m.chain_id,
+        ledger_address=m.ledger_address,
+        deploy_block=m.deploy_block,
+        code_hash=m.code_hash,
+        raw=json.loads(path.read_text()),
+    )
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api import db, errors
 from api.deps import ServicesDep
+from ledger.manifest import code_hash as manifest_code_hash
 
 router = APIRouter(tags=["health"])
 
@@ -43,12 +44,15 @@ async def readyz(request: Request, services: ServicesDep) -> Readiness | JSONRes
         head = await services.chain.block_number()
         checks["chain"] = {"ok": True, "chain_id": chain_id, "block": head}
         code = await services.chain.code_at(services.deployment.ledger_address)
-        manifest_ok = chain_id == services.deployment.chain_id and len(code) > 0
+        present = len(code) > 0
+        code_ok = present and manifest_code_hash(code.hex()) == services.deployment.code_hash
+        manifest_ok = chain_id == services.deployment.chain_id and code_ok
         checks["manifest"] = {
             "ok": manifest_ok,
             "chain_id": services.deployment.chain_id,
             "ledger": services.deployment.ledger_address,
-            "code_present": len(code) > 0,
+            "code_present": present,
+            "code_hash_matches": code_ok,
         }
         ok = ok and manifest_ok
     except (errors.ApiError, Exception) as exc:

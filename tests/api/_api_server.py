@@ -7,7 +7,6 @@ parametrised SQLite/PostgreSQL ``db_url``, the chain is an anvil process.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import subprocess
 import threading
@@ -21,6 +20,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
+from ledger.manifest import Manifest, code_hash
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,13 +104,36 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, ob
 FAKE_LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
-def world_settings(world: Any, db_url: str, tmp_path: Path, **overrides: object) -> ApiSettings:
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(
-        json.dumps(
-            {"chainId": world.chain_id, "ledger": world.ledger_address, "block": world.deploy_block}
-        )
+def write_manifest(
+    path: Path, *, chain_id: int, ledger: str, block: int, code: bytes = b"", deploy_tx: str = ""
+) -> Path:
+    """A full ``ledger.manifest.Manifest`` for a deployment the tests made themselves."""
+    Manifest(
+        chain_id=chain_id,
+        ledger_address=ledger,
+        deploy_block=block,
+        deploy_tx=deploy_tx or "0x" + "00" * 32,
+        code_hash=code_hash(code.hex()),
+        governor=ledger,
+        compiler="test",
+        artifact_source_hash="test",
+        deployed_at=0,
+    ).save(path)
+    return path
+
+
+def world_manifest(world: Any, path: Path, *, chain_id: int | None = None) -> Path:
+    return write_manifest(
+        path,
+        chain_id=world.chain_id if chain_id is None else chain_id,
+        ledger=world.ledger_address,
+        block=world.deploy_block,
+        code=bytes(world.w3.eth.get_code(world.ledger_address)),
     )
+
+
+def world_settings(world: Any, db_url: str, tmp_path: Path, **overrides: object) -> ApiSettings:
+    manifest = world_manifest(world, tmp_path / "manifest.json")
     values: dict[str, object] = {
         "rpc_url": world.rpc_url,
         "manifest_path": manifest,

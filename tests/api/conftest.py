@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
@@ -11,7 +10,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _api_server import FAKE_LEDGER, REPO, Anvil, LiveServer, free_port, live_server, world_settings
+from _api_server import (
+    FAKE_LEDGER,
+    REPO,
+    Anvil,
+    LiveServer,
+    free_port,
+    live_server,
+    world_settings,
+    write_manifest,
+)
 from _api_world import DEV_KEYS, Actor, World
 
 from api.settings import ApiSettings
@@ -52,8 +60,9 @@ def api_anvil() -> Iterator[Anvil]:
 
 @pytest.fixture
 def bare_settings(api_anvil: Anvil, db_url: str, tmp_path: Path) -> ApiSettings:
-    manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"chainId": 31337, "ledger": FAKE_LEDGER, "block": 0}))
+    manifest = write_manifest(
+        tmp_path / "manifest.json", chain_id=31337, ledger=FAKE_LEDGER, block=0
+    )
     return ApiSettings(
         rpc_url=api_anvil.url,
         manifest_path=manifest,

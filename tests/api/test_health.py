@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from _api_server import assert_problem, live_server, world_settings
+from _api_server import assert_problem, live_server, world_manifest, world_settings
 from _api_world import World
 
 
@@ -39,9 +38,7 @@ def test_not_ready_when_manifest_names_another_chain(
     world: World, db_url: str, tmp_path: Path
 ) -> None:
     settings = world_settings(world, db_url, tmp_path)
-    settings.manifest_path.write_text(  # type: ignore[union-attr]
-        json.dumps({"chainId": 1, "ledger": world.ledger_address, "block": 0})
-    )
+    world_manifest(world, settings.manifest_path, chain_id=1)  # type: ignore[arg-type]
     with live_server(settings) as srv, httpx.Client(base_url=srv.url) as h:
         body = assert_problem(h.get("/readyz"), 503, "not_ready")
         assert body["checks"]["manifest"]["ok"] is False  # type: ignore[index]

@@ -5,7 +5,7 @@ EAS 1.9.0 (SchemaRegistry + EAS from the artifacts the npm package ships), runs 
 with realistic inputs and prints a markdown table of ``gasUsed`` from the receipts. Not a test:
 nothing here asserts; the table says pass/fail against the targets.
 
-    .venv/bin/python scripts/bench_gas.py [--out docs/bench-gas.md]
+    .venv/bin/python scripts/bench_gas.py [--out FILE]  (paste the table into docs/benchmarks.md)
 """
 
 from __future__ import annotations

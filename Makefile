@@ -1,5 +1,6 @@
 # DataSafe Ledger — the targets a newcomer expects.
-#   make up     start the node (embedded anvil + contracts deployed; later the whole service)
+#   make up     start the whole node: chain, contracts, custodian, database, API + indexer
+#   make status / make down   check / stop the running node
 #   make test   bootstrap everything from a fresh clone, then forge tests + gas check + pytest
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: bootstrap up down test test-contracts test-python lint fmt bench gas-bench clean
+.PHONY: bootstrap up down status test test-contracts test-python lint fmt bench gas-bench clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +30,9 @@ up: bootstrap
 
 down: bootstrap
 	$(VENV)/bin/datasafe-node down
+
+status: bootstrap
+	$(VENV)/bin/datasafe-node status
 
 test: bootstrap test-contracts test-python
 

@@ -14,13 +14,16 @@ kept elsewhere, and callers that relay must compare and re-submit.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import platform
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -43,6 +46,28 @@ DEV_PRIVATE_KEYS: tuple[str, ...] = (
 )
 
 
+def parent_death_signal(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies.
+
+    With SIGTERM, a child of a SIGKILLed node still shuts down cleanly (anvil writes
+    its state). The signal follows the *thread* that started the child, so start
+    children from a long-lived thread (the main thread). None on other systems.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), int(sig))
+
+    return preexec
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,6 +76,9 @@ def free_port() -> int:
 
 def _ensure_port_free(port: int) -> None:
     with socket.socket() as s:
+        # As anvil binds (SO_REUSEADDR): a live listener is still refused, while the
+        # TIME_WAIT leftovers of a killed previous run are not mistaken for one.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
@@ -89,6 +117,8 @@ class EmbeddedChain:
     ``state_dir`` None keeps state in memory only; otherwise ``state_dir/anvil-state.json``
     is loaded on start and written on stop and every ``state_interval`` seconds.
     ``block_time`` 0 means automine (one block per transaction).
+    ``die_with_parent`` (Linux): anvil gets SIGTERM, and so writes its state, when the
+    process that started it dies, even by SIGKILL.
     """
 
     def __init__(
@@ -103,6 +133,7 @@ class EmbeddedChain:
         anvil_path: Path | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 30.0,
+        die_with_parent: bool = False,
     ) -> None:
         self.binary = find_anvil(anvil_path)
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -113,7 +144,9 @@ class EmbeddedChain:
         self.prune_history = prune_history
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
+        self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen[bytes] | None = None
+        self._genesis: int | None = None
         self._log: Path | None = None
 
     @property
@@ -123,6 +156,39 @@ class EmbeddedChain:
     @property
     def state_file(self) -> Path | None:
         return self.state_dir / "anvil-state.json" if self.state_dir is not None else None
+
+    @property
+    def genesis_file(self) -> Path | None:
+        return self.state_dir / "genesis-timestamp" if self.state_dir is not None else None
+
+    def _genesis_timestamp(self) -> int | None:
+        """The persisted chain's genesis timestamp (fixed at first start).
+
+        anvil 1.7 re-creates the genesis block on every ``--state`` load, with the current
+        time unless ``--timestamp`` is given, and keeps every copy in the next dump; after
+        a few restarts block 0's hash changes, and a chain whose genesis changed is another
+        chain to the indexer. Pinning the timestamp keeps block 0 identical.
+        """
+        if self.genesis_file is None or self.state_file is None:
+            return None
+        try:
+            return int(self.genesis_file.read_text().strip())
+        except (OSError, ValueError):
+            pass
+        stamp = int(time.time())
+        if self.state_file.exists():  # state from before the pin: keep its genesis
+            try:
+                blocks = json.loads(self.state_file.read_text()).get("blocks", [])
+                zeros = [
+                    int(b["header"]["timestamp"], 16)
+                    for b in blocks
+                    if int(b["header"]["number"], 16) == 0
+                ]
+                stamp = min(zeros) if zeros else stamp
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return None
+        self.genesis_file.write_text(f"{stamp}\n")
+        return stamp
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +210,8 @@ class EmbeddedChain:
             cmd += ["--block-time", f"{self.block_time:g}"]
         if self.state_file is not None:
             cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval)]
+            if self._genesis is not None:
+                cmd += ["--timestamp", str(self._genesis)]
         return cmd + list(self.extra_args)
 
     def start(self) -> EmbeddedChain:
@@ -153,21 +221,39 @@ class EmbeddedChain:
         _ensure_port_free(self.port)
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._genesis = self._genesis_timestamp()
             log_path = self.state_dir / "anvil.log"
         else:
             log_path = Path(os.devnull)
         self._log = log_path
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=parent_death_signal() if self.die_with_parent else None,
             )
         atexit.register(self.stop)
         try:
             self._wait_ready()
+            if self._genesis is not None:
+                # --timestamp also offsets anvil's clock; put it back on the wall clock.
+                self._rpc("evm_setTime", [int(time.time())])
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _rpc(self, method: str, params: list[object]) -> object:
+        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        try:
+            reply = httpx.post(self.url, json=payload, timeout=10.0).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ChainProcessError(f"anvil {method} failed: {exc}") from exc
+        if "error" in reply:
+            raise ChainProcessError(f"anvil {method} failed: {reply['error']}")
+        return reply.get("result")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

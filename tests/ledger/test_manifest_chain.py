@@ -165,6 +165,7 @@ def test_node_up_deploys_then_reuses(tmp_path: Path) -> None:
         **os.environ,
         "DATASAFE_LEDGER_ANVIL_PORT": str(free_port()),
         "DATASAFE_LEDGER_DATA_DIR": str(tmp_path),
+        "DATASAFE_API_PORT": str(free_port()),
     }
     env.pop("DATASAFE_LEDGER_PRIVATE_KEY", None)
     outputs = []

@@ -1,0 +1,112 @@
+"""The wallet tests' stack: anvil, the ledger, uvicorn serving the API, and wallets of a
+citizen, a bank and a regulator whose keys are registered through the CLI itself.
+
+Reuses tests/api's World (deploy + admit with anvil dev keys) and live server helpers.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _api_server import LiveServer, live_server, world_settings
+from _api_world import DEV_KEYS, Actor, World
+from _wallet import Wallet
+from eth_abi import encode
+from eth_hash.auto import keccak
+
+from api.client import DataSafeClient
+from vault.keys import PublicEncryptionKey
+from vault.sealing import seal_asset
+
+FIELDS = ["name", "id_number", "address", "income", "employer"]
+VALUES = ["Li Wei", "110101199003070000", "1 Century Ave, Shanghai", "182000", "Acme Ltd"]
+
+
+@dataclass
+class Stack:
+    world: World
+    server: LiveServer
+    citizen: Wallet
+    bank: Wallet
+    regulator: Wallet
+    schema_id: bytes
+
+    @property
+    def rpc(self) -> str:
+        return self.world.rpc_url
+
+    def issue(self, tag: str, owner: Actor | None = None, values: list[str] | None = None) -> str:
+        """The department seals an asset to the owner's registered key and anchors it."""
+        world = self.world
+        owner = owner or world.citizen
+        with DataSafeClient(self.server.url, world.issuer.key) as c:
+            entry = c.get(f"/v1/members/{owner.address}")
+            key = PublicEncryptionKey.from_bytes(base64.b64decode(entry["encryption_key"]))
+            asset_id = keccak(f"asset {tag}".encode() + world.snapshot().encode())
+            sealed = seal_asset(
+                list(zip(FIELDS, [v.encode() for v in (values or VALUES)], strict=True)),
+                asset_id=asset_id,
+                version=1,
+                owner_key=key,
+            )
+            raw = world.raw_tx(
+                world.issuer,
+                "anchorAsset",
+                asset_id,
+                owner.address,
+                self.schema_id,
+                sealed.root,
+                sealed.ciphertext_digest,
+            )
+            out: dict[str, Any] = c.post(
+                "/v1/assets",
+                {"sealed": base64.b64encode(sealed.to_bytes()).decode(), "raw_transaction": raw},
+            )
+        return str(out["asset_id"])
+
+
+def _register_schema(server: LiveServer, world: World) -> bytes:
+    sid = keccak(b"income statement" + world.snapshot().encode())
+    raw = world.raw_tx(
+        world.issuer, "registerSchema", sid, len(FIELDS), keccak(encode(["string[]"], [FIELDS]))
+    )
+    with DataSafeClient(server.url, world.issuer.key) as c:
+        c.post(
+            "/v1/schemas",
+            {
+                "schema_id": "0x" + sid.hex(),
+                "name": "income statement",
+                "fields": FIELDS,
+                "raw_transaction": raw,
+            },
+        )
+    return sid
+
+
+def make_stack(anvil_url: str, db_url: str, tmp: Path) -> Iterator[Stack]:
+    world = World(anvil_url)
+    custodian = Actor("custodian", DEV_KEYS[9])
+    world.admit(custodian, 16, 8)  # CUSTODIAN, OPERATOR
+    world.custodian = custodian  # type: ignore[attr-defined]
+    with live_server(world_settings(world, db_url, tmp)) as server:
+        env = {"DATASAFE_API": server.url, "DATASAFE_RPC": world.rpc_url}
+        citizen = Wallet(tmp / "citizen-wallet", env=dict(env))
+        bank = Wallet(tmp / "bank-wallet", env=dict(env))
+        regulator = Wallet(tmp / "regulator-wallet", env=dict(env))
+        for wallet, name, actor in (
+            (citizen, "li", world.citizen),
+            (bank, "citybank", world.bank),
+            (regulator, "regulator", world.regulator),
+        ):
+            wallet.ok(
+                "account", "import", name, "--kind", "individual", DATASAFE_IMPORT_KEY=actor.key
+            )
+            wallet.ok("account", "register-key")
+        citizen.ok("contacts", "add", "citybank", world.bank.address)
+        citizen.ok("contacts", "add", "otherbank", world.bank2.address)
+        citizen.ok("contacts", "add", "taxbureau", world.issuer.address)
+        yield Stack(world, server, citizen, bank, regulator, _register_schema(server, world))

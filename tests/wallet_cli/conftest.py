@@ -1,0 +1,38 @@
+"""Fixtures for the wallet tests: one real stack per module (see ``_stack.py``).
+
+The service's database and the chain move together, so tests in a module build on fresh
+grants of their own instead of reverting snapshots.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _stack import Stack, make_stack
+
+
+@pytest.fixture(scope="module")
+def stack(anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("wallet-stack")
+    yield from make_stack(anvil_chain.url, f"sqlite:///{tmp / 'api.db'}", tmp)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def any_db_stack(
+    request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The stack with the service on SQLite and on PostgreSQL (the production database)."""
+    tmp = tmp_path_factory.mktemp(f"wallet-stack-{request.param}")
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp / 'api.db'}"
+    else:
+        db_url = request.getfixturevalue("pg_databases").create("wallet")
+    yield from make_stack(anvil_chain.url, db_url, tmp)

@@ -1,0 +1,153 @@
+"""A person at a real terminal (tmux): create an account typing the passphrase, register the
+key, grant with the interactive confirmation, revoke — checking what the screen shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from _api_world import INDIVIDUAL, SUBJECT
+from _stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "tmux passphrase 42"
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+class Terminal:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.socket = f"datasafe-test-{uuid.uuid4().hex[:8]}"
+        self.name = "wallet"
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                self.socket,
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "230",
+                "-y",
+                "60",
+                f"env -i HOME={env['DATASAFE_HOME']} {exports} bash --norc --noprofile",
+            ],
+            check=True,
+        )
+
+    def type(self, text: str, enter: bool = True) -> None:
+        subprocess.run(
+            ["tmux", "-L", self.socket, "send-keys", "-t", self.name, "-l", text], check=True
+        )
+        if enter:
+            subprocess.run(
+                ["tmux", "-L", self.socket, "send-keys", "-t", self.name, "Enter"], check=True
+            )
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "capture-pane", "-p", "-J", "-t", self.name, "-S", "-1000"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    def wait_for(self, text: str, after: int = 0, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen[after:]:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False)
+
+
+def test_create_grant_confirm_revoke_at_a_terminal(stack: Stack, tmp_path: Path) -> None:
+    home = tmp_path / "tom-wallet"
+    env = {
+        "DATASAFE_HOME": str(home),
+        "DATASAFE_SCRYPT_N": "1024",
+        "DATASAFE_API": stack.server.url,
+        "DATASAFE_RPC": stack.rpc,
+        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
+        "TERM": "xterm",
+        "PS1": "$ ",
+    }
+    term = Terminal(env)
+    try:
+        term.type("datasafe account create tom")
+        term.wait_for("New passphrase:")
+        term.type(SECRET)
+        term.wait_for("Repeat for confirmation:")
+        term.type(SECRET)
+        screen = term.wait_for("Created profile tom")
+        address = json.loads((home / "profiles" / "tom" / "profile.json").read_text())["address"]
+        assert address in screen
+
+        # the operator admits tom; on a zero-gas-price consortium chain no funding is needed,
+        # on anvil the account gets some ether for its own key-registration transaction
+        world = stack.world
+        world.transact(
+            world.governor, "admitMember", address, SUBJECT, INDIVIDUAL, b"\x01" * 32, b"\0" * 32
+        )
+        world.w3.provider.make_request("anvil_setBalance", [address, hex(10**18)])
+
+        mark = len(term.screen())
+        term.type("datasafe account register-key")
+        term.wait_for("Passphrase for tom:", mark)
+        term.type(SECRET)
+        term.wait_for("Encryption key registered", mark)
+
+        aid = stack.issue("terminal", owner=SimpleNamespace(address=address))  # type: ignore[arg-type]
+        term.type(f"datasafe contacts add citybank {world.bank.address}")
+        mark = len(term.screen())
+        term.type(
+            f"datasafe grant create --asset {aid} --to citybank --fields name,income "
+            "--purpose loan --days 30 --max-uses 2"
+        )
+        term.wait_for("Passphrase for tom:", mark)
+        term.type(SECRET)
+        screen = term.wait_for("Sign and send this consent? [y/N]:", mark)
+        shown = screen[mark:]
+        assert "You are about to share:" in shown
+        assert (
+            "citybank (bank," in shown and "may read name, income of your income statement" in shown
+        )
+        assert "for loan underwriting" in shown and "at most 2 time(s)" in shown
+        assert "Not shared: id_number, address, employer." in shown
+        term.type("y")
+        screen = term.wait_for("Consent receipt", mark)
+        receipts = list((home / "profiles" / "tom" / "receipts").glob("0x*.json"))
+        assert len(receipts) == 1
+        gid = json.loads(receipts[0].read_text())["grant_id"]
+        assert gid in screen
+
+        mark = len(term.screen())
+        term.type(f"datasafe grant revoke {gid}")
+        term.wait_for("Passphrase for tom:", mark)
+        term.type(SECRET)
+        screen = term.wait_for("Revoke this grant? [y/N]:", mark)
+        assert "Revoke:" in screen[mark:] and "name, income" in screen[mark:]
+        term.type("y")
+        screen = term.wait_for("Grant revoked", mark)
+        assert "revoked" in screen[mark:]
+        full = term.screen()
+        assert SECRET not in full  # typed passphrases are never echoed
+    finally:
+        term.close()
+    status = world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[8]
+    assert status == 3  # REVOKED on chain
+    assert os.stat(home / "profiles" / "tom" / "keystore.json").st_mode & 0o077 == 0

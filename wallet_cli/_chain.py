@@ -1,0 +1,128 @@
+"""What the wallet reads from and signs for the chain directly (given ``--rpc``).
+
+Members' own ledger transactions (key rotation, dispute, agents) are signed here
+and either relayed by the service (``raw_transaction``) or sent to the RPC node.
+History and audit trails are decoded from the ledger's events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+
+from ledger.abi import LedgerAbi, ledger_abi
+from ledger.models import Event
+from ledger.rpc import RpcClient
+from wallet_cli.errors import RefusedError
+
+
+def rpc_client(url: str) -> RpcClient:
+    return RpcClient(url, timeout=15.0, retries=1, errors=ledger_abi().errors)
+
+
+def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:
+    """A signed (not sent) ledger transaction; a call the contract would refuse fails here."""
+    abi: LedgerAbi = ledger_abi()
+    data = abi.fn(fn).encode(*args)
+    sender = Account.from_key(key).address
+    with rpc_client(rpc_url) as rpc:
+        call = {"from": sender, "to": to_checksum_address(ledger), "data": "0x" + data.hex()}
+        gas = int(int(rpc.call("eth_estimateGas", [call]), 16) * 1.3)
+        price = int(rpc.call("eth_gasPrice"), 16)
+        tx = {
+            "type": 2,
+            "chainId": int(rpc.call("eth_chainId"), 16),
+            "nonce": int(rpc.call("eth_getTransactionCount", [sender, "pending"]), 16),
+            "to": to_checksum_address(ledger),
+            "data": "0x" + data.hex(),
+            "value": 0,
+            "gas": gas,
+            "maxFeePerGas": price * 2 + min(price, 10**9),
+            "maxPriorityFeePerGas": min(price, 10**9),
+        }
+    return "0x" + bytes(Account.sign_transaction(tx, key).raw_transaction).hex()
+
+
+def send_ledger_tx(
+    rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Sign, send and wait for the receipt; a revert is a :class:`RefusedError`."""
+    import time
+
+    raw = sign_ledger_tx(rpc_url, key, ledger, fn, *args)
+    with rpc_client(rpc_url) as rpc:
+        tx_hash = rpc.call("eth_sendRawTransaction", [raw])
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = rpc.call("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RefusedError(f"{fn}: no receipt for {tx_hash} after {timeout:.0f}s")
+            time.sleep(0.1)
+    if int(receipt["status"], 16) != 1:
+        raise RefusedError(f"{fn} reverted in transaction {tx_hash}", code="contract_rejected")
+    return {"tx_hash": tx_hash, "block": int(receipt["blockNumber"], 16)}
+
+
+def _topic_addr(address: str) -> str:
+    return "0x" + "00" * 12 + address.lower().removeprefix("0x")
+
+
+def get_events(
+    rpc_url: str,
+    ledger: str,
+    names: Iterable[str],
+    *,
+    from_block: int = 0,
+    to_block: int | str = "latest",
+    topics: list[Any] | None = None,
+) -> list[Event]:
+    """Decoded ledger events of the given names, in chain order."""
+    abi = ledger_abi()
+    wanted = ["0x" + abi.events_by_name[n].topic0.hex() for n in names]
+    flt: dict[str, Any] = {
+        "address": to_checksum_address(ledger),
+        "fromBlock": hex(from_block),
+        "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
+        "topics": [wanted, *(topics or [])],
+    }
+    with rpc_client(rpc_url) as rpc:
+        logs = rpc.call("eth_getLogs", [flt])
+    events = [e for e in (abi.decode_log(log) for log in logs) if e is not None]
+    return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+
+def block_times(rpc_url: str, blocks: Iterable[int]) -> dict[int, int]:
+    wanted = sorted(set(blocks))
+    if not wanted:
+        return {}
+    with rpc_client(rpc_url) as rpc:
+        replies = rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in wanted])
+    out: dict[int, int] = {}
+    for b, r in zip(wanted, replies, strict=True):
+        if isinstance(r, Exception):
+            raise r
+        out[b] = int(r["timestamp"], 16)
+    return out
+
+
+def block_number(rpc_url: str) -> int:
+    with rpc_client(rpc_url) as rpc:
+        return int(rpc.call("eth_blockNumber"), 16)
+
+
+__all__ = [
+    "block_number",
+    "block_times",
+    "get_events",
+    "rpc_client",
+    "send_ledger_tx",
+    "sign_ledger_tx",
+    "topic_addr",
+]
+
+topic_addr = _topic_addr

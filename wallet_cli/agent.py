@@ -1,0 +1,132 @@
+"""``datasafe agent``: an enterprise names people who may grant on its behalf, until a date."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from eth_utils.address import is_address, to_checksum_address
+
+from wallet_cli import _chain
+from wallet_cli._context import JsonOpt, State, command, state
+from wallet_cli._render import kv, table, when
+from wallet_cli.errors import UserError
+from wallet_cli.grant import _expiry
+
+app = typer.Typer(help="Enterprise agents: add, remove, list.", no_args_is_help=True)
+
+
+def _agent_address(st: State, who: str) -> str:
+    if is_address(who):
+        return to_checksum_address(who)
+    if st.home.profile(who).exists:
+        return st.home.profile(who).address
+    if who in st.home.contacts():
+        return st.home.contacts()[who]
+    raise UserError(
+        f"unknown agent {who!r}: not an address, profile or contact", code="unknown_member"
+    )
+
+
+def _ledger(st: State, key: bytes | None) -> tuple[str, int]:
+    if st.manifest_path is not None:
+        from ledger.manifest import Manifest
+
+        m = Manifest.load(st.manifest_path)
+        return m.ledger_address, m.deploy_block
+    with st.client(key) as c:
+        info = st.info(c)
+    return str(info["ledger_address"]), int(info["deploy_block"])
+
+
+@app.command()
+@command
+def add(
+    agent: Annotated[str, typer.Argument(help="Agent: address, profile or contact")],
+    days: Annotated[int | None, typer.Option(help="Valid for N days")] = None,
+    until: Annotated[str | None, typer.Option(help="Valid until (YYYY-MM-DD, UTC)")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Let a person grant and revoke on this enterprise's behalf until an expiry.
+
+    Example: datasafe -p acme --rpc http://127.0.0.1:8545 agent add alice --days 90
+    """
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="agent add")
+    assert rpc is not None
+    address = _agent_address(st, agent)
+    expiry = _expiry(days, until, int(time.time()))
+    ledger, _ = _ledger(st, key)
+    out = _chain.send_ledger_tx(rpc, key, ledger, "addAgent", address, expiry)
+    data = {"enterprise": p.address, "agent": address, "expiry": expiry, **out}
+    st.emit(
+        data,
+        lambda c: kv(
+            c,
+            "Agent added",
+            {"agent": address, "until": when(expiry), "transaction": out["tx_hash"]},
+        ),
+    )
+
+
+@app.command()
+@command
+def remove(
+    agent: Annotated[str, typer.Argument(help="Agent: address, profile or contact")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove an agent now.
+
+    Example: datasafe -p acme --rpc http://127.0.0.1:8545 agent remove alice
+    """
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="agent remove")
+    assert rpc is not None
+    address = _agent_address(st, agent)
+    ledger, _ = _ledger(st, key)
+    out = _chain.send_ledger_tx(rpc, key, ledger, "removeAgent", address)
+    data = {"enterprise": p.address, "agent": address, **out}
+    st.emit(
+        data, lambda c: kv(c, "Agent removed", {"agent": address, "transaction": out["tx_hash"]})
+    )
+
+
+@app.command("list")
+@command
+def list_(json_out: JsonOpt = False) -> None:
+    """This enterprise's agents and their expiry, from the chain.
+
+    Example: datasafe -p acme --rpc http://127.0.0.1:8545 agent list
+    """
+    st = state()
+    p = st.profile()
+    rpc = st.rpc(p, required="agent list")
+    assert rpc is not None
+    ledger, start = _ledger(st, None)
+    topic = _chain.topic_addr(p.address)
+    events = _chain.get_events(
+        rpc, ledger, ["AgentAdded", "AgentRemoved"], from_block=start, topics=[topic]
+    )
+    agents: dict[str, dict[str, Any]] = {}
+    for e in events:
+        a = to_checksum_address(e.args["agent"])
+        agents[a] = {
+            "agent": a,
+            "expiry": e.args.get("expiry"),
+            "active": e.name == "AgentAdded",
+            "block": e.block_number,
+        }
+    now = int(time.time())
+    rows = [r | {"active": r["active"] and (r["expiry"] or 0) > now} for r in agents.values()]
+    st.emit(
+        rows,
+        lambda c: table(
+            c,
+            "Agents",
+            ["agent", "until", "active"],
+            [(r["agent"], when(r["expiry"]), "yes" if r["active"] else "no") for r in rows],
+        ),
+    )

@@ -1,0 +1,401 @@
+"""``datasafe grant``: share chosen fields with an institution, and take it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Annotated, Any
+
+import typer
+
+from api.client import DataSafeClient
+from api.terms import PURPOSES
+from ledger.calls import grant_id_of
+from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
+from ledger.models import GrantStatus, GrantTerms
+from vault.keys import PublicEncryptionKey
+from vault.packages import build_key_package
+from vault.sealing import SealedAsset
+from wallet_cli import _assets
+from wallet_cli._context import JsonOpt, State, command, state
+from wallet_cli._home import Profile
+from wallet_cli._render import kv, purpose_words, table, when
+from wallet_cli.contacts import name_of, resolve_member
+from wallet_cli.errors import RefusedError, UserError
+
+app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
+
+_SIGNATURE_TTL = 3600
+
+
+def parse_purpose(value: str) -> int:
+    if value.isdigit():
+        code = int(value)
+        if code >= 2**32:
+            raise UserError(f"purpose code {code} is too large")
+        return code
+    hits = [c for c, words in PURPOSES.items() if value.lower() in words.lower()]
+    if len(hits) != 1:
+        known = "; ".join(f"{c} = {w}" for c, w in PURPOSES.items())
+        raise UserError(f"unknown purpose {value!r}: give a code or one of: {known}")
+    return hits[0]
+
+
+def parse_fields(spec: str, schema_fields: list[str]) -> tuple[list[str], int]:
+    wanted = [f.strip() for f in spec.split(",") if f.strip()]
+    if not wanted:
+        raise UserError("name at least one field (--fields a,b)")
+    unknown = [f for f in wanted if f not in schema_fields]
+    if unknown:
+        raise UserError(
+            f"this asset has no field {', '.join(map(repr, unknown))}; its fields are: "
+            f"{', '.join(schema_fields)}",
+            code="unknown_field",
+        )
+    if len(set(wanted)) != len(wanted):
+        raise UserError("a field is named twice")
+    mask = 0
+    for f in wanted:
+        mask |= 1 << schema_fields.index(f)
+    return [f for f in schema_fields if f in wanted], mask
+
+
+def _expiry(days: int | None, until: str | None, now: int) -> int:
+    if (days is None) == (until is None):
+        raise UserError("give exactly one of --days N or --until YYYY-MM-DD")
+    if days is not None:
+        if days <= 0:
+            raise UserError("--days must be at least 1")
+        return now + days * 86_400
+    try:
+        day = dt.datetime.strptime(str(until), "%Y-%m-%d").replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise UserError(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
+    expiry = int(day.timestamp()) + 86_399
+    if expiry <= now:
+        raise UserError(
+            f"--until {until} is in the past: the grant would be expired already",
+            code="grant_expired",
+        )
+    return expiry
+
+
+def _domain(st: State, c: DataSafeClient) -> Domain:
+    chain_id, ledger = st.ledger_address(c)
+    assert chain_id is not None
+    return Domain(chain_id, ledger)
+
+
+def _owner_profile(st: State, signer: Profile, on_behalf: str | None) -> Profile:
+    return st.home.resolve(on_behalf) if on_behalf else signer
+
+
+@app.command()
+@command
+def create(
+    asset: Annotated[str, typer.Option(help="Asset id (0x…), see `datasafe data list`")],
+    to: Annotated[str, typer.Option(help="Institution: contact name or address")],
+    fields: Annotated[str, typer.Option(help="Comma-separated field names, e.g. name,income")],
+    purpose: Annotated[str, typer.Option(help="Purpose code or words, e.g. 'loan'")],
+    days: Annotated[int | None, typer.Option(help="Valid for N days from now")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Valid until this date (YYYY-MM-DD, UTC)")
+    ] = None,
+    max_uses: Annotated[
+        int, typer.Option(help="At most this many reads (0 = no limit)", min=0, max=2**32 - 1)
+    ] = 1,
+    on_behalf_of: Annotated[
+        str | None,
+        typer.Option(
+            "--on-behalf-of", help="Enterprise profile you are an agent of (it owns the asset)"
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Grant an institution access to some fields of an asset, for a purpose and a time.
+
+    Shows what will be shared in plain words and asks to confirm; the key package is built
+    here (the service never sees a key), the consent is signed here, the service relays it.
+
+    Example: datasafe grant create --asset 0x12… --to citybank --fields name,income
+    --purpose loan --days 30 --max-uses 3
+    """
+    st = state()
+    if st.json and not yes:
+        raise UserError("--json is for scripts: add --yes (there is no one to confirm)")
+    aid = _assets.b32(asset, "asset id")
+    purpose_code = parse_purpose(purpose)
+    now = int(time.time())
+    expiry = _expiry(days, until, now)
+    signer = st.profile()
+    owner = _owner_profile(st, signer, on_behalf_of)
+    passphrase = st.passphrase(f"Passphrase for {signer.name}")
+    key = signer.unlock(passphrase)
+    ring = owner.keyring(passphrase)
+    with st.client(key, signer) as c:
+        a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
+        schema = _assets.schema_fields(c, a["schema_id"])
+        names, mask = parse_fields(fields, list(schema["fields"]))
+        member = resolve_member(st, c, to)
+        grantee = member["address"]
+        grantee_key = PublicEncryptionKey.from_bytes(
+            _assets.b64(member["encryption_key"], "an encryption key")
+        )
+        anchor = _assets.anchored(st, c, a)
+        if anchor["status"] != "active":
+            raise RefusedError(
+                f"asset {asset} is {anchor['status']}; it cannot be shared",
+                code=f"asset_{anchor['status']}",
+            )
+        rpc = st.rpc()
+        if rpc is not None:
+            _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
+            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+                on_chain = lc.get_member(grantee).enc_key_hash
+            if on_chain != grantee_key.digest():
+                raise RefusedError(
+                    f"the key the service serves for {to} is not the one registered on chain",
+                    code="service_mismatch",
+                )
+        terms_words = (
+            f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
+            f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
+            f"{name_of(st, a['issuer'])}) for {purpose_words(purpose_code)}, from now until "
+            f"{when(expiry)}, "
+            + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+        )
+        if not st.json:
+            st.console.print("You are about to share:", style="bold")
+            st.console.print("  " + terms_words)
+            hidden = [f for f in schema["fields"] if f not in names]
+            if hidden:
+                st.console.print(f"  Not shared: {', '.join(hidden)}.")
+        if not yes and not typer.confirm("Sign and send this consent?", default=False):
+            raise UserError("cancelled; nothing was signed or sent", code="cancelled")
+        sealed_out = c.get(f"/v1/assets/{asset}/sealed")
+        raw = _assets.b64(sealed_out["sealed"], "a sealed asset")
+        sealed = SealedAsset.from_bytes(raw)
+        if "0x" + sealed.root.hex() != anchor["root"].lower():
+            raise RefusedError(
+                "the sealed asset is not the anchored one", code="verification_failed"
+            )
+        nonce = secrets.randbits(64)
+        gid = grant_id_of(signer.address, nonce)
+        package = build_key_package(
+            sealed, ring, grant_id=gid, fields=names, grantee_key=grantee_key
+        )
+        terms = GrantTerms(aid, grantee, purpose_code, mask, 0, expiry, max_uses)
+        signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
+        import base64
+
+        receipt: dict[str, Any] = c.post(
+            "/v1/grants",
+            {
+                "terms": {
+                    "asset_id": asset.lower(),
+                    "grantee": grantee,
+                    "purpose": purpose_code,
+                    "fields_mask": mask,
+                    "not_before": 0,
+                    "expiry": expiry,
+                    "max_uses": max_uses,
+                },
+                "grantor": signer.address,
+                "nonce": str(nonce),
+                "deadline": signed.deadline,
+                "signature": "0x" + signed.signature.hex(),
+                "key_package": base64.b64encode(package.to_bytes()).decode(),
+            },
+        )
+    receipt |= {"fields": names, "grantee_name": name_of(st, grantee), "words": terms_words}
+    path = owner.save_receipt(receipt)
+    if signer is not owner:
+        signer.save_receipt(receipt)
+    receipt["saved_to"] = str(path)
+    st.emit(
+        receipt,
+        lambda con: kv(
+            con,
+            "Consent receipt",
+            {
+                "grant": receipt["grant_id"],
+                "terms": receipt["terms_text"],
+                "signed by": receipt["grantor"],
+                "transaction": receipt["tx_hash"],
+                "block": receipt["block"],
+                "saved to": path,
+            },
+        ),
+    )
+
+
+@app.command("list")
+@command
+def list_(json_out: JsonOpt = False) -> None:
+    """My grants with their live status (from the chain, through the service).
+
+    Example: datasafe grant list
+    """
+    st = state()
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        grants: list[dict[str, Any]] = c.get("/v1/grants")
+        rpc = st.rpc()
+        if rpc is not None and grants:
+            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+                for g in grants:
+                    gid = bytes.fromhex(g["grant_id"][2:])
+                    live = lc.get_grant(gid)
+                    g["status"] = live.status.name.lower()
+                    g["uses"] = live.uses
+                    if live.status == GrantStatus.ACTIVE:
+                        # expiry, exhaustion, a disputed asset… as the chain's check sees it now
+                        verdict = lc.check(gid, live.grantee, live.fields_mask)
+                        if not verdict.allowed:
+                            g["status"] = verdict.reason.name.lower()
+    now = int(time.time())
+    for g in grants:
+        if g["status"] == "active" and g["terms"]["expiry"] <= now:
+            g["status"] = "expired"
+    st.emit(
+        grants,
+        lambda con: table(
+            con,
+            "My grants",
+            ["grant", "to", "fields", "purpose", "until", "uses", "status"],
+            [
+                (
+                    g["grant_id"],
+                    name_of(st, g["grantee"]),
+                    ",".join(g["fields"] or []),
+                    purpose_words(g["terms"]["purpose"]),
+                    when(g["terms"]["expiry"]),
+                    f"{g['uses']}/{g['terms']['max_uses'] or '∞'}",
+                    g["status"],
+                )
+                for g in grants
+            ],
+        ),
+    )
+
+
+@app.command()
+@command
+def show(
+    grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
+    json_out: JsonOpt = False,
+) -> None:
+    """One grant: its saved consent receipt and its live status.
+
+    Example: datasafe grant show 0xab…
+    """
+    st = state()
+    _assets.b32(grant, "grant id")
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        live: dict[str, Any] = c.get(f"/v1/grants/{grant}")
+    saved = next((r for r in p.receipts() if r["grant_id"].lower() == grant.lower()), None)
+    data = {"grant": live, "receipt": saved}
+    st.emit(
+        data,
+        lambda con: kv(
+            con,
+            f"Grant {grant}",
+            {
+                "terms": live["terms_text"],
+                "status": live["status"],
+                "uses": f"{live['uses']}/{live['terms']['max_uses'] or '∞'}",
+                "receipt": "saved" if saved else "not in this wallet",
+            },
+        ),
+    )
+
+
+def _status_change(grant: str, action: str, kind: StatusKind, yes: bool) -> None:
+    st = state()
+    if st.json and not yes:
+        raise UserError("--json is for scripts: add --yes (there is no one to confirm)")
+    gid = _assets.b32(grant, "grant id")
+    p, key = st.unlock()
+    rpc = st.rpc(p, required=f"{action} (it reads your signature nonce)")
+    assert rpc is not None
+    with st.client(key, p) as c:
+        g: dict[str, Any] = c.get(f"/v1/grants/{grant}")
+        if not yes and not st.json:
+            st.console.print(f"{action.capitalize()}: {g['terms_text']}")
+        if not yes and not typer.confirm(f"{action.capitalize()} this grant?", default=False):
+            raise UserError("cancelled; nothing was signed or sent", code="cancelled")
+        domain = _domain(st, c)
+        with st.chain(rpc, domain.verifying_contract) as lc:
+            nonce = lc.nonces(p.address)
+        signed = sign_status_change(key, domain, kind, gid, nonce, int(time.time()) + 3600)
+        receipt: dict[str, Any] = c.post(
+            f"/v1/grants/{grant}/{action}",
+            {
+                "signer": signed.signer,
+                "deadline": signed.deadline,
+                "signature": "0x" + signed.signature.hex(),
+            },
+        )
+    p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
+    done = {"revoke": "revoked", "pause": "paused", "resume": "resumed"}[action]
+    st.emit(
+        receipt,
+        lambda con: kv(
+            con,
+            f"Grant {done}",
+            {
+                "grant": receipt["grant_id"],
+                "status": receipt["status"],
+                "transaction": receipt["tx_hash"],
+                "block": receipt["block"],
+            },
+        ),
+    )
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
+
+
+@app.command()
+@command
+def revoke(
+    grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a grant for good; the service deletes its key package.
+
+    Example: datasafe --rpc http://127.0.0.1:8545 grant revoke 0xab… --yes
+    """
+    _status_change(grant, "revoke", "RevokeConsent", yes)
+
+
+@app.command()
+@command
+def pause(
+    grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Pause a grant (reads are refused until resumed).
+
+    Example: datasafe --rpc http://127.0.0.1:8545 grant pause 0xab… --yes
+    """
+    _status_change(grant, "pause", "PauseConsent", yes)
+
+
+@app.command()
+@command
+def resume(
+    grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Resume a paused grant.
+
+    Example: datasafe --rpc http://127.0.0.1:8545 grant resume 0xab… --yes
+    """
+    _status_change(grant, "resume", "ResumeConsent", yes)

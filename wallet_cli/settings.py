@@ -1,0 +1,30 @@
+"""Wallet settings (env prefix ``DATASAFE_``), read once per command invocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The Web3 Secret Storage default work factor (what geth and eth-account write).
+DEFAULT_SCRYPT_N = 262_144
+
+
+class WalletSettings(BaseSettings):
+    """``DATASAFE_HOME``, ``DATASAFE_PROFILE``, ``DATASAFE_API``, ``DATASAFE_RPC``,
+    ``DATASAFE_PASSPHRASE``, ``DATASAFE_SCRYPT_N``."""
+
+    model_config = SettingsConfigDict(env_prefix="DATASAFE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".datasafe-wallet")
+    profile: str | None = None
+    api: str | None = None
+    rpc: str | None = None
+    passphrase: SecretStr | None = None
+    scrypt_n: int = Field(DEFAULT_SCRYPT_N, ge=2**10, le=2**20)
+
+
+def get_settings() -> WalletSettings:
+    """Fresh settings: the CLI reads the environment on every invocation (tests change it)."""
+    return WalletSettings()

@@ -63,3 +63,8 @@ bench: gas-bench
 
 clean:
 	rm -rf out cache .pytest_cache .hypothesis
+
+.PHONY: demo
+#   make demo   play the demo story (departments, citizen, bank, notary, regulator) on the node `make up` runs
+demo: bootstrap
+	$(VENV)/bin/datasafe-node demo

@@ -1055,6 +1055,29 @@ def _reset(s: LedgerSettings) -> list[Path]:
     return removed
 
 
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="the API (default: from the run file)")
+    ] = None,
+    rpc_url: RpcUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Play the demo story (departments, citizen, bank, notary, regulator) on the running node."""
+    # Lazy: ledger must not import api at module import time.
+    from api.demo import run_demo
+    from api.errors import ApiError
+
+    try:
+        report = run_demo(data_dir, api_url=api_url, rpc_url=rpc_url, quiet=as_json)
+    except (ApiError, LedgerError) as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from exc
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+
+
 def main() -> None:
     app()
 

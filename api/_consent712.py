@@ -8,7 +8,7 @@ contract are the reference these digests are tested against.
 
 from __future__ import annotations
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_hash.auto import keccak
 
 from api.envelope import DOMAIN_TYPEHASH, recover, sign_digest

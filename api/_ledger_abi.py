@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi.abi import decode, encode
 from eth_hash.auto import keccak
 
 TERMS = "(bytes32,address,uint32,uint64,uint64,uint64,uint32)"

@@ -1,4 +1,9 @@
-"""Translate exceptions of the libraries we compose into :class:`ApiError` problems."""
+"""Translate exceptions of the libraries we compose into :class:`ApiError` problems.
+
+This is the one place where ``ledger.errors.LedgerError``, ``vault.errors.VaultError``,
+SQLAlchemy and aiohttp exceptions become problems; routes let them propagate (or call
+:func:`translate` when they need the problem in hand).
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,33 @@ from typing import Any
 
 import aiohttp
 import sqlalchemy.exc
-from eth_abi import decode as abi_decode
-from eth_hash.auto import keccak
 
 from api import errors
+from ledger import errors as lerr
+from vault import errors as verr
 
 log = logging.getLogger("api.translate")
 
 
 def library_roots() -> list[type[BaseException]]:
-    roots: list[type[BaseException]] = [
+    return [
         sqlalchemy.exc.SQLAlchemyError,
         aiohttp.ClientError,
         ConnectionError,
         TimeoutError,
         asyncio.TimeoutError,
+        lerr.LedgerError,
+        verr.VaultError,
     ]
-    try:
-        from ledger.errors import LedgerError  # type: ignore[import-not-found,unused-ignore]
-
-        roots.append(LedgerError)
-    except ImportError:  # pragma: no cover - ledger not built yet
-        pass
-    try:
-        from vault.errors import VaultError  # type: ignore[import-not-found,unused-ignore]
-
-        roots.append(VaultError)
-    except ImportError:  # pragma: no cover
-        pass
-    return roots
 
 
 def translate(exc: BaseException) -> errors.ApiError | None:
     if isinstance(exc, errors.ApiError):
         return exc
-    mapped = _translate_ledger(exc) or _translate_vault(exc)
-    if mapped is not None:
-        return mapped
+    if isinstance(exc, lerr.LedgerError):
+        return _translate_ledger(exc)
+    if isinstance(exc, verr.VaultError):
+        return _translate_vault(exc)
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return errors.DatabaseUnavailableError()
     if isinstance(exc, sqlalchemy.exc.IntegrityError):
@@ -54,8 +49,26 @@ def translate(exc: BaseException) -> errors.ApiError | None:
     return None
 
 
-def _translate_ledger(exc: BaseException) -> errors.ApiError | None:
-    return None
+def _translate_ledger(exc: lerr.LedgerError) -> errors.ApiError:
+    if isinstance(exc, lerr.ContractRevertError):
+        return _revert_problem(exc, {})
+    if isinstance(exc, lerr.RpcError):
+        return errors.ChainUnavailableError(f"chain node error: {exc}")
+    if isinstance(exc, lerr.TransactionError):
+        return errors.RelayFailedError(str(exc))
+    # manifest, artifact, configuration, chain process: the service is not set up right
+    return errors.NotReadyError(f"{type(exc).__name__}: {exc}")
+
+
+def _translate_vault(exc: verr.VaultError) -> errors.ApiError:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, verr.NotFoundError):
+        return errors.NotFoundError(detail)
+    if isinstance(exc, verr.StoreError):
+        return errors.VaultStoreError(detail)
+    # malformed / too large / unknown version or suite / bad field names / a proof or digest
+    # that does not verify: the client sent bytes that are not what they claim to be
+    return errors.InvalidVaultDataError(detail, vault_error=type(exc).__name__)
 
 
 #: Custom errors the service maps to specific problems (checked against the ABI by a test).
@@ -80,37 +93,12 @@ KNOWN_ERRORS = (
 )
 
 
-def _error_table() -> dict[bytes, tuple[str, list[str]]]:
-    table: dict[bytes, tuple[str, list[str]]] = {}
-    for sig in KNOWN_ERRORS:
-        name, rest = sig.split("(", 1)
-        types = [t for t in rest.rstrip(")").split(",") if t]
-        table[keccak(sig.encode())[:4]] = (name, types)
-    return table
-
-
-_ERRORS = _error_table()
-
-
 def decode_revert_data(data: bytes) -> tuple[str, tuple[object, ...]] | None:
-    """(error name, args) for ledger custom-error revert data, or None."""
-    try:
-        from ledger.errors import decode_revert  # type: ignore[import-not-found,unused-ignore]
-
-        err = decode_revert(data)
-        if err is not None:
-            return type(err).__name__, tuple(getattr(err, "args", ()))
-    except Exception as exc:  # the ledger decoder is optional here; fall back to our table
-        log.debug("ledger revert decoder unavailable: %s", exc)
-    entry = _ERRORS.get(data[:4])
-    if entry is None:
+    """(error name, args) for ledger custom-error revert data (ledger's ABI registry), or None."""
+    err = lerr.decode_revert(data)
+    if isinstance(err, lerr.UnknownRevertError) or not err.error_name:
         return None
-    name, types = entry
-    try:
-        args = tuple(abi_decode(types, data[4:])) if types else ()
-    except Exception:
-        args = ()
-    return name, args
+    return err.error_name, tuple(err.args)
 
 
 #: Contract errors that mean a specific problem rather than a generic rejection.
@@ -153,12 +141,17 @@ def revert_error(exc: Any, tx_hash: str | None = None) -> errors.ApiError:
         return errors.ContractRejectedError(
             f"the ledger rejected the call ({message}; selector {selector})", **extra
         )
-    name, args = decoded
+    return _named_revert(decoded[0], decoded[1], extra)
+
+
+def _revert_problem(exc: lerr.ContractRevertError, extra: dict[str, Any]) -> errors.ApiError:
+    if not exc.error_name or isinstance(exc, lerr.UnknownRevertError):
+        return errors.ContractRejectedError(f"the ledger rejected the call ({exc})", **extra)
+    return _named_revert(exc.error_name, tuple(exc.args), extra)
+
+
+def _named_revert(name: str, args: tuple[object, ...], extra: dict[str, Any]) -> errors.ApiError:
     if name == "ConsentAccessRefused" and len(args) >= 2:
-        return errors.refusal(int(args[1]), **extra)  # type: ignore[call-overload]
+        return errors.refusal(int(str(args[1])), **extra)
     cls = _REVERT_SLUGS.get(name, errors.ContractRejectedError)
     return cls(f"the ledger rejected the call: {name}{args!r}", contract_error=name, **extra)
-
-
-def _translate_vault(exc: BaseException) -> errors.ApiError | None:
-    return None

@@ -30,6 +30,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             from api import flows
 
             await flows.start(services)
+            from api import webhooks
+
+            await webhooks.start(services)
             try:
                 yield
             finally:
@@ -58,6 +61,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     from api.routers import include_v1
 
     include_v1(app)
+    from api.routers import audit, history, trace, webhooks
+
+    for router in (trace.router, audit.router, history.router, webhooks.router):
+        app.include_router(router, prefix="/v1")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

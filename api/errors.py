@@ -367,3 +367,60 @@ def problem_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
     return out
+
+
+# ---- vault formats (appended with the vault integration) ------------------------------------
+
+
+class InvalidVaultDataError(ApiError):
+    slug, status, title = (
+        "invalid_vault_data",
+        400,
+        "The bytes are not a valid vault encoding (key, sealed asset or key package)",
+    )
+
+
+class SealedAssetMismatchError(ApiError):
+    slug, status, title = (
+        "sealed_asset_mismatch",
+        400,
+        "The sealed asset does not match its anchor",
+    )
+
+
+class KeyPackageMismatchError(ApiError):
+    slug, status, title = (
+        "key_package_mismatch",
+        400,
+        "The key package is not bound to this grant",
+    )
+
+
+class FieldsMaskMismatchError(ApiError):
+    slug, status, title = (
+        "fields_mask_mismatch",
+        400,
+        "A pull must request exactly the grant's fields",
+    )
+
+
+class VaultStoreError(ApiError):
+    slug, status, title = "vault_unavailable", 503, "The ciphertext store failed"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+# ---- trace and audit (issue 7) ----------------------------------------------------------------
+
+
+class InvalidCursorError(ApiError):
+    slug, status, title = (
+        "invalid_cursor",
+        422,
+        "The cursor is malformed or belongs to another query",
+    )
+
+
+class AuditRangeTooLargeError(ApiError):
+    slug, status, title = "audit_range_too_large", 422, "The audit block range is too large"

@@ -17,6 +17,7 @@ from anyio import to_thread
 
 from api import _store
 from api.services import Services
+from ledger.indexer import Indexer
 
 log = logging.getLogger("api.flows")
 
@@ -44,11 +45,6 @@ async def stop(services: Services) -> None:
 
 def _start_indexer(services: Services) -> None:
     """The ledger event indexer in a background thread, into the service's database."""
-    try:
-        from ledger.indexer import Indexer
-    except ImportError as exc:
-        log.warning("indexer unavailable: %s", exc)
-        return
     try:
         indexer = Indexer(
             rpc_url=services.settings.rpc_url,

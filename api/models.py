@@ -45,6 +45,9 @@ class MemberPublic(BaseModel):
 class MemberKeyPublish(_Model):
     """Publish the encryption public key whose hash the chain holds for the signer.
 
+    ``public_key`` is base64 of ``vault.keys.PublicEncryptionKey.to_bytes()``; the chain's
+    ``encKeyHash`` must be its ``digest()`` (SHA-256 of those bytes).
+
     With ``raw_transaction`` (the member's own signed ``rotateEncryptionKey`` transaction)
     the service relays the rotation first and publishes the key once it is confirmed.
     """
@@ -81,7 +84,11 @@ class SchemaPublic(BaseModel):
 
 
 class AssetCreate(_Model):
-    """A sealed asset (vault wire format, base64) and the issuer's signed anchor transaction."""
+    """A sealed asset and the issuer's signed anchor transaction.
+
+    ``sealed`` is base64 of ``vault.sealing.SealedAsset.to_bytes()``; the anchor's ``root`` and
+    ``ciphertextDigest`` must be the sealed asset's (recomputed by the service).
+    """
 
     sealed: Base64
     raw_transaction: HexBytes
@@ -138,7 +145,10 @@ class GrantCreate(_Model):
     )
     deadline: Uint64
     signature: Signature
-    key_package: Base64
+    key_package: Base64 = Field(
+        description="base64 of vault.packages.KeyPackage.to_bytes(), bound to grant id "
+        "grantIdOf(grantor, nonce), wrapped to the grantee's registered key"
+    )
 
 
 class GrantAction(_Model):
@@ -193,7 +203,10 @@ class Verdict(BaseModel):
 
 
 class AccessCreate(_Model):
-    """The grantee's signed EIP-712 ``AccessRequest`` (ledger domain)."""
+    """The grantee's signed EIP-712 ``AccessRequest`` (ledger domain).
+
+    ``fields_mask`` must be exactly the grant's fields mask (``fields_mask_mismatch``).
+    """
 
     grant_id: Bytes32
     fields_mask: Uint64
@@ -219,9 +232,11 @@ class AccessPublic(BaseModel):
     fields: list[str] | None
     # Plain str on output: validating a pattern over every 64 KB answer costs more than serving it.
     disclosure: str = Field(
-        description="Vault disclosure (base64): per-field ciphertexts and Merkle proofs"
+        description="base64 of vault.packages.Disclosure.to_bytes(): the granted fields' "
+        "ciphertexts, commitments and Merkle proofs, the key package and the anchor "
+        "(root, issuer, block); open with vault.packages.open_disclosure against the root "
+        "read from the chain"
     )
-    key_package: str = Field(description="base64")
     anchor: Anchor
     access: TxRef
     use: int

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from api import errors
 from api._rawtx import RawTx
@@ -150,6 +150,10 @@ class Relayer:
                         logs=list(raw.get("logs", [])),
                     )
             if loop.time() > deadline:
+                # Resync the custodian nonce from the chain before the next send (a dropped
+                # transaction would otherwise leave a gap every later one queues behind).
+                async with self._lock:
+                    self._nonce = None
                 raise errors.RelayFailedError(
                     f"transaction {tx_hash} not confirmed within {self.timeout}s", tx_hash=tx_hash
                 )

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from api import db, errors
 from api._rawtx import RawTx
+from api._vault import VaultAdapter
 from api.auth import Authenticator
 from api.batcher import AccessBatcher
 from api.chain import ChainGateway, LedgerReads
@@ -67,7 +68,7 @@ class Services:
     relayer: Relayer
     outbox: Outbox
     batcher: AccessBatcher
-    vault: Any
+    vault: VaultAdapter
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -167,8 +168,6 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
             else None
         ),
     )
-    from api._vault import VaultAdapter
-
     vault = await to_thread.run_sync(VaultAdapter.open, settings, engine)
     services = Services(
         settings=settings,

@@ -331,3 +331,39 @@ def make_engine(url: str) -> Engine:
 def create_tables(engine: Engine) -> None:
     """Create the indexer's tables if missing (idempotent)."""
     INDEXER_METADATA.create_all(engine)
+    create_trace_indexes(engine)
+
+
+# Trace indexes -----------------------------------------------------------------------
+# The regulator's trace and the subject's history (``ledger.trace``) sort by
+# ``(block_timestamp, block_number, log_index)`` after an equality filter; each index
+# below serves one filter together with that order, so a page is an index range scan.
+# ``create_all`` only adds missing *tables*, so :func:`create_trace_indexes` adds them to
+# databases created before they existed (idempotent: ``CREATE INDEX IF NOT EXISTS``).
+
+
+def _trace_index(name: str, table: sa.Table, *lead: str) -> sa.Index:
+    cols = [table.c[c] for c in (*lead, "block_timestamp", "block_number", "log_index")]
+    return sa.Index(name, *cols)
+
+
+_T_ACCESS: sa.Table = Access.__table__  # type: ignore[attr-defined]
+_T_GRANT_EVENT: sa.Table = GrantEvent.__table__  # type: ignore[attr-defined]
+_T_GRANT: sa.Table = GrantRecord.__table__  # type: ignore[attr-defined]
+
+TRACE_INDEXES: tuple[sa.Index, ...] = (
+    _trace_index("ix_trace_accesses_time", _T_ACCESS),
+    _trace_index("ix_trace_accesses_owner", _T_ACCESS, "owner"),
+    _trace_index("ix_trace_accesses_grantee", _T_ACCESS, "grantee"),
+    _trace_index("ix_trace_accesses_asset", _T_ACCESS, "asset_id"),
+    _trace_index("ix_trace_accesses_purpose", _T_ACCESS, "purpose"),
+    _trace_index("ix_trace_grant_events_time", _T_GRANT_EVENT),
+    sa.Index("ix_trace_grants_expiry", _T_GRANT.c.expiry),
+)
+
+
+def create_trace_indexes(engine: Engine) -> None:
+    """Create the trace indexes that an existing database lacks (idempotent)."""
+    with engine.begin() as conn:
+        for index in TRACE_INDEXES:
+            index.create(conn, checkfirst=True)

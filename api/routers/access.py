@@ -8,11 +8,11 @@ key package, proofs and anchor. No record, no data.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import sqlalchemy as sa
 from anyio import to_thread
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -23,7 +23,9 @@ from api.batcher import AccessRequest
 from api.deps import Consumer, CurrentMember, ServicesDep
 from api.envelope import EnvelopeError, recover
 from api.models import AccessCreate, AccessPublic, Anchor, TxRef
+from api.services import Services
 from api.terms import field_names
+from vault.packages import Anchor as VaultAnchor
 
 router = APIRouter(prefix="/access", tags=["access"])
 
@@ -31,8 +33,8 @@ router = APIRouter(prefix="/access", tags=["access"])
 @router.post(
     "",
     response_model=AccessPublic,
-    summary="Pull granted fields: recorded on-chain first, then ciphertexts + key package + "
-    "proofs + anchor",
+    summary="Pull granted fields: recorded on-chain first, then a vault disclosure (the granted "
+    "fields' ciphertexts + Merkle proofs + key package) and the anchor",
     responses=errors.problem_responses(
         errors.UnauthenticatedError,
         errors.BadSignatureError,
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/access", tags=["access"])
         errors.GrantExpiredError,
         errors.UsesExhaustedError,
         errors.FieldsNotGrantedError,
+        errors.FieldsMaskMismatchError,
         errors.RequestSignatureInvalidError,
         errors.KeyPackageMissingError,
         errors.ChainUnavailableError,
@@ -68,17 +71,16 @@ async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> A
     if not allowed:
         raise errors.refusal(reason, block=block)
     view = await services.reads.grant(grant_id)
+    # The key package opens every granted field, so the record must name all of them.
+    if body.fields_mask != view.fields_mask:
+        raise errors.FieldsMaskMismatchError(
+            f"the pull asks for fields {body.fields_mask:#b}, the grant covers "
+            f"{view.fields_mask:#b}: a pull names exactly the granted fields",
+            grant_fields_mask=view.fields_mask,
+        )
     asset_hex = "0x" + view.asset_id.hex()
-    asset_row = await to_thread.run_sync(_store.get_asset, services.engine, asset_hex)
-    if asset_row is None:
-        raise errors.AssetNotFoundError(f"asset {asset_hex} is not held by this vault")
-    package = await to_thread.run_sync(services.vault.get_key_package, body.grant_id)
-    if package is None:
-        raise errors.KeyPackageMissingError(f"no key package for grant {body.grant_id}")
-    schema = await to_thread.run_sync(_store.get_schema, services.engine, asset_row["schema_id"])
-    fields = list(schema["fields"]) if schema else None
-    disclosure = await to_thread.run_sync(
-        services.vault.disclose, asset_hex, body.fields_mask, fields
+    asset_row, fields, disclosure = await to_thread.run_sync(
+        _prepare, services, body.grant_id, asset_hex, view.fields_mask
     )
 
     record = await services.batcher.record(
@@ -95,12 +97,11 @@ async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> A
         grant_id=body.grant_id,
         fields_mask=body.fields_mask,
         fields=field_names(body.fields_mask, fields) if fields else None,
-        disclosure=base64.b64encode(disclosure).decode(),
-        key_package=base64.b64encode(package).decode(),
+        disclosure=disclosure,
         anchor=Anchor(
             asset_id=asset_hex,
             root=asset_row["root"],
-            issuer=asset_row["issuer"],
+            issuer=to_checksum_address(asset_row["issuer"]),
             version=asset_row["version"],
             schema_id=asset_row["schema_id"],
             ciphertext_digest=asset_row["ciphertext_digest"],
@@ -110,6 +111,31 @@ async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> A
         access=TxRef(tx_hash=record.tx_hash, block=record.block_number),
         use=record.use,
     )
+
+
+def _prepare(
+    services: Services, grant_id: str, asset_hex: str, grant_mask: int
+) -> tuple[dict[str, Any], list[str] | None, str]:
+    """Everything a pull answers with, read in one worker-thread hop, before any record.
+
+    The anchor comes from the asset row, written only once the anchor transaction carrying
+    exactly this root was confirmed (an asset id's root and issuer never change on chain;
+    status changes are the chain's ``check``). The grantee re-reads it from the chain anyway.
+    """
+    asset_row = _store.get_asset(services.engine, asset_hex)
+    if asset_row is None:
+        raise errors.AssetNotFoundError(f"asset {asset_hex} is not held by this vault")
+    package = services.vault.get_key_package(grant_id)
+    if package is None:
+        raise errors.KeyPackageMissingError(f"no key package for grant {grant_id}")
+    schema = _store.get_schema(services.engine, asset_row["schema_id"])
+    anchor = VaultAnchor(
+        root=bytes.fromhex(asset_row["root"][2:]),
+        issuer=bytes.fromhex(asset_row["issuer"][2:]),
+        block_number=int(asset_row["anchor_block"]),
+    )
+    disclosure = services.vault.disclose(asset_hex, package, grant_mask=grant_mask, anchor=anchor)
+    return asset_row, list(schema["fields"]) if schema else None, disclosure
 
 
 class AccessEntry(BaseModel):

@@ -7,7 +7,7 @@ import base64
 from typing import Annotated, Any
 
 from anyio import to_thread
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, status
 
 from api import _ledger_abi as abi
@@ -58,17 +58,23 @@ async def _issue(
     version: int,
 ) -> AssetPublic:
     sealed = services.vault.decode_b64(sealed_b64, "sealed")
-    info = services.vault.inspect_sealed(sealed)
     asset_id = _hex(expected[0])
-    if info["ciphertext_digest"] != expected[-1]:
-        raise errors.InvalidRequestError(
-            "the anchor's ciphertextDigest is not the SHA-256 of the uploaded sealed asset"
-        )
-    if "root" in info and info["root"] != expected[-2]:
-        raise errors.InvalidRequestError("the anchor's root does not match the sealed asset")
     schema = await to_thread.run_sync(_store.get_schema, services.engine, schema_id)
     if schema is None:
         raise errors.InvalidRequestError(f"schema {schema_id} is not registered with this service")
+    owner_member = await services.chain.member(to_checksum_address(owner))
+    # Parse and check before anything is stored or relayed (VaultError -> invalid_vault_data).
+    await to_thread.run_sync(
+        lambda: services.vault.check_sealed(
+            sealed,
+            asset_id=expected[0],
+            version=version,
+            root=expected[1],
+            digest=expected[2],
+            schema_fields=list(schema["fields"]),
+            owner_key_digest=owner_member.enc_key_hash,
+        )
+    )
     row = {
         "asset_id": asset_id,
         "owner": owner.lower(),
@@ -106,6 +112,8 @@ async def _issue(
 _ISSUE_ERRORS = errors.problem_responses(
     errors.RoleRequiredError,
     errors.InvalidRequestError,
+    errors.InvalidVaultDataError,
+    errors.SealedAssetMismatchError,
     errors.NotIssuerError,
     errors.ContractRejectedError,
     errors.RelayFailedError,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Query, status
 
 from api import _ledger_abi as abi
@@ -60,6 +61,8 @@ async def _may_act_for(services: Services, owner: str, signer: str) -> bool:
     responses=errors.problem_responses(
         *_AUTH,
         errors.InvalidRequestError,
+        errors.InvalidVaultDataError,
+        errors.KeyPackageMismatchError,
         errors.AssetNotFoundError,
         errors.NotOwnerError,
         errors.ContractRejectedError,
@@ -104,7 +107,25 @@ async def create_grant(
         raise errors.BadSignatureError(f"the grant is signed by {signed_by}, not by {body.grantor}")
     grant_id = "0x" + grant_id_of(body.grantor, nonce).hex()
     package = services.vault.decode_b64(body.key_package, "key_package")
-    await services.vault.check_key_package(package, grant_id=grant_id, terms=t, asset=asset_row)
+    schema_fields = await _fields_for_asset(services, asset_row) or []
+    if t.fields_mask >> len(schema_fields):
+        raise errors.InvalidRequestError(
+            f"fields_mask {t.fields_mask:#b} names fields beyond the schema's "
+            f"{len(schema_fields)} fields"
+        )
+    grantee = await services.chain.member(to_checksum_address(t.grantee))
+    # The package must open only for this grant; the service checks the binding, not the keys.
+    await to_thread.run_sync(
+        lambda: services.vault.check_key_package(
+            package,
+            grant_id=_b32(grant_id),
+            asset_id=_b32(t.asset_id),
+            version=int(asset_row["version"]),
+            root=_b32(asset_row["root"]),
+            fields=field_names(t.fields_mask, schema_fields),
+            grantee_key_digest=grantee.enc_key_hash,
+        )
+    )
 
     data = abi.GRANT_BY_SIG.encode(
         (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 
 from api import _ledger_abi as abi
@@ -81,7 +81,10 @@ async def get_member(
     response_model=MemberPublic,
     summary="Publish the caller's encryption key (optionally relaying its rotateEncryptionKey tx)",
     responses=errors.problem_responses(
-        errors.InvalidRequestError, errors.KeyNotCurrentError, errors.ContractRejectedError
+        errors.InvalidRequestError,
+        errors.InvalidVaultDataError,
+        errors.KeyNotCurrentError,
+        errors.ContractRejectedError,
     ),
 )
 async def publish_key(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import to_thread
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_hash.auto import keccak
 from fastapi import APIRouter, Path, status
 

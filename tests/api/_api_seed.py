@@ -1,7 +1,12 @@
-"""Put an asset on chain and into the service's tables without the vault (for grant tests)."""
+"""Put a really sealed asset on chain and into the service's tables (for grant/pull tests).
+
+The asset is sealed with the vault to the owner's registered key and anchored with the
+sealed asset's own root and ciphertext digest, so tests can build real key packages for it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from _api_world import Actor, World
@@ -10,18 +15,50 @@ from eth_hash.auto import keccak
 
 from api import _store
 from api.db import make_engine, migrate
+from vault.packages import KeyPackage, build_key_package
+from vault.sealing import SealedAsset, seal_asset
 
 FIELDS = ["name", "id_number", "address", "income", "employer"]
+VALUES = [b"Li Wei", b"110101199001011234", b"1 Chang'an Ave, Beijing", b"21000", b"ACME Ltd"]
 
 
 @dataclass
 class SeededAsset:
     asset_id: bytes
     schema_id: bytes
+    sealed: SealedAsset
+    owner: Actor
 
     @property
     def hex(self) -> str:
         return "0x" + self.asset_id.hex()
+
+
+def seal_for(world: World, owner: Actor, asset_id: bytes, version: int = 1) -> SealedAsset:
+    return seal_asset(
+        list(zip(FIELDS, VALUES, strict=True)),
+        asset_id=asset_id,
+        version=version,
+        owner_key=world.enc_key(owner).public_key,
+    )
+
+
+def key_package(
+    world: World,
+    asset: SeededAsset,
+    grant_id: str,
+    fields_mask: int,
+    grantee: Actor | None = None,
+) -> KeyPackage:
+    """The owner's key package for ``fields_mask``, wrapped to the grantee's registered key."""
+    names: Sequence[str] = [n for i, n in enumerate(FIELDS) if fields_mask >> i & 1]
+    return build_key_package(
+        asset.sealed,
+        world.enc_key(asset.owner),
+        grant_id=bytes.fromhex(grant_id[2:]),
+        fields=names,
+        grantee_key=world.enc_key(grantee or world.bank).public_key,
+    )
 
 
 def seed_asset(
@@ -32,8 +69,15 @@ def seed_asset(
     fields_hash = keccak(encode(["string[]"], [FIELDS]))
     world.transact(world.issuer, "registerSchema", schema_id, len(FIELDS), fields_hash)
     asset_id = keccak(b"asset" + schema_id)
+    sealed = seal_for(world, owner, asset_id)
     receipt = world.transact(
-        world.issuer, "anchorAsset", asset_id, owner.address, schema_id, b"\x0a" * 32, b"\x0b" * 32
+        world.issuer,
+        "anchorAsset",
+        asset_id,
+        owner.address,
+        schema_id,
+        sealed.root,
+        sealed.ciphertext_digest,
     )
     engine = make_engine(db_url)
     migrate(engine)
@@ -58,8 +102,8 @@ def seed_asset(
                 "issuer": world.issuer.address.lower(),
                 "schema_id": "0x" + schema_id.hex(),
                 "version": 1,
-                "root": "0x" + "0a" * 32,
-                "ciphertext_digest": "0x" + "0b" * 32,
+                "root": "0x" + sealed.root.hex(),
+                "ciphertext_digest": "0x" + sealed.ciphertext_digest.hex(),
                 "previous": None,
                 "anchor_tx": "0x" + bytes(receipt["transactionHash"]).hex(),
                 "anchor_block": receipt["blockNumber"],
@@ -67,4 +111,4 @@ def seed_asset(
         )
     finally:
         engine.dispose()
-    return SeededAsset(asset_id, schema_id)
+    return SeededAsset(asset_id, schema_id, sealed, owner)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_hash.auto import keccak
 from web3 import Web3
 
 from api._consent712 import (
@@ -24,6 +23,7 @@ from api._consent712 import (
     ledger_domain,
 )
 from api.envelope import sign_digest
+from vault.keys import EncryptionKeyPair
 
 # anvil's well-known dev keys (mnemonic "test test ... junk")
 DEV_KEYS = [
@@ -95,7 +95,7 @@ class World:
         self.deploy_block: int = receipt["blockNumber"]
         self.ledger = self.w3.eth.contract(address=self.ledger_address, abi=self.abi)
         self.domain = ledger_domain(self.chain_id, self.ledger_address)
-        self.enc_keys: dict[str, bytes] = {}
+        self.enc_keys: dict[str, EncryptionKeyPair] = {}
         self.admit(self.issuer, ISSUER | REGISTRAR, DEPARTMENT)
         self.admit(self.issuer2, ISSUER, DEPARTMENT)
         self.admit(self.citizen, SUBJECT, INDIVIDUAL)
@@ -136,8 +136,14 @@ class World:
     def transact(self, actor: Actor, fn: str, *args: Any) -> Any:
         return self._send(actor, getattr(self.ledger.functions, fn)(*args))
 
+    def enc_key(self, actor: Actor) -> EncryptionKeyPair:
+        """The actor's vault encryption key pair (its digest is admitted as ``encKeyHash``)."""
+        if actor.address not in self.enc_keys:
+            self.enc_keys[actor.address] = EncryptionKeyPair.generate()
+        return self.enc_keys[actor.address]
+
     def admit(self, actor: Actor, roles: int, kind: int, enc_key_hash: bytes | None = None) -> None:
-        key_hash = enc_key_hash or keccak(actor.address.encode())
+        key_hash = enc_key_hash or self.enc_key(actor).digest()
         self.transact(
             self.governor, "admitMember", actor.address, roles, kind, key_hash, b"\0" * 32
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from _api_seed import seed_asset
+from _api_seed import SeededAsset, key_package, seed_asset
 from _api_server import LiveServer, assert_problem
 from _api_world import World
 
@@ -12,19 +12,25 @@ from api import db as api_db
 from api._vault import VaultAdapter
 from api.client import DataSafeClient
 
-PACKAGE = base64.b64encode(b"opaque key package for the bank").decode()
 
-
-def grant_body(world: World, asset_hex: str, **kw: object) -> dict[str, object]:
+def grant_body(world: World, asset: SeededAsset | str, **kw: object) -> dict[str, object]:
+    """A signed grant plus a real key package bound to it (opaque bytes when given a bare id:
+    for refusals that must happen before the package is looked at)."""
+    asset_hex = asset if isinstance(asset, str) else asset.hex
+    mask = int(kw.pop("fields_mask", 0b00011))  # type: ignore[call-overload]
     signed = world.sign_grant(
         world.citizen,
         asset_id=bytes.fromhex(asset_hex[2:]),
         grantee=world.bank.address,
-        fields_mask=kw.pop("fields_mask", 0b00011),
+        fields_mask=mask,
         **kw,  # type: ignore[arg-type]
     )
     gid = signed.pop("grant_id")
-    return signed | {"key_package": PACKAGE, "_grant_id": gid}
+    if isinstance(asset, str):
+        package = b"no package: the asset is unknown"
+    else:
+        package = key_package(world, asset, gid, mask).to_bytes()
+    return signed | {"key_package": base64.b64encode(package).decode(), "_grant_id": gid}
 
 
 def post_grant(c: DataSafeClient, body: dict[str, object]) -> object:
@@ -44,7 +50,7 @@ def test_grant_receipt_and_revoke_deletes_package(
     server: LiveServer, world: World, db_url: str
 ) -> None:
     asset = seed_asset(world, db_url)
-    body = grant_body(world, asset.hex, max_uses=3, purpose=1)
+    body = grant_body(world, asset, max_uses=3, purpose=1)
     with DataSafeClient(server.url, world.citizen.key) as citizen:
         resp = post_grant(citizen, body)
         assert resp.status_code == 201, resp.text
@@ -58,7 +64,7 @@ def test_grant_receipt_and_revoke_deletes_package(
         gid = receipt["grant_id"]
         on_chain = world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()
         assert on_chain[1] == world.bank.address and on_chain[3] == 0b00011 and on_chain[8] == 1
-        assert package_of(db_url, gid) == base64.b64decode(PACKAGE)
+        assert package_of(db_url, gid) == base64.b64decode(str(body["key_package"]))
 
         # the same signed grant cannot be relayed twice
         again = post_grant(citizen, body)
@@ -90,7 +96,7 @@ def test_grant_receipt_and_revoke_deletes_package(
 
 def test_grant_wrong_actors_and_bad_input(server: LiveServer, world: World, db_url: str) -> None:
     asset = seed_asset(world, db_url)
-    body = grant_body(world, asset.hex)
+    body = grant_body(world, asset)
     # somebody else relaying the citizen's consent as if it were theirs
     for actor, code in ((world.citizen2, "not_owner"), (world.bank, "not_owner")):
         with DataSafeClient(server.url, actor.key) as c:
@@ -101,7 +107,8 @@ def test_grant_wrong_actors_and_bad_input(server: LiveServer, world: World, db_u
     )
     forged.pop("grant_id")
     with DataSafeClient(server.url, world.citizen2.key) as c:
-        assert_problem(post_grant(c, forged | {"key_package": PACKAGE}), 403, "not_owner")
+        package = body["key_package"]
+        assert_problem(post_grant(c, forged | {"key_package": package}), 403, "not_owner")
     with DataSafeClient(server.url, world.citizen.key) as c:
         # tampered terms: the signature no longer matches
         tampered = dict(body)
@@ -110,9 +117,9 @@ def test_grant_wrong_actors_and_bad_input(server: LiveServer, world: World, db_u
         # unknown asset
         other = grant_body(world, "0x" + "99" * 32)
         assert_problem(post_grant(c, other), 404, "asset_not_found")
-        # mask outside the schema: the contract refuses at pre-flight, nothing stored
-        wide = grant_body(world, asset.hex, fields_mask=1 << 40)
-        assert_problem(post_grant(c, wide), 409, "contract_rejected")
+        # mask outside the schema: refused before any relay, nothing stored
+        wide = grant_body(world, asset.hex, fields_mask=1 << 40)  # opaque package: never read
+        assert_problem(post_grant(c, wide), 422, "invalid_request")
         assert package_of(db_url, str(wide["_grant_id"])) is None
         # malformed body
         assert_problem(
@@ -123,7 +130,7 @@ def test_grant_wrong_actors_and_bad_input(server: LiveServer, world: World, db_u
 
 def test_grant_visibility(server: LiveServer, world: World, db_url: str) -> None:
     asset = seed_asset(world, db_url)
-    body = grant_body(world, asset.hex)
+    body = grant_body(world, asset)
     with DataSafeClient(server.url, world.citizen.key) as c:
         gid = post_grant(c, body).json()["grant_id"]  # type: ignore[attr-defined]
     for actor in (world.citizen2, world.bank2, world.issuer):
@@ -143,7 +150,7 @@ def test_grant_visibility(server: LiveServer, world: World, db_url: str) -> None
 def test_revoke_wrong_actors(server: LiveServer, world: World, db_url: str) -> None:
     asset = seed_asset(world, db_url)
     with DataSafeClient(server.url, world.citizen.key) as c:
-        gid = post_grant(c, grant_body(world, asset.hex)).json()["grant_id"]  # type: ignore[attr-defined]
+        gid = post_grant(c, grant_body(world, asset)).json()["grant_id"]  # type: ignore[attr-defined]
     for actor in (world.bank, world.citizen2, world.regulator):
         with DataSafeClient(server.url, actor.key) as c:
             msg = world.sign_action(actor, "revoke", gid)
@@ -169,3 +176,40 @@ def test_revoke_wrong_actors(server: LiveServer, world: World, db_url: str) -> N
             c.request("POST", f"/v1/grants/{gid}/revoke", json_body=stale), 401, "bad_signature"
         )
     assert package_of(db_url, gid) is not None
+
+
+def test_key_package_must_be_bound_to_the_grant(
+    server: LiveServer, world: World, db_url: str
+) -> None:
+    """Packages that would not open for this grant are refused; nothing relayed or stored."""
+    asset = seed_asset(world, db_url)
+    body = grant_body(world, asset, fields_mask=0b00011)
+    gid = str(body["_grant_id"])
+    other_gid = "0x" + "42" * 32
+
+    def with_package(package: bytes) -> dict[str, object]:
+        return body | {"key_package": base64.b64encode(package).decode()}
+
+    cases = {
+        "another grant": key_package(world, asset, other_gid, 0b00011).to_bytes(),
+        "more fields than granted": key_package(world, asset, gid, 0b00111).to_bytes(),
+        "fewer fields than granted": key_package(world, asset, gid, 0b00001).to_bytes(),
+        "another grantee's key": key_package(world, asset, gid, 0b00011, world.bank2).to_bytes(),
+    }
+    with DataSafeClient(server.url, world.citizen.key) as c:
+        for what, package in cases.items():
+            problem = assert_problem(
+                post_grant(c, with_package(package)), 400, "key_package_mismatch"
+            )
+            assert problem["grant_id"] == gid, what
+        # bytes that are not a key package at all
+        for junk in (b"\x00" * 40, key_package(world, asset, gid, 0b11).to_bytes()[:-1]):
+            problem = assert_problem(post_grant(c, with_package(junk)), 400, "invalid_vault_data")
+            assert problem["vault_error"] in {"MalformedInputError", "UnsupportedVersionError"}
+        assert c.get("/v1/grants") == []
+    assert package_of(db_url, gid) is None
+    assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[8] == 0
+    # the right package is accepted (the refusals did not consume the signed consent)
+    with DataSafeClient(server.url, world.citizen.key) as c:
+        assert post_grant(c, body).status_code == 201  # type: ignore[attr-defined]
+    assert package_of(db_url, gid) == base64.b64decode(str(body["key_package"]))

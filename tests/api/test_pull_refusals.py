@@ -36,6 +36,13 @@ def test_refusals_carry_the_chain_reason(server: LiveServer, world: World, db_ur
     body = world.sign_access(world.bank, gid, 0b111)
     problem = assert_problem(pull(server, world.bank, body), 403, "fields_not_granted")
     assert problem["reason_code"] == 12
+    # a strict subset of the grant: the key package would open more than the record names
+    subset = assert_problem(
+        pull(server, world.bank, world.sign_access(world.bank, gid, 0b01)),
+        400,
+        "fields_mask_mismatch",
+    )
+    assert subset["grant_fields_mask"] == 0b11
     # another bank, with its own signature
     assert_problem(
         pull(server, world.bank2, world.sign_access(world.bank2, gid, 1)), 403, "not_grantee"

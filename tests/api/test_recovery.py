@@ -69,7 +69,7 @@ def _state(db_url: str, gid: str) -> tuple[str | None, bytes | None, int]:
     engine = api_db.make_engine(db_url)
     try:
         status = Outbox(engine).status(f"grant:{gid}")
-        package = VaultAdapter(engine, Path(".")).get_key_package(gid)
+        package = VaultAdapter(engine, None).get_key_package(gid)
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.select(sa.func.count())

@@ -55,6 +55,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.services = None
     app.add_middleware(RequestIdMiddleware)
+    from api.metrics import Metrics, MetricsMiddleware
+    from api.metrics import router as metrics_router
+
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(metrics_router)
     errors.install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(meta.router, prefix="/v1")

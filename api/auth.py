@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,65 +16,18 @@ from api.envelope import (
     request_digest,
 )
 from api.nonces import NonceStore
+from ledger import models as ledger_models
+from ledger.models import MemberKind, MemberStatus, Role
+
+__all__ = ["Authenticator", "Member", "MemberKind", "MemberStatus", "Role"]
 
 
-class Role(enum.IntFlag):
-    """Role bits of ``IMembership``."""
-
-    GOVERNOR = 1
-    ISSUER = 2
-    CONSUMER = 4
-    REGULATOR = 8
-    CUSTODIAN = 16
-    SUBJECT = 32
-    REGISTRAR = 64
-
-
-class MemberStatus(enum.IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    SUSPENDED = 2
-
-
-MEMBER_KINDS = (
-    "none",
-    "individual",
-    "enterprise",
-    "bank",
-    "notary",
-    "insurer",
-    "department",
-    "regulator",
-    "operator",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A member as read from the chain at ``block``."""
+@dataclass(frozen=True)
+class Member(ledger_models.Member):
+    """A member as :mod:`ledger.models` reads it, plus its address and the block read at."""
 
     address: str
-    roles: Role
-    kind: str
-    status: MemberStatus
-    key_version: int
-    enc_key_hash: bytes
-    admitted_at: int
     block: int
-
-    @property
-    def is_member(self) -> bool:
-        return self.status != MemberStatus.NONE
-
-    @property
-    def active(self) -> bool:
-        return self.status == MemberStatus.ACTIVE
-
-    def has(self, role: Role) -> bool:
-        return bool(self.roles & role)
-
-    def role_names(self) -> list[str]:
-        return [r.name.lower() for r in Role if r.name and self.roles & r]
 
 
 class Authenticator:

@@ -92,6 +92,11 @@ class AccessBatcher:
             if not pending.future.done():
                 pending.future.set_exception(errors.NotReadyError("the service is stopping"))
 
+    @property
+    def depth(self) -> int:
+        """Access records waiting for a batch plus batches in flight (a metrics gauge)."""
+        return self._queue.qsize() + len(self._inflight)
+
     async def record(self, request: AccessRequest) -> AccessRecord:
         if self._task is None:
             raise errors.NotReadyError("the access recorder is not running")

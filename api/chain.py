@@ -13,23 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
-from api import _ledger_abi as abi
 from api import errors
 from api._blocks import BlockClock, PerBlockCache
-from api.auth import MEMBER_KINDS, Member, MemberStatus, Role
+from api.auth import Member
+from ledger import models
+from ledger.abi import ledger_abi
 
-
-def selector(signature: str) -> bytes:
-    return keccak(signature.encode())[:4]
-
-
-GET_MEMBER = selector("getMember(address)")
-MEMBER_ABI = "(uint16,uint8,uint8,uint32,uint64,uint32,bytes32)"
+# Encoders/decoders come from the generated ABI (ledger.abi); only the transport is ours.
+_ABI = ledger_abi()
+GET_MEMBER = _ABI.fn("getMember")
+CHECK = _ABI.fn("check")
+GET_GRANT = _ABI.fn("getGrant")
+GET_ASSET = _ABI.fn("getAsset")
+GET_SCHEMA = _ABI.fn("getSchema")
+NONCES = _ABI.fn("nonces")
+IS_AGENT = _ABI.fn("isAgent")
 
 
 class RpcError(Exception):
@@ -96,71 +96,44 @@ class ChainGateway:
         return await self._members.get(block, key, lambda: self._read_member(address, block))
 
     async def _read_member(self, address: str, block: int) -> Member:
-        raw = await self.call(GET_MEMBER + abi_encode(["address"], [address]), block)
-        ((roles, kind, status, key_version, admitted_at, _number, key_hash),) = abi_decode(
-            [MEMBER_ABI], raw
-        )
-        return Member(
-            address=to_checksum_address(address),
-            roles=Role(roles),
-            kind=MEMBER_KINDS[kind] if kind < len(MEMBER_KINDS) else str(kind),
-            status=MemberStatus(status),
-            key_version=key_version,
-            enc_key_hash=key_hash,
-            admitted_at=admitted_at,
-            block=block,
-        )
+        raw = await self.call(GET_MEMBER.encode(address), block)
+        (member,) = GET_MEMBER.decode_output(raw)
+        m = models.Member.from_tuple(member)
+        return Member(**vars(m), address=to_checksum_address(address), block=block)
 
 
 @dataclass(frozen=True, slots=True)
 class GrantView:
+    """A grant as the chain had it at ``block``.
+
+    ``status`` is the lower-case name (``"revoked"``) that the HTTP contract and the relay
+    journal use; the decoded ledger model, with its enum, is ``grant``.
+    """
+
     grant_id: bytes
-    asset_id: bytes
-    grantee: str
-    purpose: int
-    fields_mask: int
-    not_before: int
-    expiry: int
-    max_uses: int
-    uses: int
-    status: str
+    grant: models.Grant
     block: int
 
     @property
+    def status(self) -> str:
+        return self.grant.status.name.lower()
+
+    @property
     def exists(self) -> bool:
-        return self.status != "none"
+        return self.grant.exists
 
 
-@dataclass(frozen=True, slots=True)
-class AssetView:
+@dataclass(frozen=True)
+class AssetView(models.Asset):
+    """An asset as the chain had it at ``block``."""
+
     asset_id: bytes
-    owner: str
-    status: str
-    version: int
-    issuer: str
-    schema_id: bytes
-    root: bytes
-    ciphertext_digest: bytes
-    previous: bytes
-    next: bytes
     block: int
 
-    @property
-    def exists(self) -> bool:
-        return self.status != "none"
 
-
-@dataclass(frozen=True, slots=True)
-class SchemaView:
+@dataclass(frozen=True)
+class SchemaView(models.Schema):
     schema_id: bytes
-    issuer: str
-    field_count: int
-    registered_at: int
-    fields_hash: bytes
-
-    @property
-    def exists(self) -> bool:
-        return self.field_count != 0
 
 
 class LedgerReads:
@@ -169,61 +142,40 @@ class LedgerReads:
     def __init__(self, chain: ChainGateway) -> None:
         self.chain = chain
 
-    async def check(self, grant_id: bytes, grantee: str, mask: int) -> tuple[bool, int, int]:
-        # Hand-encoded (static types only): eth-abi's encoder costs more than the cached read.
-        data = (
-            abi.CHECK.selector
+    @staticmethod
+    def check_calldata(grant_id: bytes, grantee: str, mask: int) -> bytes:
+        """``CHECK.encode`` by hand (static types only): eth-abi costs more than the cached read."""
+        return (
+            CHECK.selector
             + grant_id
             + bytes.fromhex(grantee[2:]).rjust(32, b"\0")
             + mask.to_bytes(32, "big")
         )
-        raw, block = await self.chain.cached_call(data)
-        allowed, reason = abi.CHECK.decode_output(raw)
+
+    async def check(self, grant_id: bytes, grantee: str, mask: int) -> tuple[bool, int, int]:
+        raw, block = await self.chain.cached_call(self.check_calldata(grant_id, grantee, mask))
+        allowed, reason = CHECK.decode_output(raw)
         return bool(allowed), int(reason), block
 
     async def grant(self, grant_id: bytes) -> GrantView:
-        raw, block = await self.chain.cached_call(abi.GET_GRANT.encode(grant_id))
-        ((asset_id, grantee, purpose, mask, nb, exp, max_uses, uses, status),) = (
-            abi.GET_GRANT.decode_output(raw)
-        )
-        return GrantView(
-            grant_id,
-            asset_id,
-            to_checksum_address(grantee),
-            purpose,
-            mask,
-            nb,
-            exp,
-            max_uses,
-            uses,
-            abi.GRANT_STATUS[status],
-            block,
-        )
+        raw, block = await self.chain.cached_call(GET_GRANT.encode(grant_id))
+        grant = models.Grant.from_tuple(GET_GRANT.decode_output(raw)[0])
+        return GrantView(grant_id, grant, block)
 
     async def asset(self, asset_id: bytes) -> AssetView:
-        raw, block = await self.chain.cached_call(abi.GET_ASSET.encode(asset_id))
-        ((owner, status, version, issuer, schema_id, root, digest, prev, nxt),) = (
-            abi.GET_ASSET.decode_output(raw)
-        )
-        return AssetView(
-            asset_id,
-            to_checksum_address(owner),
-            abi.ASSET_STATUS[status],
-            version,
-            to_checksum_address(issuer),
-            schema_id,
-            root,
-            digest,
-            prev,
-            nxt,
-            block,
-        )
+        raw, block = await self.chain.cached_call(GET_ASSET.encode(asset_id))
+        asset = models.Asset.from_tuple(GET_ASSET.decode_output(raw)[0])
+        return AssetView(**vars(asset), asset_id=asset_id, block=block)
 
     async def schema(self, schema_id: bytes) -> SchemaView:
-        raw, _ = await self.chain.cached_call(abi.GET_SCHEMA.encode(schema_id))
-        ((issuer, count, at, fields_hash),) = abi.GET_SCHEMA.decode_output(raw)
-        return SchemaView(schema_id, to_checksum_address(issuer), count, at, fields_hash)
+        raw, _ = await self.chain.cached_call(GET_SCHEMA.encode(schema_id))
+        schema = models.Schema.from_tuple(GET_SCHEMA.decode_output(raw)[0])
+        return SchemaView(**vars(schema), schema_id=schema_id)
 
     async def consent_nonce(self, signer: str) -> int:
-        raw, _ = await self.chain.cached_call(abi.NONCES.encode(signer))
-        return int(abi.NONCES.decode_output(raw)[0])
+        raw, _ = await self.chain.cached_call(NONCES.encode(signer))
+        return int(NONCES.decode_output(raw)[0])
+
+    async def is_agent(self, owner: str, agent: str) -> bool:
+        raw, _ = await self.chain.cached_call(IS_AGENT.encode(owner, agent))
+        return bool(IS_AGENT.decode_output(raw)[0])

@@ -113,6 +113,31 @@ sealed_assets = sa.Table(
     sa.Column("blob", sa.String(128), nullable=False),
 )
 
+#: Every raw signed transaction the service broadcasts, journaled before it is sent, so
+#: a chain that lost blocks (a SIGKILLed node's state file older than our records) can be
+#: given the very same bytes again: same hash, same grant ids. ``block`` is set once mined.
+tx_journal = sa.Table(
+    "api_tx_journal",
+    metadata,
+    sa.Column("tx_hash", sa.String(66), primary_key=True),
+    sa.Column("sender", sa.String(42), nullable=False),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("block", sa.BigInteger, nullable=True, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_api_tx_journal_sender_nonce", "sender", "nonce"),
+)
+
+#: One row per custodian key: the row every replica locks (``SELECT ... FOR UPDATE``) while
+#: it allocates a nonce and broadcasts, and the next nonce it handed out.
+nonce_locks = sa.Table(
+    "api_nonce_locks",
+    metadata,
+    sa.Column("sender", sa.String(42), primary_key=True),
+    sa.Column("next_nonce", sa.BigInteger, nullable=False),
+)
+
 #: The schema version this code expects; readiness fails on a mismatch.
 SCHEMA_VERSION = 1
 schema_version = sa.Table(

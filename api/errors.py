@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger.models import Reason
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:datasafe:problem:"
 
@@ -253,11 +255,39 @@ class NotReadyError(ApiError):
     slug, status, title = "not_ready", 503, "The service is not ready"
 
 
+#: ``check`` / ``recordAccessBatch`` reason codes -> problem slug (the words are ledger's).
+REASON_SLUGS: dict[Reason, str] = {
+    Reason.OK: "ok",
+    Reason.NOT_FOUND: "grant_not_found",
+    Reason.NOT_GRANTEE: "not_grantee",
+    Reason.REVOKED: "grant_revoked",
+    Reason.PAUSED: "grant_paused",
+    Reason.EXPIRED: "grant_expired",
+    Reason.NOT_YET_VALID: "grant_not_yet_valid",
+    Reason.USES_EXHAUSTED: "uses_exhausted",
+    Reason.GRANTEE_SUSPENDED: "grantee_suspended",
+    Reason.ASSET_DISPUTED: "asset_disputed",
+    Reason.ASSET_RETIRED: "asset_retired",
+    Reason.ASSET_SUPERSEDED: "asset_superseded",
+    Reason.FIELDS_NOT_GRANTED: "fields_not_granted",
+    Reason.SIGNATURE_EXPIRED: "request_signature_expired",
+    Reason.SIGNATURE_INVALID: "request_signature_invalid",
+    Reason.NONCE_USED: "access_nonce_used",
+}
+
+
+def reason_problem(reason_code: int) -> tuple[str, str]:
+    """(problem slug, words) of a reason code; unknown codes are a generic rejection."""
+    try:
+        reason = Reason(reason_code)
+    except ValueError:
+        return "contract_rejected", f"reason code {reason_code}"
+    return REASON_SLUGS[reason], reason.text
+
+
 def refusal(reason_code: int, detail: str | None = None, **extensions: Any) -> ApiError:
     """The problem for a ``check`` / ``recordAccessBatch`` reason code."""
-    from api._ledger_abi import REASONS
-
-    slug, words = REASONS.get(reason_code, ("contract_rejected", f"reason code {reason_code}"))
+    slug, words = reason_problem(reason_code)
     cls = ApiError.registry.get(slug, ContractRejectedError)
     return cls(detail or words, reason_code=reason_code, reason=words, **extensions)
 

@@ -16,13 +16,25 @@ from typing import Any
 from anyio import to_thread
 
 from api import _store
+from api.journal import IndexerLease, ResubmitError, http_rpc, resubmit
 from api.services import Services
-from ledger.indexer import Indexer
+from ledger.indexer import TRANSIENT_ERRORS, Indexer
 
 log = logging.getLogger("api.flows")
 
 
 async def start(services: Services) -> None:
+    """Re-submit what a lost chain forgot, settle pending relays, start the indexer.
+
+    A chain that lost journaled transactions it cannot regain (their nonces are taken)
+    stops the start-up: serving would contradict the chain.
+    """
+    try:
+        await resubmit_lost(services)
+    except ResubmitError:
+        raise
+    except Exception as exc:  # chain unreachable: recovery runs again on the next start
+        log.warning("journal re-submission incomplete: %s", exc)
     try:
         await recover(services)
     except Exception as exc:  # recovery must not stop the service; readiness tells
@@ -58,16 +70,35 @@ def _start_indexer(services: Services) -> None:
         services.extras["indexer_error"] = str(exc)
         return
     stop_event = threading.Event()
+    lease = IndexerLease(services.engine)
+    poll = services.settings.indexer_interval_seconds
 
     def run() -> None:
+        """Index only while holding the lease; a standby retries every poll interval."""
         try:
-            indexer.run(stop_event, poll_interval=services.settings.indexer_interval_seconds)
+            while not stop_event.is_set():
+                if lease.acquire():
+                    services.extras["indexer_leader"] = True
+                    try:
+                        indexer.sync_once(should_stop=stop_event.is_set)
+                        indexer.last_error = None
+                    except TRANSIENT_ERRORS as exc:
+                        indexer.last_error = exc
+                        log.warning("indexer: %s (retrying)", exc)
+                else:
+                    services.extras["indexer_leader"] = False
+                stop_event.wait(poll)
         except Exception as exc:
             services.extras["indexer_error"] = str(exc)
             log.error("indexer stopped: %s", exc)
+        finally:
+            services.extras["indexer_leader"] = False
+            lease.release()
 
     thread = threading.Thread(target=run, name="datasafe-indexer", daemon=True)
-    services.extras.update(indexer=indexer, indexer_stop=stop_event, indexer_thread=thread)
+    services.extras.update(
+        indexer=indexer, indexer_stop=stop_event, indexer_thread=thread, indexer_lease=lease
+    )
 
     async def status() -> int | None:
         cursor = await to_thread.run_sync(indexer.cursor)
@@ -75,6 +106,20 @@ def _start_indexer(services: Services) -> None:
 
     services.extras["indexer_status"] = status
     thread.start()
+
+
+async def resubmit_lost(services: Services) -> dict[str, object]:
+    """Broadcast again every journaled transaction the chain does not hold (same bytes)."""
+    journal = services.journal
+    if journal is None:
+        return {}
+    rpc, close = http_rpc(services.settings.rpc_url)
+    try:
+        report = await to_thread.run_sync(lambda: resubmit(journal, rpc))
+    finally:
+        close()
+    services.extras["resubmitted"] = report.as_dict()
+    return report.as_dict()
 
 
 async def recover(services: Services) -> dict[str, int]:

@@ -22,6 +22,17 @@ class Outbox:
         self._engine = engine
 
     def begin(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+        """Claim ``key``; a concurrent claim (this or another replica) is a conflict.
+
+        The key is the table's primary key, so of two replicas receiving the same signed
+        consent at once exactly one inserts the row and relays it; the other gets 409.
+        """
+        try:
+            self._begin(key, kind, payload)
+        except sa.exc.IntegrityError as exc:
+            raise errors.ConflictError(f"a relay for {key} is already in progress") from exc
+
+    def _begin(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         now = int(time.time())
         with self._engine.begin() as conn:
             row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
@@ -62,6 +73,16 @@ class Outbox:
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(relays).where(relays.c.status == "pending")).mappings()
             return [dict(r) for r in rows]
+
+    def in_flight(self) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(relays)
+                    .where(relays.c.status == "pending")
+                ).scalar_one()
+            )
 
     def status(self, key: str) -> str | None:
         with self._engine.connect() as conn:

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import to_thread
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
@@ -20,6 +21,7 @@ from api import errors
 from api._rawtx import RawTx
 from api._translate import revert_error
 from api.chain import ChainGateway, RpcError
+from api.journal import TxJournal
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Relayer:
         timeout: float,
         custodian_key: bytes | None,
         poll_interval: float = 0.005,
+        journal: TxJournal | None = None,
     ) -> None:
         self.chain = chain
         self.chain_id = chain_id
@@ -51,6 +54,12 @@ class Relayer:
         self.custodian = Account.from_key(custodian_key).address if custodian_key else None
         self._nonce: int | None = None
         self._lock = asyncio.Lock()
+        #: With a journal, every broadcast is journaled first and the custodian's nonce is
+        #: allocated under the database row lock shared by all replicas.
+        self.journal = journal
+        self._resync = True
+        self.sent = 0
+        self.nonce_errors = 0
 
     # ---- members' transactions ----------------------------------------------------------
 
@@ -68,11 +77,20 @@ class Relayer:
             raise revert_error(exc) from exc
 
     async def broadcast(self, tx: RawTx) -> str:
+        if self.journal is not None:
+            journal = self.journal
+            await to_thread.run_sync(
+                lambda: journal.record(
+                    tx_hash=tx.tx_hash, sender=tx.sender, nonce=tx.nonce, raw=tx.raw, kind="member"
+                )
+            )
         try:
             await self.chain.rpc("eth_sendRawTransaction", ["0x" + tx.raw.hex()])
         except RpcError as exc:
             if "already known" in exc.message.lower():
                 return tx.tx_hash
+            if self.journal is not None and await self.receipt_or_none(tx.tx_hash) is None:
+                await to_thread.run_sync(self.journal.forget, tx.tx_hash)
             raise errors.InvalidRequestError(
                 f"the node refused the transaction: {exc.message}"
             ) from exc
@@ -95,35 +113,79 @@ class Relayer:
                 raise revert_error(exc) from exc
             gas = int(estimate, 16) * 12 // 10 + 10_000
         async with self._lock:
+            if self.journal is not None:
+                return await self._send_shared(data, gas, to)
             try:
                 if self._nonce is None:
-                    self._nonce = int(
-                        await self.chain.rpc(
-                            "eth_getTransactionCount", [self.custodian, "pending"]
-                        ),
-                        16,
-                    )
-                gas_price = int(await self.chain.rpc("eth_gasPrice", []), 16)
-                tx = {
-                    "type": 2,
-                    "chainId": self.chain_id,
-                    "nonce": self._nonce,
-                    "to": to_checksum_address(to),
-                    "value": 0,
-                    "gas": gas,
-                    "maxFeePerGas": gas_price * 2 + 1,
-                    "maxPriorityFeePerGas": min(gas_price, 1_000_000_000),
-                    "data": data,
-                }
-                signed = Account.sign_transaction(tx, self._key)
-                tx_hash = await self.chain.rpc(
-                    "eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()]
-                )
+                    self._nonce = await self._pending_nonce()
+                tx_hash, _ = await self._sign_and_send(data, gas, to, self._nonce)
                 self._nonce += 1
-                return str(tx_hash)
+                return tx_hash
             except BaseException:
                 self._nonce = None  # resync from the chain on the next send
                 raise
+
+    async def _pending_nonce(self) -> int:
+        assert self.custodian is not None
+        return int(await self.chain.rpc("eth_getTransactionCount", [self.custodian, "pending"]), 16)
+
+    async def _send_shared(self, data: bytes, gas: int, to: str) -> str:
+        """Allocate the nonce and broadcast under the row lock every replica shares."""
+        assert self.journal is not None and self.custodian is not None
+        journal = self.journal
+        slot = await to_thread.run_sync(journal.nonce_slot, self.custodian)
+        next_nonce: int | None = None
+        try:
+            pending = await self._pending_nonce()
+            # The chain's pending count is the truth after a failure; otherwise the stored
+            # next nonce also covers a node whose pending view lags (load-balanced RPC).
+            nonce = pending if self._resync else max(pending, slot.stored)
+            tx_hash, _ = await self._sign_and_send(data, gas, to, nonce, journal=journal)
+            next_nonce = nonce + 1
+            self._resync = False
+            return tx_hash
+        except BaseException:
+            self._resync = True
+            raise
+        finally:
+            await to_thread.run_sync(slot.release, next_nonce)
+
+    async def _sign_and_send(
+        self, data: bytes, gas: int, to: str, nonce: int, *, journal: TxJournal | None = None
+    ) -> tuple[str, bytes]:
+        assert self._key is not None and self.custodian is not None
+        gas_price = int(await self.chain.rpc("eth_gasPrice", []), 16)
+        tx = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": to_checksum_address(to),
+            "value": 0,
+            "gas": gas,
+            "maxFeePerGas": gas_price * 2 + 1,
+            "maxPriorityFeePerGas": min(gas_price, 1_000_000_000),
+            "data": data,
+        }
+        signed = Account.sign_transaction(tx, self._key)
+        raw = bytes(signed.raw_transaction)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        if journal is not None:
+            sender = self.custodian
+            await to_thread.run_sync(
+                lambda: journal.record(
+                    tx_hash=tx_hash, sender=sender, nonce=nonce, raw=raw, kind="custodian"
+                )
+            )
+        try:
+            sent = await self.chain.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
+        except RpcError as exc:
+            if "nonce" in exc.message.lower():
+                self.nonce_errors += 1
+            if journal is not None and await self.receipt_or_none(tx_hash) is None:
+                await to_thread.run_sync(journal.forget, tx_hash)
+            raise
+        self.sent += 1
+        return str(sent), raw
 
     async def send_and_wait(self, data: bytes, *, gas: int | None = None) -> Receipt:
         return await self.wait(await self.send(data, gas=gas))
@@ -142,6 +204,8 @@ class Relayer:
                     self.confirmations == 0
                     or await self.chain.block_number() >= block + self.confirmations
                 ):
+                    if self.journal is not None:
+                        await to_thread.run_sync(self.journal.mined, tx_hash, block)
                     return Receipt(
                         tx_hash=tx_hash,
                         block_number=block,
@@ -154,6 +218,7 @@ class Relayer:
                 # transaction would otherwise leave a gap every later one queues behind).
                 async with self._lock:
                     self._nonce = None
+                    self._resync = True
                 raise errors.RelayFailedError(
                     f"transaction {tx_hash} not confirmed within {self.timeout}s", tx_hash=tx_hash
                 )

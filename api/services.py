@@ -21,6 +21,7 @@ from api._vault import VaultAdapter
 from api.auth import Authenticator
 from api.batcher import AccessBatcher
 from api.chain import ChainGateway, LedgerReads
+from api.journal import TxJournal
 from api.nonces import NonceStore
 from api.outbox import Outbox
 from api.relay import Receipt, Relayer
@@ -71,6 +72,12 @@ class Services:
     vault: VaultAdapter
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Relays of this process between outbox claim and settlement (a metrics gauge).
+    relays_in_flight: int = 0
+
+    @property
+    def journal(self) -> TxJournal | None:
+        return self.relayer.journal
 
     async def relay_custodian(
         self,
@@ -87,6 +94,15 @@ class Services:
         failed and nothing is stored; a chain outage leaves it pending for recovery.
         """
         await to_thread.run_sync(self.outbox.begin, key, kind, payload)
+        self.relays_in_flight += 1
+        try:
+            return await self._relay_custodian(key, data, on_confirmed)
+        finally:
+            self.relays_in_flight -= 1
+
+    async def _relay_custodian(
+        self, key: str, data: bytes, on_confirmed: Callable[[str, int], None]
+    ) -> Receipt:
         try:
             tx_hash = await self.relayer.send(data)
         except errors.ApiError as exc:
@@ -120,6 +136,20 @@ class Services:
         """Broadcast a member's own signed transaction after a pre-flight, same guarantees."""
         await self.relayer.preflight(tx.sender, tx.data)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload | {"tx_hash": tx.tx_hash})
+        self.relays_in_flight += 1
+        try:
+            return await self._relay_member_tx(key, tx, prepare, on_confirmed, on_failed)
+        finally:
+            self.relays_in_flight -= 1
+
+    async def _relay_member_tx(
+        self,
+        key: str,
+        tx: RawTx,
+        prepare: Callable[[], None] | None,
+        on_confirmed: Callable[[str, int], None],
+        on_failed: Callable[[], None] | None,
+    ) -> Receipt:
         try:
             if prepare is not None:
                 await to_thread.run_sync(prepare)
@@ -167,6 +197,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
             if settings.custodian_key
             else None
         ),
+        journal=TxJournal(engine),
     )
     vault = await to_thread.run_sync(VaultAdapter.open, settings, engine)
     services = Services(

@@ -57,7 +57,10 @@ class FunctionSpec:
     def decode_input(self, data: bytes) -> tuple[Any, ...]:
         if data[:4] != self.selector:
             raise LedgerError(f"calldata is not a {self.name} call")
-        return tuple(abi_decode(list(self.inputs), data[4:]))
+        try:
+            return tuple(abi_decode(list(self.inputs), data[4:]))
+        except Exception as exc:  # eth-abi's DecodingError family
+            raise LedgerError(f"cannot decode {self.signature} calldata: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ installed (:func:`signing_backend`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from eth_abi.abi import encode as abi_encode
@@ -117,6 +117,16 @@ class Domain:
 
     def digest(self, struct_hash: bytes) -> bytes:
         return keccak(b"\x19\x01" + self.separator + struct_hash)
+
+
+def ledger_domain(chain_id: int, verifying_contract: str) -> Domain:
+    """The domain of one deployment, memoised so request paths hash its separator once."""
+    return _ledger_domain(chain_id, to_checksum_address(verifying_contract))
+
+
+@lru_cache(maxsize=16)
+def _ledger_domain(chain_id: int, verifying_contract: str) -> Domain:
+    return Domain(chain_id, verifying_contract)
 
 
 # -- reference route: full EIP-712 JSON --------------------------------------------------------

@@ -76,6 +76,31 @@ class Reason(IntEnum):
     SIGNATURE_INVALID = 14
     NONCE_USED = 15
 
+    @property
+    def text(self) -> str:
+        """What the code means, in words (shown to people, e.g. in API problems)."""
+        return REASON_TEXT[self]
+
+
+REASON_TEXT: dict[Reason, str] = {
+    Reason.OK: "allowed",
+    Reason.NOT_FOUND: "no such grant",
+    Reason.NOT_GRANTEE: "the grant was not made to this institution",
+    Reason.REVOKED: "the subject revoked the grant",
+    Reason.PAUSED: "the subject paused the grant",
+    Reason.EXPIRED: "the grant has expired",
+    Reason.NOT_YET_VALID: "the grant is not valid yet",
+    Reason.USES_EXHAUSTED: "the grant's uses are exhausted",
+    Reason.GRANTEE_SUSPENDED: "the institution is suspended",
+    Reason.ASSET_DISPUTED: "the subject disputes the asset",
+    Reason.ASSET_RETIRED: "the issuer retired the asset",
+    Reason.ASSET_SUPERSEDED: "a newer version of the asset exists",
+    Reason.FIELDS_NOT_GRANTED: "the grant does not cover the requested fields",
+    Reason.SIGNATURE_EXPIRED: "the access request's deadline has passed",
+    Reason.SIGNATURE_INVALID: "the access request signature is invalid",
+    Reason.NONCE_USED: "the access request nonce was already used",
+}
+
 
 def _addr(value: Any) -> str:
     return to_checksum_address(value)
@@ -102,6 +127,10 @@ class Member:
     def has(self, roles: Role) -> bool:
         return self.status == MemberStatus.ACTIVE and (self.roles & roles) == roles
 
+    def role_names(self) -> list[str]:
+        """Lower-case names of the role bits held, in bit order (e.g. ``["issuer"]``)."""
+        return [r.name.lower() for r in Role if r.name and self.roles & r]
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -113,6 +142,10 @@ class Schema:
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> Schema:
         return cls(_addr(t[0]), t[1], t[2], t[3])
+
+    @property
+    def exists(self) -> bool:
+        return self.field_count != 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +163,10 @@ class Asset:
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> Asset:
         return cls(_addr(t[0]), AssetStatus(t[1]), t[2], _addr(t[3]), t[4], t[5], t[6], t[7], t[8])
+
+    @property
+    def exists(self) -> bool:
+        return self.status != AssetStatus.NONE
 
 
 @dataclass(frozen=True)

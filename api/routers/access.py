@@ -17,7 +17,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api import _store, errors
-from api._consent712 import access_digest, ledger_domain
 from api.auth import Role
 from api.batcher import AccessRequest
 from api.deps import Consumer, CurrentMember, ServicesDep
@@ -25,6 +24,8 @@ from api.envelope import EnvelopeError, recover
 from api.models import AccessCreate, AccessPublic, Anchor, TxRef
 from api.services import Services
 from api.terms import field_names
+from ledger import eip712
+from ledger.models import AccessRequest as SignedAccess
 from vault.packages import Anchor as VaultAnchor
 
 router = APIRouter(prefix="/access", tags=["access"])
@@ -56,8 +57,10 @@ router = APIRouter(prefix="/access", tags=["access"])
 async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> AccessPublic:
     grant_id = bytes.fromhex(body.grant_id[2:])
     nonce = int(body.nonce)
-    domain = ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
-    digest = access_digest(domain, grant_id, body.fields_mask, nonce, body.deadline)
+    domain = eip712.ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
+    digest = eip712.access_digest(
+        domain, SignedAccess(grant_id, body.fields_mask, nonce, body.deadline)
+    )
     try:
         signed_by = recover(digest, bytes.fromhex(body.signature[2:]))
     except EnvelopeError as exc:
@@ -72,15 +75,15 @@ async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> A
         raise errors.refusal(reason, block=block)
     view = await services.reads.grant(grant_id)
     # The key package opens every granted field, so the record must name all of them.
-    if body.fields_mask != view.fields_mask:
+    if body.fields_mask != view.grant.fields_mask:
         raise errors.FieldsMaskMismatchError(
             f"the pull asks for fields {body.fields_mask:#b}, the grant covers "
-            f"{view.fields_mask:#b}: a pull names exactly the granted fields",
-            grant_fields_mask=view.fields_mask,
+            f"{view.grant.fields_mask:#b}: a pull names exactly the granted fields",
+            grant_fields_mask=view.grant.fields_mask,
         )
-    asset_hex = "0x" + view.asset_id.hex()
+    asset_hex = "0x" + view.grant.asset_id.hex()
     asset_row, fields, disclosure = await to_thread.run_sync(
-        _prepare, services, body.grant_id, asset_hex, view.fields_mask
+        _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
     )
 
     record = await services.batcher.record(

@@ -10,23 +10,21 @@ from anyio import to_thread
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, status
 
-from api import _ledger_abi as abi
 from api import _store, errors
-from api._rawtx import RawTx, decode_raw_tx, expect_call
+from api._rawtx import RawTx
 from api.auth import Member, Role
 from api.chain import AssetView
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.models import AssetAction, AssetCreate, AssetPublic, AssetSealed, AssetVersionCreate, TxRef
+from api.routers._shared import b32, hex32, ledger_call, may_act_for
 from api.services import Services
+from ledger.abi import ledger_abi
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
 AssetId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 ZERO32 = b"\0" * 32
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
+_ABI = ledger_abi()
 
 
 def _public(row: dict[str, Any], view: AssetView | None) -> AssetPublic:
@@ -36,11 +34,11 @@ def _public(row: dict[str, Any], view: AssetView | None) -> AssetPublic:
         issuer=to_checksum_address(row["issuer"]),
         schema_id=row["schema_id"],
         version=row["version"],
-        status=view.status if view is not None else "unknown",
+        status=view.status.name.lower() if view is not None else "unknown",
         root=row["root"],
         ciphertext_digest=row["ciphertext_digest"],
         previous=row.get("previous"),
-        next=_hex(view.next) if view is not None and view.next != ZERO32 else None,
+        next=hex32(view.next) if view is not None and view.next != ZERO32 else None,
         anchor=TxRef(tx_hash=row["anchor_tx"], block=row["anchor_block"]),
     )
 
@@ -58,7 +56,7 @@ async def _issue(
     version: int,
 ) -> AssetPublic:
     sealed = services.vault.decode_b64(sealed_b64, "sealed")
-    asset_id = _hex(expected[0])
+    asset_id = hex32(expected[0])
     schema = await to_thread.run_sync(_store.get_schema, services.engine, schema_id)
     if schema is None:
         raise errors.InvalidRequestError(f"schema {schema_id} is not registered with this service")
@@ -81,8 +79,8 @@ async def _issue(
         "issuer": member.address.lower(),
         "schema_id": schema_id.lower(),
         "version": version,
-        "root": _hex(expected[-2]),
-        "ciphertext_digest": _hex(expected[-1]),
+        "root": hex32(expected[-2]),
+        "ciphertext_digest": hex32(expected[-1]),
         "previous": previous,
     }
 
@@ -106,7 +104,7 @@ async def _issue(
     )
     stored = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
     assert stored is not None
-    return _public(stored, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+    return _public(stored, await services.reads.asset(b32(asset_id)))
 
 
 _ISSUE_ERRORS = errors.problem_responses(
@@ -130,16 +128,9 @@ _ISSUE_ERRORS = errors.problem_responses(
     responses=_ISSUE_ERRORS,
 )
 async def issue_asset(body: AssetCreate, member: Issuer, services: ServicesDep) -> AssetPublic:
-    tx = decode_raw_tx(body.raw_transaction)
-    expect_call(
-        tx,
-        signer=member.address,
-        ledger=services.deployment.ledger_address,
-        chain_id=services.deployment.chain_id,
-        selector=abi.ANCHOR_ASSET.selector,
-        what="anchorAsset",
+    tx, (asset_id, owner, schema_id, root, digest) = ledger_call(
+        services, member, body.raw_transaction, _ABI.fn("anchorAsset")
     )
-    asset_id, owner, schema_id, root, digest = abi.ANCHOR_ASSET.decode_input(tx.data)
     return await _issue(
         services,
         member,
@@ -148,7 +139,7 @@ async def issue_asset(body: AssetCreate, member: Issuer, services: ServicesDep) 
         expected=(asset_id, root, digest),
         previous=None,
         owner=to_checksum_address(owner),
-        schema_id=_hex(schema_id),
+        schema_id=hex32(schema_id),
         version=1,
     )
 
@@ -168,17 +159,10 @@ async def new_version(
         raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
     if old["issuer"] != member.address.lower():
         raise errors.NotIssuerError(f"asset {asset_id} was issued by {old['issuer']}")
-    tx = decode_raw_tx(body.raw_transaction)
-    expect_call(
-        tx,
-        signer=member.address,
-        ledger=services.deployment.ledger_address,
-        chain_id=services.deployment.chain_id,
-        selector=abi.SUPERSEDE_ASSET.selector,
-        what="supersedeAsset",
+    tx, (old_id, new_id, root, digest) = ledger_call(
+        services, member, body.raw_transaction, _ABI.fn("supersedeAsset")
     )
-    old_id, new_id, root, digest = abi.SUPERSEDE_ASSET.decode_input(tx.data)
-    if _hex(old_id) != asset_id.lower():
+    if hex32(old_id) != asset_id.lower():
         raise errors.InvalidRequestError("supersedeAsset names another asset")
     return await _issue(
         services,
@@ -194,22 +178,14 @@ async def new_version(
 
 
 async def _relay_asset_action(
-    services: Services, member: Member, asset_id: str, body: AssetAction, fn: abi.Fn, kind: str
+    services: Services, member: Member, asset_id: str, body: AssetAction, fn: str, kind: str
 ) -> AssetPublic:
     row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
     if row is None:
         raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
-    tx = decode_raw_tx(body.raw_transaction)
-    expect_call(
-        tx,
-        signer=member.address,
-        ledger=services.deployment.ledger_address,
-        chain_id=services.deployment.chain_id,
-        selector=fn.selector,
-        what=fn.name,
-    )
-    if _hex(fn.decode_input(tx.data)[0]) != asset_id.lower():
-        raise errors.InvalidRequestError(f"{fn.name} names another asset")
+    tx, args = ledger_call(services, member, body.raw_transaction, _ABI.fn(fn))
+    if hex32(args[0]) != asset_id.lower():
+        raise errors.InvalidRequestError(f"{fn} names another asset")
     await services.relay_member_tx(
         key=f"{kind}:{asset_id.lower()}:{tx.tx_hash}",
         kind=kind,
@@ -217,7 +193,7 @@ async def _relay_asset_action(
         tx=tx,
         on_confirmed=lambda _t, _b: None,
     )
-    return _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+    return _public(row, await services.reads.asset(b32(asset_id)))
 
 
 _ACTION_ERRORS = errors.problem_responses(
@@ -238,12 +214,10 @@ _ACTION_ERRORS = errors.problem_responses(
 async def dispute(
     asset_id: AssetId, body: AssetAction, member: CurrentMember, services: ServicesDep
 ) -> AssetPublic:
-    view = await services.reads.asset(bytes.fromhex(asset_id[2:]))
-    if view.owner.lower() != member.address.lower():
-        raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(view.owner, member.address))
-        if not abi.IS_AGENT.decode_output(raw)[0]:
-            raise errors.NotOwnerError(f"{member.address} does not own asset {asset_id}")
-    return await _relay_asset_action(services, member, asset_id, body, abi.DISPUTE_ASSET, "dispute")
+    view = await services.reads.asset(b32(asset_id))
+    if not await may_act_for(services, view.owner, member.address):
+        raise errors.NotOwnerError(f"{member.address} does not own asset {asset_id}")
+    return await _relay_asset_action(services, member, asset_id, body, "disputeAsset", "dispute")
 
 
 @router.post(
@@ -255,12 +229,10 @@ async def dispute(
 async def resolve(
     asset_id: AssetId, body: AssetAction, member: Issuer, services: ServicesDep
 ) -> AssetPublic:
-    view = await services.reads.asset(bytes.fromhex(asset_id[2:]))
+    view = await services.reads.asset(b32(asset_id))
     if view.issuer.lower() != member.address.lower():
         raise errors.NotIssuerError(f"asset {asset_id} was issued by {view.issuer}")
-    return await _relay_asset_action(
-        services, member, asset_id, body, abi.RESOLVE_DISPUTE, "resolve"
-    )
+    return await _relay_asset_action(services, member, asset_id, body, "resolveDispute", "resolve")
 
 
 async def _visible_asset(services: Services, member: Member, asset_id: str) -> dict[str, Any]:
@@ -268,10 +240,9 @@ async def _visible_asset(services: Services, member: Member, asset_id: str) -> d
     if row is None:
         raise errors.AssetNotFoundError(f"no asset {asset_id}")
     me = member.address.lower()
-    if member.has(Role.REGULATOR) or row["issuer"] == me or row["owner"] == me:
+    if member.has(Role.REGULATOR) or row["issuer"] == me:
         return row
-    raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(row["owner"], member.address))
-    if abi.IS_AGENT.decode_output(raw)[0]:
+    if await may_act_for(services, row["owner"], member.address):
         return row
     raise errors.ForbiddenError(
         f"{member.address} is neither owner, issuer nor regulator of {asset_id}"
@@ -298,7 +269,7 @@ async def list_assets(member: CurrentMember, services: ServicesDep) -> list[Asse
         )
     else:
         raise errors.RoleRequiredError("institutions see data only through grants (/v1/access)")
-    return [_public(r, await services.reads.asset(bytes.fromhex(r["asset_id"][2:]))) for r in rows]
+    return [_public(r, await services.reads.asset(b32(r["asset_id"]))) for r in rows]
 
 
 @router.get(
@@ -309,7 +280,7 @@ async def list_assets(member: CurrentMember, services: ServicesDep) -> list[Asse
 )
 async def get_asset(asset_id: AssetId, member: CurrentMember, services: ServicesDep) -> AssetPublic:
     row = await _visible_asset(services, member, asset_id)
-    return _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+    return _public(row, await services.reads.asset(b32(asset_id)))
 
 
 @router.get(
@@ -322,13 +293,10 @@ async def get_sealed(
     asset_id: AssetId, member: CurrentMember, services: ServicesDep
 ) -> AssetSealed:
     row = await _visible_asset(services, member, asset_id)
-    me = member.address.lower()
-    if row["owner"] != me:
-        raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(row["owner"], member.address))
-        if not abi.IS_AGENT.decode_output(raw)[0]:
-            raise errors.NotOwnerError(f"only the owner of {asset_id} may fetch the sealed asset")
+    if not await may_act_for(services, row["owner"], member.address):
+        raise errors.NotOwnerError(f"only the owner of {asset_id} may fetch the sealed asset")
     sealed = await to_thread.run_sync(services.vault.get_sealed, asset_id)
     if sealed is None:
         raise errors.AssetNotFoundError(f"the ciphertext of {asset_id} is gone")
-    public = _public(row, await services.reads.asset(bytes.fromhex(asset_id[2:])))
+    public = _public(row, await services.reads.asset(b32(asset_id)))
     return AssetSealed(**public.model_dump(), sealed=base64.b64encode(sealed).decode())

@@ -9,9 +9,7 @@ from anyio import to_thread
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Query, status
 
-from api import _ledger_abi as abi
 from api import _store, errors
-from api._consent712 import grant_digest, grant_id_of, ledger_domain
 from api.auth import Member, Role
 from api.chain import GrantView
 from api.deps import Consumer, CurrentMember, ServicesDep
@@ -24,8 +22,14 @@ from api.models import (
     GrantTerms,
     Verdict,
 )
+from api.routers._shared import b32 as _b32
+from api.routers._shared import may_act_for as _may_act_for
 from api.services import Services
 from api.terms import describe_terms, field_names
+from ledger import eip712
+from ledger import models as ledger_models
+from ledger.abi import ledger_abi
+from ledger.calls import grant_id_of
 
 router = APIRouter(prefix="/grants", tags=["grants"])
 
@@ -42,15 +46,13 @@ _AUTH = (
 )
 
 
-def _b32(hex_str: str) -> bytes:
-    return bytes.fromhex(hex_str[2:])
-
-
-async def _may_act_for(services: Services, owner: str, signer: str) -> bool:
-    if owner.lower() == signer.lower():
-        return True
-    raw, _ = await services.chain.cached_call(abi.IS_AGENT.encode(owner, signer))
-    return bool(abi.IS_AGENT.decode_output(raw)[0])
+_ABI = ledger_abi()
+#: action -> (the ledger function relaying the subject's signed message, status after it)
+_ACTIONS = {
+    "revoke": ("revokeBySig", "revoked"),
+    "pause": ("pauseBySig", "paused"),
+    "resume": ("resumeBySig", "active"),
+}
 
 
 @router.post(
@@ -86,19 +88,17 @@ async def create_grant(
         raise errors.NotOwnerError(
             f"{member.address} is neither the owner of {t.asset_id} nor its agent"
         )
-    domain = ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
-    digest = grant_digest(
-        domain,
-        asset_id=_b32(t.asset_id),
-        grantee=t.grantee,
-        purpose=t.purpose,
-        fields_mask=t.fields_mask,
-        not_before=t.not_before,
-        expiry=t.expiry,
-        max_uses=t.max_uses,
-        nonce=nonce,
-        deadline=body.deadline,
+    terms = ledger_models.GrantTerms(
+        _b32(t.asset_id),
+        t.grantee,
+        t.purpose,
+        t.fields_mask,
+        t.not_before,
+        t.expiry,
+        t.max_uses,
     )
+    domain = eip712.ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
+    digest = eip712.grant_digest(domain, terms, nonce, body.deadline)
     try:
         signed_by = recover(digest, _b32(body.signature))
     except EnvelopeError as exc:
@@ -127,23 +127,10 @@ async def create_grant(
         )
     )
 
-    data = abi.GRANT_BY_SIG.encode(
-        (
-            (
-                _b32(t.asset_id),
-                t.grantee,
-                t.purpose,
-                t.fields_mask,
-                t.not_before,
-                t.expiry,
-                t.max_uses,
-            ),
-            body.grantor,
-            nonce,
-            body.deadline,
-            _b32(body.signature),
-        )
+    signed = ledger_models.SignedGrant(
+        terms, body.grantor, nonce, body.deadline, _b32(body.signature)
     )
+    data = _ABI.fn("grantBySig").encode(signed.as_tuple())
     row: dict[str, Any] = {
         "grant_id": grant_id,
         "asset_id": t.asset_id.lower(),
@@ -203,15 +190,13 @@ async def _grant_action(
     view = await services.reads.grant(_b32(grant_id))
     if not view.exists:
         raise errors.GrantNotFoundError(f"no grant {grant_id}")
-    asset = await services.reads.asset(view.asset_id)
+    asset = await services.reads.asset(view.grant.asset_id)
     if not await _may_act_for(services, asset.owner, member.address):
         raise errors.NotOwnerError(
             f"{member.address} is neither the owner of this grant's asset nor its agent"
         )
-    fn = {"revoke": abi.REVOKE_BY_SIG, "pause": abi.PAUSE_BY_SIG, "resume": abi.RESUME_BY_SIG}[
-        action
-    ]
-    data = fn.encode(_b32(grant_id), body.signer, body.deadline, _b32(body.signature))
+    fn, new_status = _ACTIONS[action]
+    data = _ABI.fn(fn).encode(_b32(grant_id), body.signer, body.deadline, _b32(body.signature))
 
     def on_confirmed(_tx: str, _block: int) -> None:
         if action == "revoke":
@@ -226,10 +211,9 @@ async def _grant_action(
     )
     row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
     asset_row = await to_thread.run_sync(
-        _store.get_asset, services.engine, "0x" + view.asset_id.hex()
+        _store.get_asset, services.engine, "0x" + view.grant.asset_id.hex()
     )
     terms = _terms_of(view)
-    new_status = {"revoke": "revoked", "pause": "paused", "resume": "active"}[action]
     return ConsentReceipt(
         grant_id=grant_id,
         action=action,
@@ -248,13 +232,13 @@ async def _grant_action(
 
 def _terms_of(view: GrantView) -> GrantTerms:
     return GrantTerms(
-        asset_id="0x" + view.asset_id.hex(),
-        grantee=view.grantee,
-        purpose=view.purpose,
-        fields_mask=view.fields_mask,
-        not_before=view.not_before,
-        expiry=view.expiry,
-        max_uses=view.max_uses,
+        asset_id="0x" + view.grant.asset_id.hex(),
+        grantee=view.grant.grantee,
+        purpose=view.grant.purpose,
+        fields_mask=view.grant.fields_mask,
+        not_before=view.grant.not_before,
+        expiry=view.grant.expiry,
+        max_uses=view.grant.max_uses,
     )
 
 
@@ -305,21 +289,23 @@ async def resume_grant(
 
 async def _public(services: Services, view: GrantView, row: dict[str, Any] | None) -> GrantPublic:
     asset_row = await to_thread.run_sync(
-        _store.get_asset, services.engine, "0x" + view.asset_id.hex()
+        _store.get_asset, services.engine, "0x" + view.grant.asset_id.hex()
     )
     fields = await _fields_for_asset(services, asset_row)
     terms = _terms_of(view)
-    owner = asset_row["owner"] if asset_row else (await services.reads.asset(view.asset_id)).owner
+    owner = (
+        asset_row["owner"] if asset_row else (await services.reads.asset(view.grant.asset_id)).owner
+    )
     return GrantPublic(
         grant_id="0x" + view.grant_id.hex(),
         asset_id=terms.asset_id,
         owner=owner,
         grantor=row["grantor"] if row else None,
-        grantee=view.grantee,
+        grantee=view.grant.grantee,
         terms=terms,
         terms_text=describe_terms(terms, fields, asset_row),
-        fields=field_names(view.fields_mask, fields) if fields else None,
-        uses=view.uses,
+        fields=field_names(view.grant.fields_mask, fields) if fields else None,
+        uses=view.grant.uses,
         status=view.status,
         block=view.block,
     )
@@ -328,7 +314,7 @@ async def _public(services: Services, view: GrantView, row: dict[str, Any] | Non
 async def _visible(services: Services, member: Member, view: GrantView, owner: str) -> bool:
     if member.has(Role.REGULATOR):
         return True
-    if view.grantee.lower() == member.address.lower():
+    if view.grant.grantee.lower() == member.address.lower():
         return True
     return await _may_act_for(services, owner, member.address)
 
@@ -372,7 +358,7 @@ async def get_grant(grant_id: GrantId, member: CurrentMember, services: Services
     view = await services.reads.grant(_b32(grant_id))
     if not view.exists:
         raise errors.GrantNotFoundError(f"no grant {grant_id}")
-    owner = (await services.reads.asset(view.asset_id)).owner
+    owner = (await services.reads.asset(view.grant.asset_id)).owner
     if not await _visible(services, member, view, owner):
         raise errors.ForbiddenError(f"{member.address} is not a party to grant {grant_id}")
     row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
@@ -397,7 +383,7 @@ async def verify_grant(
     allowed, reason, block = await services.reads.check(_b32(grant_id), member.address, fields_mask)
     if reason in (1, 2):
         raise errors.refusal(reason, block=block)
-    slug, words = abi.REASONS.get(reason, ("contract_rejected", f"reason {reason}"))
+    slug, words = errors.reason_problem(reason)
     return Verdict(
         grant_id=grant_id,
         grantee=member.address,

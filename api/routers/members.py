@@ -8,13 +8,13 @@ from anyio import to_thread
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path
 
-from api import _ledger_abi as abi
 from api import _store, errors
-from api._rawtx import decode_raw_tx, expect_call
 from api.auth import Member, MemberStatus
 from api.deps import CurrentMember, ServicesDep
 from api.models import MemberKeyPublish, MemberPublic
+from api.routers._shared import ledger_call
 from api.services import Services
+from ledger.abi import ledger_abi
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -29,7 +29,7 @@ def _public(m: Member, key_row: dict[str, Any] | None) -> MemberPublic:
     return MemberPublic(
         address=m.address,
         roles=m.role_names(),
-        kind=m.kind,
+        kind=m.kind.name.lower(),
         status=m.status.name.lower(),
         key_version=m.key_version,
         enc_key_hash="0x" + m.enc_key_hash.hex(),
@@ -93,16 +93,10 @@ async def publish_key(
     public_key = services.vault.decode_b64(body.public_key, "public_key")
     digest = services.vault.key_digest(public_key)
     if body.raw_transaction is not None:
-        tx = decode_raw_tx(body.raw_transaction)
-        expect_call(
-            tx,
-            signer=member.address,
-            ledger=services.deployment.ledger_address,
-            chain_id=services.deployment.chain_id,
-            selector=abi.ROTATE_KEY.selector,
-            what="rotateEncryptionKey",
+        tx, (key_hash,) = ledger_call(
+            services, member, body.raw_transaction, ledger_abi().fn("rotateEncryptionKey")
         )
-        if abi.ROTATE_KEY.decode_input(tx.data)[0] != digest:
+        if key_hash != digest:
             raise errors.InvalidRequestError(
                 "rotateEncryptionKey is not for this public key's hash"
             )

@@ -9,11 +9,11 @@ from eth_abi.abi import encode
 from eth_hash.auto import keccak
 from fastapi import APIRouter, Path, status
 
-from api import _ledger_abi as abi
 from api import _store, errors
-from api._rawtx import decode_raw_tx, expect_call
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.models import SchemaCreate, SchemaPublic
+from api.routers._shared import ledger_call
+from ledger.abi import ledger_abi
 
 router = APIRouter(prefix="/schemas", tags=["schemas"])
 
@@ -57,16 +57,9 @@ async def register_schema(
         "fields_hash": "0x" + digest.hex(),
     }
     if body.raw_transaction is not None:
-        tx = decode_raw_tx(body.raw_transaction)
-        expect_call(
-            tx,
-            signer=member.address,
-            ledger=services.deployment.ledger_address,
-            chain_id=services.deployment.chain_id,
-            selector=abi.REGISTER_SCHEMA.selector,
-            what="registerSchema",
+        tx, args = ledger_call(
+            services, member, body.raw_transaction, ledger_abi().fn("registerSchema")
         )
-        args = abi.REGISTER_SCHEMA.decode_input(tx.data)
         if args != (sid, len(body.fields), digest):
             raise errors.InvalidRequestError(
                 "registerSchema arguments do not match schema_id, the field count and fieldsHash"

@@ -15,14 +15,10 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from api._consent712 import (
-    access_digest,
-    action_digest,
-    grant_digest,
-    grant_id_of,
-    ledger_domain,
-)
 from api.envelope import sign_digest
+from ledger import eip712
+from ledger.calls import grant_id_of
+from ledger.models import AccessRequest, GrantTerms
 from vault.keys import EncryptionKeyPair
 
 # anvil's well-known dev keys (mnemonic "test test ... junk")
@@ -94,7 +90,7 @@ class World:
         self.ledger_address: str = receipt["contractAddress"]
         self.deploy_block: int = receipt["blockNumber"]
         self.ledger = self.w3.eth.contract(address=self.ledger_address, abi=self.abi)
-        self.domain = ledger_domain(self.chain_id, self.ledger_address)
+        self.domain = eip712.ledger_domain(self.chain_id, self.ledger_address)
         self.enc_keys: dict[str, EncryptionKeyPair] = {}
         self.admit(self.issuer, ISSUER | REGISTRAR, DEPARTMENT)
         self.admit(self.issuer2, ISSUER, DEPARTMENT)
@@ -186,18 +182,8 @@ class World:
         expiry = expiry if expiry is not None else self.now() + 86_400
         nonce = nonce if nonce is not None else secrets.randbits(64)
         deadline = deadline if deadline is not None else int(time.time()) + 3600
-        digest = grant_digest(
-            self.domain,
-            asset_id=asset_id,
-            grantee=grantee,
-            purpose=purpose,
-            fields_mask=fields_mask,
-            not_before=not_before,
-            expiry=expiry,
-            max_uses=max_uses,
-            nonce=nonce,
-            deadline=deadline,
-        )
+        terms = GrantTerms(asset_id, grantee, purpose, fields_mask, not_before, expiry, max_uses)
+        digest = eip712.grant_digest(self.domain, terms, nonce, deadline)
         return {
             "terms": {
                 "asset_id": "0x" + asset_id.hex(),
@@ -218,7 +204,14 @@ class World:
     def sign_action(self, signer: Actor, action: str, grant_id: str) -> dict[str, Any]:
         nonce = self.ledger.functions.nonces(signer.address).call()
         deadline = int(time.time()) + 3600
-        digest = action_digest(self.domain, action, bytes.fromhex(grant_id[2:]), nonce, deadline)
+        kind: eip712.StatusKind = {
+            "revoke": "RevokeConsent",
+            "pause": "PauseConsent",
+            "resume": "ResumeConsent",
+        }[action]  # type: ignore[assignment]
+        digest = eip712.status_digest(
+            self.domain, kind, bytes.fromhex(grant_id[2:]), nonce, deadline
+        )
         return {
             "signer": signer.address,
             "deadline": deadline,
@@ -230,9 +223,8 @@ class World:
     ) -> dict[str, Any]:
         nonce = nonce if nonce is not None else secrets.randbits(32)
         deadline = int(time.time()) + 3600
-        digest = access_digest(
-            self.domain, bytes.fromhex(grant_id[2:]), fields_mask, nonce, deadline
-        )
+        request = AccessRequest(bytes.fromhex(grant_id[2:]), fields_mask, nonce, deadline)
+        digest = eip712.access_digest(self.domain, request)
         return {
             "grant_id": grant_id,
             "fields_mask": fields_mask,

@@ -1,4 +1,5 @@
-"""The hand-encoded calls in api._ledger_abi match the compiled ledger ABI (fails on drift)."""
+"""The api's calldata comes from ledger's generated ABI; the one hand-encoded hot-path call
+(``check``) and the names the batcher imports must equal what ledger.abi produces."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 import pytest
 from _api_world import load_artifact
 
-from api import _ledger_abi as abi
-from api import chain
+from api import _ledger_abi, chain
+from ledger.abi import ledger_abi
 
 
 def _canonical(param: dict[str, Any]) -> str:
@@ -19,40 +20,28 @@ def _canonical(param: dict[str, Any]) -> str:
     return t
 
 
-FNS = [v for v in vars(abi).values() if isinstance(v, abi.Fn)]
+@pytest.mark.parametrize("mask", [1, 0b1011, 2**64 - 1])
+@pytest.mark.parametrize("grantee", ["0x90F79bf6EB2c4f870365E785982E1f101E93b906", "0x" + "0" * 40])
+def test_hand_encoded_check_equals_ledger_encoder(grantee: str, mask: int) -> None:
+    check = ledger_abi().fn("check")
+    ours = chain.LedgerReads.check_calldata(b"\x42" * 32, grantee, mask)
+    assert ours == check.encode(b"\x42" * 32, grantee, mask)
 
 
-@pytest.mark.parametrize("fn", FNS, ids=lambda f: f.name)
-def test_function_matches_artifact(fn: abi.Fn) -> None:
-    entries = [
-        e for e in load_artifact()["abi"] if e.get("type") == "function" and e["name"] == fn.name
-    ]
-    assert entries, f"{fn.name} not in the ledger ABI"
-    (entry,) = entries
-    assert tuple(_canonical(p) for p in entry["inputs"]) == fn.inputs
-    if fn.outputs:
-        assert tuple(_canonical(p) for p in entry["outputs"]) == fn.outputs
-
-
-def test_get_member_layout_matches_artifact() -> None:
-    (entry,) = [e for e in load_artifact()["abi"] if e.get("name") == "getMember"]
-    assert _canonical(entry["outputs"][0]) == chain.MEMBER_ABI
-
-
-@pytest.mark.parametrize("event_topic", ["Accessed", "AccessRefused", "ConsentGranted"])
-def test_event_topics_match_artifact(event_topic: str) -> None:
+def test_batcher_names_come_from_the_artifact() -> None:
+    abi = load_artifact()["abi"]
+    (fn,) = [e for e in abi if e.get("type") == "function" and e["name"] == "recordAccessBatch"]
+    signature = f"recordAccessBatch({','.join(_canonical(p) for p in fn['inputs'])})"
+    assert _ledger_abi.RECORD_ACCESS_BATCH.signature == signature
     from eth_hash.auto import keccak
 
-    (entry,) = [
-        e for e in load_artifact()["abi"] if e.get("type") == "event" and e["name"] == event_topic
-    ]
-    sig = f"{entry['name']}({','.join(_canonical(p) for p in entry['inputs'])})"
-    ours = {
-        "Accessed": abi.ACCESSED,
-        "AccessRefused": abi.ACCESS_REFUSED,
-        "ConsentGranted": abi.CONSENT_GRANTED,
-    }
-    assert ours[event_topic] == "0x" + keccak(sig.encode()).hex()
+    for name, topic in (
+        ("Accessed", _ledger_abi.ACCESSED),
+        ("AccessRefused", _ledger_abi.ACCESS_REFUSED),
+    ):
+        (ev,) = [e for e in abi if e.get("type") == "event" and e["name"] == name]
+        sig = f"{name}({','.join(_canonical(p) for p in ev['inputs'])})"
+        assert topic == "0x" + keccak(sig.encode()).hex()
 
 
 def test_known_errors_exist_in_artifact() -> None:

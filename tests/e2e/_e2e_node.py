@@ -25,15 +25,15 @@ from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from api._consent712 import access_digest, grant_digest, grant_id_of, ledger_domain
 from api.client import DataSafeClient
 from api.envelope import sign_digest
 from ledger.abi import ledger_abi
-from ledger.calls import LedgerCalls, Write
+from ledger.calls import LedgerCalls, Write, grant_id_of
 from ledger.chain import DEV_PRIVATE_KEYS, free_port
 from ledger.client import LedgerClient
+from ledger.eip712 import access_digest, grant_digest, ledger_domain
 from ledger.manifest import Manifest
-from ledger.models import MemberKind, Role
+from ledger.models import AccessRequest, GrantTerms, MemberKind, Role
 from ledger.rpc import RpcClient
 from ledger.tx import LocalKeySender
 from vault.keys import EncryptionKeyPair
@@ -263,18 +263,10 @@ class Story:
             "expiry": int(time.time()) + 7 * 86_400,
             "max_uses": max_uses,
         }
-        digest = grant_digest(
-            domain,
-            asset_id=self.asset_id,
-            grantee=self.bank.address,
-            purpose=1,
-            fields_mask=MASK,
-            not_before=0,
-            expiry=int(str(terms["expiry"])),
-            max_uses=max_uses,
-            nonce=nonce,
-            deadline=deadline,
+        grant_terms = GrantTerms(
+            self.asset_id, self.bank.address, 1, MASK, 0, int(str(terms["expiry"])), max_uses
         )
+        digest = grant_digest(domain, grant_terms, nonce, deadline)
         assert self.sealed is not None
         grant_id = grant_id_of(self.citizen.address, nonce)
         package = build_key_package(
@@ -303,7 +295,7 @@ class Story:
         nonce = secrets.randbits(32)
         deadline = int(time.time()) + 3600
         gid = bytes.fromhex(self.grant_id[2:])
-        digest = access_digest(domain, gid, MASK, nonce, deadline)
+        digest = access_digest(domain, AccessRequest(gid, MASK, nonce, deadline))
         body = {
             "grant_id": self.grant_id,
             "fields_mask": MASK,

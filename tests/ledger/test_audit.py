@@ -265,3 +265,30 @@ def test_trace_indexes_are_added_to_an_existing_database(history: History) -> No
         table = index.table
         assert table is not None
         assert index.name in {i["name"] for i in inspector.get_indexes(table.name)}
+
+
+def test_keyset_chunks_over_a_seeded_index_match_one_sorted_query(db_url: str) -> None:
+    """scripts/seed_trace.py output, read in chunks across many equal timestamps."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from seed_trace import seed
+
+    info = seed(db_url, grants=300, accesses=3000)
+    assert info["revoked"] == 30
+    engine = db.make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            flt = TraceFilter()
+            whole = trace.fetch(conn, flt)
+            assert len(whole) == 300 + 3000 + 30 + sum(1 for r in whole if r.kind == "expired")
+            keys = [r.key for r in whole]
+            assert keys == sorted(keys) and len(set(keys)) == len(keys)
+            assert list(trace.iter_rows(conn, flt, chunk=97)) == whole
+            assert list(trace.iter_rows(conn, flt, order="desc", chunk=97)) == whole[::-1]
+            one = TraceFilter(kinds=frozenset({"access"}), institution=whole[-1].institution)
+            mine = [r for r in whole if r.kind == "access" and r.institution == one.institution]
+            assert list(trace.iter_rows(conn, one, chunk=3)) == mine
+    finally:
+        engine.dispose()

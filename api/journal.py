@@ -1,0 +1,358 @@
+"""What the service broadcast, and how several replicas share one custodian key.
+
+Three pieces of cross-process coordination live here, all in the shared database:
+
+* :class:`TxJournal` keeps every raw signed transaction the service broadcasts
+  (written *before* it is sent) and the block it was mined in. After the chain
+  lost blocks (a SIGKILLed embedded node restores a ``--state`` file older than
+  our records), :func:`resubmit` broadcasts the same bytes again in (sender,
+  nonce) order: the same bytes give the same transaction hash, hence the same
+  grant ids, and the records the database holds become true again.
+* :meth:`TxJournal.nonce_slot` serialises nonce allocation + broadcast for one
+  key across processes: a transaction holds ``SELECT ... FOR UPDATE`` on the
+  key's ``api_nonce_locks`` row until the broadcast is done. On SQLite the row
+  lock is a no-op: one API process per SQLite database is assumed.
+* :class:`IndexerLease` elects the one replica that runs the event indexer: a
+  PostgreSQL session-level advisory lock held on a dedicated connection. When
+  the holder dies its connection closes and PostgreSQL releases the lock, so a
+  standby's next try (every poll interval) takes over. On SQLite the lease is
+  always granted (single process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from api import errors
+from api.db import assets, grants, nonce_locks, schemas, tx_journal
+
+log = logging.getLogger("api.journal")
+
+#: Advisory-lock key of the indexer lease ("DSIDX" in ASCII; any constant works).
+INDEXER_LEASE_KEY = 0x4453494458
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    tx_hash: str
+    sender: str
+    nonce: int
+    raw: bytes
+    kind: str
+    block: int | None
+
+
+class NonceSlot:
+    """The locked nonce row of one sender; :meth:`release` stores the next nonce and unlocks."""
+
+    def __init__(self, conn: Connection, sender: str, stored: int) -> None:
+        self._conn = conn
+        self.sender = sender
+        self.stored = stored
+
+    def release(self, next_nonce: int | None) -> None:
+        try:
+            if next_nonce is not None:
+                self._conn.execute(
+                    nonce_locks.update()
+                    .where(nonce_locks.c.sender == self.sender)
+                    .values(next_nonce=next_nonce)
+                )
+                self._conn.commit()
+            else:
+                self._conn.rollback()
+        finally:
+            self._conn.close()
+
+
+class TxJournal:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # ---- nonce allocation across replicas ----------------------------------------------
+
+    def nonce_slot(self, sender: str) -> NonceSlot:
+        """Lock ``sender``'s nonce row (blocks while another replica holds it)."""
+        sender = sender.lower()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(nonce_locks.insert().values(sender=sender, next_nonce=0))
+        except sa.exc.IntegrityError:
+            pass  # the row exists (possibly just created by another replica)
+        conn = self._engine.connect()
+        try:
+            stmt = sa.select(nonce_locks.c.next_nonce).where(nonce_locks.c.sender == sender)
+            if self._postgres:
+                stmt = stmt.with_for_update()
+            stored = int(conn.execute(stmt).scalar_one())
+        except BaseException:
+            conn.close()
+            raise
+        return NonceSlot(conn, sender, stored)
+
+    def reset_nonce(self, sender: str, next_nonce: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                nonce_locks.update()
+                .where(nonce_locks.c.sender == sender.lower())
+                .values(next_nonce=next_nonce)
+            )
+
+    # ---- the journal ---------------------------------------------------------------------
+
+    def record(self, *, tx_hash: str, sender: str, nonce: int, raw: bytes, kind: str) -> None:
+        """Journal a transaction before it is broadcast (idempotent on its hash)."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    tx_journal.insert().values(
+                        tx_hash=tx_hash.lower(),
+                        sender=sender.lower(),
+                        nonce=nonce,
+                        raw=raw,
+                        kind=kind,
+                        block=None,
+                        created_at=int(time.time()),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # the same bytes were journaled already (a retry or the other replica)
+
+    def forget(self, tx_hash: str) -> None:
+        """Drop a transaction the node refused outright: it can never be mined."""
+        with self._engine.begin() as conn:
+            conn.execute(tx_journal.delete().where(tx_journal.c.tx_hash == tx_hash.lower()))
+
+    def mined(self, tx_hash: str, block: int) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                tx_journal.update()
+                .where(tx_journal.c.tx_hash == tx_hash.lower())
+                .values(block=block)
+            )
+
+    def unconfirmed(self, head: int) -> list[JournalEntry]:
+        """Entries never seen mined, or mined above ``head`` (lost with the chain's tail)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tx_journal)
+                .where(sa.or_(tx_journal.c.block.is_(None), tx_journal.c.block > head))
+                .order_by(tx_journal.c.sender, tx_journal.c.nonce, tx_journal.c.created_at)
+            ).mappings()
+            return [
+                JournalEntry(
+                    tx_hash=r["tx_hash"],
+                    sender=r["sender"],
+                    nonce=int(r["nonce"]),
+                    raw=bytes(r["raw"]),
+                    kind=r["kind"],
+                    block=None if r["block"] is None else int(r["block"]),
+                )
+                for r in rows
+            ]
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(tx_journal)).scalar_one()
+            )
+
+    def remined(self, tx_hash: str, block: int) -> None:
+        """A re-submitted transaction landed in ``block``: move every record that cites it."""
+        h = tx_hash.lower()
+        with self._engine.begin() as conn:
+            conn.execute(tx_journal.update().where(tx_journal.c.tx_hash == h).values(block=block))
+            conn.execute(grants.update().where(grants.c.tx_hash == h).values(block=block))
+            conn.execute(schemas.update().where(schemas.c.tx_hash == h).values(block=block))
+            conn.execute(assets.update().where(assets.c.anchor_tx == h).values(anchor_block=block))
+
+
+# ---- re-submission after a lost chain -----------------------------------------------------
+
+Rpc = Callable[[str, list[Any]], Any]
+
+
+@dataclass
+class ResubmitReport:
+    checked: int = 0
+    already_mined: int = 0
+    resubmitted: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "already_mined": self.already_mined,
+            "resubmitted": len(self.resubmitted),
+            "dropped": len(self.dropped),
+            "lost": list(self.lost),
+        }
+
+
+class ResubmitError(errors.ApiError):
+    """Journaled, once-mined transactions can no longer be restored (their nonce is taken)."""
+
+    slug, status, title = "chain_not_restorable", 503, "The chain lost records it cannot regain"
+
+
+def resubmit(
+    journal: TxJournal, rpc: Rpc, *, timeout: float = 30.0, poll: float = 0.05
+) -> ResubmitReport:
+    """Give the chain back every journaled transaction it does not hold, same bytes.
+
+    Entries never mined whose nonce another transaction took are dropped (nothing was
+    recorded on their strength; the outbox settles their relays). Entries once mined
+    whose nonce is now taken by another transaction make the records unrestorable:
+    :class:`ResubmitError`, and the caller refuses to serve.
+    """
+    head = int(rpc("eth_blockNumber", []), 16)
+    entries = journal.unconfirmed(head)
+    report = ResubmitReport(checked=len(entries))
+    sent: list[JournalEntry] = []
+    next_nonce: dict[str, int] = {}
+    for entry in entries:
+        receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
+        if receipt is not None and receipt.get("blockNumber") is not None:
+            journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16))
+            report.already_mined += 1
+            continue
+        if entry.sender not in next_nonce:
+            next_nonce[entry.sender] = int(
+                rpc("eth_getTransactionCount", [entry.sender, "latest"]), 16
+            )
+        if entry.nonce < next_nonce[entry.sender]:
+            # Another transaction holds this nonce on the chain now.
+            (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+            continue
+        try:
+            rpc("eth_sendRawTransaction", ["0x" + entry.raw.hex()])
+        except errors.ApiError as exc:
+            if "already known" not in str(exc).lower():
+                (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+                continue
+        sent.append(entry)
+    deadline = time.monotonic() + timeout
+    waiting = list(sent)
+    while waiting:
+        still: list[JournalEntry] = []
+        for entry in waiting:
+            receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16))
+                report.resubmitted.append(entry.tx_hash)
+            else:
+                still.append(entry)
+        waiting = still
+        if waiting and time.monotonic() > deadline:
+            for entry in waiting:
+                (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+            break
+        if waiting:
+            time.sleep(poll)
+    for h in report.dropped:
+        journal.forget(h)
+    for sender, _ in next_nonce.items():
+        journal.reset_nonce(sender, int(rpc("eth_getTransactionCount", [sender, "pending"]), 16))
+    if report.resubmitted or report.dropped or report.lost:
+        log.warning("re-submitted journaled transactions", extra=report.as_dict())
+    if report.lost:
+        raise ResubmitError(
+            f"{len(report.lost)} transaction(s) the database recorded as mined are gone and "
+            f"their nonces are taken: {', '.join(report.lost[:5])}"
+        )
+    return report
+
+
+def http_rpc(url: str, timeout: float = 10.0) -> tuple[Rpc, Callable[[], None]]:
+    """A blocking JSON-RPC caller (for start-up work outside the event loop) and its closer."""
+    import httpx
+
+    client = httpx.Client(timeout=timeout)
+
+    def call(method: str, params: list[Any]) -> Any:
+        try:
+            body = client.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            ).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise errors.ChainUnavailableError(f"{method}: {exc}") from exc
+        if "error" in body:
+            raise errors.InvalidRequestError(f"{method}: {body['error'].get('message')}")
+        return body.get("result")
+
+    return call, client.close
+
+
+# ---- the indexer lease --------------------------------------------------------------------
+
+
+class IndexerLease:
+    """At most one replica indexes at a time (PostgreSQL advisory lock on its own connection)."""
+
+    def __init__(self, engine: Engine, key: int = INDEXER_LEASE_KEY) -> None:
+        self._engine = engine
+        self._key = key
+        self._postgres = engine.dialect.name == "postgresql"
+        self._conn: Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return not self._postgres or self._conn is not None
+
+    def acquire(self) -> bool:
+        """Hold the lease (keep it if held and the connection is alive); False if another has it."""
+        if not self._postgres:
+            return True
+        if self._conn is not None:
+            try:
+                still = self._conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND pid = pg_backend_pid() AND granted "
+                        "AND ((classid::bigint << 32) | objid::bigint) = :k"
+                    ),
+                    {"k": self._key},
+                ).scalar_one()
+                self._conn.commit()
+                if still:
+                    return True
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("indexer lease connection lost: %s", exc)
+            self.release()
+        conn = self._engine.connect()
+        try:
+            got = bool(
+                conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
+            )
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        log.info("indexer lease acquired")
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            conn.commit()
+        except sa.exc.SQLAlchemyError:
+            pass
+        finally:
+            conn.invalidate()  # never return a connection with session state to the pool
+            conn.close()

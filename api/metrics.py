@@ -1,0 +1,169 @@
+"""Prometheus metrics of one API process (``GET /metrics``), in a registry per app.
+
+Request counts and latencies are recorded by :class:`MetricsMiddleware` under the
+route's path template (``/v1/grants/{grant_id}``), never the raw path, so the label
+set stays bounded. Gauges that describe the outside world (chain head, indexer
+cursor and lag, relay queue depth, whether this replica holds the indexer lease)
+are read when scraped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Latency buckets (seconds): reads are ~ms, relayed writes wait for a block.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every collector of one app, registered in its own registry (no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "datasafe_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "datasafe_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.relay_queue = Gauge(
+            "datasafe_relay_queue_depth",
+            "Relays of this process between outbox claim and settlement, plus access records "
+            "waiting for or riding in a batch transaction.",
+            registry=r,
+        )
+        self.relay_pending = Gauge(
+            "datasafe_relay_outbox_pending",
+            "Outbox rows still pending in the shared database (all replicas).",
+            registry=r,
+        )
+        self.chain_head = Gauge(
+            "datasafe_chain_head_block", "Latest block number of the chain node.", registry=r
+        )
+        self.indexer_block = Gauge(
+            "datasafe_indexer_last_block", "Last block the shared index holds.", registry=r
+        )
+        self.indexer_lag = Gauge(
+            "datasafe_indexer_lag_blocks", "Chain head minus the last indexed block.", registry=r
+        )
+        self.indexer_leader = Gauge(
+            "datasafe_indexer_leader",
+            "1 when this replica holds the indexer lease and writes the index.",
+            registry=r,
+        )
+        self.tx_sent = Gauge(
+            "datasafe_custodian_tx_sent",
+            "Custodian transactions this process signed and broadcast.",
+            registry=r,
+        )
+        self.nonce_errors = Gauge(
+            "datasafe_custodian_nonce_errors",
+            "Custodian broadcasts the node refused for their nonce.",
+            registry=r,
+        )
+        self.scrape_errors = Counter(
+            "datasafe_metrics_scrape_errors",
+            "Scrapes in which a gauge could not be read (chain or database down).",
+            ["source"],
+            registry=r,
+        )
+
+    async def refresh(self, services: Any) -> None:
+        """Read the gauges that live outside this process; a failure leaves them as they were."""
+        if services is None:
+            return
+        self.relay_queue.set(services.relays_in_flight + services.batcher.depth)
+        self.tx_sent.set(services.relayer.sent)
+        self.nonce_errors.set(services.relayer.nonce_errors)
+        self.indexer_leader.set(1 if services.extras.get("indexer_leader") else 0)
+        head: int | None = None
+        try:
+            head = await services.chain.block_number()
+            self.chain_head.set(head)
+        except Exception:
+            self.scrape_errors.labels("chain").inc()
+        try:
+            self.relay_pending.set(await to_thread.run_sync(services.outbox.in_flight))
+        except Exception:
+            self.scrape_errors.labels("database").inc()
+        status = services.extras.get("indexer_status")
+        if status is not None:
+            try:
+                last = await status()
+            except Exception:
+                self.scrape_errors.labels("indexer").inc()
+                return
+            if last is not None:
+                self.indexer_block.set(last)
+                if head is not None:
+                    self.indexer_lag.set(max(head - last, 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: one count and one latency observation per HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this replica",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    m: Metrics = request.app.state.metrics
+    await m.refresh(getattr(request.app.state, "services", None))
+    return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,51 @@
+"""Steps several routers repeat: checking a relayed ledger call, acting for an owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import errors
+from api._rawtx import RawTx, decode_raw_tx, expect_call
+from api.auth import Member
+from api.services import Services
+from ledger.abi import FunctionSpec
+from ledger.errors import LedgerError
+
+
+def b32(hex_str: str) -> bytes:
+    """A validated ``0x`` + 64 hex path/body value as bytes."""
+    return bytes.fromhex(hex_str[2:])
+
+
+def hex32(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def ledger_call(
+    services: Services, member: Member, raw_transaction: str, fn: FunctionSpec
+) -> tuple[RawTx, tuple[Any, ...]]:
+    """Decode a member's signed transaction, insist it is ``fn`` on our ledger, return its args.
+
+    Relaying anything else (another contract, chain, signer or function) would let a caller
+    spend the service's trust on a transaction it did not describe.
+    """
+    tx = decode_raw_tx(raw_transaction)
+    expect_call(
+        tx,
+        signer=member.address,
+        ledger=services.deployment.ledger_address,
+        chain_id=services.deployment.chain_id,
+        selector=fn.selector,
+        what=fn.name,
+    )
+    try:
+        return tx, fn.decode_input(tx.data)
+    except LedgerError as exc:
+        raise errors.InvalidRequestError(f"raw_transaction: {exc}") from exc
+
+
+async def may_act_for(services: Services, owner: str, who: str) -> bool:
+    """The owner itself, or an agent the owner appointed on chain (read at the latest block)."""
+    if owner.lower() == who.lower():
+        return True
+    return await services.reads.is_agent(owner, who)

@@ -59,7 +59,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     from api.metrics import router as metrics_router
 
     app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        MetricsMiddleware,
+        metrics=app.state.metrics,
+        templates=lambda: list(app.openapi().get("paths", {})),
+    )
     app.include_router(metrics_router)
     errors.install_error_handlers(app)
     app.include_router(health.router)

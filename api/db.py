@@ -125,7 +125,12 @@ tx_journal = sa.Table(
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("block", sa.BigInteger, nullable=True, index=True),
+    sa.Column("block_hash", sa.String(66), nullable=True),
+    #: Whether it succeeded when mined (a reverted one need not succeed when re-mined).
+    sa.Column("ok", sa.Boolean, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    #: Journal order (ns clock): the order to re-submit transactions never seen mined in.
+    sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Index("ix_api_tx_journal_sender_nonce", "sender", "nonce"),
 )
 

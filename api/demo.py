@@ -12,6 +12,12 @@ Every run makes new members (their names carry the run number), so the demo can 
 played any number of times on the same node. :func:`run_demo` returns a JSON-able
 report of every outcome (``datasafe-node demo --json`` prints it); the end-to-end test
 asserts it and recounts the chain's events itself.
+
+A run is resumable: its folder keeps ``members.json`` (the run's member keys, mode 0600 —
+it is a demo) and ``state.json`` (the completed steps, the report so far and the sealed
+assets), rewritten atomically after each step's effects are confirmed on chain.
+``datasafe-node demo --resume`` (or ``--run N``) continues the run from its first
+incomplete step with the same members; ``--stop-after K`` stops a run after K steps.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -296,6 +303,91 @@ def next_run(data_dir: Path) -> tuple[int, Path]:
             run += 1
 
 
+#: The story's steps in order (``Demo`` methods); a run's state names those completed.
+STEPS = ("admit", "issue", "loan", "notary", "correct", "regulator")
+STATE_FILE = "state.json"
+MEMBERS_FILE = "members.json"
+
+
+def write_atomic(path: Path, data: Any, *, mode: int = 0o644) -> None:
+    """Write JSON to ``path`` so a reader (or a crash) sees the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_members(folder: Path, members: dict[str, Actor]) -> None:
+    """The run's member keys (account + HPKE), owner-only: resuming re-uses the same members."""
+    write_atomic(
+        folder / MEMBERS_FILE,
+        {
+            name: {"key": a.key, "enc": base64.b64encode(a.enc.private_bytes()).decode()}
+            for name, a in members.items()
+        },
+        mode=0o600,
+    )
+
+
+def load_members(folder: Path, run: int) -> dict[str, Actor]:
+    try:
+        saved = json.loads((folder / MEMBERS_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"run {run} cannot be resumed: {folder / MEMBERS_FILE}: {exc}") from exc
+    members = cast(run)
+    for name, actor in members.items():
+        if name not in saved:
+            raise DemoError(f"run {run} cannot be resumed: no key for {name} in {MEMBERS_FILE}")
+        actor.key = saved[name]["key"]
+        actor.enc = EncryptionKeyPair.from_private_bytes(base64.b64decode(saved[name]["enc"]))
+    return members
+
+
+def load_state(folder: Path, run: int) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads((folder / STATE_FILE).read_text())
+    except FileNotFoundError:
+        raise DemoError(f"run {run} has no {STATE_FILE}: it cannot be resumed") from None
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"run {run}: {folder / STATE_FILE} is unreadable: {exc}") from exc
+    return state
+
+
+def resumable_run(data_dir: Path, run: int | None) -> tuple[int, Path]:
+    """Run ``run``'s folder, or the newest run not yet complete (``--resume``)."""
+    root = data_dir / DEMO_DIR
+    if run is not None:
+        folder = root / f"run-{run}"
+        if not folder.is_dir():
+            raise DemoError(f"there is no demo run {run} in {root}")
+        return run, folder
+    runs = sorted(
+        (int(p.name[4:]) for p in root.glob("run-*") if p.name[4:].isdigit()), reverse=True
+    )
+    for n in runs:
+        folder = root / f"run-{n}"
+        try:
+            state = json.loads((folder / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if list(state.get("completed", [])) != list(STEPS):
+            return n, folder
+    raise DemoError(f"no unfinished demo run to resume in {root}; run `datasafe-node demo`")
+
+
 # ---- narration --------------------------------------------------------------------------
 
 
@@ -335,14 +427,21 @@ class Issued:
 
 class Demo:
     def __init__(
-        self, target: Target, governor: Sender, run: int, folder: Path, narrator: Narrator
+        self,
+        target: Target,
+        governor: Sender,
+        run: int,
+        folder: Path,
+        narrator: Narrator,
+        members: dict[str, Actor] | None = None,
     ) -> None:
         self.t = target
         self.governor = governor
         self.run = run
         self.folder = folder
         self.n = narrator
-        self.cast = cast(run)
+        self.cast = members if members is not None else cast(run)
+        self.completed: list[str] = []
         self.calls = LedgerCalls(ledger_abi())
         self.abi = ledger_abi()
         self.rpc = RpcClient(target.rpc_url, errors=self.abi.errors)
@@ -371,6 +470,46 @@ class Demo:
     def close(self) -> None:
         self.chain.close()
         self.rpc.close()
+
+    # -- resumable state --
+
+    def save(self) -> None:
+        """Record what is done so far (after a step's effects are confirmed on chain)."""
+        write_atomic(
+            self.folder / STATE_FILE,
+            {
+                "run": self.run,
+                "ledger_address": self.ledger_address,
+                "chain_id": self.chain_id,
+                "completed": self.completed,
+                "first_block": self.first_block,
+                "report": self.report,
+                "narration": self.n.steps,
+                "issued": {
+                    name: base64.b64encode(item.sealed.to_bytes()).decode()
+                    for name, item in self.issued.items()
+                },
+            },
+        )
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a saved state: the same chain, report, assets and completed steps."""
+        if str(state.get("ledger_address", "")).lower() != self.ledger_address.lower():
+            raise DemoError(
+                f"run {self.run} was played on ledger {state.get('ledger_address')}, "
+                f"this node serves {self.ledger_address}"
+            )
+        unknown = [s for s in state["completed"] if s not in STEPS]
+        if unknown:
+            raise DemoError(f"run {self.run}: unknown steps {unknown} in {STATE_FILE}")
+        self.completed = list(state["completed"])
+        self.first_block = int(state["first_block"])
+        self.report = state["report"]
+        self.n.steps = list(state.get("narration", []))
+        by_name = {r.asset: r for r in records(self.run)}
+        for name, blob in state.get("issued", {}).items():
+            sealed = SealedAsset.from_bytes(base64.b64decode(blob))
+            self.issued[name] = Issued(by_name[name], sealed, by_name[name].names)
 
     # -- helpers --
 
@@ -437,13 +576,19 @@ class Demo:
         gov = self.governor.address
         self.n.say(f"governor {gov} (the city big-data bureau)")
         price = int(self.rpc.call("eth_gasPrice"), 16)
-        fund = [a for a in self.cast.values() if a.roles & Role.ISSUER and price > 0]
+        # Re-run after an interruption: members already admitted (and funded) are skipped.
+        todo = [a for a in self.cast.values() if not self.chain.get_member(a.address).is_member]
+        fund = [
+            a
+            for a in self.cast.values()
+            if a.roles & Role.ISSUER and price > 0 and self._balance(a.address) == 0
+        ]
 
         async def go() -> list[str]:
             async with AsyncRpcClient(self.t.rpc_url, errors=self.abi.errors) as rpc:
                 tx = AsyncTxManager(rpc, self.governor, abi=self.abi)
                 pending = []
-                for a in self.cast.values():
+                for a in todo:
                     w = self.calls.admit_member(a.address, a.roles, a.kind, a.enc.digest())
                     pending.append(await tx.submit(self.ledger_address, w.data))
                 for a in fund:
@@ -451,7 +596,10 @@ class Demo:
                 receipts = await tx.wait_many(pending)
             return [r.tx_hash for r in receipts]
 
-        asyncio.run(go())
+        if todo or fund:
+            asyncio.run(go())
+        if len(todo) < len(self.cast):
+            self.n.say(f"{len(self.cast) - len(todo)} member(s) were already admitted (resumed)")
         for a in self.cast.values():
             m = self.chain.get_member(a.address)
             if not m.has(a.roles) or m.enc_key_hash != a.enc.digest():
@@ -483,6 +631,8 @@ class Demo:
         """Issue every record; ``open_safes=False`` when the owners keep their keys in a wallet."""
         self.n.step("Departments register schemas and issue records into the subjects' safes")
         for rec in records(self.run):
+            if rec.asset in self.issued:  # issued before an interruption (resumed run)
+                continue
             dept, owner = self.cast[rec.issuer], self.cast[rec.owner]
             schema_id = keccak(f"{rec.schema} {dept.address}".encode())
             with self.client(rec.issuer) as c:
@@ -528,6 +678,7 @@ class Demo:
                 "fields": rec.names,
                 "anchor_tx": out["anchor"]["tx_hash"],
             }
+            self.save()  # each anchored record is recorded at once (resume skips it)
             self.n.say(
                 f"{dept.label} issued the {rec.schema} ({len(rec.names)} fields, sealed to "
                 f"{owner.label}'s key) as asset {_hex(asset_id)[:18]}…, root anchored on chain",
@@ -946,31 +1097,69 @@ def run_demo(
     api_url: str | None = None,
     rpc_url: str | None = None,
     quiet: bool = False,
+    resume: bool = False,
+    run: int | None = None,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Play the whole story on the running node; the report of every outcome."""
+    """Play the story on the running node; the report of every outcome.
+
+    ``resume`` / ``run``: continue a run from its first incomplete step (same members);
+    ``stop_after``: stop once that many steps of the run are complete (``ok`` is then
+    False and ``completed`` lists the steps done; resume it later).
+    """
+    if stop_after is not None and not 1 <= stop_after <= len(STEPS):
+        raise DemoError(f"--stop-after must be between 1 and {len(STEPS)}")
     target, settings = find_node(data_dir, api_url, rpc_url)
     governor = governor_sender(settings, target.embedded)
-    run, folder = next_run(target.data_dir)
+    members: dict[str, Actor] | None = None
+    state: dict[str, Any] | None = None
+    if resume or run is not None:
+        run, folder = resumable_run(target.data_dir, run)
+        state = load_state(folder, run)
+        members = load_members(folder, run)
+    else:
+        run, folder = next_run(target.data_dir)
+        members = cast(run)
+        save_members(folder, members)
     narrator = Narrator(quiet)
+    demo = Demo(target, governor, run, folder, narrator, members)
+    if state is not None:
+        demo.restore(state)
+    else:
+        demo.save()
     if narrator.console:
+        verb = f"resumed after {len(demo.completed)} step(s)" if state is not None else "run"
         narrator.console.print(
-            f"[bold]DataSafe demo, run {run}[/] — API {target.api_url}, chain {target.rpc_url}"
+            f"[bold]DataSafe demo, {verb} {run}[/] — API {target.api_url}, chain {target.rpc_url}"
         )
     started = time.monotonic()
-    demo = Demo(target, governor, run, folder, narrator)
     try:
-        for act in (demo.admit, demo.issue, demo.loan, demo.notary, demo.correct, demo.regulator):
-            act()
+        for name in STEPS:
+            if name in demo.completed:
+                continue
+            if stop_after is not None and len(demo.completed) >= stop_after:
+                break
+            getattr(demo, name)()
+            demo.completed.append(name)
+            demo.save()
     except (DataSafeProblemError, LedgerError, VaultError, httpx.HTTPError) as exc:
         raise DemoError(f"step {len(narrator.steps)} failed: {exc}") from exc
     finally:
         demo.close()
     report = demo.report
-    report["ok"] = True
+    report["completed"] = list(demo.completed)
+    report["ok"] = demo.completed == list(STEPS)
+    report["resumed"] = state is not None
     report["seconds"] = round(time.monotonic() - started, 2)
     report["steps"] = narrator.steps
     if narrator.console:
-        narrator.console.print(
-            f"\n[bold green]done[/] in {report['seconds']}s; exports in {folder}"
-        )
+        if report["ok"]:
+            narrator.console.print(
+                f"\n[bold green]done[/] in {report['seconds']}s; exports in {folder}"
+            )
+        else:
+            narrator.console.print(
+                f"\n[bold yellow]stopped[/] after {len(demo.completed)} of {len(STEPS)} steps; "
+                f"continue with `datasafe-node demo --resume` (run {run})"
+            )
     return report

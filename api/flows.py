@@ -8,9 +8,11 @@ failed and anything stored ahead of it (a ciphertext blob) is removed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import threading
+import time
 from typing import Any
 
 from anyio import to_thread
@@ -18,6 +20,7 @@ from anyio import to_thread
 from api import _store
 from api.journal import IndexerLease, ResubmitError, http_rpc, resubmit
 from api.services import Services
+from ledger.abi import ledger_abi
 from ledger.indexer import TRANSIENT_ERRORS, Indexer
 
 log = logging.getLogger("api.flows")
@@ -40,6 +43,7 @@ async def start(services: Services) -> None:
     except Exception as exc:  # recovery must not stop the service; readiness tells
         log.warning("relay recovery incomplete: %s", exc)
     if services.settings.run_indexer:
+        services.extras["loop"] = asyncio.get_running_loop()
         await to_thread.run_sync(_start_indexer, services)
 
 
@@ -53,6 +57,21 @@ async def stop(services: Services) -> None:
     indexer = services.extras.get("indexer")
     if indexer is not None:
         indexer.close()
+
+
+#: Seconds past ``tx_timeout_seconds`` after which a pending relay counts as abandoned.
+STALE_MARGIN_SECONDS = 5.0
+
+
+def _sweep_stale_relays(services: Services, loop: asyncio.AbstractEventLoop, stale: float) -> None:
+    """Settle relays a dead replica left pending (runs in the indexer thread)."""
+    try:
+        counts = asyncio.run_coroutine_threadsafe(recover(services, stale), loop).result(60)
+    except Exception as exc:
+        log.warning("stale relay sweep incomplete: %s", exc)
+        return
+    if counts["confirmed"] or counts["failed"]:
+        log.warning("settled relays abandoned by another replica", extra=counts)
 
 
 def _start_indexer(services: Services) -> None:
@@ -72,6 +91,11 @@ def _start_indexer(services: Services) -> None:
     stop_event = threading.Event()
     lease = IndexerLease(services.engine)
     poll = services.settings.indexer_interval_seconds
+    # A relay untouched for longer than a receipt wait can take was abandoned (its replica
+    # died): the lease holder settles it by what the chain holds, as a restart would.
+    stale = services.settings.tx_timeout_seconds + STALE_MARGIN_SECONDS
+    next_sweep = [time.monotonic() + stale]
+    loop = services.extras.get("loop")
 
     def run() -> None:
         """Index only while holding the lease; a standby retries every poll interval."""
@@ -85,6 +109,9 @@ def _start_indexer(services: Services) -> None:
                     except TRANSIENT_ERRORS as exc:
                         indexer.last_error = exc
                         log.warning("indexer: %s (retrying)", exc)
+                    if loop is not None and time.monotonic() >= next_sweep[0]:
+                        next_sweep[0] = time.monotonic() + stale
+                        _sweep_stale_relays(services, loop, stale)
                 else:
                     services.extras["indexer_leader"] = False
                 stop_event.wait(poll)
@@ -122,9 +149,9 @@ async def resubmit_lost(services: Services) -> dict[str, object]:
     return report.as_dict()
 
 
-async def recover(services: Services) -> dict[str, int]:
+async def recover(services: Services, older_than: float | None = None) -> dict[str, int]:
     counts = {"confirmed": 0, "failed": 0}
-    for row in await to_thread.run_sync(services.outbox.pending):
+    for row in await to_thread.run_sync(services.outbox.pending, older_than):
         status = await _settle(services, row)
         await to_thread.run_sync(services.outbox.settle, row["id"], status, "recovered")
         counts[status] += 1
@@ -140,6 +167,24 @@ async def _receipt_block(services: Services, tx_hash: str | None) -> tuple[str, 
     if receipt is None or not receipt.success:
         return None
     return receipt.tx_hash, receipt.block_number
+
+
+async def _grant_event_tx(services: Services, grant_id: str) -> tuple[str, int] | None:
+    topic = "0x" + ledger_abi().events_by_name["ConsentGranted"].topic0.hex()
+    logs = await services.chain.rpc(
+        "eth_getLogs",
+        [
+            {
+                "address": services.deployment.ledger_address,
+                "fromBlock": hex(services.deployment.deploy_block),
+                "toBlock": "latest",
+                "topics": [topic, grant_id],
+            }
+        ],
+    )
+    if not logs:
+        return None
+    return str(logs[0]["transactionHash"]), int(logs[0]["blockNumber"], 16)
 
 
 async def _settle(services: Services, row: dict[str, Any]) -> str:
@@ -161,6 +206,9 @@ async def _settle(services: Services, row: dict[str, Any]) -> str:
     if kind == "grant":
         data = payload["row"]
         grant = await services.reads.grant(bytes.fromhex(data["grant_id"][2:]))
+        if grant.exists and not mined:
+            # The replica died between broadcast and noting the hash: the event names the tx.
+            mined = await _grant_event_tx(services, data["grant_id"])
         if mined and grant.exists:
             package = base64.b64decode(payload["key_package"])
             await to_thread.run_sync(services.vault.put_key_package, data["grant_id"], package)

@@ -47,6 +47,7 @@ class JournalEntry:
     raw: bytes
     kind: str
     block: int | None
+    ok: bool | None = None
 
 
 class NonceSlot:
@@ -121,6 +122,7 @@ class TxJournal:
                         kind=kind,
                         block=None,
                         created_at=int(time.time()),
+                        seq=time.time_ns(),
                     )
                 )
         except sa.exc.IntegrityError:
@@ -131,21 +133,54 @@ class TxJournal:
         with self._engine.begin() as conn:
             conn.execute(tx_journal.delete().where(tx_journal.c.tx_hash == tx_hash.lower()))
 
-    def mined(self, tx_hash: str, block: int) -> None:
+    def mined(self, tx_hash: str, block: int, block_hash: str | None, ok: bool = True) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 tx_journal.update()
                 .where(tx_journal.c.tx_hash == tx_hash.lower())
-                .values(block=block)
+                .values(block=block, block_hash=block_hash, ok=ok)
             )
 
-    def unconfirmed(self, head: int) -> list[JournalEntry]:
-        """Entries never seen mined, or mined above ``head`` (lost with the chain's tail)."""
+    def common_ancestor(self, block_hash_at: Callable[[int], str | None]) -> int:
+        """Highest journaled block the chain still has (same hash); -1 if none.
+
+        Blocks are hash-chained, so everything mined at or below it is intact: walking
+        down from the newest journaled block usually costs one lookup.
+        """
+        below: int | None = None
+        while True:
+            stmt = (
+                sa.select(tx_journal.c.block, tx_journal.c.block_hash)
+                .where(tx_journal.c.block.is_not(None))
+                .distinct()
+                .order_by(tx_journal.c.block.desc())
+                .limit(500)
+            )
+            if below is not None:
+                stmt = stmt.where(tx_journal.c.block < below)
+            with self._engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+            if not rows:
+                break
+            for block, block_hash in rows:
+                if block_hash is not None and block_hash_at(int(block)) == block_hash:
+                    return int(block)
+            below = int(rows[-1][0])
+        return -1
+
+    def unconfirmed(self, ancestor: int) -> list[JournalEntry]:
+        """Entries never seen mined, or mined above ``ancestor`` (lost with the chain's tail)."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 sa.select(tx_journal)
-                .where(sa.or_(tx_journal.c.block.is_(None), tx_journal.c.block > head))
-                .order_by(tx_journal.c.sender, tx_journal.c.nonce, tx_journal.c.created_at)
+                .where(sa.or_(tx_journal.c.block.is_(None), tx_journal.c.block > ancestor))
+                # The order they were mined in (dependencies first: an anchor before the
+                # grant on it), then the ones never seen mined in the order they were sent.
+                .order_by(
+                    tx_journal.c.block.is_(None),
+                    tx_journal.c.block,
+                    tx_journal.c.seq,
+                )
             ).mappings()
             return [
                 JournalEntry(
@@ -155,6 +190,7 @@ class TxJournal:
                     raw=bytes(r["raw"]),
                     kind=r["kind"],
                     block=None if r["block"] is None else int(r["block"]),
+                    ok=r["ok"],
                 )
                 for r in rows
             ]
@@ -165,11 +201,15 @@ class TxJournal:
                 conn.execute(sa.select(sa.func.count()).select_from(tx_journal)).scalar_one()
             )
 
-    def remined(self, tx_hash: str, block: int) -> None:
+    def remined(self, tx_hash: str, block: int, block_hash: str | None) -> None:
         """A re-submitted transaction landed in ``block``: move every record that cites it."""
         h = tx_hash.lower()
         with self._engine.begin() as conn:
-            conn.execute(tx_journal.update().where(tx_journal.c.tx_hash == h).values(block=block))
+            conn.execute(
+                tx_journal.update()
+                .where(tx_journal.c.tx_hash == h)
+                .values(block=block, block_hash=block_hash)
+            )
             conn.execute(grants.update().where(grants.c.tx_hash == h).values(block=block))
             conn.execute(schemas.update().where(schemas.c.tx_hash == h).values(block=block))
             conn.execute(assets.update().where(assets.c.anchor_tx == h).values(anchor_block=block))
@@ -205,69 +245,73 @@ class ResubmitError(errors.ApiError):
 
 
 def resubmit(
-    journal: TxJournal, rpc: Rpc, *, timeout: float = 30.0, poll: float = 0.05
+    journal: TxJournal, rpc: Rpc, *, timeout: float = 30.0, poll: float = 0.02
 ) -> ResubmitReport:
     """Give the chain back every journaled transaction it does not hold, same bytes.
 
-    Entries never mined whose nonce another transaction took are dropped (nothing was
-    recorded on their strength; the outbox settles their relays). Entries once mined
-    whose nonce is now taken by another transaction make the records unrestorable:
-    :class:`ResubmitError`, and the caller refuses to serve.
+    Transactions go back one at a time in the order they were first mined (then the
+    never-mined ones in journal order), each awaited before the next, so a grant is
+    never re-mined before the anchor it depends on. Entries never mined whose nonce
+    another transaction took are dropped (nothing was recorded on their strength; the
+    outbox settles their relays). Entries once mined whose nonce is now taken, or that
+    do not get mined again, make the records unrestorable: :class:`ResubmitError`.
     """
-    head = int(rpc("eth_blockNumber", []), 16)
-    entries = journal.unconfirmed(head)
+
+    def block_hash_at(number: int) -> str | None:
+        block = rpc("eth_getBlockByNumber", [hex(number), False])
+        return None if block is None else str(block["hash"])
+
+    entries = journal.unconfirmed(journal.common_ancestor(block_hash_at))
     report = ResubmitReport(checked=len(entries))
-    sent: list[JournalEntry] = []
-    next_nonce: dict[str, int] = {}
+    senders: set[str] = set()
+
+    def give_up(entry: JournalEntry) -> None:
+        (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+
     for entry in entries:
+        senders.add(entry.sender)
         receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
         if receipt is not None and receipt.get("blockNumber") is not None:
-            journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16))
+            journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"])
             report.already_mined += 1
             continue
-        if entry.sender not in next_nonce:
-            next_nonce[entry.sender] = int(
-                rpc("eth_getTransactionCount", [entry.sender, "latest"]), 16
-            )
-        if entry.nonce < next_nonce[entry.sender]:
-            # Another transaction holds this nonce on the chain now.
-            (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+        if entry.nonce < int(rpc("eth_getTransactionCount", [entry.sender, "latest"]), 16):
+            give_up(entry)  # another transaction holds this nonce on the chain now
             continue
         try:
             rpc("eth_sendRawTransaction", ["0x" + entry.raw.hex()])
-        except errors.ApiError as exc:
+        except errors.InvalidRequestError as exc:
             if "already known" not in str(exc).lower():
-                (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
+                give_up(entry)
                 continue
-        sent.append(entry)
-    deadline = time.monotonic() + timeout
-    waiting = list(sent)
-    while waiting:
-        still: list[JournalEntry] = []
-        for entry in waiting:
+        deadline = time.monotonic() + timeout
+        while True:
             receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
             if receipt is not None and receipt.get("blockNumber") is not None:
-                journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16))
-                report.resubmitted.append(entry.tx_hash)
-            else:
-                still.append(entry)
-        waiting = still
-        if waiting and time.monotonic() > deadline:
-            for entry in waiting:
-                (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
-            break
-        if waiting:
+                journal.remined(
+                    entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"]
+                )
+                if int(receipt.get("status", "0x1"), 16) == 1 or entry.ok is not True:
+                    report.resubmitted.append(entry.tx_hash)
+                else:
+                    # Mined again but reverted now (e.g. its signature's deadline passed
+                    # during the outage): what the database records is not restored.
+                    report.lost.append(entry.tx_hash)
+                break
+            if time.monotonic() > deadline:
+                give_up(entry)
+                break
             time.sleep(poll)
     for h in report.dropped:
         journal.forget(h)
-    for sender, _ in next_nonce.items():
+    for sender in senders:
         journal.reset_nonce(sender, int(rpc("eth_getTransactionCount", [sender, "pending"]), 16))
     if report.resubmitted or report.dropped or report.lost:
         log.warning("re-submitted journaled transactions", extra=report.as_dict())
     if report.lost:
         raise ResubmitError(
-            f"{len(report.lost)} transaction(s) the database recorded as mined are gone and "
-            f"their nonces are taken: {', '.join(report.lost[:5])}"
+            f"{len(report.lost)} transaction(s) the database recorded as mined cannot be "
+            f"restored (nonce taken or not mined again): {', '.join(report.lost[:5])}"
         )
     return report
 

@@ -9,7 +9,9 @@ are read when scraped.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from anyio import to_thread
@@ -127,9 +129,28 @@ class Metrics:
 class MetricsMiddleware:
     """Pure ASGI middleware: one count and one latency observation per HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, templates: Callable[[], list[str]]) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates = templates
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
+
+    def template_of(self, path: str) -> str:
+        """The documented path template a request path matches ("unmatched" if none)."""
+        if self._patterns is None:
+            patterns: list[tuple[re.Pattern[str], str]] = []
+            # Literal templates first, so /v1/grants/mine wins over /v1/grants/{grant_id}.
+            for t in sorted([*self._templates(), METRICS_PATH], key=lambda t: (t.count("{"), t)):
+                source = "".join(
+                    "[^/]+" if part.startswith("{") else re.escape(part)
+                    for part in re.split(r"(\{[^}]+\})", t)
+                )
+                patterns.append((re.compile(source + "$"), t))
+            self._patterns = patterns
+        for rx, template in self._patterns:
+            if rx.match(path):
+                return template
+        return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,22 +168,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self.template_of(str(scope.get("path", "")))
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
 
 
+METRICS_PATH = "/metrics"
 router = APIRouter(tags=["health"])
 
 
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics of this replica",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-)
+# Kept out of the OpenAPI document, like /docs: it is for the scraper, not for clients.
+@router.get(METRICS_PATH, include_in_schema=False)
 async def metrics(request: Request) -> Response:
     m: Metrics = request.app.state.metrics
     await m.refresh(getattr(request.app.state, "services", None))

@@ -16,6 +16,9 @@ from sqlalchemy.engine import Engine
 from api import errors
 from api.db import relays
 
+#: Relays whose signed message can be used once only: a confirmed row is never replaced.
+ONE_SHOT_KINDS = frozenset({"grant"})
+
 
 class Outbox:
     def __init__(self, engine: Engine) -> None:
@@ -38,6 +41,9 @@ class Outbox:
             row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
             if row is not None and row[0] == "pending":
                 raise errors.ConflictError(f"a relay for {key} is already in progress")
+            if row is not None and row[0] == "confirmed" and kind in ONE_SHOT_KINDS:
+                # A signed consent is relayed once; its row is the record of that relay.
+                raise errors.ConflictError(f"{key} was already relayed and confirmed")
             if row is not None:
                 conn.execute(relays.delete().where(relays.c.id == key))
             conn.execute(
@@ -69,10 +75,13 @@ class Outbox:
                 .values(status=status, error=error, updated_at=int(time.time()))
             )
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self, older_than: float | None = None) -> list[dict[str, Any]]:
+        """Pending rows; with ``older_than`` (seconds) only those untouched for that long."""
+        stmt = sa.select(relays).where(relays.c.status == "pending")
+        if older_than is not None:
+            stmt = stmt.where(relays.c.updated_at < int(time.time() - older_than))
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(relays).where(relays.c.status == "pending")).mappings()
-            return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(stmt).mappings()]
 
     def in_flight(self) -> int:
         with self._engine.connect() as conn:

@@ -23,6 +23,14 @@ from api._translate import revert_error
 from api.chain import ChainGateway, RpcError
 from api.journal import TxJournal
 
+#: Re-tries of a custodian broadcast refused for its nonce (resynced from the chain each time).
+_NONCE_RETRIES = 3
+
+
+def _is_nonce_error(exc: RpcError) -> bool:
+    text = exc.message.lower()
+    return "nonce" in text or "replacement transaction" in text or "already known" in text
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -136,14 +144,25 @@ class Relayer:
         slot = await to_thread.run_sync(journal.nonce_slot, self.custodian)
         next_nonce: int | None = None
         try:
-            pending = await self._pending_nonce()
-            # The chain's pending count is the truth after a failure; otherwise the stored
-            # next nonce also covers a node whose pending view lags (load-balanced RPC).
-            nonce = pending if self._resync else max(pending, slot.stored)
-            tx_hash, _ = await self._sign_and_send(data, gas, to, nonce, journal=journal)
-            next_nonce = nonce + 1
-            self._resync = False
-            return tx_hash
+            for attempt in range(_NONCE_RETRIES + 1):
+                pending = await self._pending_nonce()
+                # The chain's pending count is the truth after a failure; otherwise the stored
+                # next nonce also covers a node whose pending view lags (load-balanced RPC).
+                nonce = pending if self._resync else max(pending, slot.stored)
+                try:
+                    tx_hash, _ = await self._sign_and_send(data, gas, to, nonce, journal=journal)
+                except RpcError as exc:
+                    # Someone else (outside this service) took the nonce: resync and retry.
+                    if not _is_nonce_error(exc) or attempt == _NONCE_RETRIES:
+                        raise errors.RelayFailedError(
+                            f"the node refused the custodian transaction: {exc.message}"
+                        ) from exc
+                    self._resync = True
+                    continue
+                next_nonce = nonce + 1
+                self._resync = False
+                return tx_hash
+            raise AssertionError("unreachable")
         except BaseException:
             self._resync = True
             raise
@@ -179,7 +198,7 @@ class Relayer:
         try:
             sent = await self.chain.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as exc:
-            if "nonce" in exc.message.lower():
+            if _is_nonce_error(exc):
                 self.nonce_errors += 1
             if journal is not None and await self.receipt_or_none(tx_hash) is None:
                 await to_thread.run_sync(journal.forget, tx_hash)
@@ -205,7 +224,13 @@ class Relayer:
                     or await self.chain.block_number() >= block + self.confirmations
                 ):
                     if self.journal is not None:
-                        await to_thread.run_sync(self.journal.mined, tx_hash, block)
+                        await to_thread.run_sync(
+                            self.journal.mined,
+                            tx_hash,
+                            block,
+                            str(raw["blockHash"]),
+                            int(raw["status"], 16) == 1,
+                        )
                     return Receipt(
                         tx_hash=tx_hash,
                         block_number=block,

@@ -515,6 +515,51 @@ def check_chain_not_behind(rpc_url: str, database_url: str, s: LedgerSettings) -
     return report
 
 
+def restore_lost_chain(
+    chain_url: str, database_url: str, manifest: Manifest, s: LedgerSettings
+) -> dict[str, Any]:
+    """Re-submit what the service journaled and the chain lost, then re-index the tail.
+
+    The API journals every raw transaction before broadcasting it; the same bytes give
+    the same hashes (and grant ids) again. The index treats the lost tail like a re-org
+    and rolls back to the last block both agree on before indexing the restored blocks.
+    Anything that cannot be restored is a :class:`ChainBehindDatabaseError` (refuse).
+    """
+    # Lazy: ledger must not import api at module import time.
+    from api.journal import ResubmitError, TxJournal, http_rpc, resubmit
+    from ledger.indexer import Indexer, IndexerError
+
+    engine = sa.create_engine(database_url)
+    try:
+        if "api_tx_journal" not in set(sa.inspect(engine).get_table_names()):
+            raise ChainBehindDatabaseError(["no transaction journal to re-submit from"])
+        rpc, close = http_rpc(chain_url, timeout=s.rpc_timeout)
+        try:
+            report = resubmit(TxJournal(engine), rpc, timeout=max(10.0, s.rpc_timeout))
+        except ResubmitError as exc:
+            raise ChainBehindDatabaseError([str(exc)]) from exc
+        finally:
+            close()
+        indexer = Indexer(
+            rpc_url=chain_url,
+            ledger_address=manifest.ledger_address,
+            engine=engine,
+            start_block=manifest.deploy_block,
+            confirmations=s.confirmations,
+        )
+        try:
+            indexer.sync_once()
+        except IndexerError as exc:
+            raise ChainBehindDatabaseError(
+                [f"the index cannot follow the restored chain: {exc}"]
+            ) from exc
+        finally:
+            indexer.close()
+    finally:
+        engine.dispose()
+    return report.as_dict()
+
+
 # ---- the API child ---------------------------------------------------------------------
 
 
@@ -732,7 +777,17 @@ def _run(
                 "_KEYSTORE_PATH / _NODE_ACCOUNT)"
             ) from exc
         setup = ensure_custodian(chain_url, manifest, custodian, s, governor, fund=external is None)
-        consistency = check_chain_not_behind(chain_url, database_url, s)
+        try:
+            consistency = check_chain_not_behind(chain_url, database_url, s)
+        except ChainBehindDatabaseError:
+            typer.echo("the chain is behind the database (lost blocks): re-submitting", err=True)
+            restored = restore_lost_chain(chain_url, database_url, manifest, s)
+            typer.echo(
+                f"chain behind the database: re-submitted {restored['resubmitted']} journaled "
+                f"transaction(s) ({restored['already_mined']} were still on chain, "
+                f"{restored['dropped']} never mined were dropped)"
+            )
+            consistency = check_chain_not_behind(chain_url, database_url, s)
         blob_dir = Path(_api_env("blob_dir") or root / BLOB_DIR)
         env = {
             "DATASAFE_API_RPC_URL": chain_url,
@@ -1063,14 +1118,34 @@ def demo(
     ] = None,
     rpc_url: RpcUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the newest unfinished run")
+    ] = False,
+    run: Annotated[
+        int | None, typer.Option("--run", min=1, help="continue this run (its number)")
+    ] = None,
+    stop_after: Annotated[
+        int | None, typer.Option("--stop-after", min=1, help="stop after this many steps")
+    ] = None,
 ) -> None:
-    """Play the demo story (departments, citizen, bank, notary, regulator) on the running node."""
+    """Play the demo story (departments, citizen, bank, notary, regulator) on the running node.
+
+    Example: datasafe-node demo --stop-after 3, later datasafe-node demo --resume
+    """
     # Lazy: ledger must not import api at module import time.
     from api.demo import run_demo
     from api.errors import ApiError
 
     try:
-        report = run_demo(data_dir, api_url=api_url, rpc_url=rpc_url, quiet=as_json)
+        report = run_demo(
+            data_dir,
+            api_url=api_url,
+            rpc_url=rpc_url,
+            quiet=as_json,
+            resume=resume,
+            run=run,
+            stop_after=stop_after,
+        )
     except (ApiError, LedgerError) as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from exc

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from eth_utils.address import to_checksum_address
 
+from api.client import DataSafeClient, DataSafeProblemError
+from api.envelope import sign_request
 from ledger.models import Reason
 from wallet_cli import _chain
 
@@ -84,3 +89,77 @@ def trace(
             if r["time"] is None:
                 r["time"] = times[r["block"]]
     return rows
+
+
+# ---- the service's index (GET /v1/trace/*, /v1/me/history, /v1/me/events) ---------------
+
+#: Problem slugs meaning "the service has no index to answer from" (fall back to the chain).
+INDEX_MISSING = {"not_ready"}
+
+
+def event_name(kind: str) -> str:
+    """The service's row kind in the wallet's words (``access`` -> ``accessed``)."""
+    return "accessed" if kind == "access" else kind
+
+
+@contextmanager
+def open_stream(
+    c: DataSafeClient,
+    key: bytes,
+    path: str,
+    *,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[httpx.Response]:
+    """A GET signed with ``key`` whose body is read as it arrives (SSE, streamed exports).
+
+    A problem answer (status >= 400) raises :class:`DataSafeProblemError` before any byte
+    of the body is handed out.
+    """
+    if c.chain_id is None or c.ledger_address is None:
+        info = c.info()
+        c.chain_id, c.ledger_address = int(info["chain_id"]), str(info["ledger_address"])
+    req = c.http.build_request("GET", path, params=params, headers=headers)
+    envelope = sign_request(
+        key,
+        chain_id=c.chain_id,
+        ledger_address=c.ledger_address,
+        method="GET",
+        path=req.url.raw_path.decode("ascii"),
+    )
+    req.headers.update(envelope.to_headers())
+    resp = c.http.send(req, stream=True)
+    try:
+        if resp.status_code >= 400:
+            resp.read()
+            try:
+                problem = resp.json()
+            except ValueError:
+                problem = {"code": "http_error", "detail": resp.text[:200]}
+            raise DataSafeProblemError(resp.status_code, problem)
+        yield resp
+    finally:
+        resp.close()
+
+
+def sse(resp: httpx.Response) -> Iterator[tuple[str | None, str, str]]:
+    """``(id, event, data)`` of each server-sent event; comments (keep-alives) skipped."""
+    ev_id: str | None = None
+    ev_name = "message"
+    data: list[str] = []
+    for line in resp.iter_lines():
+        if not line:
+            if data:
+                yield ev_id, ev_name, "\n".join(data)
+            ev_id, ev_name, data = None, "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id":
+            ev_id = value
+        elif name == "event":
+            ev_name = value
+        elif name == "data":
+            data.append(value)

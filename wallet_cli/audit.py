@@ -1,4 +1,5 @@
-"""``datasafe audit``: the regulator's trace straight from chain events, and index drift."""
+"""``datasafe audit``: the regulator's trace (the service's index, or chain events) and
+``audit verify``, which re-derives trace rows from the chain and reports every difference."""
 
 from __future__ import annotations
 
@@ -6,19 +7,26 @@ import csv
 import datetime as dt
 import io
 import json
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from wallet_cli import _trace
+from api.client import DataSafeClient, DataSafeProblemError
+from ledger.errors import LedgerError
+from wallet_cli import _chain, _trace
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import purpose_words, table, when
 from wallet_cli.contacts import name_of
-from wallet_cli.errors import UserError
+from wallet_cli.errors import EXIT_REFUSED, RefusedError, UserError
 from wallet_cli.grant import parse_purpose
 
-app = typer.Typer(help="Regulator: trace grants and accesses from the chain.", no_args_is_help=True)
+app = typer.Typer(
+    help="Regulator: trace grants and accesses; verify them against the chain.",
+    no_args_is_help=True,
+)
 
 COLUMNS = [
     "time",
@@ -46,7 +54,7 @@ def _day(value: str | None, end: bool) -> int | None:
     return int(d.timestamp()) + (86_399 if end else 0)
 
 
-def _source(st: State) -> tuple[str, str, int]:
+def _chain_source(st: State) -> tuple[str, str, int]:
     rpc = st.rpc(required="audit trace (it reads chain events)")
     assert rpc is not None
     if st.manifest_path is not None:
@@ -61,45 +69,245 @@ def _source(st: State) -> tuple[str, str, int]:
     raise UserError("audit needs the ledger: pass --manifest PATH (or --api URL)")
 
 
+def _api_configured(st: State) -> bool:
+    return bool(st.api_url or st.settings.api)
+
+
+def _service_params(
+    subject: str | None,
+    inst: str | None,
+    asset: str | None,
+    issuer: str | None,
+    grant: str | None,
+    code: int | None,
+    lo: int | None,
+    hi: int | None,
+    from_block: int | None,
+    to_block: int | None,
+) -> dict[str, Any]:
+    values = {
+        "subject": subject,
+        "institution": inst,
+        "asset_id": asset,
+        "issuer": issuer,
+        "grant_id": grant,
+        "purpose": code,
+        "from_time": lo,
+        "to_time": hi,
+        "from_block": from_block,
+        "to_block": to_block,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+_ROUTES = {"accesses": ["accesses"], "consents": ["consents"], "all": ["accesses", "consents"]}
+
+
+def _order_key(r: dict[str, Any]) -> tuple[int, int, int]:
+    return (int(r["at"]), int(r["block_number"]), int(r["log_index"]))
+
+
+def service_rows(
+    c: DataSafeClient, kind: str, params: dict[str, Any], page_size: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Every matching row, page by page (keyset cursor), merged in chronological order."""
+    rows: list[dict[str, Any]] = []
+    indexed_to: int | None = None
+    for route in _ROUTES[kind]:
+        cursor: str | None = None
+        while True:
+            q = dict(params, limit=page_size, **({"cursor": cursor} if cursor else {}))
+            page = c.get(f"/v1/trace/{route}", params=q)
+            indexed_to = page["indexed_to"]
+            rows += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    if indexed_to is None:
+        raise DataSafeProblemError(503, {"code": "not_ready", "detail": "no index yet"})
+    rows.sort(key=_order_key)
+    for r in rows:
+        r["event"] = _trace.event_name(str(r["kind"]))
+    return rows, indexed_to
+
+
+def exported_rows(
+    c: DataSafeClient, key: bytes, kind: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every matching row through the streamed JSON export (``format=json``)."""
+    rows: list[dict[str, Any]] = []
+    for route in _ROUTES[kind]:
+        with _trace.open_stream(
+            c, key, f"/v1/trace/{route}", params=dict(params, format="json")
+        ) as resp:
+            rows += json.loads(resp.read())
+    rows.sort(key=_order_key)
+    return rows
+
+
+def _stream_export(
+    c: DataSafeClient, key: bytes, kind: str, params: dict[str, Any], fmt: str
+) -> None:
+    """Pass the service's streamed export through to stdout (one route: as it arrives)."""
+    if len(_ROUTES[kind]) == 1:
+        with _trace.open_stream(
+            c, key, f"/v1/trace/{_ROUTES[kind][0]}", params=dict(params, format=fmt)
+        ) as resp:
+            out = sys.stdout
+            for chunk in resp.iter_text():
+                out.write(chunk)
+            out.flush()
+        return
+    rows = exported_rows(c, key, kind, params)
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from ledger.trace import CSV_COLUMNS
+
+    columns = [*CSV_COLUMNS, "fields"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        fields = r.get("fields")
+        r["fields"] = ";".join(fields) if fields is not None else ""
+        w.writerow([r[k] for k in columns])
+    typer.echo(buf.getvalue(), nl=False)
+
+
 @app.command("trace")
 @command
 def trace_(
     subject: Annotated[str | None, typer.Option(help="Data subject address")] = None,
     institution: Annotated[str | None, typer.Option(help="Institution: contact or address")] = None,
     asset: Annotated[str | None, typer.Option(help="Asset id")] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="Issuing department: contact or address")
+    ] = None,
     grant: Annotated[str | None, typer.Option(help="Grant id")] = None,
     purpose: Annotated[str | None, typer.Option(help="Purpose code or words")] = None,
     since: Annotated[str | None, typer.Option(help="From this day (YYYY-MM-DD, UTC)")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this day (YYYY-MM-DD, UTC)")] = None,
+    from_block: Annotated[int | None, typer.Option(min=0, help="From this block")] = None,
+    to_block: Annotated[int | None, typer.Option(min=0, help="Up to this block")] = None,
+    kind: Annotated[str, typer.Option(help="accesses | consents | all")] = "all",
+    page_size: Annotated[
+        int, typer.Option(min=1, max=1000, help="Rows per page asked of the service")
+    ] = 500,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     json_out: JsonOpt = False,
 ) -> None:
-    """Every grant, revocation, pause, resume, access and refused access, from chain events.
+    """Every grant, revocation, pause, resume, expiry and access, with the transaction proving it.
 
-    Example: datasafe --rpc http://127.0.0.1:8545 --manifest deployment.json audit trace
-    --institution 0x90F7… --since 2026-01-01 --format csv
+    From the service's index (GET /v1/trace/…, regulator-signed, paged by cursor; json/csv
+    through its streamed export) when a service is configured; straight from chain events
+    with only --rpc and --manifest (or while the service has no index yet).
+
+    Example: datasafe -p regulator audit trace --institution 0x90F7… --since 2026-01-01
+    --format csv
     """
     st = state()
     if fmt not in ("table", "json", "csv"):
         raise UserError(f"--format must be table, json or csv, not {fmt!r}")
+    if kind not in _ROUTES:
+        raise UserError(f"--kind must be accesses, consents or all, not {kind!r}")
     if json_out or st.json:
         fmt = "json"
-    inst = None
-    if institution is not None:
-        inst = st.home.contacts().get(institution, institution).lower()
-        if not inst.startswith("0x") or len(inst) != 42:
-            raise UserError(
-                f"unknown institution {institution!r}: not an address or contact",
-                code="unknown_member",
-            )
+    inst = _address(st, institution, "institution")
+    iss = _address(st, issuer, "issuer")
     code = parse_purpose(purpose) if purpose is not None else None
     lo, hi = _day(since, False), _day(until, True)
-    rpc, ledger, start = _source(st)
-    rows = _trace.trace(rpc, ledger, start)
+    if _api_configured(st) and st.manifest_path is None:
+        params = _service_params(
+            subject, inst, asset, iss, grant, code, lo, hi, from_block, to_block
+        )
+        p, key = st.unlock()
+        with st.client(key, p) as c:
+            try:
+                rows, indexed_to = service_rows(c, kind, {**params}, page_size)
+            except DataSafeProblemError as exc:
+                if exc.code not in _trace.INDEX_MISSING or st.rpc(p) is None:
+                    raise
+            else:
+                if fmt == "table":
+                    _service_table(st, rows, indexed_to)
+                else:
+                    _stream_export(c, key, kind, params, fmt)
+                return
+    _chain_trace(
+        st, subject, inst, asset, iss, grant, code, lo, hi, from_block, to_block, kind, fmt
+    )
+
+
+def _address(st: State, name: str | None, what: str) -> str | None:
+    if name is None:
+        return None
+    addr = st.home.contacts().get(name, name).lower()
+    if not addr.startswith("0x") or len(addr) != 42:
+        raise UserError(
+            f"unknown {what} {name!r}: not an address or contact", code="unknown_member"
+        )
+    return addr
+
+
+def _short(value: str) -> str:
+    """An id or address cut for a table (the full value is in --format json/csv)."""
+    return value[:8] + "…" + value[-4:] if value.startswith("0x") and len(value) > 14 else value
+
+
+def _service_table(st: State, rows: list[dict[str, Any]], indexed_to: int | None) -> None:
+    table(
+        st.console,
+        f"Trace ({len(rows)} events, from the service's index to block {indexed_to})",
+        ["when", "event", "grant", "subject", "institution", "fields", "purpose", "use", "tx"],
+        [
+            (
+                when(r["at"]),
+                r["event"],
+                _short(str(r["grant_id"])),
+                _short(name_of(st, str(r["subject"]))),
+                _short(name_of(st, str(r["institution"]))),
+                ", ".join(r["fields"]) if r.get("fields") is not None else r["fields_mask"],
+                purpose_words(int(r["purpose"] or 0)),
+                r["use"] or "",
+                r["tx_hash"],
+            )
+            for r in rows
+        ],
+    )
+
+
+def _chain_trace(
+    st: State,
+    subject: str | None,
+    inst: str | None,
+    asset: str | None,
+    issuer: str | None,
+    grant: str | None,
+    code: int | None,
+    lo: int | None,
+    hi: int | None,
+    from_block: int | None,
+    to_block: int | None,
+    kind: str,
+    fmt: str,
+) -> None:
+    if issuer is not None:
+        raise UserError("--issuer needs the service's index (pass --api URL)")
+    rpc, ledger, start = _chain_source(st)
+    rows = _trace.trace(
+        rpc, ledger, max(start, from_block or 0), to_block if to_block is not None else "latest"
+    )
+    kinds = {
+        "all": None,
+        "accesses": {"accessed", "refused"},
+        "consents": {"granted", "revoked", "paused", "resumed"},
+    }[kind]
 
     def keep(r: dict[str, Any]) -> bool:
         return (
-            (subject is None or str(r["subject"]).lower() == subject.lower())
+            (kinds is None or r["event"] in kinds)
+            and (subject is None or str(r["subject"]).lower() == subject.lower())
             and (inst is None or str(r["institution"]).lower() == inst)
             and (asset is None or str(r["asset_id"]).lower() == asset.lower())
             and (grant is None or r["grant_id"].lower() == grant.lower())
@@ -140,12 +348,111 @@ def trace_(
 
 @app.command("verify")
 @command
-def verify_(json_out: JsonOpt = False) -> None:
-    """Check the service's grant list against the chain; report any drift.
+def verify_(
+    from_block: Annotated[
+        int | None, typer.Option(min=0, help="First block of the range (default: deployment)")
+    ] = None,
+    to_block: Annotated[
+        int | None,
+        typer.Option(min=0, help="Last block of the range (default: what the index covers)"),
+    ] = None,
+    rows_file: Annotated[
+        list[Path] | None,
+        typer.Option("--rows", help="Check this trace export (JSON) instead of asking the service"),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-derive trace rows from chain events and report every missing, extra or altered row.
 
-    Example: datasafe -p regulator --rpc http://127.0.0.1:8545 audit verify
+    With --from-block/--to-block/--rows: the service's trace rows for the range (or an
+    exported JSON file) are checked against the chain with only --rpc and --manifest
+    (ledger.audit.verify_rows). Without them: the service's grant list against the chain.
+    Exit 3 when anything differs.
+
+    Example: datasafe -p regulator --rpc http://127.0.0.1:8545 --manifest deployment.json
+    audit verify --from-block 1 --to-block 500
     """
     st = state()
+    if from_block is None and to_block is None and not rows_file:
+        _verify_grants(st)
+        return
+    from ledger.audit import verify_rows
+    from ledger.manifest import Manifest
+
+    rpc = st.rpc(required="audit verify")
+    assert rpc is not None
+    if st.manifest_path is None:
+        raise UserError("audit verify needs the deployment manifest: pass --manifest PATH")
+    try:
+        manifest = Manifest.load(st.manifest_path)
+    except LedgerError as exc:
+        raise UserError(f"manifest {st.manifest_path}: {exc}") from exc
+    first = manifest.deploy_block if from_block is None else from_block
+    claimed: list[dict[str, Any]] = []
+    if rows_file:
+        for path in rows_file:
+            try:
+                loaded = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{path}: not a JSON trace export ({exc})") from None
+            if not isinstance(loaded, list):
+                raise UserError(f"{path}: not a JSON trace export (expected a list of rows)")
+            claimed += loaded
+        last = _chain.block_number(rpc) if to_block is None else to_block
+    else:
+        p, key = st.unlock()
+        with st.client(key, p) as c:
+            last = to_block if to_block is not None else _indexed_to(c)
+            params = {"from_block": first, "to_block": last}
+            claimed = exported_rows(c, key, "all", params)
+    if last < first:
+        raise UserError(f"empty range: --from-block {first} is after --to-block {last}")
+    report = verify_rows(rpc, manifest, claimed, from_block=first, to_block=last).to_json()
+
+    def human(con: Console) -> None:
+        n = len(report["missing"]) + len(report["extra"]) + len(report["altered"])
+        verdict = "everything matches" if report["ok"] else f"{n} difference(s)"
+        con.print(
+            f"blocks {first}..{last}: {report['chain_rows']} rows on chain, "
+            f"{report['claimed_rows']} claimed: {verdict}"
+        )
+        diffs = [
+            *(
+                ("missing", r["block_number"], r["log_index"], r["kind"], "")
+                for r in report["missing"]
+            ),
+            *(("extra", r["block_number"], r["log_index"], r["kind"], "") for r in report["extra"]),
+            *(
+                (
+                    "altered",
+                    a["block_number"],
+                    a["log_index"],
+                    a["chain"]["kind"],
+                    "; ".join(
+                        f"{k}: chain {v['chain']!r} vs claimed {v['claimed']!r}"
+                        for k, v in a["fields"].items()
+                    ),
+                )
+                for a in report["altered"]
+            ),
+        ]
+        if diffs:
+            table(con, "Differences", ["problem", "block", "log", "kind", "detail"], diffs)
+
+    st.emit(report, human)
+    if not report["ok"]:
+        raise typer.Exit(code=EXIT_REFUSED)
+
+
+def _indexed_to(c: DataSafeClient) -> int:
+    page = c.get("/v1/trace/accesses", params={"limit": 1})
+    if page["indexed_to"] is None:
+        raise RefusedError("the service has no index yet: pass --to-block", code="not_ready")
+    return int(page["indexed_to"])
+
+
+def _verify_grants(st: State) -> None:
+    """The service's grant list (status, uses) against the chain's consent events."""
     p, key = st.unlock()
     rpc = st.rpc(p, required="audit verify")
     assert rpc is not None

@@ -1,19 +1,32 @@
-"""``datasafe history``: who accessed which fields of my data, when, why, with the proof."""
+"""``datasafe history``: who accessed which fields of my data, when, why, with the proof.
+
+With a service configured the rows come from its index (``GET /v1/me/history``, signed),
+``--since`` takes the cursor the previous answer printed, and ``--follow`` streams
+``GET /v1/me/events`` (server-sent events, resumed with ``Last-Event-ID`` after a dropped
+connection). With only ``--rpc`` (no service), or while the service has no index yet, the
+rows are decoded straight from the chain's events; there ``--since`` is a block number.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
+import httpx
 import typer
 
-from api.client import DataSafeProblemError
+from api.client import DataSafeClient, DataSafeProblemError
 from wallet_cli import _chain, _trace
 from wallet_cli._context import JsonOpt, State, command, state
+from wallet_cli._home import Profile
 from wallet_cli._render import purpose_words, table, when
 from wallet_cli.contacts import name_of
+from wallet_cli.errors import UserError
 
 app = typer.Typer(help="Who accessed my data (data tracker).", no_args_is_help=True)
+
+COLUMNS = ["when", "event", "who", "fields", "purpose", "use", "proof (tx)"]
 
 
 def _fields(mask: int | None, grant: dict[str, Any] | None) -> str:
@@ -29,7 +42,7 @@ def _fields(mask: int | None, grant: dict[str, Any] | None) -> str:
 
 
 def _rows_from_chain(
-    st: State, rpc: str, ledger: str, start: int, me: str
+    rpc: str, ledger: str, start: int, me: str
 ) -> tuple[list[dict[str, Any]], int]:
     head = _chain.block_number(rpc)
     rows = [
@@ -41,90 +54,240 @@ def _rows_from_chain(
     return rows, head
 
 
+def service_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A ``/v1/me/history`` row in the wallet's shape (the chain path's keys)."""
+    return {
+        "block": item["block_number"],
+        "time": item["at"],
+        "tx_hash": item["tx_hash"],
+        "log_index": item["log_index"],
+        "event": _trace.event_name(str(item["kind"])),
+        "grant_id": item["grant_id"],
+        "asset_id": item["asset_id"],
+        "subject": item["subject"],
+        "institution": item["institution"],
+        "purpose": item["purpose"],
+        "fields_mask": item["fields_mask"],
+        "fields": item.get("fields"),
+        "use": item.get("use"),
+        "reason": None,
+    }
+
+
+def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, Any]], Any]:
+    """Every row after ``since`` (paging while the service has more), and the last cursor.
+
+    Raises ``DataSafeProblemError`` ``not_ready`` when the service has no index yet.
+    """
+    rows: list[dict[str, Any]] = []
+    cursor = since
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["since"] = cursor
+        page = c.get("/v1/me/history", params=params)
+        if page.get("indexed_to") is None:
+            raise DataSafeProblemError(503, {"code": "not_ready", "detail": "no index yet"})
+        rows += [service_row(i) for i in page["items"]]
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            return rows, cursor
+
+
+def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tuple[Any, ...]:
+    if r.get("fields") is not None:
+        what = ", ".join(r["fields"])
+    else:
+        what = _fields(r["fields_mask"], grants.get(str(r["grant_id"]).lower()))
+    if r["event"] == "refused":
+        what = f"refused: {r['reason']}"
+    return (
+        when(r["time"]),
+        r["event"],
+        name_of(st, str(r["institution"])),
+        what,
+        purpose_words(int(r["purpose"] or 0)),
+        r["use"] or "-",
+        r["tx_hash"],
+    )
+
+
+def _print_row(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> None:
+    if st.json:
+        typer.echo(json.dumps(r, default=str, sort_keys=True))
+    else:
+        st.console.print("  ".join(str(v) for v in _line(st, grants, r)))
+
+
 @app.command("list")
 @command
 def list_(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only what came after this cursor (printed by the last answer)"),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep watching for new events")
     ] = False,
     follow_for: Annotated[
         float, typer.Option(help="With --follow: stop after N seconds (0 = until Ctrl-C)")
     ] = 0.0,
-    interval: Annotated[float, typer.Option(help="Polling interval with --follow")] = 2.0,
+    interval: Annotated[
+        float, typer.Option(help="With --follow on the chain: polling interval (s)")
+    ] = 2.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Accesses to my data (or, for an institution, my accesses) with the proving transaction.
+    """Accesses to my data and changes to my grants, each with the transaction proving it.
 
-    From chain events with --rpc (nothing trusted), else from the service's index.
+    From the service's index when a service is configured (pass --since CURSOR to see only
+    what is new); straight from chain events with --rpc and no service.
 
-    Example: datasafe --rpc http://127.0.0.1:8545 history list --follow
+    Example: datasafe history list --follow --since 0x…   (cursor from the last answer)
     """
     st = state()
     p, key = st.unlock()
-    with st.client(key, p) as c:
-        grants: dict[str, dict[str, Any]] = {}
-        try:
-            grants = {g["grant_id"].lower(): g for g in c.get("/v1/grants")}
-        except DataSafeProblemError:
-            grants = {}
-        rpc = st.rpc(p, required="--follow" if follow else None)
-        if rpc is not None:
+    api = _api_configured(st, p)
+    if api:
+        with st.client(key, p) as c:
+            grants = _grants(c)
+            try:
+                rows, cursor = _from_service(c, since)
+            except DataSafeProblemError as exc:
+                if exc.code == "invalid_cursor":
+                    raise UserError(
+                        f"--since: {exc.detail or 'not a cursor of this history'} (invalid_cursor)",
+                        code="invalid_cursor",
+                    ) from None
+                fallback = (
+                    st.rpc(p) if exc.code in _trace.INDEX_MISSING | {"role_required"} else None
+                )
+                if fallback is None:
+                    raise
+            else:
+                _show(st, grants, rows, "service", cursor)
+                if follow:
+                    _follow_service(st, c, key, grants, cursor, follow_for)
+                return
             info = st.info(c)
-            ledger = str(info["ledger_address"])
-            rows, head = _rows_from_chain(st, rpc, ledger, int(info["deploy_block"]), p.address)
-            source = "chain"
-        else:
-            source = "service"
-            rows = [
-                {
-                    "block": r["block"],
-                    "time": r["block_timestamp"],
-                    "tx_hash": r["tx_hash"],
-                    "event": "accessed",
-                    "grant_id": r["grant_id"],
-                    "asset_id": r["asset_id"],
-                    "subject": r["owner"],
-                    "institution": r["grantee"],
-                    "purpose": r["purpose"],
-                    "fields_mask": r["fields_mask"],
-                    "use": r["use"],
-                    "reason": None,
-                }
-                for r in c.get("/v1/access")
-            ]
+        _chain_history(st, p, fallback, info, grants, since, follow, follow_for, interval)
+        return
+    rpc = st.rpc(p, required="history without a service")
+    assert rpc is not None
+    if st.manifest_path is None:
+        raise UserError("history from the chain alone needs --manifest PATH (or --api URL)")
+    from ledger.manifest import Manifest
 
-    def line(r: dict[str, Any]) -> tuple[Any, ...]:
-        what = _fields(r["fields_mask"], grants.get(str(r["grant_id"]).lower()))
-        if r["event"] == "refused":
-            what = f"refused: {r['reason']}"
-        return (
-            when(r["time"]),
-            name_of(st, str(r["institution"])),
-            what,
-            purpose_words(int(r["purpose"] or 0)),
-            r["use"] or "-",
-            r["tx_hash"],
-        )
+    m = Manifest.load(st.manifest_path)
+    info = {"ledger_address": m.ledger_address, "deploy_block": m.deploy_block}
+    _chain_history(st, p, rpc, info, {}, since, follow, follow_for, interval)
 
-    cols = ["when", "who", "fields", "purpose", "use", "proof (tx)"]
+
+def _api_configured(st: State, p: Profile) -> bool:
+    try:
+        st.api_base(p)
+    except UserError:
+        return False
+    return True
+
+
+def _grants(c: DataSafeClient) -> dict[str, dict[str, Any]]:
+    try:
+        return {g["grant_id"].lower(): g for g in c.get("/v1/grants")}
+    except DataSafeProblemError:
+        return {}
+
+
+def _show(
+    st: State,
+    grants: dict[str, dict[str, Any]],
+    rows: list[dict[str, Any]],
+    source: str,
+    cursor: Any,
+) -> None:
     for r in rows:
-        r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
-    st.emit(
-        {"source": source, "accesses": rows},
-        lambda con: table(con, f"Accesses (from the {source})", cols, map(line, rows)),
-    )
-    if not follow or rpc is None:
+        if r.get("fields") is None:
+            r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
+    accesses = [r for r in rows if r["event"] in ("accessed", "refused")]
+    changes = [r for r in rows if r["event"] not in ("accessed", "refused")]
+
+    def human(con: Any) -> None:
+        table(
+            con,
+            f"History (from the {source})",
+            COLUMNS,
+            (_line(st, grants, r) for r in rows),
+        )
+        if cursor is not None:
+            con.print(f"cursor: {cursor}  (pass --since to see only what is new)")
+
+    st.emit({"source": source, "accesses": accesses, "changes": changes, "cursor": cursor}, human)
+
+
+def _follow_service(
+    st: State,
+    c: DataSafeClient,
+    key: bytes,
+    grants: dict[str, dict[str, Any]],
+    cursor: str | None,
+    follow_for: float,
+) -> None:
+    """Stream ``/v1/me/events``; reconnect with ``Last-Event-ID`` if the connection drops."""
+    ends = time.monotonic() + follow_for if follow_for > 0 else None
+    while ends is None or time.monotonic() < ends:
+        params: dict[str, Any] = {}
+        if ends is not None:
+            params["max_seconds"] = max(0.5, ends - time.monotonic())
+        headers = {"Accept": "text/event-stream"}
+        if cursor:
+            headers["Last-Event-ID"] = cursor
+        try:
+            with _trace.open_stream(
+                c, key, "/v1/me/events", params=params, headers=headers
+            ) as resp:
+                for ev_id, _name, data in _trace.sse(resp):
+                    _print_row(st, grants, service_row(json.loads(data)))
+                    cursor = ev_id or cursor
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+            time.sleep(0.5)  # dropped: resume from the last event seen
+            continue
+        if ends is None:
+            time.sleep(0.5)
+    if not st.json and cursor is not None:
+        st.console.print(f"cursor: {cursor}")
+
+
+def _chain_history(
+    st: State,
+    p: Profile,
+    rpc: str,
+    info: dict[str, Any],
+    grants: dict[str, dict[str, Any]],
+    since: str | None,
+    follow: bool,
+    follow_for: float,
+    interval: float,
+) -> None:
+    ledger = str(info["ledger_address"])
+    start = int(info["deploy_block"])
+    if since is not None:
+        if not since.isdigit():
+            raise UserError(
+                "reading the chain, --since is a block number (cursors are the service's)"
+            )
+        start = max(start, int(since) + 1)
+    rows, head = _rows_from_chain(rpc, ledger, start, p.address)
+    _show(st, grants, rows, "chain", head)
+    if not follow:
         return
     ends = time.monotonic() + follow_for if follow_for > 0 else None
     while ends is None or time.monotonic() < ends:
         time.sleep(interval)
-        new, new_head = _rows_from_chain(st, rpc, ledger, int(info["deploy_block"]), p.address)
+        if _chain.block_number(rpc) <= head:
+            continue
+        # from the deployment again: an access needs its grant's event for its context
+        new, new_head = _rows_from_chain(rpc, ledger, int(info["deploy_block"]), p.address)
         fresh = [r for r in new if r["block"] > head]
         head = max(head, new_head)
         for r in fresh:
-            if st.json:
-                import json
-
-                typer.echo(json.dumps(r, default=str))
-            else:
-                st.console.print("  ".join(str(v) for v in line(r)))
+            r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
+            _print_row(st, grants, r)

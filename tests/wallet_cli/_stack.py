@@ -87,12 +87,13 @@ def _register_schema(server: LiveServer, world: World) -> bytes:
     return sid
 
 
-def make_stack(anvil_url: str, db_url: str, tmp: Path) -> Iterator[Stack]:
+def make_stack(anvil_url: str, db_url: str, tmp: Path, **overrides: object) -> Iterator[Stack]:
+    """``overrides`` go to the service's settings (e.g. ``run_indexer=True``)."""
     world = World(anvil_url)
     custodian = Actor("custodian", DEV_KEYS[9])
     world.admit(custodian, 16, 8)  # CUSTODIAN, OPERATOR
     world.custodian = custodian  # type: ignore[attr-defined]
-    with live_server(world_settings(world, db_url, tmp)) as server:
+    with live_server(world_settings(world, db_url, tmp, **overrides)) as server:
         env = {"DATASAFE_API": server.url, "DATASAFE_RPC": world.rpc_url}
         citizen = Wallet(tmp / "citizen-wallet", env=dict(env))
         bank = Wallet(tmp / "bank-wallet", env=dict(env))

@@ -36,3 +36,15 @@ def any_db_stack(
     else:
         db_url = request.getfixturevalue("pg_databases").create("wallet")
     yield from make_stack(anvil_chain.url, db_url, tmp)
+
+
+@pytest.fixture(scope="module")
+def indexed_stack(
+    anvil_chain: Any, pg_databases: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The stack with the service's event indexer running, on PostgreSQL (trace, history)."""
+    tmp = tmp_path_factory.mktemp("wallet-stack-indexed")
+    db_url = pg_databases.create("wallet_indexed")
+    yield from make_stack(
+        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
+    )

@@ -1,0 +1,325 @@
+"""Two API processes on one PostgreSQL and one chain, one of them SIGKILLed mid-run.
+
+Real processes (``python -m api``), real anvil, real PostgreSQL, real HTTP. 1,000
+signed grants are split across both replicas and sent concurrently; some are sent
+to both at once; the replica holding the indexer lease is killed with SIGKILL while
+the grants flow. The chain must end with every grant exactly once, the custodian's
+nonces never collide, the survivor must take the lease over and the index must end
+with exactly the grants of the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from _api_seed import key_package, seed_asset
+from _api_server import REPO, free_port, world_manifest
+from _api_world import World
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.client import AsyncDataSafeClient
+from ledger.abi import ledger_abi
+
+N_GRANTS = 1000
+N_DUPLICATES = 20  # of those, sent to both replicas at the same time
+KILL_AFTER = 300  # completed grants before the indexer-holding replica is killed
+CONCURRENCY = 16  # in-flight requests per replica
+TX_TIMEOUT = 5  # relays of the dead replica count as abandoned ~10 s after its death
+
+
+class Replica:
+    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.port)],
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+
+    def metrics(self) -> dict[str, float]:
+        text = httpx.get(self.url + "/metrics", timeout=10).text
+        return {
+            s.name + ("" if not s.labels else str(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+        }
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Any) -> str:
+    return str(pg_databases.create("replicas"))
+
+
+@pytest.fixture
+def replicas(world: World, pg_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
+    env = {
+        "DATASAFE_API_RPC_URL": world.rpc_url,
+        "DATASAFE_API_MANIFEST_PATH": str(world_manifest(world, tmp_path / "manifest.json")),
+        "DATASAFE_API_DATABASE_URL": pg_url,
+        "DATASAFE_API_BLOB_DIR": str(tmp_path / "blobs"),
+        "DATASAFE_API_CUSTODIAN_KEY": world.custodian.key,  # type: ignore[attr-defined]
+        "DATASAFE_API_RUN_INDEXER": "true",
+        "DATASAFE_API_INDEXER_INTERVAL_SECONDS": "0.2",
+        "DATASAFE_API_TX_TIMEOUT_SECONDS": str(TX_TIMEOUT),
+        "DATASAFE_API_LOG_LEVEL": "WARNING",
+    }
+    started: list[Replica] = []
+    try:
+        # The first one migrates the schema; the second starts against a ready database.
+        for name in ("replica-a", "replica-b"):
+            replica = Replica(name, env, tmp_path / f"{name}.log")
+            started.append(replica)
+            replica.wait_healthy()
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+def _leader(replicas: list[Replica], timeout: float = 15) -> Replica:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [r for r in replicas if r.proc.poll() is None]
+        leaders = [r for r in alive if r.metrics()["datasafe_indexer_leader"] == 1]
+        assert len(leaders) <= 1, "two replicas write the index at once"
+        if leaders:
+            return leaders[0]
+        time.sleep(0.1)
+    raise AssertionError("no replica took the indexer lease")
+
+
+def _grant_bodies(world: World, pg_url: str) -> list[dict[str, Any]]:
+    asset = seed_asset(world, pg_url)
+    expiry = world.now() + 86_400
+    bodies = []
+    for _ in range(N_GRANTS):
+        signed = world.sign_grant(
+            world.citizen,
+            asset_id=asset.asset_id,
+            grantee=world.bank.address,
+            fields_mask=0b11,
+            expiry=expiry,
+        )
+        gid = signed.pop("grant_id")
+        package = key_package(world, asset, gid, 0b11).to_bytes()
+        bodies.append(signed | {"key_package": base64.b64encode(package).decode(), "_id": gid})
+    return bodies
+
+
+def _granted_on_chain(world: World) -> list[str]:
+    topic = "0x" + ledger_abi().events_by_name["ConsentGranted"].topic0.hex()
+    logs = world.w3.eth.get_logs(
+        {
+            "address": world.ledger_address,
+            "fromBlock": world.deploy_block,
+            "toBlock": "latest",
+            "topics": [topic],
+        }
+    )
+    return ["0x" + bytes(lg["topics"][1]).hex() for lg in logs]
+
+
+async def _drive(
+    world: World, replicas: list[Replica], leader: Replica, bodies: list[dict[str, Any]]
+) -> tuple[dict[str, list[int]], list[dict[str, Any]], float]:
+    """Send every grant (duplicates to both); SIGKILL ``leader`` after KILL_AFTER successes."""
+    statuses: dict[str, list[int]] = {b["_id"]: [] for b in bodies}
+    lost: list[dict[str, Any]] = []  # requests the killed replica never answered
+    killed_at = 0.0
+    done = 0
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    clients = [
+        AsyncDataSafeClient(
+            r.url,
+            world.citizen.key,
+            chain_id=world.chain_id,
+            ledger_address=world.ledger_address,
+            http=httpx.AsyncClient(base_url=r.url, timeout=60, limits=limits),
+        )
+        for r in replicas
+    ]
+    slots = [asyncio.Semaphore(CONCURRENCY) for _ in replicas]
+
+    async def post(i: int, body: dict[str, Any]) -> None:
+        nonlocal done, killed_at
+        async with slots[i]:
+            payload = {k: v for k, v in body.items() if k != "_id"}
+            try:
+                resp = await clients[i].request("POST", "/v1/grants", json_body=payload)
+            except httpx.TransportError:
+                assert replicas[i] is leader and killed_at, "a live replica dropped a request"
+                lost.append(body)
+                return
+            statuses[body["_id"]].append(resp.status_code)
+            assert resp.status_code in (201, 409), resp.text
+            if resp.status_code == 201:
+                done += 1
+                if done == KILL_AFTER:
+                    killed_at = time.monotonic()
+                    leader.proc.send_signal(signal.SIGKILL)
+
+    jobs = []
+    for n, body in enumerate(bodies):
+        jobs.append(post(n % 2, body))
+        if n < N_DUPLICATES:
+            jobs.append(post((n + 1) % 2, body))  # the same signed grant, to the other one
+    try:
+        await asyncio.gather(*jobs)
+    finally:
+        for c in clients:
+            await c.aclose()
+    return statuses, lost, killed_at
+
+
+async def _retry_on(
+    world: World, survivor: Replica, lost: list[dict[str, Any]], statuses: dict[str, list[int]]
+) -> None:
+    """What a client does after a connection reset: send the same signed grant elsewhere.
+
+    The dead replica's claim stays pending until the survivor (lease holder) settles it
+    as abandoned; then the retry either relays it or learns that it already was.
+    """
+    slots = asyncio.Semaphore(CONCURRENCY)
+    async with AsyncDataSafeClient(
+        survivor.url,
+        world.citizen.key,
+        chain_id=world.chain_id,
+        ledger_address=world.ledger_address,
+        http=httpx.AsyncClient(
+            base_url=survivor.url, timeout=60, limits=httpx.Limits(max_connections=CONCURRENCY)
+        ),
+    ) as client:
+
+        async def retry(body: dict[str, Any]) -> None:
+            payload = {k: v for k, v in body.items() if k != "_id"}
+            deadline = time.monotonic() + 4 * TX_TIMEOUT + 20
+            while True:
+                async with slots:
+                    resp = await client.request("POST", "/v1/grants", json_body=payload)
+                assert resp.status_code in (201, 409), resp.text
+                if resp.status_code == 201 or "already relayed" in resp.text:
+                    statuses[body["_id"]].append(resp.status_code)
+                    return
+                assert time.monotonic() < deadline, f"{body['_id']} still pending: {resp.text}"
+                await asyncio.sleep(0.5)
+
+        await asyncio.gather(*(retry(body) for body in lost))
+
+
+def test_two_replicas_relay_1000_grants_and_survive_a_sigkill(
+    world: World, pg_url: str, replicas: list[Replica]
+) -> None:
+    bodies = _grant_bodies(world, pg_url)
+    leader = _leader(replicas)
+    survivor = next(r for r in replicas if r is not leader)
+    started = time.monotonic()
+
+    statuses, lost, killed_at = asyncio.run(_drive(world, replicas, leader, bodies))
+    assert killed_at, "the leader was never killed"
+    # The survivor takes the indexer lease over within a few seconds of the kill.
+    assert _leader([survivor], timeout=10) is survivor
+    assert time.monotonic() - killed_at < 60
+    asyncio.run(_retry_on(world, survivor, lost, statuses))
+    elapsed = time.monotonic() - started
+
+    # Every grant is on chain exactly once.
+    ours = {b["_id"] for b in bodies}
+    on_chain = [g for g in _granted_on_chain(world) if g in ours]
+    assert len(on_chain) == N_GRANTS and set(on_chain) == ours
+    # Of a signed grant sent to both replicas at once, exactly one relayed it.
+    for body in bodies[:N_DUPLICATES]:
+        got = statuses[body["_id"]]
+        assert got.count(201) <= 1 and 409 in got, (body["_id"], got)
+    assert sum(s.count(201) for s in statuses.values()) <= N_GRANTS
+
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            # No nonce collision: every custodian nonce the chain used went to exactly one
+            # journaled transaction (journaled before its broadcast, by whichever replica).
+            custodian = world.custodian.address  # type: ignore[attr-defined]
+            rows = conn.execute(
+                sa.text("SELECT tx_hash, nonce FROM api_tx_journal WHERE sender = :s"),
+                {"s": custodian.lower()},
+            ).all()
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}
+            for i, (h, _) in enumerate(rows)
+        ]
+        receipts = {r["id"]: r["result"] for r in httpx.post(world.rpc_url, json=batch).json()}
+        mined_nonces = sorted(int(n) for i, (_, n) in enumerate(rows) if receipts[i] is not None)
+        chain_nonce = world.w3.eth.get_transaction_count(custodian)
+        assert mined_nonces == list(range(mined_nonces[0], chain_nonce))
+        assert len(mined_nonces) >= N_GRANTS
+        with engine.connect() as conn:
+            # Every relayed grant's record and key package is stored, once.
+            stored = conn.execute(sa.text("SELECT count(*) FROM api_grants")).scalar_one()
+            packages = conn.execute(sa.text("SELECT count(*) FROM api_key_packages")).scalar_one()
+            assert stored == N_GRANTS and packages == N_GRANTS
+            assert not conn.execute(
+                sa.text("SELECT id FROM api_relays WHERE status = 'pending'")
+            ).all()
+        # The survivor's index ends with exactly the chain's grants.
+        head = world.w3.eth.block_number
+        deadline = time.monotonic() + 30
+        while True:
+            with engine.connect() as conn:
+                indexed = conn.execute(sa.text("SELECT count(*) FROM grants")).scalar_one()
+                cursor = conn.execute(
+                    sa.text("SELECT last_block FROM indexer_cursor WHERE id = 1")
+                ).scalar_one()
+            if cursor >= head or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert cursor >= head
+        assert indexed == len(_granted_on_chain(world)) == N_GRANTS
+    finally:
+        engine.dispose()
+
+    m = survivor.metrics()
+    assert m["datasafe_custodian_nonce_errors"] == 0
+    assert m["datasafe_indexer_leader"] == 1
+    assert m["datasafe_indexer_lag_blocks"] <= 1
+    print(
+        f"\n{N_GRANTS} grants, two replicas, {len(lost)} retried after the SIGKILL: {elapsed:.1f}s"
+    )

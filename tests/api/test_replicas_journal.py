@@ -1,0 +1,275 @@
+"""The pieces replicas share, each against the real chain and database.
+
+* the transaction journal and :func:`api.journal.resubmit` (an anvil snapshot revert is
+  exactly "the chain lost its tail"),
+* the indexer lease (PostgreSQL advisory lock; always granted on SQLite),
+* the outbox claim that stops a second relay of the same signed grant.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from _api_server import live_server, world_settings
+from _api_world import World
+from eth_account import Account
+
+from api import db as api_db
+from api import errors
+from api.journal import IndexerLease, ResubmitError, TxJournal, http_rpc, resubmit
+from api.outbox import Outbox
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.engine.Engine]:
+    eng = api_db.make_engine(db_url)
+    api_db.migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def _signed_call(world: World, value: int = 0) -> tuple[str, int, bytes]:
+    """A custodian-signed transfer to itself at its pending nonce (any transaction will do)."""
+    custodian = world.custodian  # type: ignore[attr-defined]
+    tx = {
+        "to": custodian.address,
+        "value": value,
+        "data": b"",
+        "gas": 60_000,
+        "gasPrice": world.w3.eth.gas_price * 2,
+        "nonce": world.w3.eth.get_transaction_count(custodian.address, "pending"),
+        "chainId": world.chain_id,
+    }
+    signed = Account.sign_transaction(tx, custodian.key)
+    return "0x" + bytes(signed.hash).hex(), int(tx["nonce"]), bytes(signed.raw_transaction)
+
+
+def _send_journaled(world: World, journal: TxJournal) -> tuple[str, int]:
+    tx_hash, nonce, raw = _signed_call(world)
+    custodian = world.custodian  # type: ignore[attr-defined]
+    journal.record(tx_hash=tx_hash, sender=custodian.address, nonce=nonce, raw=raw, kind="t")
+    world.w3.eth.send_raw_transaction(raw)
+    receipt = world.w3.eth.wait_for_transaction_receipt(tx_hash)
+    block = int(receipt["blockNumber"])
+    journal.mined(tx_hash, block, "0x" + bytes(receipt["blockHash"]).hex())
+    return tx_hash, block
+
+
+def _put_grant_row(engine: sa.engine.Engine, tx_hash: str, block: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            api_db.grants.insert().values(
+                grant_id="0x" + "11" * 32,
+                asset_id="0x" + "22" * 32,
+                owner="0x" + "33" * 20,
+                grantor="0x" + "33" * 20,
+                grantee="0x" + "44" * 20,
+                terms={},
+                nonce="1",
+                deadline=0,
+                signature="0x",
+                tx_hash=tx_hash,
+                block=block,
+                created_at=0,
+            )
+        )
+
+
+def _receipt(world: World, tx_hash: str) -> Any:
+    return world.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])["result"]
+
+
+def test_lost_tail_is_resubmitted_with_the_same_hash(world: World, engine: Any) -> None:
+    journal = TxJournal(engine)
+    snap = world.snapshot()
+    for _ in range(2):  # extra blocks, so the re-mined block differs
+        world.w3.provider.make_request("evm_mine", [])
+    tx_hash, block = _send_journaled(world, journal)
+    _put_grant_row(engine, tx_hash, block)
+    world.revert(snap)  # the chain loses its tail; the database does not
+    assert _receipt(world, tx_hash) is None
+
+    rpc, close = http_rpc(world.rpc_url)
+    try:
+        report = resubmit(journal, rpc)
+        again = resubmit(journal, rpc)  # idempotent: nothing left to do
+    finally:
+        close()
+    assert report.resubmitted == [tx_hash] and not report.lost and not report.dropped
+    assert again.checked == 0
+    receipt = _receipt(world, tx_hash)
+    assert receipt is not None and int(receipt["status"], 16) == 1
+    new_block = int(receipt["blockNumber"], 16)
+    assert new_block != block
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(api_db.grants.c.block)).scalar_one() == new_block
+        assert conn.execute(sa.select(api_db.tx_journal.c.block)).scalar_one() == new_block
+
+
+def test_a_taken_nonce_makes_the_lost_tail_unrestorable(world: World, engine: Any) -> None:
+    journal = TxJournal(engine)
+    snap = world.snapshot()
+    tx_hash, _ = _send_journaled(world, journal)
+    world.revert(snap)
+    # Someone else spends the custodian's nonce first (a different transaction).
+    other, _, raw = _signed_call(world, value=1)
+    world.w3.eth.send_raw_transaction(raw)
+    world.w3.eth.wait_for_transaction_receipt(other)
+    assert other != tx_hash
+
+    rpc, close = http_rpc(world.rpc_url)
+    try:
+        with pytest.raises(ResubmitError, match="cannot be restored") as info:
+            resubmit(journal, rpc)
+    finally:
+        close()
+    assert tx_hash in str(info.value)
+    assert _receipt(world, tx_hash) is None
+    assert journal.count() == 1  # the evidence stays for the operator
+
+
+def test_a_never_mined_entry_whose_nonce_is_taken_is_dropped(world: World, engine: Any) -> None:
+    journal = TxJournal(engine)
+    custodian = world.custodian  # type: ignore[attr-defined]
+    tx_hash, nonce, raw = _signed_call(world)
+    journal.record(tx_hash=tx_hash, sender=custodian.address, nonce=nonce, raw=raw, kind="t")
+    # The broadcast never happened (crash); a later transaction took the nonce.
+    other, _, other_raw = _signed_call(world, value=1)
+    assert other != tx_hash
+    world.w3.eth.send_raw_transaction(other_raw)
+    world.w3.eth.wait_for_transaction_receipt(other)
+
+    rpc, close = http_rpc(world.rpc_url)
+    try:
+        report = resubmit(journal, rpc)
+    finally:
+        close()
+    assert report.dropped == [tx_hash] and not report.lost
+    assert journal.count() == 0
+
+
+def test_indexer_lease_is_exclusive_and_fails_over(db_url: str, engine: Any) -> None:
+    other_engine = api_db.make_engine(db_url)
+    try:
+        first, second = IndexerLease(engine), IndexerLease(other_engine)
+        if engine.dialect.name != "postgresql":
+            # One process per SQLite database: the lease is always granted.
+            assert first.acquire() and second.acquire()
+            return
+        assert first.acquire()
+        assert first.acquire()  # still held
+        assert not second.acquire()
+        # The holder's session dies (what a SIGKILL of its process does to it).
+        with engine.connect() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert killed
+        assert second.acquire()
+        assert not first.acquire()  # notices the loss, and cannot take it back
+        second.release()
+        assert first.acquire()
+        first.release()
+    finally:
+        other_engine.dispose()
+
+
+def test_two_claims_of_one_signed_grant_relay_it_once(engine: Any) -> None:
+    outbox, barrier = Outbox(engine), threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            outbox.begin("grant:0xabc", "grant", {"row": {}})
+            outcomes.append("claimed")
+        except errors.ConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["claimed"] + ["conflict"] * 7
+    outbox.settle("grant:0xabc", "confirmed")
+    with pytest.raises(errors.ConflictError, match="already relayed"):
+        outbox.begin("grant:0xabc", "grant", {"row": {}})
+    assert outbox.status("grant:0xabc") == "confirmed"
+    # A failed relay may be tried again; a confirmed pause may be followed by another.
+    outbox.begin("pause:0xabc", "pause", {})
+    outbox.settle("pause:0xabc", "confirmed")
+    outbox.begin("pause:0xabc", "pause", {})
+    assert outbox.status("pause:0xabc") == "pending"
+
+
+def test_the_api_resubmits_at_start(world: World, db_url: str, tmp_path: Path) -> None:
+    engine = api_db.make_engine(db_url)
+    api_db.migrate(engine)
+    try:
+        journal = TxJournal(engine)
+        snap = world.snapshot()
+        tx_hash, _ = _send_journaled(world, journal)
+        world.revert(snap)
+        assert _receipt(world, tx_hash) is None
+        with live_server(world_settings(world, db_url, tmp_path)):
+            pass
+        assert _receipt(world, tx_hash) is not None  # same bytes, same hash, mined again
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("was_ok", [False, True])
+def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
+    world: World, engine: Any, was_ok: bool
+) -> None:
+    """A tx that reverts when mined again (e.g. its consent's deadline passed during the outage)
+    restores nothing: refused if it had succeeded; fine if it had reverted the first time."""
+    journal = TxJournal(engine)
+    custodian = world.custodian  # type: ignore[attr-defined]
+    tx = {
+        "to": world.ledger_address,
+        "value": 0,
+        "data": b"\xde\xad\xbe\xef",  # no such function: the ledger reverts
+        "gas": 100_000,
+        "gasPrice": world.w3.eth.gas_price * 2,
+        "nonce": world.w3.eth.get_transaction_count(custodian.address, "pending"),
+        "chainId": world.chain_id,
+    }
+    signed = Account.sign_transaction(tx, custodian.key)
+    tx_hash = "0x" + bytes(signed.hash).hex()
+    snap = world.snapshot()
+    journal.record(
+        tx_hash=tx_hash,
+        sender=custodian.address,
+        nonce=int(tx["nonce"]),
+        raw=bytes(signed.raw_transaction),
+        kind="t",
+    )
+    world.w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = world.w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt["status"] == 0
+    # was_ok=True stands for "it succeeded then, and reverts now".
+    journal.mined(
+        tx_hash, int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex(), was_ok
+    )
+    world.revert(snap)
+
+    rpc, close = http_rpc(world.rpc_url)
+    try:
+        if was_ok:
+            with pytest.raises(ResubmitError, match=tx_hash):
+                resubmit(journal, rpc)
+        else:
+            assert resubmit(journal, rpc).resubmitted == [tx_hash]
+    finally:
+        close()
+    assert _receipt(world, tx_hash) is not None

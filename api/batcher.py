@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from eth_abi.abi import decode
 
 from api import errors
-from api._ledger_abi import ACCESS_REFUSED, ACCESSED, RECORD_ACCESS_BATCH
 from api.relay import Receipt, Relayer
+from ledger.abi import ledger_abi
+
+_ABI = ledger_abi()
+RECORD_ACCESS_BATCH = _ABI.fn("recordAccessBatch")
+#: ``topics[0]`` of the batch's events, as the 0x-hex strings JSON-RPC logs carry.
+ACCESSED = "0x" + _ABI.events_by_name["Accessed"].topic0.hex()
+ACCESS_REFUSED = "0x" + _ABI.events_by_name["AccessRefused"].topic0.hex()
 
 log = logging.getLogger("api.batcher")
 

@@ -119,8 +119,13 @@ class Domain:
         return keccak(b"\x19\x01" + self.separator + struct_hash)
 
 
+@lru_cache(maxsize=64)
 def ledger_domain(chain_id: int, verifying_contract: str) -> Domain:
-    """The domain of one deployment, memoised so request paths hash its separator once."""
+    """The domain of one deployment, memoised so request paths hash its separator once.
+
+    Cached per spelling of the address too (checksumming costs a keccak), while every
+    spelling of one address shares one :class:`Domain`.
+    """
     return _ledger_domain(chain_id, to_checksum_address(verifying_contract))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from api import errors
 from api._rawtx import RawTx, decode_raw_tx, expect_call
-from api.auth import Member
+from api.auth import Member, Role
 from api.services import Services
 from ledger.abi import FunctionSpec
 from ledger.errors import LedgerError
@@ -42,6 +43,20 @@ def ledger_call(
         return tx, fn.decode_input(tx.data)
     except LedgerError as exc:
         raise errors.InvalidRequestError(f"raw_transaction: {exc}") from exc
+
+
+def listing_scope(
+    member: Member, scopes: Sequence[tuple[Role, str | None]], refusal: str
+) -> dict[str, str]:
+    """Store filter for a listing: the first of ``scopes`` whose role the member holds.
+
+    ``(Role.SUBJECT, "owner")`` means a subject lists the rows it owns; a ``None`` column
+    means the role sees every row. No matching role: :class:`RoleRequiredError`.
+    """
+    for role, column in scopes:
+        if member.has(role):
+            return {} if column is None else {column: member.address}
+    raise errors.RoleRequiredError(refusal)
 
 
 async def may_act_for(services: Services, owner: str, who: str) -> bool:

@@ -22,6 +22,7 @@ from api.batcher import AccessRequest
 from api.deps import Consumer, CurrentMember, ServicesDep
 from api.envelope import EnvelopeError, recover
 from api.models import AccessCreate, AccessPublic, Anchor, TxRef
+from api.routers._shared import listing_scope
 from api.services import Services
 from api.terms import field_names
 from ledger import eip712
@@ -155,7 +156,7 @@ class AccessEntry(BaseModel):
 
 
 def _list_accesses(
-    services: Any, *, owner: str | None, grantee: str | None
+    services: Any, *, owner: str | None = None, grantee: str | None = None
 ) -> list[dict[str, Any]]:
     from ledger.db import Access
 
@@ -180,15 +181,12 @@ def _list_accesses(
     responses=errors.problem_responses(errors.RoleRequiredError, errors.NotReadyError),
 )
 async def list_accesses(member: CurrentMember, services: ServicesDep) -> list[AccessEntry]:
-    if member.has(Role.REGULATOR):
-        owner, grantee = None, None
-    elif member.has(Role.SUBJECT):
-        owner, grantee = member.address, None
-    elif member.has(Role.CONSUMER):
-        owner, grantee = None, member.address
-    else:
-        raise errors.RoleRequiredError("only subjects, institutions and regulators have accesses")
-    rows = await to_thread.run_sync(lambda: _list_accesses(services, owner=owner, grantee=grantee))
+    scope = listing_scope(
+        member,
+        [(Role.REGULATOR, None), (Role.SUBJECT, "owner"), (Role.CONSUMER, "grantee")],
+        "only subjects, institutions and regulators have accesses",
+    )
+    rows = await to_thread.run_sync(lambda: _list_accesses(services, **scope))
     return [
         AccessEntry(
             grant_id=r["grant_id"],

@@ -16,7 +16,7 @@ from api.auth import Member, Role
 from api.chain import AssetView
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.models import AssetAction, AssetCreate, AssetPublic, AssetSealed, AssetVersionCreate, TxRef
-from api.routers._shared import b32, hex32, ledger_call, may_act_for
+from api.routers._shared import b32, hex32, ledger_call, listing_scope, may_act_for
 from api.services import Services
 from ledger.abi import ledger_abi
 
@@ -257,18 +257,12 @@ async def _visible_asset(services: Services, member: Member, asset_id: str) -> d
     responses=errors.problem_responses(errors.RoleRequiredError),
 )
 async def list_assets(member: CurrentMember, services: ServicesDep) -> list[AssetPublic]:
-    if member.has(Role.REGULATOR):
-        rows = await to_thread.run_sync(lambda: _store.list_assets(services.engine))
-    elif member.has(Role.ISSUER):
-        rows = await to_thread.run_sync(
-            lambda: _store.list_assets(services.engine, issuer=member.address)
-        )
-    elif member.has(Role.SUBJECT):
-        rows = await to_thread.run_sync(
-            lambda: _store.list_assets(services.engine, owner=member.address)
-        )
-    else:
-        raise errors.RoleRequiredError("institutions see data only through grants (/v1/access)")
+    scope = listing_scope(
+        member,
+        [(Role.REGULATOR, None), (Role.ISSUER, "issuer"), (Role.SUBJECT, "owner")],
+        "institutions see data only through grants (/v1/access)",
+    )
+    rows = await to_thread.run_sync(lambda: _store.list_assets(services.engine, **scope))
     return [_public(r, await services.reads.asset(b32(r["asset_id"]))) for r in rows]
 
 

@@ -23,6 +23,7 @@ from api.models import (
     Verdict,
 )
 from api.routers._shared import b32 as _b32
+from api.routers._shared import listing_scope
 from api.routers._shared import may_act_for as _may_act_for
 from api.services import Services
 from api.terms import describe_terms, field_names
@@ -34,17 +35,6 @@ from ledger.calls import grant_id_of
 router = APIRouter(prefix="/grants", tags=["grants"])
 
 GrantId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="bytes32 grant id")]
-
-_AUTH = (
-    errors.UnauthenticatedError,
-    errors.BadSignatureError,
-    errors.RequestExpiredError,
-    errors.ReplayedRequestError,
-    errors.NotMemberError,
-    errors.MemberSuspendedError,
-    errors.ChainUnavailableError,
-)
-
 
 _ABI = ledger_abi()
 #: action -> (the ledger function relaying the subject's signed message, status after it)
@@ -61,7 +51,6 @@ _ACTIONS = {
     response_model=ConsentReceipt,
     summary="Relay a subject's signed grant and store its key package; returns the consent receipt",
     responses=errors.problem_responses(
-        *_AUTH,
         errors.InvalidRequestError,
         errors.InvalidVaultDataError,
         errors.KeyPackageMismatchError,
@@ -243,7 +232,6 @@ def _terms_of(view: GrantView) -> GrantTerms:
 
 
 _ACTION_ERRORS = errors.problem_responses(
-    *_AUTH,
     errors.GrantNotFoundError,
     errors.NotOwnerError,
     errors.ContractRejectedError,
@@ -324,23 +312,15 @@ async def _visible(services: Services, member: Member, view: GrantView, owner: s
     response_model=list[GrantPublic],
     summary="Grants the caller may see: a subject its own, an institution those made to it, "
     "a regulator all",
-    responses=errors.problem_responses(*_AUTH, errors.RoleRequiredError),
+    responses=errors.problem_responses(errors.RoleRequiredError),
 )
 async def list_grants(member: CurrentMember, services: ServicesDep) -> list[GrantPublic]:
-    if member.has(Role.REGULATOR):
-        rows = await to_thread.run_sync(lambda: _store.list_grants(services.engine))
-    elif member.has(Role.CONSUMER):
-        rows = await to_thread.run_sync(
-            lambda: _store.list_grants(services.engine, grantee=member.address)
-        )
-    elif member.has(Role.SUBJECT):
-        rows = await to_thread.run_sync(
-            lambda: _store.list_grants(services.engine, owner=member.address)
-        )
-    else:
-        raise errors.RoleRequiredError(
-            "only subjects, institutions and regulators have grants to list"
-        )
+    scope = listing_scope(
+        member,
+        [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
+        "only subjects, institutions and regulators have grants to list",
+    )
+    rows = await to_thread.run_sync(lambda: _store.list_grants(services.engine, **scope))
     out = []
     for row in rows:
         view = await services.reads.grant(_b32(row["grant_id"]))
@@ -352,7 +332,7 @@ async def list_grants(member: CurrentMember, services: ServicesDep) -> list[Gran
     "/{grant_id}",
     response_model=GrantPublic,
     summary="One grant, as the chain has it now (owner/agent, grantee or regulator)",
-    responses=errors.problem_responses(*_AUTH, errors.GrantNotFoundError, errors.ForbiddenError),
+    responses=errors.problem_responses(errors.GrantNotFoundError, errors.ForbiddenError),
 )
 async def get_grant(grant_id: GrantId, member: CurrentMember, services: ServicesDep) -> GrantPublic:
     view = await services.reads.grant(_b32(grant_id))
@@ -371,7 +351,7 @@ async def get_grant(grant_id: GrantId, member: CurrentMember, services: Services
     summary="May the calling institution read these fields under this grant now? "
     "(the chain's check at the latest block)",
     responses=errors.problem_responses(
-        *_AUTH, errors.RoleRequiredError, errors.GrantNotFoundError, errors.NotGranteeError
+        errors.RoleRequiredError, errors.GrantNotFoundError, errors.NotGranteeError
     ),
 )
 async def verify_grant(

@@ -224,6 +224,8 @@ _PROBLEMS = errors.problem_responses(
 _EXPORT: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A page (format=page), or every row streamed (format=json|csv)",
+        # One status, two JSON shapes chosen by `format`: documented as either.
+        "model": TracePage | list[TraceRowPublic],
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
@@ -231,7 +233,7 @@ _EXPORT: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/accesses",
-    response_model=TracePage,
+    response_model=None,
     summary="Every recorded access, filtered, sorted, paged or exported (regulator)",
     responses={**_PROBLEMS, **_EXPORT},
 )
@@ -252,7 +254,7 @@ async def trace_accesses(
 
 @router.get(
     "/consents",
-    response_model=TracePage,
+    response_model=None,
     summary="Every grant, revocation, pause, resume and expiry, filtered, sorted, paged or "
     "exported (regulator)",
     responses={**_PROBLEMS, **_EXPORT},

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from _api_world import load_artifact
 
-from api import _ledger_abi, chain
+from api import batcher as _ledger_abi
+from api import chain
 from ledger.abi import ledger_abi
 
 

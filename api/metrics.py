@@ -134,6 +134,7 @@ class MetricsMiddleware:
         self.metrics = metrics
         self._templates = templates
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
+        self._by_route: dict[int, str] = {}
 
     def template_of(self, path: str) -> str:
         """The documented path template a request path matches ("unmatched" if none)."""
@@ -168,7 +169,16 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            template = self.template_of(str(scope.get("path", "")))
+            # The router leaves the matched route object in the scope (its own path lacks the
+            # include prefix): match the templates once per route, not once per request.
+            path = str(scope.get("path", ""))
+            route = scope.get("route")
+            if route is None:
+                template = self.template_of(path)
+            else:
+                template = self._by_route.get(id(route), "")
+                if not template:
+                    template = self._by_route[id(route)] = self.template_of(path)
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

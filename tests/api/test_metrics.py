@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _api_server import free_port, live_server, world_settings
@@ -60,7 +61,7 @@ def test_metrics_count_requests_by_route_and_read_the_chain(
             name == "datasafe_http_requests_total"
             and dict(labels).get("route") == "/v1/grants/{grant_id}/verify"
             for name, labels in samples
-        ), "requests are labelled by route template, not raw path"
+        ), f"requests are labelled by route template, not raw path: {_routes(samples)}"
         assert (
             _get(
                 samples,
@@ -115,3 +116,7 @@ def test_metrics_answer_when_the_chain_is_down(world: World, db_url: str, tmp_pa
         assert _get(samples, "datasafe_metrics_scrape_errors_total", source="chain") == 1
         assert ("datasafe_chain_head_block", ()) in samples
         assert _get(samples, "datasafe_chain_head_block") == 0
+
+
+def _routes(samples: list[tuple[str, Any]]) -> list[str]:
+    return sorted({str(dict(labels).get("route")) for _, labels in samples})

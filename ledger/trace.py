@@ -295,19 +295,8 @@ def _access_select(
         a.c.tx_hash,
         _lit(0).label("rank"),
     ).select_from(a.outerjoin(s, s.c.asset_id == a.c.asset_id))
-    conds = []
-    if flt.subject is not None:
-        conds.append(a.c.owner == flt.subject)
-    if flt.institution is not None:
-        conds.append(a.c.grantee == flt.institution)
-    if flt.asset_id is not None:
-        conds.append(a.c.asset_id == flt.asset_id)
-    if flt.issuer is not None:
-        conds.append(a.c.asset_id.in_(_issuer_assets(flt.issuer)))
-    if flt.purpose is not None:
-        conds.append(a.c.purpose == flt.purpose)
-    if flt.grant_id is not None:
-        conds.append(a.c.grant_id == flt.grant_id)
+    # Accesses carry the same owner/grantee/asset/purpose/grant columns as grants.
+    conds = _grant_conds(a, flt)
     conds += _range(a.c.block_timestamp, a.c.block_number, flt)
     if now is not None:
         conds.append(a.c.block_timestamp <= now)

@@ -66,6 +66,23 @@ def wait_dead(pid: int, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def wait_indexed(node: Node, timeout: float = 30.0) -> None:
+    """Until ``datasafe-node status`` says the API's index has reached the chain head."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = node.cli("status", "--json")
+        status = json.loads(done.stdout)
+        api = status.get("api")
+        if (
+            done.returncode == 0
+            and isinstance(api, dict)
+            and api.get("indexer_last_block") == status.get("head")
+        ):
+            return
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
 class Node:
     """One data dir; ``start()`` runs ``up`` until it prints ``running``."""
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import signal
 import stat
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from _e2e_node import Node, wait_dead
+from _e2e_node import Node, wait_dead, wait_indexed
 
 from api.demo import STEPS
 from ledger.abi import ledger_abi
@@ -70,22 +69,6 @@ def _column(node: Node, table: str, column: str) -> list[str]:
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
-
-
-def _wait_indexed(node: Node, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        done = node.cli("status", "--json")
-        status = json.loads(done.stdout)
-        api = status.get("api")
-        if (
-            done.returncode == 0
-            and isinstance(api, dict)
-            and api.get("indexer_last_block") == status.get("head")
-        ):
-            return
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
 
 
 def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
@@ -141,7 +124,7 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     assert "no demo run 7" in node.cli("demo", "--run", "7").stderr
 
     # 4. chain, index and service agree: nothing lost, nothing duplicated
-    _wait_indexed(node)
+    wait_indexed(node)
     events = _events(node)
     names = Counter(e.name for e in events)
     anchored = [_hex(e.args["assetId"]) for e in events if e.name == "AssetAnchored"]

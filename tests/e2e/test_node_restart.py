@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from _e2e_node import Node, Story, wait_dead
+from _e2e_node import Node, Story, wait_dead, wait_indexed
 
 from ledger.node import EXIT_USAGE
 
@@ -112,7 +111,7 @@ def test_sigkill_of_the_node_alone_loses_nothing(node: Node, story: Story) -> No
     assert story.pull(url, manifest)["use"] == 3
     # nothing duplicated: one grant, one asset, and the index holds each access once
     assert node.rows("api_grants") == 1 and node.rows("api_assets") == 1
-    _wait_indexed(node)
+    wait_indexed(node)
     assert node.rows("accesses") == 3
 
 
@@ -123,7 +122,7 @@ def test_power_cut_restores_what_the_service_relayed(node: Node, story: Story) -
     refusal when that is impossible is shown by ``tests/e2e/test_resubmit.py``."""
     url, manifest = node.info["api_url"], node.manifest
     assert story.pull(url, manifest)["use"] == 4
-    _wait_indexed(node)
+    wait_indexed(node)
     info = node.info
     for pid in (info["anvil_pid"], info["api_pid"], info["pid"]):
         os.kill(pid, signal.SIGKILL)
@@ -133,11 +132,11 @@ def test_power_cut_restores_what_the_service_relayed(node: Node, story: Story) -
 
     out = node.start()
     assert "running" in out, out
-    _wait_indexed(node)
+    wait_indexed(node)
     # nothing lost, nothing duplicated: four accesses, and the next pull is the fifth use
     assert node.rows("accesses") == 4
     assert story.pull(node.info["api_url"], manifest)["use"] == 5
-    _wait_indexed(node)
+    wait_indexed(node)
     assert node.rows("accesses") == 5
     code, out = node.stop()
     assert code == 0 and out.rstrip().endswith("stopped"), out
@@ -162,15 +161,3 @@ def test_reset_then_fresh_up_and_down(node: Node, story: Story) -> None:
     code, out = node.finish()
     assert code == 0 and out.rstrip().endswith("stopped")
     assert node.cli("down").stdout.startswith("no node running")
-
-
-def _wait_indexed(node: Node, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        code, status = _status(node)
-        api = status.get("api")
-        head = status.get("head")
-        if code == 0 and isinstance(api, dict) and api.get("indexer_last_block") == head:
-            return
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)

@@ -10,16 +10,14 @@ the database again, with nothing duplicated.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
-import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from _e2e_node import Node, Story, wait_dead
+from _e2e_node import Node, Story, wait_dead, wait_indexed
 from eth_hash.auto import keccak
 
 from ledger.node import EXIT_CHAIN_BEHIND
@@ -48,22 +46,6 @@ def _query(node: Node, sql: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
-def _wait_indexed(node: Node, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        done = node.cli("status", "--json")
-        status = json.loads(done.stdout)
-        api = status.get("api")
-        if (
-            done.returncode == 0
-            and isinstance(api, dict)
-            and api.get("indexer_last_block") == status.get("head")
-        ):
-            return
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
-
-
 def test_power_cut_then_up_resubmits_the_lost_writes(node: Node, story: Story) -> None:
     node.start()
     rpc_url, manifest = node.info["rpc_url"], node.manifest
@@ -82,7 +64,7 @@ def test_power_cut_then_up_resubmits_the_lost_writes(node: Node, story: Story) -
     grant_id = story.grant(url, manifest)
     for use in (1, 2):
         assert story.pull(url, manifest)["use"] == use
-    _wait_indexed(node)
+    wait_indexed(node)
     journal = _query(node, "SELECT tx_hash, kind, block FROM api_tx_journal ORDER BY seq")
     kinds = sorted(str(k) for _, k, _ in journal)
     assert kinds == ["custodian", "custodian", "custodian", "member", "member"], journal
@@ -114,7 +96,7 @@ def test_power_cut_then_up_resubmits_the_lost_writes(node: Node, story: Story) -
         (int(grant_receipt["blockNumber"], 16),)
     ]
     assert story.uses(url) == 2
-    _wait_indexed(node)
+    wait_indexed(node)
     # Nothing duplicated: one grant, one asset, two accesses, in the service and the index.
     assert node.rows("api_grants") == 1 and node.rows("api_assets") == 1
     assert node.rows("grants") == 1 and node.rows("accesses") == 2
@@ -135,7 +117,7 @@ def test_unrestorable_loss_is_refused(node: Node, story: Story) -> None:
     story.register_schema(url, rpc_url, manifest)
     story.issue(url, rpc_url, manifest)
     story.grant(url, manifest)
-    _wait_indexed(node)
+    wait_indexed(node)
     info = node.info
     for pid in (info["anvil_pid"], info["api_pid"], info["pid"]):
         os.kill(pid, signal.SIGKILL)

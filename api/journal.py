@@ -76,6 +76,8 @@ class NonceSlot:
 class TxJournal:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        #: senders whose nonce row is known to exist (rows are never deleted)
+        self._nonce_rows: set[str] = set()
         self._postgres = engine.dialect.name == "postgresql"
 
     # ---- nonce allocation across replicas ----------------------------------------------
@@ -83,11 +85,13 @@ class TxJournal:
     def nonce_slot(self, sender: str) -> NonceSlot:
         """Lock ``sender``'s nonce row (blocks while another replica holds it)."""
         sender = sender.lower()
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(nonce_locks.insert().values(sender=sender, next_nonce=0))
-        except sa.exc.IntegrityError:
-            pass  # the row exists (possibly just created by another replica)
+        if sender not in self._nonce_rows:
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(nonce_locks.insert().values(sender=sender, next_nonce=0))
+            except sa.exc.IntegrityError:
+                pass  # the row exists (possibly just created by another replica)
+            self._nonce_rows.add(sender)
         conn = self._engine.connect()
         try:
             stmt = sa.select(nonce_locks.c.next_nonce).where(nonce_locks.c.sender == sender)

@@ -145,10 +145,11 @@ class Relayer:
         next_nonce: int | None = None
         try:
             for attempt in range(_NONCE_RETRIES + 1):
-                pending = await self._pending_nonce()
-                # The chain's pending count is the truth after a failure; otherwise the stored
-                # next nonce also covers a node whose pending view lags (load-balanced RPC).
-                nonce = pending if self._resync else max(pending, slot.stored)
+                # The chain's pending count is the truth at start and after a failure; otherwise
+                # the stored next nonce, kept under the row lock every replica takes, is (and it
+                # also covers a node whose pending view lags behind, e.g. load-balanced RPC).
+                # A nonce taken outside the service is refused by the node: resync and retry.
+                nonce = await self._pending_nonce() if self._resync else slot.stored
                 try:
                     tx_hash, _ = await self._sign_and_send(data, gas, to, nonce, journal=journal)
                 except RpcError as exc:

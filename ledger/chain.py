@@ -108,7 +108,9 @@ def find_anvil(override: Path | None = None) -> Path:
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise ChainProcessError("anvil not found: run `npm ci` or set DATASAFE_LEDGER_ANVIL_PATH")
+    raise ChainProcessError(
+        "anvil not found: run `make bootstrap` (npm install) or set DATASAFE_LEDGER_ANVIL_PATH"
+    )
 
 
 class EmbeddedChain:

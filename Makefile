@@ -20,9 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@# npm ci is impossible: the registry lacks some of foundry's optional platform packages (404),
-	@# so npm ci rejects any lock file; npm install keeps the locked versions.
-	npm install --no-audit --no-fund
+	@# npm ci installs exactly the lock and never rewrites it: a fresh clone stays clean.
+	npm ci --no-audit --no-fund
 	@touch $@
 
 up: bootstrap

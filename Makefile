@@ -8,8 +8,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := node_modules/.bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# forge through its platform binary: the npm wrapper in $(BIN) exits 0 even when forge fails.
+FORGE := $(CURDIR)/scripts/foundry.sh forge
+# What each gate looks at; tests/test_gates.py points them at broken trees to show each can fail.
+FORGE_ROOT := .
+PY_PATHS := ledger vault api wallet_cli tests scripts
+MYPY_ARGS :=
+IMPORTS_CONFIG := pyproject.toml
 
-.PHONY: bootstrap up down status test test-contracts test-python lint fmt bench gas-bench clean
+.PHONY: bootstrap up down status test test-contracts test-python lint lint-ruff lint-format \
+	typecheck imports fmt bench gas-bench clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -33,26 +41,38 @@ down: bootstrap
 status: bootstrap
 	$(VENV)/bin/datasafe-node status
 
-test: bootstrap test-contracts test-python
+# Every gate stops the run on failure: lint, types, import contracts, forge, artifacts, pytest.
+test: bootstrap lint test-contracts test-python
 
 test-contracts: node_modules/.installed
-	$(BIN)/forge build
-	$(BIN)/forge test
-	$(BIN)/forge snapshot --check --match-path 'contracts/test/unit/*'
+	cd $(FORGE_ROOT) && $(FORGE) build
+	cd $(FORGE_ROOT) && $(FORGE) test
+	cd $(FORGE_ROOT) && $(FORGE) snapshot --check --match-path 'contracts/test/unit/*'
 
 test-python: bootstrap
 	$(PY) scripts/gen_artifacts.py --check
 	$(PY) -m pytest -q
 
-lint: bootstrap
-	$(VENV)/bin/ruff check ledger vault api wallet_cli tests scripts
-	$(VENV)/bin/ruff format --check ledger vault api wallet_cli tests scripts
-	$(VENV)/bin/mypy
+lint: lint-ruff lint-format typecheck imports
+
+lint-ruff: bootstrap
+	$(VENV)/bin/ruff check $(PY_PATHS)
+
+lint-format: bootstrap
+	$(VENV)/bin/ruff format --check $(PY_PATHS)
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy $(MYPY_ARGS)
+
+# Layer rules of docs/architecture.md ([tool.importlinter] in pyproject.toml); imports inside
+# functions count.
+imports: bootstrap
+	$(VENV)/bin/lint-imports --no-cache $(IMPORTS_CONFIG)
 
 fmt: bootstrap
 	$(VENV)/bin/ruff format ledger vault api wallet_cli tests scripts
 	$(VENV)/bin/ruff check --fix ledger vault api wallet_cli tests scripts
-	$(BIN)/forge fmt
+	$(FORGE) fmt
 
 gas-bench: bootstrap
 	$(PY) scripts/bench_gas.py

@@ -304,9 +304,9 @@ def main() -> None:
     from _api_world import DEV_KEYS, Actor, World
 
     from api.envelope import sign_request
+    from ledger.chain import find_anvil
 
-    anvil_exe = shutil.which("anvil", path=str(REPO / "node_modules" / ".bin"))
-    assert anvil_exe, "anvil not found"
+    anvil_exe = str(find_anvil())
     anvil_port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))

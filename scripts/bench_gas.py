@@ -28,8 +28,9 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 
+from ledger.chain import find_anvil
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "node_modules" / ".bin"
 EAS_PACKAGE = ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
 EAS_ARTIFACTS = EAS_PACKAGE / "artifacts" / "contracts"
 LEDGER_ARTIFACT = ROOT / "out" / "DataSafeLedger.sol" / "DataSafeLedger.json"
@@ -116,7 +117,7 @@ def _load(path: Path) -> dict[str, Any]:
 def _start_anvil(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
-            str(BIN / "anvil"),
+            str(find_anvil()),
             "--host",
             "127.0.0.1",
             "--port",
@@ -140,7 +141,10 @@ def _start_anvil(port: int) -> subprocess.Popen[bytes]:
 
 
 def run() -> list[tuple[str, int, str, int, float | None, str]]:
-    subprocess.run([str(BIN / "forge"), "build", "--quiet"], cwd=ROOT, check=True)
+    # The platform binary through scripts/foundry.sh: the npm wrapper hides forge's exit status.
+    subprocess.run(
+        [str(ROOT / "scripts" / "foundry.sh"), "forge", "build", "--quiet"], cwd=ROOT, check=True
+    )
     port = _free_port()
     anvil = _start_anvil(port)
     try:

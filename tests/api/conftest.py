@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ import httpx
 import pytest
 from _api_server import (
     FAKE_LEDGER,
-    REPO,
     Anvil,
     LiveServer,
     free_port,
@@ -30,9 +28,9 @@ __all__ = ["FAKE_LEDGER", "LiveServer"]
 @pytest.fixture(scope="session")
 def api_anvil() -> Iterator[Anvil]:
     """A bare anvil (no contracts) for tests of the envelope and health endpoints."""
-    exe = shutil.which("anvil", path=str(REPO / "node_modules" / ".bin")) or shutil.which("anvil")
-    if exe is None:
-        pytest.fail("anvil not found (run `make bootstrap`)")
+    from ledger.chain import find_anvil
+
+    exe = str(find_anvil())
     port = free_port()
     proc = subprocess.Popen(
         [exe, "--host", "127.0.0.1", "--port", str(port), "--silent", "--chain-id", "31337"],

@@ -1,0 +1,213 @@
+"""Every gate of the test command can fail.
+
+``make test`` runs lint, types, import contracts, forge tests, the gas snapshot check and
+pytest. A gate whose exit status is swallowed (the npm ``forge`` wrapper exits 0 when forge
+fails) would let anything land, so each gate is run here through its real Makefile target,
+pointed at a small broken tree, and must fail -- and at a clean one, and must pass.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = "contracts/test/unit/Probe.t.sol"
+
+
+def make(target: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``make -s TARGET VAR=value...`` in the repository, as the test command runs it."""
+    args = ["make", "-s", "-C", str(ROOT), target, *(f"{k}={v}" for k, v in variables.items())]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_make_test_runs_every_gate() -> None:
+    """The README's test command reaches each gate (nothing dropped from the recipe)."""
+    plan = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "test"], capture_output=True, text=True, check=True
+    ).stdout
+    for gate in (
+        "ruff check",
+        "ruff format --check",
+        "mypy",
+        "lint-imports",
+        "scripts/foundry.sh forge test",
+        "scripts/foundry.sh forge snapshot --check",
+        "gen_artifacts.py --check",
+        "-m pytest",
+    ):
+        assert gate in plan, f"`make test` no longer runs {gate!r}"
+    assert "node_modules/.bin/forge" not in plan
+
+
+# ---- forge -------------------------------------------------------------------------------------
+
+
+def _forge_project(root: Path, body: str) -> Path:
+    (root / "contracts/src").mkdir(parents=True, exist_ok=True)
+    (root / "contracts/test/unit").mkdir(parents=True, exist_ok=True)
+    (root / "foundry.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [profile.default]
+            src = "contracts/src"
+            test = "contracts/test"
+            out = "out"
+            cache_path = "cache"
+            solc = "{ROOT / "scripts" / "solc.cjs"}"
+            offline = true
+            auto_detect_solc = false
+            """
+        )
+    )
+    (root / PROBE).write_text(
+        "// SPDX-License-Identifier: Apache-2.0\npragma solidity ^0.8.20;\n\n"
+        f"contract ProbeTest {{\n{body}\n}}\n"
+    )
+    return root
+
+
+PASSING = """
+    uint256 private _x;
+
+    function test_Stores() public {
+        _x = 7;
+        require(_x == 7);
+    }
+"""
+
+
+@pytest.fixture(scope="module")
+def forge_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A passing one-test project with its correct gas snapshot."""
+    root = _forge_project(tmp_path_factory.mktemp("forge"), PASSING)
+    snap = subprocess.run(
+        [str(ROOT / "scripts/foundry.sh"), "forge", "snapshot"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert snap.returncode == 0, snap.stdout + snap.stderr
+    assert "ProbeTest:test_Stores()" in (root / ".gas-snapshot").read_text()
+    return root
+
+
+def test_forge_gate_passes_on_a_clean_project(forge_project: Path) -> None:
+    result = make("test-contracts", FORGE_ROOT=str(forge_project))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_forge_gate_fails_on_a_failing_solidity_test(tmp_path: Path) -> None:
+    failing = PASSING.replace("require(_x == 7)", "require(_x == 8)")
+    root = _forge_project(tmp_path, failing)
+    result = make("test-contracts", FORGE_ROOT=str(root))
+    assert result.returncode != 0
+    assert "[FAIL" in result.stdout + result.stderr
+
+
+def test_forge_gate_fails_on_a_drifted_gas_snapshot(forge_project: Path, tmp_path: Path) -> None:
+    root = _forge_project(tmp_path, PASSING)
+    good = (forge_project / ".gas-snapshot").read_text()
+    gas = good.split("(gas: ")[1].split(")")[0]
+    (root / ".gas-snapshot").write_text(good.replace(f"(gas: {gas})", f"(gas: {int(gas) - 1})"))
+    result = make("test-contracts", FORGE_ROOT=str(root))
+    assert result.returncode != 0
+    assert "ProbeTest" in result.stdout + result.stderr
+
+
+# ---- python gates ------------------------------------------------------------------------------
+
+
+def _module(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "probe_module.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+CLEAN = '''\
+"""A clean module."""
+
+
+def double(x: int) -> int:
+    return x * 2
+'''
+
+
+@pytest.mark.parametrize("target", ["lint-ruff", "lint-format", "typecheck"])
+def test_python_gate_passes_on_clean_code(target: str, tmp_path: Path) -> None:
+    path = _module(tmp_path, CLEAN)
+    variable = "MYPY_ARGS" if target == "typecheck" else "PY_PATHS"
+    result = make(target, **{variable: str(path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "source"),
+    [
+        ("lint-ruff", "import os\n\n\ndef f() -> None:\n    return None\n"),
+        ("lint-format", "def f( x :int)->int :\n  return x\n"),
+        ("typecheck", "def f(x):\n    return x\n\n\ny: int = 'not an int'\n"),
+    ],
+)
+def test_python_gate_fails(target: str, source: str, tmp_path: Path) -> None:
+    path = _module(tmp_path, source)
+    variable = "MYPY_ARGS" if target == "typecheck" else "PY_PATHS"
+    result = make(target, **{variable: str(path)})
+    assert result.returncode != 0, f"{target} passed on broken code"
+
+
+def test_import_contracts_pass_on_the_tree() -> None:
+    result = make("imports")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_fail_on_an_upward_import(tmp_path: Path) -> None:
+    """Without its documented exceptions, the contract catches ledger/node.py's lazy import
+    of api/ (an import inside a function): imports inside functions count."""
+    config = (ROOT / "pyproject.toml").read_text()
+    _, _, contracts = config.partition("\n[tool.importlinter]\n")
+    strict = "\n".join(
+        line
+        for line in contracts.splitlines()
+        if not line.strip().startswith('"ledger.node -> api.')
+    )
+    broken = tmp_path / "contracts.toml"
+    broken.write_text("[tool.importlinter]\n" + strict)
+    result = make("imports", IMPORTS_CONFIG=str(broken))
+    assert result.returncode != 0
+    assert "ledger.node -> api." in result.stdout
+
+
+def test_sdk_imports_without_server_frameworks() -> None:
+    """The bank's SDK (api.client) imports with FastAPI, uvicorn and SQLAlchemy absent."""
+    probe = textwrap.dedent(
+        """
+        import sys
+        from importlib.abc import MetaPathFinder
+
+        BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "psycopg")
+
+        class Block(MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import api.client
+        assert hasattr(api.client, "DataSafeClient")
+        assert not any(m.split(".")[0] in BLOCKED for m in sys.modules)
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -30,7 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import _shred, errors
 from api.db import key_packages, sealed_assets
 from api.settings import ApiSettings
 from vault.keys import PublicEncryptionKey
@@ -260,9 +260,24 @@ class VaultAdapter:
         return None if row is None else bytes(row[0])
 
     def delete_key_package(self, grant_id: str) -> None:
-        """Crypto-shredding on revocation: the row is deleted, not flagged."""
+        """Crypto-shredding on revocation: the row is deleted, not flagged, and the deleted
+        bytes are pushed out of the database's files (:func:`api._shred.finish`)."""
         with self._engine.begin() as conn:
+            row = conn.execute(
+                sa.select(key_packages.c.package).where(key_packages.c.grant_id == grant_id.lower())
+            ).first()
             conn.execute(key_packages.delete().where(key_packages.c.grant_id == grant_id.lower()))
+        if row is not None:
+            self.forget_package(bytes(row[0]))
+        _shred.finish(self._engine)
+
+    def forget_package(self, package: bytes) -> None:
+        """Drop memoised disclosures that embed ``package`` (a revoked grant's key package
+        must not outlive its row in memory either)."""
+        digest = hashlib.sha256(package).digest()
+        with self._lock:
+            for key in [k for k in self._disclosures if k[1] == digest]:
+                del self._disclosures[key]
 
     # ---- pulls -------------------------------------------------------------------------
 

@@ -170,6 +170,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten with zeros (key packages: crypto-shredding).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

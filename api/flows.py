@@ -17,7 +17,7 @@ from typing import Any
 
 from anyio import to_thread
 
-from api import _shred, _store
+from api import _shred, _store, scrub
 from api.journal import IndexerLease, ResubmitError, http_rpc, resubmit
 from api.services import Services
 from ledger.abi import ledger_abi
@@ -49,6 +49,30 @@ async def start(services: Services) -> None:
     if services.settings.run_indexer:
         services.extras["loop"] = asyncio.get_running_loop()
         await to_thread.run_sync(_start_indexer, services)
+    if services.settings.scrub_interval_seconds > 0 and services.settings.blob_dir is not None:
+        services.tasks.append(asyncio.create_task(_scrub_loop(services)))
+
+
+async def _scrub_loop(services: Services) -> None:
+    """One bounded blob scrub pass every ``scrub_interval_seconds`` (the first at start-up)."""
+    s = services.settings
+    chain = scrub.chain_digests(s.rpc_url, services.deployment.ledger_address)
+
+    def one_pass() -> scrub.PassReport:
+        return scrub.scrub_pass(
+            services.engine,
+            services.vault.blobs,
+            max_blobs=s.scrub_max_blobs,
+            max_bytes=s.scrub_max_bytes,
+            chain=chain,
+        )
+
+    while True:
+        try:
+            await to_thread.run_sync(one_pass)
+        except Exception as exc:  # a failed pass is retried at the next interval
+            log.warning("blob scrub pass failed: %s", exc)
+        await asyncio.sleep(s.scrub_interval_seconds)
 
 
 async def stop(services: Services) -> None:

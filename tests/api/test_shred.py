@@ -93,7 +93,7 @@ def _found_in_tables(db_url: str, package: bytes) -> list[str]:
     try:
         with engine.connect() as conn:
             for table in sa.inspect(conn).get_table_names():
-                for row in conn.execute(sa.text(f"SELECT * FROM {table}")):  # noqa: S608
+                for row in conn.execute(sa.text(f"SELECT * FROM {table}")):
                     for value in row:
                         if isinstance(value, bytes | memoryview):
                             raw = bytes(value)

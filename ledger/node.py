@@ -1135,6 +1135,12 @@ def demo(
     stop_after: Annotated[
         int | None, typer.Option("--stop-after", min=1, help="stop after this many steps")
     ] = None,
+    write_plaintext: Annotated[
+        bool,
+        typer.Option(
+            "--write-plaintext", help="also write the decrypted records (0600) into the run folder"
+        ),
+    ] = False,
 ) -> None:
     """Play the demo story (departments, citizen, bank, notary, regulator) on the running node.
 
@@ -1153,6 +1159,7 @@ def demo(
             resume=resume,
             run=run,
             stop_after=stop_after,
+            write_plaintext=write_plaintext,
         )
     except (ApiError, LedgerError) as exc:
         typer.echo(f"demo failed: {exc}", err=True)

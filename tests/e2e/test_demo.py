@@ -350,3 +350,45 @@ def test_citizen_and_bank_through_the_wallet_cli(node: Node, tmp_path: Path) -> 
         assert [e.tx_hash for e in accessed] == [got["access_tx"]]
     finally:
         demo.close()
+
+
+def test_node_scrub_backup_restore_after_a_lost_blob(
+    node: Node, report: dict[str, Any], tmp_path: Path
+) -> None:
+    """The operator's commands on the demo's node: a deleted blob fails ``status`` (exit 4)
+    and ``scrub``; ``backup`` (taken before, node running) and ``restore`` (node stopped)
+    bring it back; ``scrub`` and ``status`` are clean again. Last in the module: it restarts
+    the node."""
+    assert node.cli("scrub", timeout=120).returncode == 0
+    backup = tmp_path / "backup"
+    done = node.cli("backup", str(backup), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (backup / "datasafe.db").exists() and (backup / "manifest.json").exists()
+    stored = (node.data_dir / "blobs").rglob("*")
+    blob = next(p for p in stored if p.is_file() and p.parent.name != "tmp")
+    blob.unlink()
+
+    done = node.cli("scrub", "--json", timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stdout)["health"]["missing"] == 1
+    status = node.cli("status", "--json")
+    assert status.returncode == 4
+    out = json.loads(status.stdout)
+    assert out["ok"] is False and out["blobs"]["missing"] == 1 and "restore" in out["detail"]
+
+    refused = node.cli("restore", str(backup))
+    assert refused.returncode == 1 and "datasafe-node down" in refused.stderr
+    code, _ = node.stop()
+    assert code == 0
+    done = node.cli("restore", str(backup), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert blob.exists()
+    node.start()
+    assert node.cli("scrub", timeout=120).returncode == 0
+    status = node.cli("status", "--json")
+    assert status.returncode == 0, status.stdout
+    assert json.loads(status.stdout)["blobs"] == json.loads(status.stdout)["blobs"] | {
+        "ok": True,
+        "missing": 0,
+        "corrupt": 0,
+    }

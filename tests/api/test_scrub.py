@@ -13,15 +13,18 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from _api_seed import seal_for, seed_asset
 from _api_server import REPO, live_server, world_manifest, world_settings
 from _api_world import World
 
+from api import backup, scrub
 from api import db as api_db
-from api import scrub
 from api._vault import VaultAdapter
+from api.backup import BackupError
 from api.cli import EXIT_BLOBS_DAMAGED
+from api.settings import ApiSettings
 from ledger.node import blob_health
 from vault.store import BlobStore
 
@@ -176,3 +179,33 @@ def test_scrub_compares_with_the_recorded_and_the_chain_digest(
         assert scrub.health(engine)["corrupt"] == 2
     finally:
         engine.dispose()
+
+
+def test_backup_and_restore_refusals(db_url: str, tmp_path: Path) -> None:
+    engine = api_db.make_engine(db_url)
+    api_db.migrate(engine)
+    engine.dispose()
+    settings = ApiSettings(database_url=db_url, blob_dir=tmp_path / "blobs")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "something").write_text("x")
+    with pytest.raises(BackupError, match="not empty"):
+        backup.backup(settings, busy)
+    with pytest.raises(BackupError, match="is not a backup"):
+        backup.restore(settings, busy)
+    other = "postgresql" if db_url.startswith("sqlite") else "sqlite"
+    (busy / "backup.json").write_text(json.dumps({"database": {"kind": other}}))
+    with pytest.raises(BackupError, match=f"holds a {other} database"):
+        backup.restore(settings, busy)
+    # the operator's command says so in one line and exits 1
+    env = {**os.environ, "DATASAFE_API_DATABASE_URL": db_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "api", "backup", str(busy)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stderr.startswith("backup failed: ")

@@ -30,7 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api import errors
+from api import _shred, errors
 from api.db import key_packages, sealed_assets
 from api.settings import ApiSettings
 from vault.keys import PublicEncryptionKey
@@ -46,8 +46,11 @@ _DISCLOSURE_CACHE_SIZE = 128
 
 
 class VaultAdapter:
-    def __init__(self, engine: Engine, blob_dir: Path | None) -> None:
+    def __init__(self, engine: Engine, blob_dir: Path | None, *, shred_inline: bool = True) -> None:
         self._engine = engine
+        #: Finish shredding (:func:`api._shred.finish`) right after each deletion; False when
+        #: the indexer does it once per indexed batch (PostgreSQL's VACUUM with the indexer on).
+        self._shred_inline = shred_inline
         self._blobs = BlobStore(blob_dir) if blob_dir is not None else None
         self._parsed: OrderedDict[str, SealedAsset] = OrderedDict()
         self._disclosures: OrderedDict[tuple[str, bytes, Anchor], str] = OrderedDict()
@@ -55,7 +58,10 @@ class VaultAdapter:
 
     @classmethod
     def open(cls, settings: ApiSettings, engine: Engine) -> VaultAdapter:
-        return cls(engine, settings.blob_dir)
+        # SQLite's checkpoint is cheap and immediate; a VACUUM per revocation is not, and the
+        # indexer runs one after the range that holds the revocation (it sees every one).
+        inline = engine.dialect.name == "sqlite" or not settings.run_indexer
+        return cls(engine, settings.blob_dir, shred_inline=inline)
 
     @property
     def blobs(self) -> BlobStore:
@@ -260,9 +266,25 @@ class VaultAdapter:
         return None if row is None else bytes(row[0])
 
     def delete_key_package(self, grant_id: str) -> None:
-        """Crypto-shredding on revocation: the row is deleted, not flagged."""
+        """Crypto-shredding on revocation: the row is deleted, not flagged, and the deleted
+        bytes are pushed out of the database's files (:func:`api._shred.finish`)."""
         with self._engine.begin() as conn:
+            row = conn.execute(
+                sa.select(key_packages.c.package).where(key_packages.c.grant_id == grant_id.lower())
+            ).first()
             conn.execute(key_packages.delete().where(key_packages.c.grant_id == grant_id.lower()))
+        if row is not None:
+            self.forget_package(bytes(row[0]))
+        if self._shred_inline:
+            _shred.finish(self._engine)
+
+    def forget_package(self, package: bytes) -> None:
+        """Drop memoised disclosures that embed ``package`` (a revoked grant's key package
+        must not outlive its row in memory either)."""
+        digest = hashlib.sha256(package).digest()
+        with self._lock:
+            for key in [k for k in self._disclosures if k[1] == digest]:
+                del self._disclosures[key]
 
     # ---- pulls -------------------------------------------------------------------------
 

@@ -143,6 +143,30 @@ nonce_locks = sa.Table(
     sa.Column("next_nonce", sa.BigInteger, nullable=False),
 )
 
+#: The blob scrub's resumable cursor and run times (one row, ``id`` = 1).
+scrub_state = sa.Table(
+    "api_scrub_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    #: Last asset id checked in the current pass (None: the next pass starts from the top).
+    sa.Column("cursor", sa.String(66), nullable=True),
+    sa.Column("last_run_at", sa.BigInteger, nullable=True),
+    sa.Column("last_full_pass_at", sa.BigInteger, nullable=True),
+    sa.Column("full_passes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("checked_total", sa.BigInteger, nullable=False, default=0),
+)
+
+#: Blobs the scrub found missing or corrupt; a row goes when a later check finds it sound.
+scrub_findings = sa.Table(
+    "api_scrub_findings",
+    metadata,
+    sa.Column("asset_id", sa.String(66), primary_key=True),
+    sa.Column("blob", sa.String(128), nullable=False),
+    sa.Column("problem", sa.String(16), nullable=False, index=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.BigInteger, nullable=False),
+)
+
 #: The schema version this code expects; readiness fails on a mismatch.
 SCHEMA_VERSION = 1
 schema_version = sa.Table(
@@ -170,6 +194,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten with zeros (key packages: crypto-shredding).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine
@@ -186,6 +212,8 @@ def migrate(engine: Engine) -> None:
         row = conn.execute(sa.select(schema_version.c.version)).first()
         if row is None:
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        if conn.execute(sa.select(scrub_state.c.id)).first() is None:
+            conn.execute(scrub_state.insert().values(id=1, full_passes=0, checked_total=0))
 
 
 def is_migrated(engine: Engine) -> bool:

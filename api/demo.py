@@ -13,11 +13,18 @@ played any number of times on the same node. :func:`run_demo` returns a JSON-abl
 report of every outcome (``datasafe-node demo --json`` prints it); the end-to-end test
 asserts it and recounts the chain's events itself.
 
-A run is resumable: its folder keeps ``members.json`` (the run's member keys, mode 0600 —
-it is a demo) and ``state.json`` (the completed steps, the report so far and the sealed
-assets), rewritten atomically after each step's effects are confirmed on chain.
-``datasafe-node demo --resume`` (or ``--run N``) continues the run from its first
-incomplete step with the same members; ``--stop-after K`` stops a run after K steps.
+Secrets are kept as a wallet keeps them. Each actor has a wallet home of its own,
+``<run folder>/wallets/<role>`` (mode 0700, the ``datasafe`` wallet's layout: a V3 keystore
+for the account key and the passphrase-sealed HPKE key, files 0600), locked with the public
+demo passphrase :data:`DEMO_PASSPHRASE` — so ``DATASAFE_HOME=<that dir> datasafe ...`` opens
+it. Nothing decrypted is written to disk unless asked (``--write-plaintext``: the opened
+records go to ``<run folder>/plaintext``, 0600); the run folder itself is 0700.
+
+A run is resumable: its folder keeps the wallet homes and ``state.json`` (the completed
+steps, the report so far without decrypted values, and the sealed assets), rewritten
+atomically after each step's effects are confirmed on chain. ``datasafe-node demo --resume``
+(or ``--run N``) continues the run from its first incomplete step with the same members;
+``--stop-after K`` stops a run after K steps.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from ledger.settings import LedgerSettings, get_settings
 from ledger.trace import TraceFilter
 from ledger.tx import AsyncTxManager, LocalKeySender, Sender
 from vault.errors import VaultError
+from vault.keyfile import open_private_key, seal_private_key
 from vault.keys import EncryptionKeyPair, PublicEncryptionKey
 from vault.packages import Disclosure, build_key_package, open_disclosure
 from vault.sealing import SealedAsset, open_asset, seal_asset
@@ -290,14 +298,15 @@ def governor_sender(s: LedgerSettings, embedded: bool) -> Sender:
 
 
 def next_run(data_dir: Path) -> tuple[int, Path]:
-    """A new run number and its export folder (``<data dir>/demo/run-N``)."""
+    """A new run number and its export folder (``<data dir>/demo/run-N``, owner-only)."""
     root = data_dir / DEMO_DIR
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
     run = 1 + max((int(p.name[4:]) for p in root.glob("run-*") if p.name[4:].isdigit()), default=0)
     while True:
         folder = root / f"run-{run}"
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)  # whatever the umask
             return run, folder
         except FileExistsError:  # another demo took it
             run += 1
@@ -306,10 +315,20 @@ def next_run(data_dir: Path) -> tuple[int, Path]:
 #: The story's steps in order (``Demo`` methods); a run's state names those completed.
 STEPS = ("admit", "issue", "loan", "notary", "correct", "regulator")
 STATE_FILE = "state.json"
+#: Runs made before wallet homes kept every key in this one file (read to resume them).
 MEMBERS_FILE = "members.json"
+#: Each actor's wallet home (``datasafe`` layout) inside the run folder.
+WALLETS_DIR = "wallets"
+#: Decrypted records, only with ``--write-plaintext``.
+PLAINTEXT_DIR = "plaintext"
+#: The demo wallets' passphrase. Public on purpose: these are demo identities on a demo
+#: chain; what it shows is the format (keys encrypted at rest), not a secret.
+DEMO_PASSPHRASE = "datasafe-demo"  # noqa: S105
+#: scrypt work factor of the demo wallets (real wallets use 262144; the demo makes 11 keys).
+DEMO_SCRYPT_N = 2**14
 
 
-def write_atomic(path: Path, data: Any, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: Any, *, mode: int = 0o600) -> None:
     """Write JSON to ``path`` so a reader (or a crash) sees the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -330,19 +349,74 @@ def write_atomic(path: Path, data: Any, *, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
 def save_members(folder: Path, members: dict[str, Actor]) -> None:
-    """The run's member keys (account + HPKE), owner-only: resuming re-uses the same members."""
-    write_atomic(
-        folder / MEMBERS_FILE,
-        {
-            name: {"key": a.key, "enc": base64.b64encode(a.enc.private_bytes()).decode()}
-            for name, a in members.items()
-        },
-        mode=0o600,
-    )
+    """Each actor's keys in a wallet home of its own, encrypted as the ``datasafe`` wallet
+    encrypts them (resuming opens them with :data:`DEMO_PASSPHRASE`)."""
+    for name, a in members.items():
+        home = _private_dir(folder / WALLETS_DIR / name)
+        profile = _private_dir(home / "profiles" / name)
+        key = bytes.fromhex(a.key.removeprefix("0x"))
+        keystore = Account.encrypt(key, DEMO_PASSPHRASE, kdf="scrypt", iterations=DEMO_SCRYPT_N)
+        sealed = seal_private_key(a.enc, DEMO_PASSPHRASE, a.address, n=DEMO_SCRYPT_N)
+        write_atomic(profile / "keystore.json", dict(keystore))
+        write_atomic(
+            profile / "enc-keys.json",
+            {
+                "keys": [
+                    {
+                        "digest": a.enc.digest().hex(),
+                        "suite": int(a.enc.suite),
+                        "public_key": a.enc.public_key.to_bytes().hex(),
+                        "created": int(time.time()),
+                        "current": True,
+                        "registered_block": None,
+                        "blob": sealed,
+                    }
+                ]
+            },
+        )
+        write_atomic(
+            profile / "profile.json",
+            {
+                "name": name,
+                "address": a.address,
+                "kind": a.kind.name.lower(),
+                "label": a.label,
+                "created": int(time.time()),
+            },
+        )
+        write_atomic(home / "config.json", {"default": name})
 
 
 def load_members(folder: Path, run: int) -> dict[str, Actor]:
+    if not (folder / WALLETS_DIR).is_dir() and (folder / MEMBERS_FILE).exists():
+        return _load_members_file(folder, run)
+    members = cast(run)
+    for name, actor in members.items():
+        profile = folder / WALLETS_DIR / name / "profiles" / name
+        try:
+            keystore = json.loads((profile / "keystore.json").read_text())
+            stored = json.loads((profile / "enc-keys.json").read_text())["keys"]
+            actor.key = "0x" + bytes(Account.decrypt(keystore, DEMO_PASSPHRASE)).hex()
+            current = next(k for k in stored if k.get("current"))
+            actor.enc = open_private_key(
+                {**current["blob"], "digest": current["digest"]}, DEMO_PASSPHRASE, actor.address
+            )
+        except (OSError, ValueError, KeyError, StopIteration, VaultError) as exc:
+            raise DemoError(
+                f"run {run} cannot be resumed: the wallet of {name} in {profile}: {exc}"
+            ) from exc
+    return members
+
+
+def _load_members_file(folder: Path, run: int) -> dict[str, Actor]:
+    """A run started before wallet homes (plain ``members.json``)."""
     try:
         saved = json.loads((folder / MEMBERS_FILE).read_text())
     except (OSError, ValueError) as exc:
@@ -397,13 +471,25 @@ class Narrator:
     def __init__(self, quiet: bool) -> None:
         self.console = Console(highlight=False, soft_wrap=True) if not quiet else None
         self.steps: list[dict[str, Any]] = []
+        #: note shown -> note saved, for notes that show decrypted values
+        self._redacted: dict[str, str] = {}
+
+    def saved_steps(self, *, plaintext: bool) -> list[dict[str, Any]]:
+        """The narration as it may be written to disk: decrypted values left out unless
+        ``plaintext``."""
+        if plaintext:
+            return self.steps
+        return [{**s, "notes": [self._redacted.get(n, n) for n in s["notes"]]} for s in self.steps]
 
     def step(self, title: str) -> None:
         self.steps.append({"step": title, "notes": []})
         if self.console:
             self.console.print(f"\n[bold cyan]{len(self.steps):>2}. {title}[/]")
 
-    def say(self, text: str, *, ok: bool | None = None) -> None:
+    def say(self, text: str, *, ok: bool | None = None, redacted: str | None = None) -> None:
+        """Print a note; ``redacted`` is the note without decrypted values (what is saved)."""
+        if redacted is not None:
+            self._redacted[text] = redacted
         if self.steps:
             self.steps[-1]["notes"].append(text)
         if self.console:
@@ -434,8 +520,11 @@ class Demo:
         folder: Path,
         narrator: Narrator,
         members: dict[str, Actor] | None = None,
+        *,
+        write_plaintext: bool = False,
     ) -> None:
         self.t = target
+        self.write_plaintext = write_plaintext
         self.governor = governor
         self.run = run
         self.folder = folder
@@ -483,13 +572,29 @@ class Demo:
                 "chain_id": self.chain_id,
                 "completed": self.completed,
                 "first_block": self.first_block,
-                "report": self.report,
-                "narration": self.n.steps,
+                "report": self._saved_report(),
+                "narration": self.n.saved_steps(plaintext=self.write_plaintext),
                 "issued": {
                     name: base64.b64encode(item.sealed.to_bytes()).decode()
                     for name, item in self.issued.items()
                 },
             },
+        )
+
+    def _saved_report(self) -> dict[str, Any]:
+        """The report as written to disk: no decrypted value unless ``--write-plaintext``."""
+        if self.write_plaintext or "correction" not in self.report:
+            return self.report
+        correction = {k: v for k, v in self.report["correction"].items() if k != "annual_income"}
+        return {**self.report, "correction": correction}
+
+    def keep_plaintext(self, name: str, values: dict[str, bytes]) -> None:
+        """With ``--write-plaintext`` only: an opened record, owner-only, in ``plaintext/``."""
+        if not self.write_plaintext:
+            return
+        folder = _private_dir(self.folder / PLAINTEXT_DIR)
+        write_atomic(
+            folder / f"{name}.json", {k: v.decode(errors="replace") for k, v in values.items()}
         )
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -710,7 +815,9 @@ class Demo:
             got = c.get(f"/v1/assets/{asset_id}/sealed")
         sealed = SealedAsset.from_bytes(base64.b64decode(got["sealed"]))
         root = self.chain.get_asset(_b32(asset_id)).root
-        return dict(open_asset(sealed, self.cast[who].enc, expected_root=root).fields)
+        opened = dict(open_asset(sealed, self.cast[who].enc, expected_root=root).fields)
+        self.keep_plaintext(f"{who}-{asset_id}", opened)
+        return opened
 
     def grant(
         self, key: str, asset: str, grantee: str, names: list[str], purpose: int, max_uses: int
@@ -836,12 +943,13 @@ class Demo:
             }
         )
         shown = ", ".join(f"{k}={v.decode()}" for k, v in values.items())
-        self.n.say(
+        said = (
             f"{self.cast[who].label} pulled {g['asset']} (use {pulled['use']} of {g['max_uses']}, "
-            f"access tx {pulled['access']['tx_hash'][:18]}…): {shown}; every field proven "
-            "against the chain's root and issuer",
-            ok=True,
+            f"access tx {pulled['access']['tx_hash'][:18]}…): {{}}; every field proven "
+            "against the chain's root and issuer"
         )
+        self.n.say(said.format(shown), ok=True, redacted=said.format(", ".join(sorted(values))))
+        self.keep_plaintext(f"{who}-{grant_key}", values)
         return values
 
     def loan(self) -> None:
@@ -930,7 +1038,10 @@ class Demo:
         citizen, tax = self.cast["citizen"], self.cast["tax"]
         item = self.issued["tax"]
         opened = self._open_own("citizen", item.asset_id)
-        self.n.say(f"she reads her tax record: annual_income = {opened['annual_income'].decode()}")
+        self.n.say(
+            f"she reads her tax record: annual_income = {opened['annual_income'].decode()}",
+            redacted="she reads her tax record (annual_income is wrong)",
+        )
         # Disputing is her own transaction (the contract has no by-signature form for it).
         if int(self.rpc.call("eth_gasPrice"), 16) > 0 and self._balance(citizen.address) == 0:
             self._fund(citizen.address)
@@ -985,10 +1096,14 @@ class Demo:
             "new_previous": _hex(new.previous),
             "annual_income": opened["annual_income"].decode(),
         }
-        self.n.say(
+        said = (
             f"{tax.label} published version 2 ({_hex(new_id)[:18]}…); v1 is SUPERSEDED on chain; "
-            f"she opens v2: annual_income = {CORRECTED_INCOME.decode()}",
+            "she opens v2: annual_income {}"
+        )
+        self.n.say(
+            said.format("= " + CORRECTED_INCOME.decode()),
             ok=True,
+            redacted=said.format("is corrected"),
         )
 
     def _fund(self, address: str) -> None:
@@ -1041,8 +1156,10 @@ class Demo:
                 raise DemoError(f"export failed: {resp.status_code} {resp.text[:200]}")
         csv_path = self.folder / "trace-citizen-accesses.csv"
         json_path = self.folder / "trace-bank-accesses.json"
-        csv_path.write_bytes(csv_resp.content)
-        json_path.write_bytes(json_resp.content)
+        for path, content in ((csv_path, csv_resp.content), (json_path, json_resp.content)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
         for row in by_citizen:
             who = "bank" if row["institution"].lower() == bank.lower() else "notary"
             self.n.say(
@@ -1100,8 +1217,12 @@ def run_demo(
     resume: bool = False,
     run: int | None = None,
     stop_after: int | None = None,
+    write_plaintext: bool = False,
 ) -> dict[str, Any]:
     """Play the story on the running node; the report of every outcome.
+
+    ``write_plaintext``: also write the records the actors decrypt (``plaintext/``, 0600) and
+    keep decrypted values in the saved state; by default nothing decrypted touches the disk.
 
     ``resume`` / ``run``: continue a run from its first incomplete step (same members);
     ``stop_after``: stop once that many steps of the run are complete (``ok`` is then
@@ -1122,7 +1243,7 @@ def run_demo(
         members = cast(run)
         save_members(folder, members)
     narrator = Narrator(quiet)
-    demo = Demo(target, governor, run, folder, narrator, members)
+    demo = Demo(target, governor, run, folder, narrator, members, write_plaintext=write_plaintext)
     if state is not None:
         demo.restore(state)
     else:

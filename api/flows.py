@@ -17,7 +17,7 @@ from typing import Any
 
 from anyio import to_thread
 
-from api import _store
+from api import _shred, _store, scrub
 from api.journal import IndexerLease, ResubmitError, http_rpc, resubmit
 from api.services import Services
 from ledger.abi import ledger_abi
@@ -42,9 +42,37 @@ async def start(services: Services) -> None:
         await recover(services)
     except Exception as exc:  # recovery must not stop the service; readiness tells
         log.warning("relay recovery incomplete: %s", exc)
+    try:
+        await to_thread.run_sync(_shred.reconcile, services.engine)
+    except Exception as exc:  # the indexer's hook and the next start try again
+        log.warning("start-up shredding incomplete: %s", exc)
     if services.settings.run_indexer:
         services.extras["loop"] = asyncio.get_running_loop()
         await to_thread.run_sync(_start_indexer, services)
+    if services.settings.scrub_interval_seconds > 0 and services.settings.blob_dir is not None:
+        services.tasks.append(asyncio.create_task(_scrub_loop(services)))
+
+
+async def _scrub_loop(services: Services) -> None:
+    """One bounded blob scrub pass every ``scrub_interval_seconds`` (the first at start-up)."""
+    s = services.settings
+    chain = scrub.chain_digests(s.rpc_url, services.deployment.ledger_address)
+
+    def one_pass() -> scrub.PassReport:
+        return scrub.scrub_pass(
+            services.engine,
+            services.vault.blobs,
+            max_blobs=s.scrub_max_blobs,
+            max_bytes=s.scrub_max_bytes,
+            chain=chain,
+        )
+
+    while True:
+        try:
+            await to_thread.run_sync(one_pass)
+        except Exception as exc:  # a failed pass is retried at the next interval
+            log.warning("blob scrub pass failed: %s", exc)
+        await asyncio.sleep(s.scrub_interval_seconds)
 
 
 async def stop(services: Services) -> None:
@@ -76,6 +104,9 @@ def _sweep_stale_relays(services: Services, loop: asyncio.AbstractEventLoop, sta
 
 def _start_indexer(services: Services) -> None:
     """The ledger event indexer in a background thread, into the service's database."""
+    # A revocation indexed from the chain (relayed by us, by another relayer or sent by the
+    # owner herself) deletes the grant's key package in the same transaction.
+    shredder = _shred.RevocationShredder(services.engine, services.vault.forget_package)
     try:
         indexer = Indexer(
             rpc_url=services.settings.rpc_url,
@@ -83,6 +114,7 @@ def _start_indexer(services: Services) -> None:
             engine=services.engine,
             start_block=services.deployment.deploy_block,
             confirmations=services.settings.confirmations,
+            on_events=shredder.on_events,
         )
     except Exception as exc:  # a missing ABI must not stop the API; readiness reports it
         log.warning("indexer not started: %s", exc)
@@ -106,6 +138,7 @@ def _start_indexer(services: Services) -> None:
                     try:
                         indexer.sync_once(should_stop=stop_event.is_set)
                         indexer.last_error = None
+                        shredder.flush()
                     except TRANSIENT_ERRORS as exc:
                         indexer.last_error = exc
                         log.warning("indexer: %s (retrying)", exc)

@@ -27,6 +27,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import scrub
+
 #: Latency buckets (seconds): reads are ~ms, relayed writes wait for a block.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -85,6 +87,26 @@ class Metrics:
             "Custodian broadcasts the node refused for their nonce.",
             registry=r,
         )
+        self.blobs_missing = Gauge(
+            "datasafe_blobs_missing",
+            "Blobs the scrub found missing (data loss until restored from a backup).",
+            registry=r,
+        )
+        self.blobs_corrupt = Gauge(
+            "datasafe_blobs_corrupt",
+            "Blobs the scrub found not matching their address or anchored digest.",
+            registry=r,
+        )
+        self.scrub_last_run = Gauge(
+            "datasafe_blob_scrub_last_run_timestamp_seconds",
+            "When the last blob scrub pass ran (Unix time; 0 never).",
+            registry=r,
+        )
+        self.scrub_last_full_pass = Gauge(
+            "datasafe_blob_scrub_last_full_pass_timestamp_seconds",
+            "When the blob scrub last finished a round over every blob (Unix time; 0 never).",
+            registry=r,
+        )
         self.scrape_errors = Counter(
             "datasafe_metrics_scrape_errors",
             "Scrapes in which a gauge could not be read (chain or database down).",
@@ -108,6 +130,14 @@ class Metrics:
             self.scrape_errors.labels("chain").inc()
         try:
             self.relay_pending.set(await to_thread.run_sync(services.outbox.in_flight))
+        except Exception:
+            self.scrape_errors.labels("database").inc()
+        try:
+            blobs = await to_thread.run_sync(scrub.health, services.engine)
+            self.blobs_missing.set(blobs["missing"])
+            self.blobs_corrupt.set(blobs["corrupt"])
+            self.scrub_last_run.set(blobs["last_run_at"] or 0)
+            self.scrub_last_full_pass.set(blobs["last_full_pass_at"] or 0)
         except Exception:
             self.scrape_errors.labels("database").inc()
         status = services.extras.get("indexer_status")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from api import errors
+from api._shred import strip_secrets
 from api.db import relays
 
 #: Relays whose signed message can be used once only: a confirmed row is never replaced.
@@ -68,12 +69,17 @@ class Outbox:
             )
 
     def settle(self, key: str, status: str, error: str | None = None) -> None:
+        """Settle the row; a settled row keeps no secret (a grant's key package, which
+        recovery needs only while the row is pending, is dropped from its payload)."""
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": int(time.time())}
         with self._engine.begin() as conn:
-            conn.execute(
-                relays.update()
-                .where(relays.c.id == key)
-                .values(status=status, error=error, updated_at=int(time.time()))
-            )
+            if status != "pending":
+                row = conn.execute(sa.select(relays.c.payload).where(relays.c.id == key)).first()
+                if row is not None:
+                    stripped = strip_secrets(row[0])
+                    if stripped != row[0]:
+                        values["payload"] = stripped
+            conn.execute(relays.update().where(relays.c.id == key).values(**values))
 
     def pending(self, older_than: float | None = None) -> list[dict[str, Any]]:
         """Pending rows; with ``older_than`` (seconds) only those untouched for that long."""

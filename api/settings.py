@@ -44,6 +44,12 @@ class ApiSettings(BaseSettings):
     indexer_interval_seconds: float = Field(default=0.5, gt=0)
     #: Seconds to wait for a transaction receipt before reporting chain_unavailable.
     tx_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds between blob scrub passes in the service (0: only ``datasafe-node scrub``).
+    scrub_interval_seconds: float = Field(default=300.0, ge=0)
+    #: Most blobs one scrub pass reads (the pass resumes from its cursor next time).
+    scrub_max_blobs: int = Field(default=200, ge=1)
+    #: Most bytes one scrub pass reads (at least one blob is read).
+    scrub_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     #: Log level and JSON logs.
     log_level: str = "INFO"
     log_json: bool = True

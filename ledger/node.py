@@ -6,6 +6,9 @@ datasafe-node status      chain reachable, manifest matches, database agrees wit
 datasafe-node down        stop the ``up`` running on the data dir and wait for it
 datasafe-node deploy      deploy (unless the manifest exists) and admit the custodian
 datasafe-node reset --yes delete the data dir's chain state, manifest, SQLite DB and blobs
+datasafe-node scrub       check every blob against its anchored digest (DB and chain)
+datasafe-node backup DIR  copy the database and the blobs into DIR (online)
+datasafe-node restore DIR put a backup back (node stopped); then scrub
 
 Embedded by default: an anvil child with its state in ``<data dir>/chain``. With
 ``--rpc-url`` (or ``DATASAFE_LEDGER_RPC_URL``) and ``--database-url`` (or
@@ -89,6 +92,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: The chain is behind what the database recorded (lost state); nothing was started.
 EXIT_CHAIN_BEHIND = 3
+#: The blob scrub found ciphertext blobs missing or corrupt (data loss until restored).
+EXIT_BLOBS_DAMAGED = 4
 
 
 class StopFlag:
@@ -964,6 +969,8 @@ def status(
     except LedgerError as exc:
         out.update(ok=False, error=type(exc).__name__, detail=str(exc))
         code = EXIT_ERROR
+    if code == 0 and out.get("database", {}).get("exists", True) and "database" in out:
+        code = _status_blobs(out, database_url or info.get("database_url") or None, s)
     if info.get("api_url"):
         out["api"] = _api_status(str(info["api_url"]))
         if not out["api"]["ok"] and code == 0:
@@ -1024,6 +1031,7 @@ def _print_status(out: dict[str, Any]) -> None:
             f"api        {api['url']} readyz {api.get('readyz', '-')}, indexer last block "
             f"{api.get('indexer_last_block')}, lag {api.get('indexer_lag')}"
         )
+    _print_blobs(out.get("blobs"))
     if out["ok"]:
         typer.echo("status     ok")
     else:
@@ -1127,6 +1135,12 @@ def demo(
     stop_after: Annotated[
         int | None, typer.Option("--stop-after", min=1, help="stop after this many steps")
     ] = None,
+    write_plaintext: Annotated[
+        bool,
+        typer.Option(
+            "--write-plaintext", help="also write the decrypted records (0600) into the run folder"
+        ),
+    ] = False,
 ) -> None:
     """Play the demo story (departments, citizen, bank, notary, regulator) on the running node.
 
@@ -1145,12 +1159,170 @@ def demo(
             resume=resume,
             run=run,
             stop_after=stop_after,
+            write_plaintext=write_plaintext,
         )
     except (ApiError, LedgerError) as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from exc
     if as_json:
         typer.echo(json.dumps(report, indent=2))
+
+
+# ---- blobs: scrub, backup, restore --------------------------------------------------------
+# The work is the service's (``python -m api scrub|backup|restore``, run as a child with the
+# node's settings, as ``up`` runs the API): the node composes, it does not import the service.
+
+
+def _status_blobs(out: dict[str, Any], database_url: str | None, s: LedgerSettings) -> int:
+    """Add the blob scrub's findings to ``status``; damaged blobs are a failed status."""
+    db_url = database_url or _database_url(s.data_dir, None)
+    try:
+        blobs = blob_health(db_url)
+    except sa.exc.SQLAlchemyError as exc:
+        out["blobs"] = {"ok": False, "error": str(exc)}
+        return 0
+    out["blobs"] = blobs
+    if blobs["ok"]:
+        return 0
+    out.update(
+        ok=False,
+        error="BlobsDamaged",
+        detail=f"{blobs['missing']} blob(s) missing, {blobs['corrupt']} corrupt: restore them "
+        "from a backup (`datasafe-node restore`), then `datasafe-node scrub`",
+    )
+    return EXIT_BLOBS_DAMAGED
+
+
+def blob_health(database_url: str) -> dict[str, Any]:
+    """The scrub's findings as the database holds them (``api_scrub_*``; see api/scrub.py)."""
+    engine = sa.create_engine(database_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+        if "api_scrub_state" not in tables:
+            return {"ok": True, "missing": 0, "corrupt": 0, "last_run_at": None}
+        with engine.connect() as conn:
+            counts = {
+                str(p): int(n)
+                for p, n in conn.execute(
+                    sa.text("SELECT problem, COUNT(*) FROM api_scrub_findings GROUP BY problem")
+                )
+            }
+            state = (
+                conn.execute(
+                    sa.text(
+                        "SELECT last_run_at, last_full_pass_at, full_passes "
+                        "FROM api_scrub_state WHERE id = 1"
+                    )
+                )
+                .mappings()
+                .first()
+            )
+    finally:
+        engine.dispose()
+    missing, corrupt = counts.get("missing", 0), counts.get("corrupt", 0)
+    return {
+        "ok": missing == 0 and corrupt == 0,
+        "missing": missing,
+        "corrupt": corrupt,
+        "last_run_at": state["last_run_at"] if state else None,
+        "last_full_pass_at": state["last_full_pass_at"] if state else None,
+        "full_passes": int(state["full_passes"] or 0) if state else 0,
+    }
+
+
+def _print_blobs(blobs: dict[str, Any] | None) -> None:
+    if not blobs:
+        return
+    if "error" in blobs:
+        typer.echo(f"blobs      unknown ({blobs['error']})")
+        return
+    last = blobs.get("last_run_at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last)) if last else "never"
+    state = "ok" if blobs["ok"] else "DAMAGED"
+    typer.echo(
+        f"blobs      missing {blobs['missing']}, corrupt {blobs['corrupt']} {state} "
+        f"(last scrub {when})"
+    )
+
+
+def _task_env(s: LedgerSettings, rpc_url: str | None, database_url: str | None) -> dict[str, str]:
+    """The node's ``DATASAFE_API_*`` settings (no custodian key: the tasks relay nothing)."""
+    info = (read_run_file(s.data_dir) or {}) if node_running(s.data_dir) else {}
+    env = {
+        "DATASAFE_API_DATABASE_URL": database_url
+        or info.get("database_url")
+        or _database_url(s.data_dir, None),
+        "DATASAFE_API_BLOB_DIR": _api_env("blob_dir") or str(s.data_dir / BLOB_DIR),
+        "DATASAFE_API_RPC_URL": rpc_url or info.get("rpc_url") or _api_env("rpc_url") or s.rpc_url,
+    }
+    manifest = s.resolved_manifest_path.resolve()
+    if manifest.exists():
+        env["DATASAFE_API_MANIFEST_PATH"] = str(manifest)
+    return env
+
+
+def _api_task(args: list[str], env: dict[str, str]) -> int:
+    done = subprocess.run(
+        [sys.executable, "-m", "api", *args], env={**os.environ, **env}, check=False
+    )
+    return done.returncode
+
+
+@app.command()
+def scrub(
+    data_dir: DataDir = None,
+    rpc_url: RpcUrl = None,
+    database_url: DatabaseUrl = None,
+    once: Annotated[bool, typer.Option("--once", help="one bounded pass, not a round")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check every blob against its content address and its anchored digest (DB and chain).
+
+    Exit 0 when clean, 4 when blobs are missing or corrupt (also reported by ``status``).
+    """
+    s = _settings(data_dir)
+    args = ["scrub", *(["--once"] if once else []), *(["--json"] if as_json else [])]
+    code = _api_task(args, _task_env(s, rpc_url, database_url))
+    if code:
+        raise typer.Exit(code=code)
+
+
+@app.command()
+def backup(
+    directory: Annotated[Path, typer.Argument(help="a new or empty directory")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Copy the database (SQLite online backup / pg_dump) and every blob into DIRECTORY."""
+    s = _settings(data_dir)
+    code = _api_task(["backup", str(directory.resolve())], _task_env(s, None, database_url))
+    if code:
+        raise typer.Exit(code=code)
+    manifest = s.resolved_manifest_path
+    if manifest.exists():
+        import shutil
+
+        shutil.copy2(manifest, directory / "manifest.json")
+
+
+@app.command()
+def restore(
+    directory: Annotated[Path, typer.Argument(help="a directory written by `backup`")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Put a backup's database and missing blobs back (the node must be stopped), then run
+    ``datasafe-node scrub``. Revocations made since the backup are shredded again when the
+    indexer re-reads them."""
+    s = _settings(data_dir)
+    try:
+        env = _task_env(s, None, database_url)
+        with data_dir_lock(s.data_dir):
+            code = _api_task(["restore", str(directory.resolve())], env)
+    except LedgerError as exc:
+        raise _fail(exc) from exc
+    if code:
+        raise typer.Exit(code=code)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import db, errors
+from api import db, errors, scrub
 from api.deps import ServicesDep
 from ledger.manifest import code_hash as manifest_code_hash
 
@@ -33,7 +33,8 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Chain reachable, manifest matches, database migrated, indexer caught up",
+    summary="Chain reachable, manifest matches, database migrated, indexer caught up "
+    "(plus the blob scrub's findings as detail)",
     responses=errors.problem_responses(errors.NotReadyError),
 )
 async def readyz(request: Request, services: ServicesDep) -> Readiness | JSONResponse:
@@ -66,6 +67,12 @@ async def readyz(request: Request, services: ServicesDep) -> Readiness | JSONRes
     except Exception as exc:
         checks["database"] = {"ok": False, "error": exc.__class__.__name__}
         ok = False
+    # Detail, not a gate: a lost blob is an alarm (``datasafe-node status`` fails on it) but
+    # the other assets are still served.
+    try:
+        checks["blobs"] = await to_thread.run_sync(scrub.health, services.engine)
+    except Exception as exc:
+        checks["blobs"] = {"ok": False, "error": exc.__class__.__name__}
     indexer = services.extras.get("indexer_status")
     if services.settings.run_indexer and (indexer is None or "indexer_error" in services.extras):
         checks["indexer"] = {

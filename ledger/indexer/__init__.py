@@ -9,7 +9,8 @@ Usage from a service (background thread)::
 or ``python -m ledger.indexer`` (see ``--help``).
 """
 
-from ledger.indexer._indexer import TRANSIENT_ERRORS, Cursor, Indexer, SyncResult
+from ledger.indexer._indexer import TRANSIENT_ERRORS, Cursor, EventHook, Indexer, SyncResult
+from ledger.indexer._projection import DecodedEvent, LogRef
 from ledger.indexer._ranges import RangeSizer
 from ledger.indexer.errors import (
     AbiNotFoundError,
@@ -37,7 +38,9 @@ __all__ = [
     "ChainMovedError",
     "ConcurrentIndexerError",
     "Cursor",
+    "DecodedEvent",
     "EventDecodeError",
+    "EventHook",
     "InconsistentEventError",
     "Indexer",
     "IndexerDatabaseError",
@@ -45,6 +48,7 @@ __all__ = [
     "IndexerRpcError",
     "IndexerSettings",
     "LogRangeRefusedError",
+    "LogRef",
     "RangeSizer",
     "ReorgTooDeepError",
     "RpcResponseError",

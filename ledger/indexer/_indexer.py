@@ -72,6 +72,12 @@ TRANSIENT_ERRORS: tuple[type[IndexerError], ...] = (
 )
 
 
+#: Called inside each block range's transaction with the range's decoded events, after the
+#: projection: a service keeps its own tables in step with the chain (e.g. deletes the key
+#: package of a grant revoked on chain) atomically with the index. It must not commit.
+EventHook = Callable[[Connection, Sequence[DecodedEvent]], None]
+
+
 @dataclass(frozen=True)
 class Cursor:
     last_block: int
@@ -108,6 +114,7 @@ class Indexer:
         abi: Sequence[dict[str, Any]] | None = None,
         abi_path: Path | None = None,
         rpc_timeout: float = 30.0,
+        on_events: EventHook | None = None,
     ) -> None:
         self._rpc = JsonRpc(rpc_url, timeout=rpc_timeout)
         self._address = ledger_address.lower()
@@ -127,6 +134,7 @@ class Indexer:
         self._tables_lock = threading.Lock()
         self.last_error: IndexerError | None = None
         self._owns_engine = False
+        self._on_events = on_events
 
     @classmethod
     def from_settings(cls, settings: IndexerSettings | None = None) -> Indexer:
@@ -468,6 +476,9 @@ class Indexer:
             for row in skipped:
                 projector.skipped(row)
             projector.flush()
+            if self._on_events is not None and decoded:
+                # Same transaction: the hook's writes commit (or roll back) with the range.
+                self._on_events(conn, decoded)
             kept = [
                 {
                     "number": n,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import Any
 
 import pytest
 from _e2e_node import Node
+from eth_account import Account
 from typer.testing import CliRunner, Result
 
 from api.demo import (
+    DEMO_PASSPHRASE,
     LOAN_USES,
     Demo,
     DemoError,
@@ -35,6 +38,7 @@ from ledger.abi import ledger_abi
 from ledger.client import LedgerClient
 from ledger.models import AssetStatus, GrantStatus, MemberKind, MemberStatus, Role
 from ledger.rpc import RpcClient
+from wallet_cli._home import Home
 from wallet_cli.main import app as wallet_app
 
 PROBLEM = "urn:datasafe:problem:"
@@ -198,9 +202,53 @@ def test_exports_are_written(report: dict[str, Any]) -> None:
     }
 
 
+#: Values of the demo's records that must never be on disk unless asked for (distinctive
+#: strings, not bare numbers that a hash or a timestamp could contain by chance).
+PLAINTEXT = (
+    b"HZ-GJJ-0091827",
+    b"West Lake Road",
+    b"Zhejiang Digital",
+    b"Qianjiang Road",
+    b"ZJ(2021)HZ-0045512",
+    b"tea processing and sales",
+)
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_demo_keeps_secrets_like_a_wallet(report: dict[str, Any]) -> None:
+    folder = Path(report["export_dir"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not (folder / "members.json").exists() and not (folder / "plaintext").exists()
+    keys: list[bytes] = []
+    for who, member in report["members"].items():
+        home = folder / "wallets" / who
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        profile = home / "profiles" / who
+        for name in ("keystore.json", "enc-keys.json", "profile.json"):
+            assert stat.S_IMODE((profile / name).stat().st_mode) == 0o600, name
+        # the wallet's own code opens the demo's wallet: account key and HPKE key
+        wallet = Home(home).profile(who)
+        key = wallet.unlock(DEMO_PASSPHRASE)
+        assert Account.from_key(key).address == member["address"]
+        assert len(wallet.keyring(DEMO_PASSPHRASE)) == 1
+        keys.append(key.hex().encode())
+    for path in _files(folder):
+        data = path.read_bytes()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert not [v for v in PLAINTEXT if v in data], path
+        assert not [k for k in keys if k in data.lower()], path
+
+
 def test_demo_runs_again_on_the_same_node(node: Node, report: dict[str, Any]) -> None:
-    again = run_demo(node.data_dir, quiet=True)
+    again = run_demo(node.data_dir, quiet=True, write_plaintext=True)
     assert again["run"] == 2 and again["ok"] is True
+    # asked for: the decrypted records are written, owner-only
+    written = _files(Path(again["export_dir"]) / "plaintext")
+    assert written and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written)
+    assert any(b"HZ-GJJ-0091827" in p.read_bytes() for p in written)
     assert {m["address"] for m in again["members"].values()}.isdisjoint(
         m["address"] for m in report["members"].values()
     )
@@ -302,3 +350,45 @@ def test_citizen_and_bank_through_the_wallet_cli(node: Node, tmp_path: Path) -> 
         assert [e.tx_hash for e in accessed] == [got["access_tx"]]
     finally:
         demo.close()
+
+
+def test_node_scrub_backup_restore_after_a_lost_blob(
+    node: Node, report: dict[str, Any], tmp_path: Path
+) -> None:
+    """The operator's commands on the demo's node: a deleted blob fails ``status`` (exit 4)
+    and ``scrub``; ``backup`` (taken before, node running) and ``restore`` (node stopped)
+    bring it back; ``scrub`` and ``status`` are clean again. Last in the module: it restarts
+    the node."""
+    assert node.cli("scrub", timeout=120).returncode == 0
+    backup = tmp_path / "backup"
+    done = node.cli("backup", str(backup), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (backup / "datasafe.db").exists() and (backup / "manifest.json").exists()
+    stored = (node.data_dir / "blobs").rglob("*")
+    blob = next(p for p in stored if p.is_file() and p.parent.name != "tmp")
+    blob.unlink()
+
+    done = node.cli("scrub", "--json", timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stdout)["health"]["missing"] == 1
+    status = node.cli("status", "--json")
+    assert status.returncode == 4
+    out = json.loads(status.stdout)
+    assert out["ok"] is False and out["blobs"]["missing"] == 1 and "restore" in out["detail"]
+
+    refused = node.cli("restore", str(backup))
+    assert refused.returncode == 1 and "datasafe-node down" in refused.stderr
+    code, _ = node.stop()
+    assert code == 0
+    done = node.cli("restore", str(backup), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert blob.exists()
+    node.start()
+    assert node.cli("scrub", timeout=120).returncode == 0
+    status = node.cli("status", "--json")
+    assert status.returncode == 0, status.stdout
+    assert json.loads(status.stdout)["blobs"] == json.loads(status.stdout)["blobs"] | {
+        "ok": True,
+        "missing": 0,
+        "corrupt": 0,
+    }

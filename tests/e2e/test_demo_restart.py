@@ -77,7 +77,14 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     assert first["ok"] is False and first["run"] == 1
     assert first["completed"] == ["admit", "issue"] and first["grants"] == {}
     folder = node.data_dir / "demo" / "run-1"
-    assert stat.S_IMODE((folder / "members.json").stat().st_mode) == 0o600
+    # the members' keys are in wallet homes of their own, encrypted; no plaintext key file
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not (folder / "members.json").exists()
+    for who in first["members"]:
+        home = folder / "wallets" / who
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        keystore = home / "profiles" / who / "keystore.json"
+        assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
     saved = json.loads((folder / "state.json").read_text())
     assert saved["completed"] == ["admit", "issue"] and set(saved["issued"]) == set(first["assets"])
     # as if the demo had died after both steps' effects but before recording them (the

@@ -832,3 +832,35 @@ def test_from_settings_builds_a_working_indexer(ledger: Ledger, db_url: str) -> 
     assert indexer.sync_once().events == len(chain_logs(ledger))
     assert_index_matches_chain(ledger, indexer.engine)
     indexer.close()
+
+
+def test_event_hook_runs_in_the_range_transaction(ledger: Ledger, db_url: str) -> None:
+    """``on_events`` sees every decoded event once, inside the range's transaction: a hook that
+    fails leaves the index (and the hook's own writes) at the previous cursor."""
+    busy_history(ledger)
+    seen: list[str] = []
+
+    def failing(conn: Any, events: Any) -> None:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS hook_probe (n INTEGER)"))
+        conn.execute(sa.text("INSERT INTO hook_probe VALUES (1)"))
+        raise RuntimeError("the service's write failed")
+
+    broken = make_indexer(ledger, db_url, on_events=failing)
+    with pytest.raises(RuntimeError):
+        broken.sync_once()
+    assert broken.cursor() in (None, Cursor(ledger.deploy_block - 1, None))
+    with broken.engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("hook_probe") or (
+            conn.execute(sa.text("SELECT count(*) FROM hook_probe")).scalar_one() == 0
+        )
+    broken.close()
+
+    def record(conn: Any, events: Any) -> None:
+        seen.extend(e.name for e in events)
+
+    indexer = make_indexer(ledger, db_url, on_events=record, batch_size=3)
+    result = indexer.sync_once()
+    assert len(seen) == result.events == len(chain_logs(ledger))
+    assert seen.count("ConsentRevoked") == 1
+    assert indexer.sync_once().events == 0 and len(seen) == result.events
+    indexer.close()

@@ -30,14 +30,13 @@ def _agent_address(st: State, who: str) -> str:
 
 
 def _ledger(st: State, key: bytes | None) -> tuple[str, int]:
-    if st.manifest_path is not None:
-        from ledger.manifest import Manifest
-
-        m = Manifest.load(st.manifest_path)
-        return m.ledger_address, m.deploy_block
-    with st.client(key) as c:
-        info = st.info(c)
-    return str(info["ledger_address"]), int(info["deploy_block"])
+    """The pinned ledger (manifest or profile pin), never the service's word for it."""
+    if st.manifest_path is not None or not (st.api_url or st.settings.api):
+        pin = st.require_pin(None)
+    else:
+        with st.client(key) as c:
+            pin = st.require_pin(c)
+    return pin.ledger_address, pin.deploy_block
 
 
 @app.command()

@@ -138,7 +138,7 @@ def test_another_ledger_in_info_is_refused(stack: Stack, liar: LyingProxy, tmp_p
     """The service names a ledger its operator deployed (same code, its own grants)."""
     gid = _grant(stack, "info-lie")
     fake = deploy_ledger(stack.rpc, LocalKeySender.from_key(DEV_PRIVATE_KEYS[9]))
-    assert fake.code_hash == pin_of(stack.world).code_hash  # same code: only the pin tells
+    assert fake.ledger_address != stack.world.ledger_address
 
     def lie(_m: str, _p: str, _q: str, _b: bytes, info: Any) -> Any:
         return info | {"ledger_address": fake.ledger_address, "deploy_block": fake.deploy_block}

@@ -76,6 +76,27 @@ def _b64(value: Any, what: str) -> bytes:
         ) from None
 
 
+def pinned_client(
+    base_url: str, key: bytes | str, rpc: RpcClient, pin: PinnedDeployment, **kwargs: Any
+) -> DataSafeClient:
+    """A client signing for the pinned ledger, once the chain and the service's hint agree.
+
+    Raises :class:`ledger.trust.DeploymentMismatchError` when the RPC chain is not the
+    pinned deployment or the service's ``/v1/info`` names another chain or ledger.
+    """
+    trust.verify_deployment(rpc, pin)
+    c = DataSafeClient(
+        base_url, key, chain_id=pin.chain_id, ledger_address=pin.ledger_address, **kwargs
+    )
+    try:
+        info = c.info()
+        trust.check_hint(pin, info.get("chain_id"), info.get("ledger_address"))
+    except BaseException:
+        c.close()
+        raise
+    return c
+
+
 def grant_view(
     c: DataSafeClient, rpc: RpcClient, pin: PinnedDeployment, grant_id: str, grantee: str
 ) -> GrantView:
@@ -240,4 +261,11 @@ def pull_verified(
     )
 
 
-__all__ = ["GrantView", "VerifiedPull", "check_issuer", "grant_view", "pull_verified"]
+__all__ = [
+    "GrantView",
+    "VerifiedPull",
+    "check_issuer",
+    "grant_view",
+    "pinned_client",
+    "pull_verified",
+]

@@ -23,7 +23,7 @@ from _wallet import PASSPHRASE, Wallet
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 
-from api.bank import pull_verified
+from api.bank import pinned_client, pull_verified
 from api.client import DataSafeClient
 from ledger.abi import ledger_abi
 from ledger.chain import DEV_PRIVATE_KEYS
@@ -148,6 +148,11 @@ def test_another_ledger_in_info_is_refused(stack: Stack, liar: LyingProxy, tmp_p
     code, msg = _code(stack.bank, EXIT_DEPLOYMENT, "verify", gid, **_lied(stack, liar))
     assert code == "service_deployment_mismatch"
     assert "ledger address" in msg and fake.ledger_address in msg
+    # the bank-side SDK refuses the same service
+    with RpcClient(stack.rpc) as rpc:
+        with pytest.raises(DeploymentMismatchError) as info:
+            pinned_client(liar.url, stack.world.bank.key, rpc, pin_of(stack.world))
+        assert info.value.differs == ("ledger address",)
     # a new wallet given the published fingerprint: the fake ledger does not have it
     real = pin_of(stack.world).fingerprint
     fresh = Wallet(tmp_path / "fresh", env={"DATASAFE_RPC": stack.rpc, "DATASAFE_PIN": real})
@@ -225,9 +230,10 @@ def test_access_record_from_another_contract_is_refused(
     assert code == "access_record_forged" and "another contract" in msg
     assert not (tmp_path / "x").exists()
     # the bank-side SDK refuses the same way
-    with RpcClient(stack.rpc) as rpc, DataSafeClient(liar.url, stack.world.bank.key) as c:
-        pin = read_deployment(rpc, stack.world.ledger_address)
-        with pytest.raises(ServiceContradictedError) as info:
+    with RpcClient(stack.rpc) as rpc:
+        pin = pin_of(stack.world)
+        c = pinned_client(liar.url, stack.world.bank.key, rpc, pin)
+        with c, pytest.raises(ServiceContradictedError) as info:
             pull_verified(
                 c, rpc, pin, grant_id=gid, key=bytes.fromhex(stack.world.bank.key[2:]),
                 ring=_bank_ring(stack),
@@ -368,9 +374,10 @@ def test_widened_grant_row_is_refused(stack: Stack, liar: LyingProxy, tmp_path: 
         code, msg = _code(stack.bank, EXIT_CONTRADICTED, *args, **_lied(stack, liar))
         assert code == "grant_row_mismatch" and "fields mask" in msg
     assert not (tmp_path / "x").exists()
-    with RpcClient(stack.rpc) as rpc, DataSafeClient(liar.url, stack.world.bank.key) as c:
-        pin = read_deployment(rpc, stack.world.ledger_address)
-        with pytest.raises(ServiceContradictedError) as info:
+    with RpcClient(stack.rpc) as rpc:
+        pin = pin_of(stack.world)
+        c = pinned_client(liar.url, stack.world.bank.key, rpc, pin)
+        with c, pytest.raises(ServiceContradictedError) as info:
             pull_verified(
                 c, rpc, pin, grant_id=gid, key=bytes.fromhex(stack.world.bank.key[2:]),
                 ring=_bank_ring(stack),

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from eth_utils.address import is_address, to_checksum_address
 
+from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
@@ -31,11 +32,15 @@ def _agent_address(st: State, who: str) -> str:
 
 def _ledger(st: State, key: bytes | None) -> tuple[str, int]:
     """The pinned ledger (manifest or profile pin), never the service's word for it."""
-    if st.manifest_path is not None or not (st.api_url or st.settings.api):
-        pin = st.require_pin(None)
-    else:
-        with st.client(key) as c:
-            pin = st.require_pin(c)
+    try:
+        st.api_base(st.profile())
+    except UserError:
+        return _pin_fields(st.require_pin(None))
+    with st.client(key) as c:
+        return _pin_fields(st.require_pin(c))
+
+
+def _pin_fields(pin: PinnedDeployment) -> tuple[str, int]:
     return pin.ledger_address, pin.deploy_block
 
 

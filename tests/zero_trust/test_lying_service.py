@@ -265,6 +265,19 @@ def test_access_record_from_another_contract_is_refused(
     assert code == "access_not_recorded" and "not on the chain" in msg
 
 
+def test_use_number_the_chain_does_not_hold_is_refused(
+    stack: Stack, liar: LyingProxy, tmp_path: Path
+) -> None:
+    gid = _grant(stack, "use-lie", max_uses=2)
+    liar.rewrite("POST", "/v1/access", lambda _m, _p, _q, _b, a: a | {"use": int(a["use"]) + 1})
+    code, msg = _code(
+        stack.bank, EXIT_CONTRADICTED, "pull", gid, "--out", str(tmp_path / "x"),
+        **_lied(stack, liar),
+    )  # fmt: skip
+    assert code == "access_use_inconsistent" and "use 2" in msg and "use 1" in msg
+    assert not (tmp_path / "x").exists()
+
+
 # ---- 3. receipts the wallet prints ------------------------------------------------------
 
 
@@ -322,6 +335,26 @@ def test_swallowed_dispute_is_caught(stack: Stack, liar: LyingProxy) -> None:
     assert code == "not_confirmed" and "it named no transaction" in msg
     done = stack.citizen.json("data", "dispute", aid, "--reason", "wrong", "--direct", **env)
     assert done["status"] == "disputed" and done["confirmed_on_chain"] is True
+
+
+def test_swallowed_key_change_is_caught(stack: Stack, liar: LyingProxy) -> None:
+    before = stack.citizen.json("account", "show")
+    liar.intercept(
+        "PUT",
+        "/v1/members/me/key",
+        lambda _m, _p, _q, _b: {"address": before["address"], "key_version": 9, "block": 1,
+                                "tx_hash": "0x" + os.urandom(32).hex()},
+    )  # fmt: skip
+    env = _lied(stack, liar) | {"DATASAFE_CONFIRM_TIMEOUT": "1"}
+    code, msg = _code(stack.citizen, EXIT_NOT_CONFIRMED, "account", "rotate-key", **env)
+    assert code == "not_confirmed" and "encryption key" in msg
+    # nothing changed: the old key is still the current one, on chain and in the wallet
+    after = stack.citizen.json("account", "show")
+    assert after["encryption_key"] == before["encryption_key"]
+    assert after["old_encryption_keys"] == before["old_encryption_keys"]
+    with LedgerClient(stack.rpc, stack.world.ledger_address) as lc:
+        on_chain = lc.get_member(before["address"]).enc_key_hash
+    assert "0x" + on_chain.hex() == "0x" + before["encryption_key"]["digest"].removeprefix("0x")
 
 
 # ---- 5. field names and leaves ----------------------------------------------------------

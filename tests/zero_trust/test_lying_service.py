@@ -337,6 +337,24 @@ def test_swallowed_dispute_is_caught(stack: Stack, liar: LyingProxy) -> None:
     assert done["status"] == "disputed" and done["confirmed_on_chain"] is True
 
 
+def test_swallowed_grant_is_caught(stack: Stack, liar: LyingProxy) -> None:
+    aid = stack.issue("swallowed-grant")
+    receipts = len(Home(stack.citizen.home).profile("li").receipts())
+    liar.intercept(
+        "POST",
+        "/v1/grants",
+        lambda _m, _p, _q, body: {"grant_id": "0x" + os.urandom(32).hex(), "status": "active",
+                                  "tx_hash": "0x" + os.urandom(32).hex(), "block": 1},
+    )  # fmt: skip
+    env = _lied(stack, liar) | {"DATASAFE_CONFIRM_TIMEOUT": "1"}
+    code, msg = _code(
+        stack.citizen, EXIT_NOT_CONFIRMED, "grant", "create", "--asset", aid, "--to", "citybank",
+        "--fields", "income", "--purpose", "loan", "--days", "1", "--yes", **env,
+    )  # fmt: skip
+    assert code == "not_confirmed" and "with the terms you signed" in msg
+    assert len(Home(stack.citizen.home).profile("li").receipts()) == receipts  # none saved
+
+
 def test_swallowed_key_change_is_caught(stack: Stack, liar: LyingProxy) -> None:
     before = stack.citizen.json("account", "show")
     liar.intercept(

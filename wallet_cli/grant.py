@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sys
 import time
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import name_of, resolve_member
-from wallet_cli.errors import RefusedError, UserError
+from wallet_cli.errors import NotConfirmedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
 
@@ -395,18 +396,45 @@ def _status_change(
                 receipt = rc.post(f"/v1/grants/{grant}/{action}", body) | {"via": relay}
         else:
             receipt = c.post(f"/v1/grants/{grant}/{action}", body)
-    live = _confirm.on_chain(
-        st,
-        rpc,
-        lambda r, pin: trust.get_grant(r, pin, gid),
-        lambda got: got.status == _EXPECTED[action],
-        what=f"grant {grant} {_DONE[action]}",
-        claimed_tx=receipt.get("tx_hash"),
-        offer=(
-            f"Send your signed {action} without this service: `datasafe grant {action} {grant} "
-            "--direct` (through --rpc, with your own gas) or `--relay URL` (another relayer)."
-        ),
-    )
+
+    def confirmed(tx: str | None) -> Any:
+        return _confirm.on_chain(
+            st,
+            rpc,
+            lambda r, pin: trust.get_grant(r, pin, gid),
+            lambda got: got.status == _EXPECTED[action],
+            what=f"grant {grant} {_DONE[action]}",
+            claimed_tx=tx,
+            offer=(
+                f"Send your signed {action} without this service: `datasafe grant {action} "
+                f"{grant} --direct` (through --rpc, with your own gas) or `--relay URL` "
+                "(another relayer)."
+            ),
+        )
+
+    try:
+        live = confirmed(receipt.get("tx_hash"))
+    except NotConfirmedError as exc:
+        # At a terminal the wallet offers to send the same signed message itself.
+        if direct or st.json or not sys.stdin.isatty():
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        if not typer.confirm(
+            f"Send your signed {action} to the chain yourself now (your own gas)?", default=False
+        ):
+            raise
+        sent = _chain.send_ledger_tx(
+            rpc,
+            key,
+            domain.verifying_contract,
+            f"{action}BySig",
+            gid,
+            signed.signer,
+            signed.deadline,
+            signed.signature,
+        )
+        receipt = {"grant_id": grant.lower(), "via": "own transaction"} | sent
+        live = confirmed(receipt["tx_hash"])
     receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
     p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
     done = _DONE[action]

@@ -83,7 +83,7 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
     }
     for key in ("root", "issuer", "version"):
         if str(out[key]).lower() != str(asset[key]).lower():
-            raise RefusedError(
+            raise ContradictedError(
                 f"the service shows {key} {asset[key]} for {asset['asset_id']} but the chain "
                 f"holds {out[key]}",
                 code="service_mismatch",

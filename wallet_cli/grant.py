@@ -24,7 +24,7 @@ from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import name_of, resolve_member
-from wallet_cli.errors import NotConfirmedError, RefusedError, UserError
+from wallet_cli.errors import ContradictedError, NotConfirmedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
 
@@ -157,7 +157,7 @@ def create(
             with st.chain(rpc, st.ledger_address(c)[1]) as lc:
                 on_chain = lc.get_member(grantee).enc_key_hash
             if on_chain != grantee_key.digest():
-                raise RefusedError(
+                raise ContradictedError(
                     f"the key the service serves for {to} is not the one registered on chain",
                     code="service_mismatch",
                 )

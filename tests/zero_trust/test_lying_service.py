@@ -8,6 +8,7 @@ stable code and its message, and that the chain shows the truth.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -40,6 +41,7 @@ from ledger.trust import (
     verify_deployment,
 )
 from ledger.tx import LocalKeySender
+from vault.keys import EncryptionKeyPair
 from wallet_cli._home import Home
 from wallet_cli.errors import (
     EXIT_CONTRADICTED,
@@ -434,6 +436,30 @@ def test_widened_grant_row_is_refused(stack: Stack, liar: LyingProxy, tmp_path: 
                 ring=_bank_ring(stack),
             )  # fmt: skip
         assert info.value.code == "grant_row_mismatch"
+
+
+def test_another_root_or_grantee_key_is_refused(stack: Stack, liar: LyingProxy) -> None:
+    """The service shows another anchor root, or its own key for the institution."""
+    aid = stack.issue("root-lie")
+    liar.rewrite(
+        "GET",
+        rf"/v1/assets/{aid}/sealed",
+        lambda _m, _p, _q, _b, a: a | {"root": "0x" + "00" * 32},
+    )
+    code, msg = _code(stack.citizen, EXIT_CONTRADICTED, "data", "open", aid, **_lied(stack, liar))
+    assert code == "service_mismatch" and "root" in msg
+    liar.honest()
+    other = base64.b64encode(EncryptionKeyPair.generate().public_key.to_bytes()).decode()
+    liar.rewrite(
+        "GET",
+        rf"/v1/members/{stack.world.bank.address}",
+        lambda _m, _p, _q, _b, m: m | {"encryption_key": other},
+    )
+    code, msg = _code(
+        stack.citizen, EXIT_CONTRADICTED, "grant", "create", "--asset", aid, "--to", "citybank",
+        "--fields", "income", "--purpose", "loan", "--days", "1", "--yes", **_lied(stack, liar),
+    )  # fmt: skip
+    assert code == "service_mismatch" and "not the one registered on chain" in msg
 
 
 # ---- 6. the audit range -----------------------------------------------------------------

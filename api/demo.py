@@ -46,8 +46,10 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 from rich.console import Console
 
+from api.bank import pull_verified
 from api.client import DataSafeClient, DataSafeProblemError
 from api.errors import ApiError
+from ledger import trust
 from ledger.abi import ledger_abi
 from ledger.audit import chain_rows
 from ledger.calls import LedgerCalls, Write, grant_id_of
@@ -55,6 +57,7 @@ from ledger.chain import DEV_PRIVATE_KEYS
 from ledger.client import LedgerClient, sender_from_settings
 from ledger.eip712 import Domain, sign_access_request, sign_grant, sign_status_change
 from ledger.errors import LedgerError
+from ledger.manifest import Manifest
 from ledger.models import AccessRequest, AssetStatus, GrantStatus, GrantTerms, MemberKind, Role
 from ledger.node import node_running, read_run_file
 from ledger.rpc import AsyncRpcClient, RpcClient
@@ -64,7 +67,7 @@ from ledger.tx import AsyncTxManager, LocalKeySender, Sender
 from vault.errors import VaultError
 from vault.keyfile import open_private_key, seal_private_key
 from vault.keys import EncryptionKeyPair, PublicEncryptionKey
-from vault.packages import Disclosure, build_key_package, open_disclosure
+from vault.packages import build_key_package
 from vault.sealing import SealedAsset, open_asset, seal_asset
 
 #: Where each run keeps its exports (inside the node's data dir).
@@ -282,6 +285,17 @@ def find_node(
         raise DemoError(f"the API at {api} is not ready ({ready.status_code}: {ready.text[:200]})")
     embedded = bool(info.get("embedded", False))
     return Target(api, str(rpc), s.data_dir, embedded), s
+
+
+def _pin_for(target: Target, rpc: RpcClient, hint: str) -> trust.PinnedDeployment:
+    """The node's manifest when the demo runs beside it; else what the chain shows at ``hint``."""
+    path = get_settings().model_copy(update={"data_dir": target.data_dir}).resolved_manifest_path
+    if path.exists():
+        pin = trust.PinnedDeployment.from_manifest(Manifest.load(path), rpc)
+    else:
+        pin = trust.read_deployment(rpc, hint)
+    trust.verify_deployment(rpc, pin)
+    return pin
 
 
 def governor_sender(s: LedgerSettings, embedded: bool) -> Sender:
@@ -536,8 +550,11 @@ class Demo:
         self.rpc = RpcClient(target.rpc_url, errors=self.abi.errors)
         with DataSafeClient(target.api_url) as anon:
             info = anon.info()
-        self.chain_id = int(info["chain_id"])
-        self.ledger_address = str(info["ledger_address"])
+        # The bank pins the deployment out of band (the node's manifest), never from /v1/info.
+        self.pin = _pin_for(target, self.rpc, str(info["ledger_address"]))
+        trust.check_hint(self.pin, info.get("chain_id"), info.get("ledger_address"))
+        self.chain_id = self.pin.chain_id
+        self.ledger_address = self.pin.ledger_address
         self.domain = Domain(self.chain_id, self.ledger_address)
         self.chain = LedgerClient(target.rpc_url, self.ledger_address)
         self.issued: dict[str, Issued] = {}
@@ -892,43 +909,37 @@ class Demo:
         }
 
     def pull(self, who: str, grant_key: str) -> dict[str, bytes]:
-        """Verify, pull, decrypt and check every field against the chain; return the values."""
+        """Verify, pull, decrypt and check every field against the chain; return the values.
+
+        The one bank-side check (:func:`api.bank.pull_verified`): grant, schema names, the
+        access record from the pinned ledger, the anchored root and issuer, all read from
+        the chain, not from the service's answer.
+        """
         g = self.report["grants"][grant_key]
         gid, mask = g["grant_id"], g["fields_mask"]
         with self.client(who) as c:
             verdict = c.get(f"/v1/grants/{gid}/verify", params={"fields_mask": mask})
             if not verdict["allowed"]:
                 raise DemoError(f"{who} verify {gid}: {verdict}")
-            pulled = c.post("/v1/access", self._access_body(who, gid, mask))
-        # Root and issuer come from the chain, never from the service's answer.
-        asset = self.chain.get_asset(_b32(g["asset_id"]))
-        disclosure = Disclosure.from_bytes(base64.b64decode(pulled["disclosure"]))
-        try:
-            values = open_disclosure(
-                disclosure,
-                self.cast[who].enc,
-                grant_id=_b32(gid),
-                expected_root=asset.root,
-                expected_issuer=_b32(asset.issuer),
-            )
-        except VaultError as exc:
-            raise DemoError(f"{who} could not verify the disclosure of {gid}: {exc}") from exc
+            try:
+                done = pull_verified(
+                    c,
+                    self.rpc,
+                    self.pin,
+                    grant_id=gid,
+                    key=_b32(self.cast[who].key),
+                    ring=self.cast[who].enc,
+                )
+            except (VaultError, LedgerError) as exc:
+                raise DemoError(f"{who} could not verify the pull of {gid}: {exc}") from exc
+        values = done.fields
         expected = {n: self.issued[g["asset"]].record.value(n) for n in g["fields"]}
         if values != expected:
             raise DemoError(f"{who} decrypted other values than the department issued")
-        # The access record is on chain, naming this grantee and this grant.
-        receipt = self.rpc.call("eth_getTransactionReceipt", [pulled["access"]["tx_hash"]])
-        events = [self.abi.decode_log(lg) for lg in receipt["logs"]]
-        mine = [
-            e
-            for e in events
-            if e is not None
-            and e.name == "Accessed"
-            and _hex(e.args["grantId"]) == gid
-            and str(e.args["grantee"]).lower() == self.cast[who].address.lower()
-        ]
-        if not mine:
-            raise DemoError(f"no Accessed event for {gid} in {pulled['access']['tx_hash']}")
+        pulled: dict[str, Any] = {
+            "use": done.use,
+            "access": {"tx_hash": done.access.tx_hash, "block": done.access.block_number},
+        }
         uses = self.chain.get_grant(_b32(gid)).uses
         self.report["accesses"].append(
             {

@@ -39,6 +39,7 @@ from ledger.indexer._rpc import JsonRpc
 from ledger.indexer.errors import RpcResponseError
 from ledger.manifest import Manifest
 from ledger.trace import TraceFilter, TraceRow
+from ledger.trust import PinnedDeployment
 
 _EVENTS = ("ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed", "Accessed")
 _ID_CHUNK = 200
@@ -368,8 +369,11 @@ def _row(
 # Entry points ------------------------------------------------------------------------
 
 
-def _manifest(manifest: Manifest | Path | str) -> Manifest:
-    return manifest if isinstance(manifest, Manifest) else Manifest.load(Path(manifest))
+def _manifest(manifest: Manifest | PinnedDeployment | Path | str) -> Manifest | PinnedDeployment:
+    """A manifest, or a client's pinned deployment (both give the address and deploy block)."""
+    if isinstance(manifest, Manifest | PinnedDeployment):
+        return manifest
+    return Manifest.load(Path(manifest))
 
 
 def _head(rpc_url: str) -> int:
@@ -385,7 +389,7 @@ def _range_filter(flt: TraceFilter | None, first: int, last: int) -> TraceFilter
 
 def verify_rows(
     rpc_url: str,
-    manifest: Manifest | Path | str,
+    manifest: Manifest | PinnedDeployment | Path | str,
     rows: Iterable[TraceRow | dict[str, Any]],
     *,
     from_block: int,
@@ -416,7 +420,7 @@ def index_rows(engine: Engine, flt: TraceFilter) -> list[TraceRow]:
 
 def verify_index(
     rpc_url: str,
-    manifest: Manifest | Path | str,
+    manifest: Manifest | PinnedDeployment | Path | str,
     engine: Engine,
     *,
     from_block: int | None = None,

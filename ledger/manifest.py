@@ -45,6 +45,8 @@ class Manifest(BaseModel):
     compiler: str
     artifact_source_hash: str = Field(alias="artifactSourceHash")
     deployed_at: int = Field(alias="deployedAt")
+    #: Block 0's hash: with chain id, address and code hash, what a client pins.
+    genesis_hash: str | None = Field(default=None, alias="genesisHash")
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -120,6 +122,7 @@ async def adeploy_ledger(
         raise TransactionError(f"deployment {receipt.tx_hash} created no contract")
     address = to_checksum_address(receipt.contract_address)
     code = await tx.rpc.call("eth_getCode", [address, hex(receipt.block_number)])
+    genesis = await tx.rpc.call("eth_getBlockByNumber", ["0x0", False])
     return Manifest(
         chain_id=await tx.chain_id(),
         ledger_address=address,
@@ -130,6 +133,7 @@ async def adeploy_ledger(
         compiler=artifact.compiler,
         artifact_source_hash=artifact.source_hash,
         deployed_at=int(time.time()),
+        genesis_hash=str(genesis["hash"]).lower(),
     )
 
 

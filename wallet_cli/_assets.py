@@ -7,14 +7,13 @@ import binascii
 import hashlib
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from api.client import DataSafeClient
+from ledger import trust
 from ledger.models import AssetStatus, MemberStatus, Role
 from vault.sealing import SealedAsset
 from wallet_cli import _chain
 from wallet_cli._context import State
-from wallet_cli.errors import RefusedError, UserError
+from wallet_cli.errors import ContradictedError, RefusedError, UserError
 
 
 def b32(value: str, what: str) -> bytes:
@@ -84,7 +83,7 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
     }
     for key in ("root", "issuer", "version"):
         if str(out[key]).lower() != str(asset[key]).lower():
-            raise RefusedError(
+            raise ContradictedError(
                 f"the service shows {key} {asset[key]} for {asset['asset_id']} but the chain "
                 f"holds {out[key]}",
                 code="service_mismatch",
@@ -96,11 +95,11 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
 
 
 def check_fields_hash(fields: list[str], fields_hash: str) -> None:
-    from eth_abi.abi import encode
-
-    if "0x" + keccak(encode(["string[]"], [fields])).hex() != fields_hash.lower():
-        raise RefusedError(
-            "the schema's field list differs from the hash on chain", code="service_mismatch"
+    """The service's field names hash to the schema's field list on chain (else a lie)."""
+    if "0x" + trust.fields_hash(fields).hex() != fields_hash.lower():
+        raise ContradictedError(
+            "the service's field names do not hash to the field list anchored on chain",
+            code="schema_fields_relabelled",
         )
 
 

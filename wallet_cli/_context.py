@@ -26,9 +26,25 @@ from api.client import DataSafeClient, DataSafeProblemError
 from ledger.client import LedgerClient
 from ledger.errors import ContractRevertError, LedgerError, RpcUnavailableError
 from ledger.manifest import Manifest
+from ledger.rpc import RpcClient
+from ledger.trust import (
+    DeploymentMismatchError,
+    NotPinnedError,
+    PinnedDeployment,
+    ServiceContradictedError,
+    TrustError,
+    check_hint,
+    pin_from_fingerprint,
+    read_deployment,
+    verify_deployment,
+)
+from ledger.trust import NotConfirmedError as ChainNotConfirmedError
 from vault.errors import FieldError, VaultError
 from wallet_cli._home import Home, Profile
 from wallet_cli.errors import (
+    ContradictedError,
+    DeploymentPinError,
+    NotConfirmedError,
     RefusedError,
     UnreachableError,
     UserError,
@@ -56,7 +72,10 @@ class State:
     rpc_url: str | None = None
     manifest_path: Path | None = None
     no_chain: bool = False
+    pin_fingerprint: str | None = None
     _info: dict[str, Any] | None = field(default=None, repr=False)
+    _pin: PinnedDeployment | None = field(default=None, repr=False)
+    _pin_checked: set[str] = field(default_factory=set, repr=False)
 
     @property
     def home(self) -> Home:
@@ -110,7 +129,11 @@ class State:
 
     @contextmanager
     def client(self, key: bytes | None, profile: Profile | None = None) -> Iterator[DataSafeClient]:
+        """The service, signing for the pinned deployment (resolved and checked first)."""
         with DataSafeClient(self.api_base(profile), key, timeout=30.0) as c:
+            pin = self.deployment(c, profile)
+            if pin is not None:
+                c.chain_id, c.ledger_address = pin.chain_id, pin.ledger_address
             yield c
 
     def info(self, c: DataSafeClient) -> dict[str, Any]:
@@ -118,29 +141,160 @@ class State:
             self._info = c.info()
         return self._info
 
-    def ledger_address(self, c: DataSafeClient | None) -> tuple[int | None, str]:
+    # ---- the trust anchor --------------------------------------------------------------
+
+    def _pin_profile(self, profile: Profile | None) -> Profile | None:
+        if profile is not None:
+            return profile
+        try:
+            p = self.profile()
+        except UserError:
+            return None
+        return p if p.exists else None
+
+    def deployment(
+        self, c: DataSafeClient | None, profile: Profile | None = None
+    ) -> PinnedDeployment | None:
+        """The pinned deployment, checked against the chain this wallet reads.
+
+        Sources, in order: ``--manifest`` (out of band), the profile's stored pin, a
+        fingerprint the user confirmed (``--pin``/``DATASAFE_PIN``, or a prompt on a
+        terminal) for the ledger the service names. A first pin is saved to the profile.
+        None only without a chain and without a stored pin (the service's view, marked).
+        """
+        if self._pin is None:
+            self._pin = self._resolve_pin(c, profile)
+        pin = self._pin
+        if pin is None:
+            return None
+        rpc = self.rpc(self._pin_profile(profile))
+        if rpc is not None:
+            self.verify_pin(rpc)
+        if c is not None:
+            info = self.info(c)
+            try:
+                check_hint(pin, info.get("chain_id"), info.get("ledger_address"))
+            except DeploymentMismatchError as exc:
+                raise DeploymentPinError(
+                    f"the service at {self.api_base(profile)} is not on your pinned deployment "
+                    f"({pin.fingerprint}): {exc}",
+                    code="service_deployment_mismatch",
+                ) from None
+        return pin
+
+    def _resolve_pin(
+        self, c: DataSafeClient | None, profile: Profile | None
+    ) -> PinnedDeployment | None:
+        p = self._pin_profile(profile)
+        stored_json = p.meta().get("pin") if p is not None else None
+        stored = PinnedDeployment.from_json(stored_json) if stored_json else None
+        rpc = self.rpc(p)
+        pin: PinnedDeployment | None = None
         if self.manifest_path is not None:
             try:
                 m = Manifest.load(self.manifest_path)
+                if rpc is not None:
+                    with _rpc(rpc) as r:
+                        pin = PinnedDeployment.from_manifest(m, r)
+                else:
+                    pin = PinnedDeployment.from_manifest(m)
+            except NotPinnedError:
+                if stored is None:
+                    raise
+                pin = None
+            except TrustError:
+                raise
             except LedgerError as exc:
                 raise UserError(f"manifest {self.manifest_path}: {exc}") from exc
-            return m.chain_id, m.ledger_address
+            if pin is not None and stored is not None and pin.fingerprint != stored.fingerprint:
+                raise DeploymentPinError(
+                    f"the manifest {self.manifest_path} is deployment {pin.fingerprint}, but "
+                    f"profile {p.name if p else '?'} pinned {stored.fingerprint}",
+                )
+        if pin is None and stored is not None:
+            return stored
+        if pin is None and rpc is not None and c is not None:
+            pin = self._pin_by_fingerprint(c, rpc)
+        if pin is not None and stored is None and p is not None:
+            p.save_meta(p.meta() | {"pin": pin.to_json()})
+        return pin
+
+    def _pin_by_fingerprint(self, c: DataSafeClient, rpc: str) -> PinnedDeployment:
+        info = self.info(c)
+        hint, block = str(info["ledger_address"]), int(info.get("deploy_block") or 0)
+        with _rpc(rpc) as r:
+            if self.pin_fingerprint:
+                return pin_from_fingerprint(r, hint, self.pin_fingerprint, block)
+            seen = read_deployment(r, hint, block)
+        words = (
+            f"chain {seen.chain_id}, ledger {seen.ledger_address}, fingerprint {seen.fingerprint}"
+        )
+        if sys.stdin.isatty() and not self.json:
+            typer.echo(f"This wallet has not pinned a deployment yet. The service names: {words}.")
+            if typer.confirm("Is this the fingerprint you were given out of band?", default=False):
+                return seen
+        raise DeploymentPinError(
+            f"no deployment pinned for this profile; the service names {words}: check the "
+            "fingerprint out of band, then pass --pin FINGERPRINT (or --manifest PATH)",
+            code="deployment_not_pinned",
+        )
+
+    def verify_pin(self, rpc_url: str) -> None:
+        """Once per endpoint and invocation: the chain behind ``rpc_url`` is the pinned one."""
+        if self._pin is None or rpc_url in self._pin_checked:
+            return
+        with _rpc(rpc_url) as r:
+            verify_deployment(r, self._pin)
+        self._pin_checked.add(rpc_url)
+
+    def ledger_address(self, c: DataSafeClient | None) -> tuple[int | None, str]:
+        pin = self.deployment(c)
+        if pin is not None:
+            return pin.chain_id, pin.ledger_address
         if c is None:
             raise UserError("no ledger address: pass --manifest PATH (or --api URL)")
         info = self.info(c)
         return int(info["chain_id"]), str(info["ledger_address"])
 
+    def deploy_block(self, c: DataSafeClient | None) -> int:
+        pin = self.deployment(c)
+        if pin is not None:
+            return pin.deploy_block
+        if c is None:
+            raise UserError("no deployment: pass --manifest PATH (or --api URL)")
+        return int(self.info(c)["deploy_block"])
+
+    def require_pin(
+        self, c: DataSafeClient | None, profile: Profile | None = None
+    ) -> PinnedDeployment:
+        pin = self.deployment(c, profile)
+        if pin is None:
+            raise DeploymentPinError(
+                "this needs the pinned deployment: pass --rpc URL and --pin FINGERPRINT "
+                "(or --manifest PATH)",
+                code="deployment_not_pinned",
+            )
+        return pin
+
     @contextmanager
     def chain(self, rpc_url: str, ledger: str) -> Iterator[LedgerClient]:
+        pin = self._pin
+        if pin is not None and ledger.lower() != pin.ledger_address.lower():
+            raise DeploymentPinError(
+                f"ledger {ledger} is not the pinned ledger {pin.ledger_address}",
+            )
         lc = LedgerClient(rpc_url, ledger)
         try:
-            chain_id = lc.chain_id()
-            if self._info is not None and int(self._info["chain_id"]) != chain_id:
-                raise RefusedError(
-                    f"the RPC endpoint is chain {chain_id} but the service is on chain "
-                    f"{self._info['chain_id']}",
-                    code="chain_mismatch",
-                )
+            if pin is not None:
+                self.verify_pin(rpc_url)
+            else:
+                chain_id = lc.chain_id()
+                if self._info is not None and int(self._info["chain_id"]) != chain_id:
+                    raise RefusedError(
+                        f"the RPC endpoint is chain {chain_id} but the service is on chain "
+                        f"{self._info['chain_id']}",
+                        code="chain_mismatch",
+                    )
             yield lc
         finally:
             lc.close()
@@ -152,6 +306,10 @@ class State:
             typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
         else:
             human(self.console)
+
+
+def _rpc(url: str) -> RpcClient:
+    return RpcClient(url, timeout=15.0, retries=1)
 
 
 _STATE: contextvars.ContextVar[State] = contextvars.ContextVar("datasafe_wallet_state")
@@ -193,6 +351,14 @@ def translate(exc: BaseException, st: State | None = None) -> WalletError | None
         return UnreachableError(
             f"service unreachable{where}: {type(exc).__name__}", code="service_unreachable"
         )
+    if isinstance(exc, DeploymentMismatchError | NotPinnedError):
+        return DeploymentPinError(f"pinned deployment: {exc}", code=exc.code)
+    if isinstance(exc, ServiceContradictedError):
+        return ContradictedError(f"the chain contradicts the service: {exc}", code=exc.code)
+    if isinstance(exc, ChainNotConfirmedError):
+        return NotConfirmedError(str(exc), code=exc.code)
+    if isinstance(exc, TrustError):
+        return RefusedError(str(exc), code=exc.code)
     if isinstance(exc, RpcUnavailableError):
         return UnreachableError(f"chain RPC unreachable: {exc}", code="rpc_unreachable")
     if isinstance(exc, ContractRevertError):

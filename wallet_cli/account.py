@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import typer
 from eth_account import Account
 
+from ledger import trust
 from vault.keys import Suite
-from wallet_cli import _chain
+from wallet_cli import _chain, _confirm
 from wallet_cli._context import JsonOpt, command, state
 from wallet_cli._home import Profile, check_name
 from wallet_cli._render import kv, table, when
@@ -43,6 +44,8 @@ def _public(p: Profile) -> dict[str, Any]:
         "encryption_key": current.public_info() if current else None,
         "old_encryption_keys": [k.public_info() for k in keys if not k.current],
         "keystore": str(p.dir / "keystore.json"),
+        "deployment": meta.get("pin"),
+        "fingerprint": (meta.get("pin") or {}).get("fingerprint"),
     }
 
 
@@ -180,7 +183,7 @@ def list_(json_out: JsonOpt = False) -> None:
         lambda c: table(
             c,
             "Profiles",
-            ["", "name", "address", "kind", "key registered"],
+            ["", "name", "address", "kind", "key registered", "pinned deployment"],
             [
                 (
                     "*" if r["default"] else "",
@@ -190,6 +193,7 @@ def list_(json_out: JsonOpt = False) -> None:
                     "yes"
                     if r["encryption_key"] and r["encryption_key"]["registered_block"] is not None
                     else "no",
+                    r["fingerprint"] or "not pinned",
                 )
                 for r in rows
             ],
@@ -223,6 +227,7 @@ def show(
                 "older keys": len(data["old_encryption_keys"]),
                 "created": when(data["created"]),
                 "keystore": data["keystore"],
+                "pinned deployment": data["fingerprint"] or "not pinned",
             },
         ),
     )
@@ -242,6 +247,45 @@ def use(
     p = st.home.resolve(name)
     st.home.set_default(p.name)
     st.emit({"default": p.name}, lambda c: c.print(f"Default profile is now {p.name}"))
+
+
+@app.command()
+@command
+def pin(
+    json_out: JsonOpt = False,
+) -> None:
+    """Pin this profile to a deployment (once, like SSH's known_hosts), then show the pin.
+
+    The pin comes from --manifest PATH, or from the fingerprint you were given out of band
+    (--pin FINGERPRINT); it is checked against --rpc. Later commands refuse another chain,
+    another ledger or other code (exit 5).
+
+    Example: datasafe --rpc http://127.0.0.1:8545 --pin 3f2a-… account pin
+    """
+    st = state()
+    p = st.profile()
+    rpc = st.rpc(p, required="pinning (the fingerprint is checked against the chain)")
+    assert rpc is not None
+    if st.manifest_path is not None or p.meta().get("pin"):
+        got = st.require_pin(None, p)
+    else:
+        with st.client(None, p) as c:
+            got = st.require_pin(c, p)
+    data = {"profile": p.name} | got.to_json()
+    st.emit(
+        data,
+        lambda c: kv(
+            c,
+            f"Profile {p.name} is pinned to",
+            {
+                "fingerprint": got.fingerprint,
+                "chain id": got.chain_id,
+                "ledger": got.ledger_address,
+                "genesis block": got.genesis_hash,
+                "ledger code hash": got.code_hash,
+            },
+        ),
+    )
 
 
 @app.command("export-public")
@@ -307,6 +351,15 @@ def _register(p: Profile, key: bytes, digest: str, public_hex: str) -> dict[str,
                 "raw_transaction": raw,
             },
         )
+    _confirm.on_chain(
+        st,
+        rpc,
+        lambda r, pin: trust.get_member(r, pin, p.address),
+        lambda got: got.enc_key_hash == bytes.fromhex(digest),
+        what=f"encryption key 0x{digest} registered for {p.address}",
+        claimed_tx=member.get("tx_hash"),
+        offer="Register it through another service (--api URL); your old key stays in force.",
+    )
     p.mark_registered(digest, int(member["block"]))
     return {
         "address": p.address,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from eth_utils.address import is_address, to_checksum_address
 
+from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
@@ -30,14 +31,17 @@ def _agent_address(st: State, who: str) -> str:
 
 
 def _ledger(st: State, key: bytes | None) -> tuple[str, int]:
-    if st.manifest_path is not None:
-        from ledger.manifest import Manifest
-
-        m = Manifest.load(st.manifest_path)
-        return m.ledger_address, m.deploy_block
+    """The pinned ledger (manifest or profile pin), never the service's word for it."""
+    try:
+        st.api_base(st.profile())
+    except UserError:
+        return _pin_fields(st.require_pin(None))
     with st.client(key) as c:
-        info = st.info(c)
-    return str(info["ledger_address"]), int(info["deploy_block"])
+        return _pin_fields(st.require_pin(c))
+
+
+def _pin_fields(pin: PinnedDeployment) -> tuple[str, int]:
+    return pin.ledger_address, pin.deploy_block
 
 
 @app.command()

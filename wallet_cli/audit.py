@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 
 from api.client import DataSafeClient, DataSafeProblemError
-from ledger.errors import LedgerError
+from ledger import trust
 from wallet_cli import _chain, _trace
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import purpose_words, table, when
 from wallet_cli.contacts import name_of
-from wallet_cli.errors import EXIT_REFUSED, RefusedError, UserError
+from wallet_cli.errors import EXIT_REFUSED, UserError
 from wallet_cli.grant import parse_purpose
 
 app = typer.Typer(
@@ -55,18 +55,15 @@ def _day(value: str | None, end: bool) -> int | None:
 
 
 def _chain_source(st: State) -> tuple[str, str, int]:
+    """RPC, ledger address and deploy block of the pinned deployment (never /v1/info)."""
     rpc = st.rpc(required="audit trace (it reads chain events)")
     assert rpc is not None
-    if st.manifest_path is not None:
-        from ledger.manifest import Manifest
-
-        m = Manifest.load(st.manifest_path)
-        return rpc, m.ledger_address, m.deploy_block
-    if st.api_url or st.settings.api:
+    if _api_configured(st):
         with st.client(None) as c:
-            info = st.info(c)
-        return rpc, str(info["ledger_address"]), int(info["deploy_block"])
-    raise UserError("audit needs the ledger: pass --manifest PATH (or --api URL)")
+            pin = st.require_pin(c)
+    else:
+        pin = st.require_pin(None)
+    return rpc, pin.ledger_address, pin.deploy_block
 
 
 def _api_configured(st: State) -> bool:
@@ -377,19 +374,14 @@ def verify_(
         _verify_grants(st)
         return
     from ledger.audit import verify_rows
-    from ledger.manifest import Manifest
 
     rpc = st.rpc(required="audit verify")
     assert rpc is not None
-    if st.manifest_path is None:
-        raise UserError("audit verify needs the deployment manifest: pass --manifest PATH")
-    try:
-        manifest = Manifest.load(st.manifest_path)
-    except LedgerError as exc:
-        raise UserError(f"manifest {st.manifest_path}: {exc}") from exc
-    first = manifest.deploy_block if from_block is None else from_block
+    behind: dict[str, Any] = {}
     claimed: list[dict[str, Any]] = []
     if rows_file:
+        pin = st.require_pin(None)
+        first = pin.deploy_block if from_block is None else from_block
         for path in rows_file:
             try:
                 loaded = json.loads(path.read_text())
@@ -402,12 +394,28 @@ def verify_(
     else:
         p, key = st.unlock()
         with st.client(key, p) as c:
-            last = to_block if to_block is not None else _indexed_to(c)
+            pin = st.require_pin(c, p)
+            first = pin.deploy_block if from_block is None else from_block
+            indexed = _indexed_to(c)
+            # The upper bound is the head this wallet reads, never where the service stopped.
+            with _chain.rpc_client(rpc) as r:
+                rng = trust.audit_upper_bound(r, first, to_block, indexed)
+            last = rng.last
             params = {"from_block": first, "to_block": last}
             claimed = exported_rows(c, key, "all", params)
+        if to_block is None:
+            behind = {"head": rng.head, "indexed_to": indexed, "index_behind": rng.index_behind}
     if last < first:
         raise UserError(f"empty range: --from-block {first} is after --to-block {last}")
-    report = verify_rows(rpc, manifest, claimed, from_block=first, to_block=last).to_json()
+    report = verify_rows(rpc, pin, claimed, from_block=first, to_block=last).to_json()
+    if behind:
+        report |= behind
+        if behind["index_behind"]:
+            report["ok"] = False
+            report["drift"] = (
+                f"the service's index stops at block {behind['indexed_to']}, "
+                f"{behind['index_behind']} block(s) behind the chain head {behind['head']}"
+            )
 
     def human(con: Console) -> None:
         n = len(report["missing"]) + len(report["extra"]) + len(report["altered"])
@@ -416,6 +424,8 @@ def verify_(
             f"blocks {first}..{last}: {report['chain_rows']} rows on chain, "
             f"{report['claimed_rows']} claimed: {verdict}"
         )
+        if report.get("drift"):
+            con.print(f"drift: {report['drift']}")
         diffs = [
             *(
                 ("missing", r["block_number"], r["log_index"], r["kind"], "")
@@ -444,11 +454,10 @@ def verify_(
         raise typer.Exit(code=EXIT_REFUSED)
 
 
-def _indexed_to(c: DataSafeClient) -> int:
+def _indexed_to(c: DataSafeClient) -> int | None:
+    """Where the service says its index ends (a claim: only used to report drift)."""
     page = c.get("/v1/trace/accesses", params={"limit": 1})
-    if page["indexed_to"] is None:
-        raise RefusedError("the service has no index yet: pass --to-block", code="not_ready")
-    return int(page["indexed_to"])
+    return None if page["indexed_to"] is None else int(page["indexed_to"])
 
 
 def _verify_grants(st: State) -> None:
@@ -457,9 +466,9 @@ def _verify_grants(st: State) -> None:
     rpc = st.rpc(p, required="audit verify")
     assert rpc is not None
     with st.client(key, p) as c:
-        info = st.info(c)
+        pin = st.require_pin(c, p)
         served: list[dict[str, Any]] = c.get("/v1/grants")
-    rows = _trace.trace(rpc, str(info["ledger_address"]), int(info["deploy_block"]))
+    rows = _trace.trace(rpc, pin.ledger_address, pin.deploy_block)
     status: dict[str, str] = {}
     uses: dict[str, int] = {}
     for r in rows:

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 from eth_utils.crypto import keccak
 
+from ledger import trust
+from ledger.models import AssetStatus
 from vault.sealing import SealedAsset, open_asset
-from wallet_cli import _assets, _chain
+from wallet_cli import _assets, _chain, _confirm
 from wallet_cli._context import JsonOpt, command, state
 from wallet_cli._render import kv, table, when
 from wallet_cli.contacts import name_of
@@ -141,6 +143,10 @@ def dispute(
     reason: Annotated[
         str, typer.Option(help="Why the data is wrong (only its hash goes on chain)")
     ],
+    direct: Annotated[
+        bool,
+        typer.Option("--direct", help="Broadcast your signed transaction yourself (through --rpc)"),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Dispute an asset: the issuer must resolve it; grants on it pause meanwhile.
@@ -158,17 +164,35 @@ def dispute(
     with st.client(key, p) as c:
         _, ledger = st.ledger_address(c)
         raw = _chain.sign_ledger_tx(rpc, key, ledger, "disputeAsset", aid, reason_hash)
-        out: dict[str, Any] = c.post(f"/v1/assets/{asset}/dispute", {"raw_transaction": raw})
+        if direct:
+            sent = _confirm.send_raw(rpc, raw)
+            out: dict[str, Any] = {"asset_id": asset.lower(), "via": "own transaction"} | sent
+        else:
+            out = c.post(f"/v1/assets/{asset}/dispute", {"raw_transaction": raw})
+    live = _confirm.on_chain(
+        st,
+        rpc,
+        lambda r, pin: trust.get_asset(r, pin, aid),
+        lambda got: got.status == AssetStatus.DISPUTED,
+        what=f"asset {asset} disputed",
+        claimed_tx=out.get("tx_hash"),
+        offer=(
+            f"Broadcast your signed dispute yourself: `datasafe data dispute {asset} --reason ... "
+            "--direct` (through --rpc)."
+        ),
+    )
+    out["status"] = live.status.name.lower()
     data = {
         "asset_id": out["asset_id"],
         "status": out["status"],
         "reason_hash": "0x" + reason_hash.hex(),
+        "confirmed_on_chain": True,
     }
     st.emit(
         data,
         lambda con: con.print(
-            f"Asset {asset} is now {out['status']}; the issuer "
-            f"{name_of(st, out['issuer'])} must resolve it."
+            f"Asset {asset} is now {out['status']} on chain; the issuer "
+            f"{name_of(st, live.issuer)} must resolve it."
         ),
     )
 
@@ -192,12 +216,12 @@ def status(
         events: list[dict[str, Any]] = []
         rpc = st.rpc()
         if rpc is not None:
-            info = st.info(c)
+            pin = st.require_pin(c, p)
             for e in _chain.get_events(
                 rpc,
-                info["ledger_address"],
+                pin.ledger_address,
                 ["AssetDisputed", "DisputeResolved"],
-                from_block=int(info["deploy_block"]),
+                from_block=pin.deploy_block,
                 topics=["0x" + aid.hex()],
             ):
                 events.append(

@@ -6,7 +6,10 @@ Each class carries the process exit code the CLI ends with, so a script can tell
     WalletError                  exit 1  (unexpected)
     ├── UserError                exit 2  bad input, wrong passphrase, unknown name/field
     ├── RefusedError             exit 3  the service or the chain refused (with its reason)
-    └── UnreachableError         exit 4  the service or the RPC endpoint did not answer
+    ├── UnreachableError         exit 4  the service or the RPC endpoint did not answer
+    ├── DeploymentPinError       exit 5  the chain is not the pinned deployment (or none is pinned)
+    ├── ContradictedError        exit 6  the chain contradicts what the service served (a lie)
+    └── NotConfirmedError        exit 7  the service reported an action the chain does not show
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ EXIT_UNEXPECTED = 1
 EXIT_USER = 2
 EXIT_REFUSED = 3
 EXIT_UNREACHABLE = 4
+EXIT_DEPLOYMENT = 5
+EXIT_CONTRADICTED = 6
+EXIT_NOT_CONFIRMED = 7
 
 
 class WalletError(Exception):
@@ -53,3 +59,24 @@ class UnreachableError(WalletError):
 
     exit_code = EXIT_UNREACHABLE
     code = "unreachable"
+
+
+class DeploymentPinError(WalletError):
+    """The RPC chain or the service's ledger is not the deployment this profile pinned."""
+
+    exit_code = EXIT_DEPLOYMENT
+    code = "deployment_mismatch"
+
+
+class ContradictedError(WalletError):
+    """What the service served is contradicted by the chain the wallet read itself."""
+
+    exit_code = EXIT_CONTRADICTED
+    code = "service_mismatch"
+
+
+class NotConfirmedError(WalletError):
+    """The service said it was done; the chain does not show it. Nothing is reported done."""
+
+    exit_code = EXIT_NOT_CONFIRMED
+    code = "not_confirmed"

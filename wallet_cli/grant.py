@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sys
 import time
 from typing import Annotated, Any
 
@@ -11,18 +12,19 @@ import typer
 
 from api.client import DataSafeClient
 from api.terms import PURPOSES
+from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
 from ledger.models import GrantStatus, GrantTerms
 from vault.keys import PublicEncryptionKey
 from vault.packages import build_key_package
 from vault.sealing import SealedAsset
-from wallet_cli import _assets
+from wallet_cli import _assets, _chain, _confirm
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import name_of, resolve_member
-from wallet_cli.errors import RefusedError, UserError
+from wallet_cli.errors import ContradictedError, NotConfirmedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
 
@@ -155,7 +157,7 @@ def create(
             with st.chain(rpc, st.ledger_address(c)[1]) as lc:
                 on_chain = lc.get_member(grantee).enc_key_hash
             if on_chain != grantee_key.digest():
-                raise RefusedError(
+                raise ContradictedError(
                     f"the key the service serves for {to} is not the one registered on chain",
                     code="service_mismatch",
                 )
@@ -209,7 +211,30 @@ def create(
                 "key_package": base64.b64encode(package.to_bytes()).decode(),
             },
         )
-    receipt |= {"fields": names, "grantee_name": name_of(st, grantee), "words": terms_words}
+    rpc = st.rpc()
+    if rpc is not None:
+        _confirm.on_chain(
+            st,
+            rpc,
+            lambda r, pin: trust.get_grant(r, pin, gid),
+            lambda got: (
+                got.status == GrantStatus.ACTIVE
+                and got.asset_id == aid
+                and got.grantee.lower() == grantee.lower()
+                and got.fields_mask == mask
+                and got.expiry == expiry
+                and got.max_uses == max_uses
+            ),
+            what=f"grant 0x{gid.hex()} with the terms you signed",
+            claimed_tx=receipt.get("tx_hash"),
+            offer="Your signature is unused: grant again through another service (--api URL).",
+        )
+    receipt |= {
+        "fields": names,
+        "grantee_name": name_of(st, grantee),
+        "words": terms_words,
+        "confirmed_on_chain": rpc is not None,
+    }
     path = owner.save_receipt(receipt)
     if signer is not owner:
         signer.save_receipt(receipt)
@@ -313,10 +338,22 @@ def show(
     )
 
 
-def _status_change(grant: str, action: str, kind: StatusKind, yes: bool) -> None:
+_EXPECTED = {
+    "revoke": GrantStatus.REVOKED,
+    "pause": GrantStatus.PAUSED,
+    "resume": GrantStatus.ACTIVE,
+}
+_DONE = {"revoke": "revoked", "pause": "paused", "resume": "resumed"}
+
+
+def _status_change(
+    grant: str, action: str, kind: StatusKind, yes: bool, direct: bool, relay: str | None
+) -> None:
     st = state()
     if st.json and not yes:
         raise UserError("--json is for scripts: add --yes (there is no one to confirm)")
+    if direct and relay:
+        raise UserError("give --direct or --relay URL, not both")
     gid = _assets.b32(grant, "grant id")
     p, key = st.unlock()
     rpc = st.rpc(p, required=f"{action} (it reads your signature nonce)")
@@ -331,21 +368,81 @@ def _status_change(grant: str, action: str, kind: StatusKind, yes: bool) -> None
         with st.chain(rpc, domain.verifying_contract) as lc:
             nonce = lc.nonces(p.address)
         signed = sign_status_change(key, domain, kind, gid, nonce, int(time.time()) + 3600)
-        receipt: dict[str, Any] = c.post(
-            f"/v1/grants/{grant}/{action}",
-            {
-                "signer": signed.signer,
-                "deadline": signed.deadline,
-                "signature": "0x" + signed.signature.hex(),
-            },
+        body = {
+            "signer": signed.signer,
+            "deadline": signed.deadline,
+            "signature": "0x" + signed.signature.hex(),
+        }
+        if direct:
+            sent = _chain.send_ledger_tx(
+                rpc,
+                key,
+                domain.verifying_contract,
+                f"{action}BySig",
+                gid,
+                signed.signer,
+                signed.deadline,
+                signed.signature,
+            )
+            receipt: dict[str, Any] = {"grant_id": grant.lower(), "via": "own transaction"} | sent
+        elif relay:
+            with DataSafeClient(
+                relay.rstrip("/"),
+                key,
+                chain_id=domain.chain_id,
+                ledger_address=domain.verifying_contract,
+                timeout=30.0,
+            ) as rc:
+                receipt = rc.post(f"/v1/grants/{grant}/{action}", body) | {"via": relay}
+        else:
+            receipt = c.post(f"/v1/grants/{grant}/{action}", body)
+
+    def confirmed(tx: str | None) -> Any:
+        return _confirm.on_chain(
+            st,
+            rpc,
+            lambda r, pin: trust.get_grant(r, pin, gid),
+            lambda got: got.status == _EXPECTED[action],
+            what=f"grant {grant} {_DONE[action]}",
+            claimed_tx=tx,
+            offer=(
+                f"Send your signed {action} without this service: `datasafe grant {action} "
+                f"{grant} --direct` (through --rpc, with your own gas) or `--relay URL` "
+                "(another relayer)."
+            ),
         )
+
+    try:
+        live = confirmed(receipt.get("tx_hash"))
+    except NotConfirmedError as exc:
+        # At a terminal the wallet offers to send the same signed message itself.
+        if direct or st.json or not sys.stdin.isatty():
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        if not typer.confirm(
+            f"Send your signed {action} to the chain yourself now (your own gas)?", default=False
+        ):
+            raise
+        sent = _chain.send_ledger_tx(
+            rpc,
+            key,
+            domain.verifying_contract,
+            f"{action}BySig",
+            gid,
+            signed.signer,
+            signed.deadline,
+            signed.signature,
+        )
+        receipt = {"grant_id": grant.lower(), "via": "own transaction"} | sent
+        live = confirmed(receipt["tx_hash"])
+    receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
     p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
-    done = {"revoke": "revoked", "pause": "paused", "resume": "resumed"}[action]
+    done = _DONE[action]
     st.emit(
         receipt,
         lambda con: kv(
             con,
-            f"Grant {done}",
+            f"Grant {done} (read back from the chain)",
             {
                 "grant": receipt["grant_id"],
                 "status": receipt["status"],
@@ -356,6 +453,16 @@ def _status_change(grant: str, action: str, kind: StatusKind, yes: bool) -> None
     )
 
 
+DirectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--direct",
+        help="Send the signed message to the chain yourself (through --rpc, your own gas)",
+    ),
+]
+RelayOpt = Annotated[
+    str | None, typer.Option("--relay", help="Relay through another service (its URL)")
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")]
 
 
@@ -364,13 +471,15 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 def revoke(
     grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
     yes: YesOpt = False,
+    direct: DirectOpt = False,
+    relay: RelayOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke a grant for good; the service deletes its key package.
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant revoke 0xab… --yes
     """
-    _status_change(grant, "revoke", "RevokeConsent", yes)
+    _status_change(grant, "revoke", "RevokeConsent", yes, direct, relay)
 
 
 @app.command()
@@ -378,13 +487,15 @@ def revoke(
 def pause(
     grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
     yes: YesOpt = False,
+    direct: DirectOpt = False,
+    relay: RelayOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Pause a grant (reads are refused until resumed).
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant pause 0xab… --yes
     """
-    _status_change(grant, "pause", "PauseConsent", yes)
+    _status_change(grant, "pause", "PauseConsent", yes, direct, relay)
 
 
 @app.command()
@@ -392,10 +503,12 @@ def pause(
 def resume(
     grant: Annotated[str, typer.Argument(help="Grant id (0x…)")],
     yes: YesOpt = False,
+    direct: DirectOpt = False,
+    relay: RelayOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Resume a paused grant.
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant resume 0xab… --yes
     """
-    _status_change(grant, "resume", "ResumeConsent", yes)
+    _status_change(grant, "resume", "ResumeConsent", yes, direct, relay)

@@ -168,17 +168,14 @@ def list_(
                 if follow:
                     _follow_service(st, c, key, grants, cursor, follow_for)
                 return
-            info = st.info(c)
+            pin = st.require_pin(c, p)
+            info = {"ledger_address": pin.ledger_address, "deploy_block": pin.deploy_block}
         _chain_history(st, p, fallback, info, grants, since, follow, follow_for, interval)
         return
     rpc = st.rpc(p, required="history without a service")
     assert rpc is not None
-    if st.manifest_path is None:
-        raise UserError("history from the chain alone needs --manifest PATH (or --api URL)")
-    from ledger.manifest import Manifest
-
-    m = Manifest.load(st.manifest_path)
-    info = {"ledger_address": m.ledger_address, "deploy_block": m.deploy_block}
+    pin = st.require_pin(None, p)
+    info = {"ledger_address": pin.ledger_address, "deploy_block": pin.deploy_block}
     _chain_history(st, p, rpc, info, {}, since, follow, follow_for, interval)
 
 

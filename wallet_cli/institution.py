@@ -9,33 +9,26 @@ issuer must hold the ISSUER role.
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from api.bank import grant_view, pull_verified
 from api.client import DataSafeClient
-from ledger.abi import ledger_abi
-from ledger.eip712 import Domain, sign_access_request
-from ledger.models import AccessRequest, GrantStatus
-from vault.errors import VaultError
-from vault.packages import Disclosure, KeyPackage, open_disclosure, open_key_package
-from vault.sealing import SealedAsset
 from wallet_cli import _assets
+from wallet_cli._chain import rpc_client
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import name_of
-from wallet_cli.errors import RefusedError, UserError
+from wallet_cli.errors import ContradictedError, RefusedError, UserError
 
 
-def _mask_for(grant: dict[str, Any], fields: str | None) -> tuple[list[str], int]:
-    granted: list[str] = list(grant["fields"] or [])
+def _mask_for(granted: list[str], grant_mask: int, fields: str | None) -> tuple[list[str], int]:
     if not fields:
-        return granted, int(grant["terms"]["fields_mask"])
+        return granted, grant_mask
     wanted = [f.strip() for f in fields.split(",") if f.strip()]
-    bits = [i for i in range(64) if int(grant["terms"]["fields_mask"]) >> i & 1]
+    bits = [i for i in range(64) if grant_mask >> i & 1]
     by_name = dict(zip(granted, bits, strict=False))
     unknown = [f for f in wanted if f not in by_name]
     if unknown:
@@ -50,6 +43,18 @@ def _mask_for(grant: dict[str, Any], fields: str | None) -> tuple[list[str], int
     return wanted, mask
 
 
+def _view(st: State, c: DataSafeClient, gid: str, me: str) -> tuple[dict[str, Any], Any]:
+    """The grant row; with the chain, the :class:`GrantView` it was checked against."""
+    rpc = st.rpc()
+    if rpc is None:
+        row: dict[str, Any] = c.get(f"/v1/grants/{gid}")
+        return row, None
+    pin = st.require_pin(c)
+    with rpc_client(rpc) as r:
+        view = grant_view(c, r, pin, gid, me)
+    return view.row, view
+
+
 def _verdict(st: State, c: DataSafeClient, gid: str, me: str, mask: int) -> dict[str, Any]:
     verdict: dict[str, Any] = c.get(f"/v1/grants/{gid}/verify", params={"fields_mask": mask})
     rpc = st.rpc()
@@ -57,7 +62,7 @@ def _verdict(st: State, c: DataSafeClient, gid: str, me: str, mask: int) -> dict
         with st.chain(rpc, st.ledger_address(c)[1]) as lc:
             res = lc.check(bytes.fromhex(gid[2:]), me, mask)
         if res.allowed != verdict["allowed"]:
-            raise RefusedError(
+            raise ContradictedError(
                 "the service's verdict differs from the chain's check", code="service_mismatch"
             )
         verdict["checked_on_chain"] = True
@@ -81,8 +86,9 @@ def verify(
     _assets.b32(grant, "grant id")
     p, key = st.unlock()
     with st.client(key, p) as c:
-        g: dict[str, Any] = c.get(f"/v1/grants/{grant}")
-        names, mask = _mask_for(g, fields)
+        g, view = _view(st, c, grant, p.address)
+        granted = view.fields if view is not None else list(g["fields"] or [])
+        names, mask = _mask_for(granted, int(g["terms"]["fields_mask"]), fields)
         verdict = _verdict(st, c, grant, p.address, mask)
     verdict["fields"] = names
     if not verdict["allowed"]:
@@ -97,31 +103,6 @@ def verify(
             f"block {verdict['block']})"
         ),
     )
-
-
-def _open(
-    pulled: dict[str, Any], ring: Any, gid: bytes, root: bytes, issuer: str
-) -> dict[str, bytes]:
-    raw = _assets.b64(pulled["disclosure"], "a disclosure")
-    try:
-        disclosure = Disclosure.from_bytes(raw)
-    except VaultError:
-        disclosure = None
-    if disclosure is not None:
-        return open_disclosure(
-            disclosure,
-            ring,
-            grant_id=gid,
-            expected_root=root,
-            expected_issuer=bytes.fromhex(issuer[2:]),
-        )
-    # A service that serves the whole sealed bundle: the key package opens only granted fields.
-    if "key_package" not in pulled:
-        raise RefusedError("the service's disclosure does not parse", code="verification_failed")
-    sealed = SealedAsset.from_bytes(raw)
-    package = KeyPackage.from_bytes(_assets.b64(pulled["key_package"], "a key package"))
-    values = open_key_package(sealed, package, ring, grant_id=gid, expected_root=root)
-    return {k: v for k, v in values.items() if k in set(pulled["fields"] or [])}
 
 
 @command
@@ -139,21 +120,20 @@ def pull(
     Example: datasafe -p citybank --rpc http://127.0.0.1:8545 pull 0xab… --out ./loan-123
     """
     st = state()
-    gid_b = _assets.b32(grant, "grant id")
+    _assets.b32(grant, "grant id")
     p = st.profile()
     rpc = st.rpc(p, required="pull (every field is verified against the chain)")
     assert rpc is not None
     passphrase = st.passphrase(f"Passphrase for {p.name}")
     key = p.unlock(passphrase)
     ring = p.keyring(passphrase)
-    checks: list[str] = []
     with st.client(key, p) as c:
-        g: dict[str, Any] = c.get(f"/v1/grants/{grant}")
-        names, mask = _mask_for(g, fields)
-        if mask != int(g["terms"]["fields_mask"]):
+        g, view = _view(st, c, grant, p.address)
+        _, mask = _mask_for(view.fields, view.grant.fields_mask, fields)
+        if mask != view.grant.fields_mask:
             raise UserError(
                 "a pull releases every granted field together (one access record for the "
-                f"whole key package): omit --fields or name all of {', '.join(g['fields'])}",
+                f"whole key package): omit --fields or name all of {', '.join(view.fields)}",
                 code="fields_mask_mismatch",
             )
         verdict = _verdict(st, c, grant, p.address, mask)
@@ -161,63 +141,18 @@ def pull(
             raise RefusedError(
                 f"not allowed: {verdict['reason']} ({verdict['code']})", code=verdict["code"]
             )
-        checks.append(f"grant allowed on chain at block {verdict['block']}")
-        chain_id, ledger = st.ledger_address(c)
-        assert chain_id is not None
-        request = AccessRequest(gid_b, mask, secrets.randbits(64), int(time.time()) + 600)
-        signature = sign_access_request(key, Domain(chain_id, ledger), request)
-        pulled: dict[str, Any] = c.post(
-            "/v1/access",
-            {
-                "grant_id": grant,
-                "fields_mask": mask,
-                "nonce": str(request.nonce),
-                "deadline": request.deadline,
-                "signature": "0x" + signature.hex(),
-            },
-        )
-        a = pulled["anchor"]
-        asset = {
-            "asset_id": a["asset_id"],
-            "root": a["root"],
-            "issuer": a["issuer"],
-            "version": a["version"],
-            "ciphertext_digest": a["ciphertext_digest"],
-            "anchor": {"block": a["block"]},
-        }
-        anchor = _assets.anchored(st, c, asset)
-    checks.append(f"issuer {anchor['issuer']} holds ISSUER; root {anchor['root']} anchored")
-    with st.chain(rpc, ledger) as lc:
-        on_chain = lc.get_grant(gid_b)
-        receipt = lc.rpc.call("eth_getTransactionReceipt", [pulled["access"]["tx_hash"]])
-    if on_chain.grantee.lower() != p.address.lower() or on_chain.status == GrantStatus.NONE:
-        raise RefusedError("the grant on chain is not made to you", code="not_grantee")
-    if "0x" + on_chain.asset_id.hex() != a["asset_id"].lower():
-        raise RefusedError(
-            "the data is from another asset than the grant's", code="service_mismatch"
-        )
-    abi = ledger_abi()
-    recorded = [
-        e
-        for e in (abi.decode_log(log) for log in (receipt or {}).get("logs", []))
-        if e is not None
-        and e.name == "Accessed"
-        and e.args["grantId"] == gid_b
-        and e.args["nonce"] == request.nonce
-        and e.args["grantee"].lower() == p.address.lower()
-    ]
-    if not recorded:
-        raise RefusedError(
-            "no on-chain access record for this pull; the data is not used",
-            code="access_not_recorded",
-        )
-    checks.append(f"access recorded on chain in {pulled['access']['tx_hash']}")
-    values = _open(pulled, ring, gid_b, bytes.fromhex(anchor["root"][2:]), anchor["issuer"])
-    if sorted(values) != sorted(names):
-        raise RefusedError(
-            "the disclosure does not hold exactly the requested fields", code="verification_failed"
-        )
-    checks.append(f"{len(values)} field(s) decrypted and proven against the anchored root")
+        with rpc_client(rpc) as r:
+            done = pull_verified(
+                c, r, st.require_pin(c, p), grant_id=grant, key=key, ring=ring, view=view
+            )
+    values = done.fields
+    checks = done.checks
+    anchor: dict[str, Any] = {"issuer": done.issuer, "root": done.root, "version": done.version}
+    a = {"asset_id": done.asset_id}
+    pulled: dict[str, Any] = {
+        "use": done.use,
+        "access": {"tx_hash": done.access.tx_hash, "block": done.access.block_number},
+    }
     out.mkdir(parents=True, exist_ok=True)
     data = {
         "grant_id": grant,

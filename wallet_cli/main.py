@@ -47,6 +47,13 @@ def root(
         Path | None,
         typer.Option(help="Deployment manifest (chain id, ledger address) for chain-only commands"),
     ] = None,
+    pin: Annotated[
+        str | None,
+        typer.Option(
+            help="Deployment fingerprint you checked out of band; pinned to the profile on first "
+            "use (env DATASAFE_PIN)"
+        ),
+    ] = None,
     no_chain: Annotated[
         bool,
         typer.Option("--no-chain", help="Do not read the chain; show the service's view (marked)"),
@@ -66,6 +73,7 @@ def root(
             rpc_url=rpc,
             manifest_path=manifest,
             no_chain=no_chain,
+            pin_fingerprint=pin or settings.pin or None,
         )
     )
 

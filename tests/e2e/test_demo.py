@@ -271,7 +271,7 @@ def test_no_node_is_a_clear_error(node: Node, tmp_path: Path) -> None:
         run_demo(empty, api_url="http://127.0.0.1:1", rpc_url=node.info["rpc_url"], quiet=True)
 
 
-def _wallet(home: Path, api_url: str, rpc_url: str) -> Callable[..., Result]:
+def _wallet(home: Path, api_url: str, rpc_url: str, pin: str) -> Callable[..., Result]:
     env = {
         "DATASAFE_HOME": str(home),
         "DATASAFE_PASSPHRASE": "correct horse battery staple",
@@ -279,6 +279,7 @@ def _wallet(home: Path, api_url: str, rpc_url: str) -> Callable[..., Result]:
         "DATASAFE_PROFILE": "",
         "DATASAFE_API": api_url,
         "DATASAFE_RPC": rpc_url,
+        "DATASAFE_PIN": pin,  # the fingerprint of the node's manifest, as published
     }
 
     def run(*args: str, **extra: str) -> Result:
@@ -297,7 +298,7 @@ def test_citizen_and_bank_through_the_wallet_cli(node: Node, tmp_path: Path) -> 
         demo.admit()
         citizen, bank = demo.cast["citizen"], demo.cast["bank"]
         wallets = {
-            who: _wallet(tmp_path / who, target.api_url, target.rpc_url)
+            who: _wallet(tmp_path / who, target.api_url, target.rpc_url, demo.pin.fingerprint)
             for who in ("citizen", "bank")
         }
         for who, actor in (("citizen", citizen), ("bank", bank)):

@@ -19,6 +19,8 @@ from eth_abi import encode
 from eth_hash.auto import keccak
 
 from api.client import DataSafeClient
+from ledger.rpc import RpcClient
+from ledger.trust import PinnedDeployment, read_deployment
 from vault.keys import PublicEncryptionKey
 from vault.sealing import seal_asset
 
@@ -87,6 +89,12 @@ def _register_schema(server: LiveServer, world: World) -> bytes:
     return sid
 
 
+def pin_of(world: World) -> PinnedDeployment:
+    """The world's deployment as a wallet pins it (what its operator publishes out of band)."""
+    with RpcClient(world.rpc_url) as rpc:
+        return read_deployment(rpc, world.ledger_address)
+
+
 def make_stack(anvil_url: str, db_url: str, tmp: Path, **overrides: object) -> Iterator[Stack]:
     """``overrides`` go to the service's settings (e.g. ``run_indexer=True``)."""
     world = World(anvil_url)
@@ -94,7 +102,11 @@ def make_stack(anvil_url: str, db_url: str, tmp: Path, **overrides: object) -> I
     world.admit(custodian, 16, 8)  # CUSTODIAN, OPERATOR
     world.custodian = custodian  # type: ignore[attr-defined]
     with live_server(world_settings(world, db_url, tmp, **overrides)) as server:
-        env = {"DATASAFE_API": server.url, "DATASAFE_RPC": world.rpc_url}
+        env = {
+            "DATASAFE_API": server.url,
+            "DATASAFE_RPC": world.rpc_url,
+            "DATASAFE_PIN": pin_of(world).fingerprint,
+        }
         citizen = Wallet(tmp / "citizen-wallet", env=dict(env))
         bank = Wallet(tmp / "bank-wallet", env=dict(env))
         regulator = Wallet(tmp / "regulator-wallet", env=dict(env))

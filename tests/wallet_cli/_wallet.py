@@ -28,6 +28,7 @@ class Wallet:
             "DATASAFE_PROFILE": "",
             "DATASAFE_API": "",
             "DATASAFE_RPC": "",
+            "DATASAFE_PIN": "",
         } | self.env
 
     def run(self, *args: str, input: str | None = None, **env: str | None) -> Result:

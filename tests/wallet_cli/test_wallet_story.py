@@ -76,7 +76,7 @@ def test_grant_verify_pull_history_trace_revoke(stack: Stack, tmp_path: Path) ->
     assert "releases every granted field together" in line and not (tmp_path / "x").exists()
     pulled = stack.bank.json("pull", gid, "--out", str(tmp_path / "loan"))
     assert pulled["fields"] == {"name": "Li Wei", "income": "182000"}
-    assert pulled["use"] == 1 and len(pulled["checks"]) == 4
+    assert pulled["use"] == 1 and len(pulled["checks"]) == 5
     saved = json.loads(Path(pulled["saved_to"]).read_text())
     assert saved["fields"] == pulled["fields"] and "id_number" not in saved["fields"]
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from _api_world import INDIVIDUAL, SUBJECT
-from _stack import Stack
+from _stack import Stack, pin_of
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "tmux passphrase 42"
@@ -109,7 +109,14 @@ def test_create_grant_confirm_revoke_at_a_terminal(stack: Stack, tmp_path: Path)
         term.type("datasafe account register-key")
         term.wait_for("Passphrase for tom:", mark)
         term.type(SECRET)
+        # first contact: the wallet shows the deployment's fingerprint and pins it once
+        # confirmed, like SSH's known_hosts
+        screen = term.wait_for("Is this the fingerprint you were given out of band? [y/N]:", mark)
+        assert pin_of(world).fingerprint in screen[mark:]
+        term.type("y")
         term.wait_for("Encryption key registered", mark)
+        pinned = json.loads((home / "profiles" / "tom" / "profile.json").read_text())["pin"]
+        assert pinned["fingerprint"] == pin_of(world).fingerprint
 
         aid = stack.issue("terminal", owner=SimpleNamespace(address=address))  # type: ignore[arg-type]
         term.type(f"datasafe contacts add citybank {world.bank.address}")

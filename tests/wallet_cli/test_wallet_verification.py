@@ -8,14 +8,15 @@ import os
 import httpx
 import pytest
 
+from api.bank import GrantView, _open
 from api.client import DataSafeProblemError
 from ledger.errors import RpcUnavailableError
+from ledger.models import Asset, AssetStatus, Grant, GrantStatus
 from vault.keys import EncryptionKeyPair
 from vault.packages import Anchor, build_disclosure, build_key_package
 from vault.sealing import seal_asset
 from wallet_cli._context import translate
-from wallet_cli.errors import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USER
-from wallet_cli.institution import _open
+from wallet_cli.errors import EXIT_CONTRADICTED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USER
 
 ISSUER = bytes.fromhex("70997970C51812dc3A010C7d01b50e0d17dc79C8".lower())
 
@@ -37,6 +38,19 @@ def _pulled() -> tuple[dict[str, object], EncryptionKeyPair, bytes, bytes]:
     return pulled, bank, gid, sealed.root
 
 
+SCHEMA = ["name", "income", "id"]
+
+
+def _view(gid: bytes, mask: int = 0b10) -> GrantView:
+    """A grant of ``income`` (bit 1) as the chain would show it."""
+    grant = Grant(bytes(32), "0x" + "22" * 20, 1, mask, 0, 0, 1, 0, GrantStatus.ACTIVE)
+    asset = Asset(
+        "0x" + "33" * 20, AssetStatus.ACTIVE, 1, "0x" + ISSUER.hex(), bytes(32), *[bytes(32)] * 4
+    )
+    names = [n for i, n in enumerate(SCHEMA) if mask >> i & 1]
+    return GrantView(gid, grant, asset, SCHEMA, names, {})
+
+
 def _refused(exc: BaseException) -> str:
     err = translate(exc)
     assert err is not None and err.exit_code == EXIT_REFUSED
@@ -45,7 +59,18 @@ def _refused(exc: BaseException) -> str:
 
 def test_genuine_disclosure_opens_granted_fields_only() -> None:
     pulled, bank, gid, root = _pulled()
-    assert _open(pulled, bank, gid, root, "0x" + ISSUER.hex()) == {"income": b"182000"}
+    assert _open(_view(gid), pulled, bank, root, "0x" + ISSUER.hex()) == {"income": b"182000"}
+
+
+def test_leaves_outside_the_grants_mask_on_chain_are_refused() -> None:
+    """The disclosure's leaf (income, index 1) is not at a bit the grant on chain allows."""
+    pulled, bank, gid, root = _pulled()
+    for mask in (0b01, 0b11, 0b100):
+        with pytest.raises(Exception) as info:
+            _open(_view(gid, mask), pulled, bank, root, "0x" + ISSUER.hex())
+        err = translate(info.value)
+        assert err is not None and err.exit_code == EXIT_CONTRADICTED
+        assert err.code == "disclosure_mismatch"
 
 
 def test_wrong_root_issuer_grant_or_key_is_refused() -> None:
@@ -59,7 +84,7 @@ def test_wrong_root_issuer_grant_or_key_is_refused() -> None:
     ]
     for keys, g, r, i in cases:
         with pytest.raises(Exception) as info:
-            _open(pulled, keys, g, r, i)
+            _open(_view(g), pulled, keys, r, i)
         assert _refused(info.value) == "verification_failed"
 
 
@@ -69,7 +94,7 @@ def test_tampered_ciphertext_is_refused() -> None:
     raw[-40] ^= 1
     tampered = {"disclosure": base64.b64encode(bytes(raw)).decode(), "fields": ["income"]}
     with pytest.raises(Exception) as info:
-        _open(tampered, bank, gid, root, "0x" + ISSUER.hex())
+        _open(_view(gid), tampered, bank, root, "0x" + ISSUER.hex())
     assert _refused(info.value) == "verification_failed"
 
 

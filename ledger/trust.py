@@ -1,0 +1,661 @@
+"""What a client believes, and only from the chain it reads itself.
+
+The service (API, relayer, index) is an operator's machine; everything it says
+about the chain is a hint. This module holds the one copy of every check a
+client (the wallet, the bank-side SDK, the demo, the tests that play a bank)
+makes against its own JSON-RPC endpoint:
+
+* :class:`PinnedDeployment` — the trust anchor: chain id, ledger address,
+  genesis block hash and the ledger's runtime code hash, obtained out of band
+  (a manifest file, or a fingerprint the user confirms once) and checked by
+  :func:`verify_deployment` before anything else is relied on.
+* :func:`verify_access_record` — an ``Accessed`` record of *this* request,
+  emitted by the pinned ledger, in a successful receipt the client fetched,
+  in a block of the canonical chain, with a use number the grant can have.
+* :func:`confirm` and the ``expect_*`` predicates — an action (grant, revoke,
+  pause, resume, dispute, key change) is done only once the chain shows it.
+* :func:`verified_field_names` / :func:`check_disclosed_indices` — mask bits
+  name fields by the list whose hash the schema anchored, and disclosed Merkle
+  leaves sit exactly at the grant's mask bits.
+* :func:`audit_upper_bound` — the chain head, not the service's index, ends
+  an audit; an index behind the head is drift.
+
+Nothing here imports ``api`` or ``wallet_cli``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger.abi import LedgerAbi, ledger_abi
+from ledger.calls import LedgerCalls, Read
+from ledger.errors import LedgerError
+from ledger.manifest import Manifest, code_hash
+from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
+from ledger.rpc import RpcClient
+
+T = TypeVar("T")
+
+#: The four facts a pin fixes, in the order messages name them.
+PIN_FACTS = ("chain id", "ledger address", "genesis block hash", "ledger runtime code hash")
+_FINGERPRINT_LABEL = b"datasafe-deployment-pin/v1"
+
+
+# ---- errors -----------------------------------------------------------------------------
+
+
+class TrustError(LedgerError):
+    """The chain the client reads contradicts what it was told; ``code`` is a stable slug."""
+
+    code = "trust_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class DeploymentMismatchError(TrustError):
+    """The chain behind the RPC endpoint is not the pinned deployment."""
+
+    code = "deployment_mismatch"
+
+    def __init__(self, differs: Sequence[str], detail: str) -> None:
+        self.differs = tuple(differs)
+        super().__init__(f"the deployment differs from the pin in its {detail}")
+
+
+class NotPinnedError(TrustError):
+    """No deployment is pinned yet, and nobody confirmed a fingerprint."""
+
+    code = "deployment_not_pinned"
+
+
+class ServiceContradictedError(TrustError):
+    """What the service served is contradicted by the chain (it lied, or is broken)."""
+
+    code = "service_mismatch"
+
+
+class NotConfirmedError(TrustError):
+    """The chain does not show an action the service reported as done."""
+
+    code = "not_confirmed"
+
+
+# ---- the trust anchor -------------------------------------------------------------------
+
+
+def _hex32(value: str, what: str) -> str:
+    raw = value.lower()
+    if not raw.startswith("0x") or len(raw) != 66:
+        raise TrustError(f"{what} must be 0x + 64 hex digits, got {value!r}", code="invalid_pin")
+    try:
+        bytes.fromhex(raw[2:])
+    except ValueError:
+        raise TrustError(f"{what} is not hex: {value!r}", code="invalid_pin") from None
+    return raw
+
+
+@dataclass(frozen=True)
+class PinnedDeployment:
+    """The deployment a client trusts; ``deploy_block`` is where event scans start."""
+
+    chain_id: int
+    ledger_address: str
+    genesis_hash: str
+    code_hash: str
+    deploy_block: int = 0
+
+    def __post_init__(self) -> None:
+        if not is_address(self.ledger_address):
+            raise TrustError(f"not an address: {self.ledger_address!r}", code="invalid_pin")
+        object.__setattr__(self, "ledger_address", to_checksum_address(self.ledger_address))
+        object.__setattr__(self, "genesis_hash", _hex32(self.genesis_hash, "genesis hash"))
+        object.__setattr__(self, "code_hash", _hex32(self.code_hash, "code hash"))
+
+    @property
+    def fingerprint(self) -> str:
+        """Short, human-comparable: 128 bits of SHA-256 over the four facts, in 8 groups."""
+        return fingerprint_of(self.chain_id, self.ledger_address, self.genesis_hash, self.code_hash)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"fingerprint": self.fingerprint}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PinnedDeployment:
+        try:
+            pin = cls(
+                int(data["chain_id"]),
+                str(data["ledger_address"]),
+                str(data["genesis_hash"]),
+                str(data["code_hash"]),
+                int(data.get("deploy_block") or 0),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustError(f"a stored pin is unreadable: {exc}", code="invalid_pin") from exc
+        if "fingerprint" in data and data["fingerprint"] != pin.fingerprint:
+            raise TrustError("a stored pin does not match its own fingerprint", code="invalid_pin")
+        return pin
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, rpc: RpcClient | None = None) -> PinnedDeployment:
+        """The manifest's facts; a manifest without ``genesisHash`` takes it from ``rpc``."""
+        genesis = manifest.genesis_hash
+        if genesis is None:
+            if rpc is None:
+                raise NotPinnedError("the manifest has no genesis hash and no chain was given")
+            genesis = genesis_hash(rpc)
+        return cls(
+            manifest.chain_id,
+            manifest.ledger_address,
+            genesis,
+            manifest.code_hash,
+            manifest.deploy_block,
+        )
+
+
+def fingerprint_of(chain_id: int, ledger: str, genesis: str, code: str) -> str:
+    canonical = b"|".join(
+        [
+            _FINGERPRINT_LABEL,
+            str(int(chain_id)).encode(),
+            ledger.lower().encode(),
+            genesis.lower().encode(),
+            code.lower().encode(),
+        ]
+    )
+    digest = hashlib.sha256(canonical).hexdigest()[:32]
+    return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def normalise_fingerprint(value: str) -> str:
+    """Accept any case, with or without dashes or spaces."""
+    raw = "".join(ch for ch in value.lower() if ch not in "-: ")
+    if len(raw) != 32 or any(ch not in "0123456789abcdef" for ch in raw):
+        raise TrustError(
+            f"a deployment fingerprint is 32 hex digits (8 groups of 4), got {value!r}",
+            code="invalid_pin",
+        )
+    return "-".join(raw[i : i + 4] for i in range(0, 32, 4))
+
+
+def genesis_hash(rpc: RpcClient) -> str:
+    block = rpc.call("eth_getBlockByNumber", ["0x0", False])
+    if not block or not block.get("hash"):
+        raise TrustError("the RPC endpoint has no genesis block", code="deployment_mismatch")
+    return str(block["hash"]).lower()
+
+
+def read_deployment(rpc: RpcClient, ledger_address: str, deploy_block: int = 0) -> PinnedDeployment:
+    """The four facts as the chain behind ``rpc`` has them for ``ledger_address``."""
+    if not is_address(ledger_address):
+        raise ServiceContradictedError(f"not a ledger address: {ledger_address!r}")
+    address = to_checksum_address(ledger_address)
+    code = str(rpc.call("eth_getCode", [address, "latest"]))
+    if code in ("0x", ""):
+        raise DeploymentMismatchError(
+            ["ledger runtime code hash"], f"code: there is no contract at {address}"
+        )
+    return PinnedDeployment(
+        int(rpc.call("eth_chainId"), 16), address, genesis_hash(rpc), code_hash(code), deploy_block
+    )
+
+
+def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
+    """Raise :class:`DeploymentMismatchError` naming each of the four facts that differs."""
+    differs: list[str] = []
+    details: list[str] = []
+    chain_id = int(rpc.call("eth_chainId"), 16)
+    if chain_id != pin.chain_id:
+        differs.append(PIN_FACTS[0])
+        details.append(f"chain id ({chain_id}, pinned {pin.chain_id})")
+    genesis = genesis_hash(rpc)
+    if genesis != pin.genesis_hash:
+        differs.append(PIN_FACTS[2])
+        details.append(f"genesis block hash ({genesis}, pinned {pin.genesis_hash})")
+    code = str(rpc.call("eth_getCode", [pin.ledger_address, "latest"]))
+    actual = code_hash(code) if code not in ("0x", "") else "no code"
+    if actual != pin.code_hash:
+        differs.append(PIN_FACTS[3])
+        details.append(
+            f"ledger runtime code hash at {pin.ledger_address} ({actual}, pinned {pin.code_hash})"
+        )
+    if differs:
+        raise DeploymentMismatchError(differs, "; ".join(details))
+
+
+def check_hint(pin: PinnedDeployment, chain_id: Any, ledger_address: Any) -> None:
+    """The service's ``/v1/info`` against the pin: a different ledger is a lie, not a hint."""
+    differs: list[str] = []
+    details: list[str] = []
+    if chain_id is not None and int(chain_id) != pin.chain_id:
+        differs.append(PIN_FACTS[0])
+        details.append(f"chain id (service says {chain_id}, pinned {pin.chain_id})")
+    if ledger_address is not None and str(ledger_address).lower() != pin.ledger_address.lower():
+        differs.append(PIN_FACTS[1])
+        details.append(
+            f"ledger address (service says {ledger_address}, pinned {pin.ledger_address})"
+        )
+    if differs:
+        raise DeploymentMismatchError(differs, "; ".join(details))
+
+
+def pin_from_fingerprint(
+    rpc: RpcClient, ledger_address: str, fingerprint: str, deploy_block: int = 0
+) -> PinnedDeployment:
+    """The deployment at ``ledger_address`` (a hint), accepted only if it has ``fingerprint``."""
+    wanted = normalise_fingerprint(fingerprint)
+    pin = read_deployment(rpc, ledger_address, deploy_block)
+    if pin.fingerprint != wanted:
+        raise DeploymentMismatchError(
+            ["fingerprint"],
+            f"fingerprint: the chain and the ledger the service names give {pin.fingerprint}, "
+            f"you confirmed {wanted}",
+        )
+    return pin
+
+
+# ---- reading the pinned ledger ----------------------------------------------------------
+
+
+def read(rpc: RpcClient, pin: PinnedDeployment, r: Read[T], block: str = "latest") -> T:
+    raw = rpc.call("eth_call", [{"to": pin.ledger_address, "data": "0x" + r.data.hex()}, block])
+    return r.decode(bytes.fromhex(str(raw)[2:]))
+
+
+def _calls() -> LedgerCalls:
+    return LedgerCalls(ledger_abi())
+
+
+def get_grant(rpc: RpcClient, pin: PinnedDeployment, grant_id: bytes) -> Grant:
+    return read(rpc, pin, _calls().get_grant(grant_id))
+
+
+def get_asset(rpc: RpcClient, pin: PinnedDeployment, asset_id: bytes) -> Asset:
+    return read(rpc, pin, _calls().get_asset(asset_id))
+
+
+def get_member(rpc: RpcClient, pin: PinnedDeployment, account: str) -> Member:
+    return read(rpc, pin, _calls().get_member(account))
+
+
+def get_schema(rpc: RpcClient, pin: PinnedDeployment, schema_id: bytes) -> Schema:
+    return read(rpc, pin, _calls().get_schema(schema_id))
+
+
+def chain_head(rpc: RpcClient) -> int:
+    return int(rpc.call("eth_blockNumber"), 16)
+
+
+# ---- access records ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """An ``Accessed`` event the client found and checked itself."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    use: int
+    custodian: str
+
+
+def _receipt(rpc: RpcClient, tx_hash: str) -> dict[str, Any]:
+    receipt = rpc.call("eth_getTransactionReceipt", [tx_hash])
+    if not receipt:
+        raise ServiceContradictedError(
+            f"the access transaction {tx_hash} the service named is not on the chain",
+            code="access_not_recorded",
+        )
+    if int(receipt["status"], 16) != 1:
+        raise ServiceContradictedError(
+            f"the access transaction {tx_hash} failed on chain (status 0)",
+            code="access_not_recorded",
+        )
+    block = rpc.call("eth_getBlockByNumber", [receipt["blockNumber"], False])
+    if not block or str(block["hash"]).lower() != str(receipt["blockHash"]).lower():
+        raise ServiceContradictedError(
+            f"the access transaction {tx_hash} is not in a block of the chain you read",
+            code="access_not_recorded",
+        )
+    out: dict[str, Any] = receipt
+    return out
+
+
+def verify_access_record(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    *,
+    tx_hash: str,
+    grant_id: bytes,
+    grantee: str,
+    nonce: int,
+    fields_mask: int,
+    claimed_use: int | None = None,
+    abi: LedgerAbi | None = None,
+) -> AccessRecord:
+    """The one check of an access record; raises :class:`ServiceContradictedError`.
+
+    The receipt is fetched here (status 1, its block canonical), the ``Accessed`` log must
+    be emitted by the pinned ledger address and carry this request's grant id, grantee,
+    nonce and fields mask, and its use number must be one the grant on chain has had
+    (1..uses, within max uses). ``claimed_use`` (what the service reported) must agree.
+    """
+    abi = abi or ledger_abi()
+    receipt = _receipt(rpc, tx_hash)
+    topic0 = "0x" + abi.events_by_name["Accessed"].topic0.hex()
+    foreign = 0
+    matches: list[Event] = []
+    for log in receipt.get("logs", []):
+        topics = log.get("topics") or []
+        if not topics or str(topics[0]).lower() != topic0:
+            continue
+        if str(log.get("address", "")).lower() != pin.ledger_address.lower():
+            foreign += 1
+            continue
+        event = abi.decode_log(log)
+        if event is None:
+            continue
+        a = event.args
+        if (
+            a["grantId"] == grant_id
+            and a["grantee"].lower() == grantee.lower()
+            and int(a["nonce"]) == int(nonce)
+            and int(a["fieldsMask"]) == int(fields_mask)
+        ):
+            matches.append(event)
+    if not matches:
+        if foreign:
+            raise ServiceContradictedError(
+                f"the access record in {tx_hash} was emitted by another contract, not the "
+                f"pinned ledger {pin.ledger_address}",
+                code="access_record_forged",
+            )
+        raise ServiceContradictedError(
+            f"transaction {tx_hash} holds no access record of this request (grant, grantee, "
+            "nonce and fields)",
+            code="access_not_recorded",
+        )
+    event = matches[0]
+    use = int(event.args["use"])
+    grant = get_grant(rpc, pin, grant_id)
+    if grant.grantee.lower() != grantee.lower():
+        raise ServiceContradictedError(
+            "the grant on chain is made to someone else", code="not_grantee"
+        )
+    if not 1 <= use <= grant.uses or (grant.max_uses and use > grant.max_uses):
+        raise ServiceContradictedError(
+            f"the access record says use {use} but the grant on chain has {grant.uses} use(s) "
+            f"of {grant.max_uses or 'unlimited'}",
+            code="access_use_inconsistent",
+        )
+    if claimed_use is not None and int(claimed_use) != use:
+        raise ServiceContradictedError(
+            f"the service reports use {claimed_use}, the chain's record says use {use}",
+            code="access_use_inconsistent",
+        )
+    return AccessRecord(
+        tx_hash,
+        event.block_number,
+        event.block_hash,
+        event.log_index,
+        use,
+        str(event.args["custodian"]),
+    )
+
+
+# ---- a grant row, a schema's field names, disclosed leaves -------------------------------
+
+
+def fields_hash(names: Sequence[str]) -> bytes:
+    return keccak(abi_encode(["string[]"], [list(names)]))
+
+
+def verified_field_names(
+    rpc: RpcClient, pin: PinnedDeployment, schema_id: bytes, served: Sequence[str]
+) -> list[str]:
+    """The served field list, accepted only when its hash is the schema's hash on chain."""
+    schema = get_schema(rpc, pin, schema_id)
+    if schema.field_count == 0 and schema.fields_hash == bytes(32):
+        raise ServiceContradictedError(
+            f"schema 0x{schema_id.hex()} is not registered on chain", code="schema_not_on_chain"
+        )
+    if fields_hash(served) != schema.fields_hash or len(served) != schema.field_count:
+        raise ServiceContradictedError(
+            "the service's field names for schema "
+            f"0x{schema_id.hex()} do not hash to the field list anchored on chain",
+            code="schema_fields_relabelled",
+        )
+    return list(served)
+
+
+def names_for_mask(names: Sequence[str], mask: int) -> list[str]:
+    if mask >> len(names):
+        raise ServiceContradictedError(
+            f"fields mask {mask:#x} has bits beyond the schema's {len(names)} fields",
+            code="grant_row_mismatch",
+        )
+    return [n for i, n in enumerate(names) if mask >> i & 1]
+
+
+def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
+    """The service's grant row against the grant on chain (terms the client relies on)."""
+    if not grant.exists:
+        raise ServiceContradictedError(
+            f"grant 0x{grant_id.hex()} is not on chain", code="grant_not_on_chain"
+        )
+    terms = row.get("terms") or {}
+    served = {
+        "asset": str(terms.get("asset_id", "")).lower(),
+        "grantee": str(terms.get("grantee", "")).lower(),
+        "fields mask": int(terms.get("fields_mask", -1)),
+        "purpose": int(terms.get("purpose", -1)),
+        "expiry": int(terms.get("expiry", -1)),
+        "max uses": int(terms.get("max_uses", -1)),
+    }
+    chain = {
+        "asset": "0x" + grant.asset_id.hex(),
+        "grantee": grant.grantee.lower(),
+        "fields mask": grant.fields_mask,
+        "purpose": grant.purpose,
+        "expiry": grant.expiry,
+        "max uses": grant.max_uses,
+    }
+    wrong = [k for k in chain if served[k] != chain[k]]
+    if wrong:
+        raise ServiceContradictedError(
+            "the service's grant row differs from the grant on chain in "
+            + ", ".join(f"{k} (served {served[k]}, chain {chain[k]})" for k in wrong),
+            code="grant_row_mismatch",
+        )
+
+
+def check_disclosed_indices(
+    names: Sequence[str], mask: int, disclosed: Sequence[tuple[int, str]], leaf_count: int
+) -> None:
+    """Each disclosed (leaf index, name) sits at a bit of the on-chain mask, under its name."""
+    if leaf_count != len(names):
+        raise ServiceContradictedError(
+            f"the disclosure's tree has {leaf_count} leaves, the schema {len(names)} fields",
+            code="disclosure_mismatch",
+        )
+    indices = sorted(i for i, _ in disclosed)
+    wanted = [i for i in range(len(names)) if mask >> i & 1]
+    if indices != wanted:
+        raise ServiceContradictedError(
+            f"the disclosure holds leaves {indices}, the grant on chain allows {wanted}",
+            code="disclosure_mismatch",
+        )
+    for index, name in disclosed:
+        if names[index] != name:
+            raise ServiceContradictedError(
+                f"leaf {index} is named {name!r}, the schema on chain names it {names[index]!r}",
+                code="disclosure_mismatch",
+            )
+
+
+# ---- actions reported as done -----------------------------------------------------------
+
+
+def confirm(
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.25,
+) -> T:
+    """Poll the chain until ``done(probe())``; :class:`NotConfirmedError` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise NotConfirmedError(f"the chain does not show {what}")
+        time.sleep(interval)
+
+
+def confirm_grant(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    grant_id: bytes,
+    status: GrantStatus,
+    *,
+    what: str,
+    timeout: float = 30.0,
+) -> Grant:
+    return confirm(
+        lambda: get_grant(rpc, pin, grant_id),
+        lambda g: g.status == status,
+        what=what,
+        timeout=timeout,
+    )
+
+
+def confirm_asset_status(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    asset_id: bytes,
+    status: AssetStatus,
+    *,
+    what: str,
+    timeout: float = 30.0,
+) -> Asset:
+    return confirm(
+        lambda: get_asset(rpc, pin, asset_id),
+        lambda a: a.status == status,
+        what=what,
+        timeout=timeout,
+    )
+
+
+def confirm_key(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    member: str,
+    key_hash: bytes,
+    *,
+    what: str,
+    timeout: float = 30.0,
+) -> Member:
+    return confirm(
+        lambda: get_member(rpc, pin, member),
+        lambda m: m.enc_key_hash == key_hash,
+        what=what,
+        timeout=timeout,
+    )
+
+
+def check_receipt(rpc: RpcClient, pin: PinnedDeployment, tx_hash: str) -> dict[str, Any] | None:
+    """The client's own copy of a receipt the service reported; None when it is unknown."""
+    try:
+        receipt = rpc.call("eth_getTransactionReceipt", [tx_hash])
+    except LedgerError:
+        return None
+    if not receipt:
+        return None
+    ok = int(receipt["status"], 16) == 1 and str(receipt.get("to") or "").lower() == (
+        pin.ledger_address.lower()
+    )
+    out: dict[str, Any] = dict(receipt) | {"ok": ok}
+    return out
+
+
+# ---- audit range ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditRange:
+    first: int
+    last: int
+    head: int
+    indexed_to: int | None
+
+    @property
+    def index_behind(self) -> int:
+        """How many blocks the service's index lags the head the client read (0: none)."""
+        if self.indexed_to is None:
+            return self.head - self.first + 1
+        return max(0, self.head - self.indexed_to)
+
+
+def audit_upper_bound(
+    rpc: RpcClient, first: int, to_block: int | None, indexed_to: int | None
+) -> AuditRange:
+    """``to_block`` if given, else the chain head this client reads (never the index)."""
+    head = chain_head(rpc)
+    return AuditRange(first, head if to_block is None else to_block, head, indexed_to)
+
+
+def dumps(pin: PinnedDeployment) -> str:
+    return json.dumps(pin.to_json(), indent=2, sort_keys=True)
+
+
+__all__ = [
+    "PIN_FACTS",
+    "AccessRecord",
+    "AuditRange",
+    "DeploymentMismatchError",
+    "NotConfirmedError",
+    "NotPinnedError",
+    "PinnedDeployment",
+    "ServiceContradictedError",
+    "TrustError",
+    "audit_upper_bound",
+    "chain_head",
+    "check_disclosed_indices",
+    "check_grant_row",
+    "check_hint",
+    "check_receipt",
+    "confirm",
+    "confirm_asset_status",
+    "confirm_grant",
+    "confirm_key",
+    "fields_hash",
+    "fingerprint_of",
+    "genesis_hash",
+    "get_asset",
+    "get_grant",
+    "get_member",
+    "get_schema",
+    "names_for_mask",
+    "normalise_fingerprint",
+    "pin_from_fingerprint",
+    "read_deployment",
+    "verified_field_names",
+    "verify_access_record",
+    "verify_deployment",
+]

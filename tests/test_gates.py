@@ -185,7 +185,7 @@ def test_import_contracts_fail_on_an_upward_import(tmp_path: Path) -> None:
 
 
 def test_sdk_imports_without_server_frameworks() -> None:
-    """The bank's SDK (api.client) imports with FastAPI, uvicorn and SQLAlchemy absent."""
+    """The bank's SDK (api.client, api.bank) imports with FastAPI, uvicorn and SQLAlchemy absent."""
     probe = textwrap.dedent(
         """
         import sys
@@ -201,7 +201,8 @@ def test_sdk_imports_without_server_frameworks() -> None:
 
         sys.meta_path.insert(0, Block())
         import api.client
-        assert hasattr(api.client, "DataSafeClient")
+        import api.bank
+        assert hasattr(api.client, "DataSafeClient") and hasattr(api.bank, "pull_verified")
         assert not any(m.split(".")[0] in BLOCKED for m in sys.modules)
         print("ok")
         """

@@ -79,6 +79,12 @@ class ConflictError(ApiError):
     slug, status, title = "conflict", 409, "The request conflicts with the current state"
 
 
+class EgressRefusedError(ApiError):
+    """A webhook target outside the egress policy (``api.egress``); never says why."""
+
+    slug, status, title = "egress_refused", 422, "The target is not reachable from this service"
+
+
 # ---- authentication ------------------------------------------------------------------------
 
 

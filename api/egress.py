@@ -49,6 +49,23 @@ REFUSED = "egress_refused"
 REFUSED_DETAIL = "the target is outside the egress policy (docs/api.md, Webhooks)"
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: Special-purpose ranges refused although the ``ipaddress`` flags of some Python versions
+#: call (part of) them global: IETF protocol assignments, 6to4 relay anycast, CGN, benchmarking.
+_SPECIAL: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.88.99.0/24",
+        "198.18.0.0/15",
+        "240.0.0.0/4",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+    )
+)
 _SCHEMES = ("http", "https")
 
 
@@ -97,6 +114,7 @@ def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
 def _public(ip: IPAddress) -> bool:
     return (
         ip.is_global
+        and not any(ip in net for net in _SPECIAL if net.version == ip.version)
         and not ip.is_multicast
         and not ip.is_loopback
         and not ip.is_link_local
@@ -202,6 +220,20 @@ class _PinnedResolver(AbstractResolver):
 
     async def close(self) -> None:
         return None
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether an HTTP client error was caused by this policy (however the client wrapped it:
+    ``os_error`` of a connector error, a cause, or the text of a combined error)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # wrappers nest a few levels at most
+        if seen is None:
+            return False
+        if isinstance(seen, TargetRefusedError) or REFUSED_DETAIL in str(seen):
+            return True
+        os_error = getattr(seen, "os_error", None)
+        seen = os_error if isinstance(os_error, BaseException) else seen.__cause__
+    return False
 
 
 def _guarded_socket_factory(policy: EgressPolicy, pinned: Sequence[IPAddress]) -> Any:

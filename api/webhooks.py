@@ -386,16 +386,6 @@ def _settle(
         )
 
 
-def _refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, egress.TargetRefusedError) or egress.REFUSED_DETAIL in str(seen):
-            return True
-        os_error = getattr(seen, "os_error", None)
-        seen = os_error if isinstance(os_error, BaseException) else seen.__cause__
-    return False
-
-
 async def _post(d: _Due, cfg: WebhookSettings) -> tuple[bool, int | None, str | None]:
     """One attempt. Errors are fixed codes: nothing the target said or revealed is logged."""
     policy = cfg.policy()
@@ -427,7 +417,7 @@ async def _post(d: _Due, cfg: WebhookSettings) -> tuple[bool, int | None, str | 
             ok = 200 <= resp.status < 300
             return ok, resp.status, None if ok else f"HTTP {resp.status}"
     except (aiohttp.ClientError, OSError) as exc:
-        if _refused(exc):
+        if egress.is_refusal(exc):
             return False, None, egress.REFUSED
         if isinstance(exc, TimeoutError):
             return False, None, "timeout"

@@ -99,6 +99,15 @@ class UnauthenticatedError(_AuthError):
     slug, title = "unauthenticated", "A signed request envelope is required"
 
 
+class MetricsUnauthenticatedError(ApiError):
+    """``/metrics`` without the operator's bearer token (``DATASAFE_API_METRICS_TOKEN``)."""
+
+    slug, status, title = "metrics_unauthenticated", 401, "The metrics bearer token is required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="datasafe-metrics"'}
+
+
 class BadSignatureError(_AuthError):
     slug, title = "bad_signature", "The request signature does not match the signer"
 

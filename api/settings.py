@@ -44,6 +44,10 @@ class ApiSettings(BaseSettings):
     indexer_interval_seconds: float = Field(default=0.5, gt=0)
     #: Seconds to wait for a transaction receipt before reporting chain_unavailable.
     tx_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Bearer token ``GET /metrics`` requires (``Authorization: Bearer <token>``); unset, the
+    #: endpoint refuses every scrape. Metrics name routes, relay depth and custodian errors:
+    #: operator information, not for any caller.
+    metrics_token: SecretStr | None = None
     #: Log level and JSON logs.
     log_level: str = "INFO"
     log_json: bool = True

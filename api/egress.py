@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from anyio import to_thread
 
 from api import errors
 
@@ -186,11 +187,10 @@ def check_url(url: str, policy: EgressPolicy) -> list[IPAddress]:
 
 
 async def resolve_checked(url: str, policy: EgressPolicy) -> tuple[str, list[IPAddress]]:
-    """Connection-time check: resolve once (in a thread) and check every address."""
-    from anyio import to_thread
-
+    """Connection-time check: resolve once (in a worker thread the caller may abandon: wrap
+    the call in ``anyio.fail_after``) and check every address."""
     host, port = split_target(url)
-    addresses = await to_thread.run_sync(resolve, host, port)
+    addresses = await to_thread.run_sync(resolve, host, port, abandon_on_cancel=True)
     return host, _checked(policy, addresses)
 
 
@@ -237,13 +237,16 @@ def is_refusal(exc: BaseException) -> bool:
 
 
 def _guarded_socket_factory(policy: EgressPolicy, pinned: Sequence[IPAddress]) -> Any:
-    allowed = {str(a) for a in pinned}
+    allowed = set(pinned)
 
     def factory(addr_info: Any) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
-        host = str(sockaddr[0]).split("%", 1)[0]
+        try:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        except ValueError as exc:
+            raise TargetRefusedError() from exc
         # The last word before connect(): the exact address must be one we checked.
-        if host not in allowed or not policy.permits(host):
+        if address not in allowed or not policy.permits(address):
             raise TargetRefusedError()
         return socket.socket(family=family, type=type_, proto=proto)
 

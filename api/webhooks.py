@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import anyio
 import sqlalchemy as sa
 from anyio import to_thread
 from pydantic import Field, IPvAnyNetwork
@@ -390,9 +391,12 @@ async def _post(d: _Due, cfg: WebhookSettings) -> tuple[bool, int | None, str | 
     """One attempt. Errors are fixed codes: nothing the target said or revealed is logged."""
     policy = cfg.policy()
     try:
-        host, addresses = await egress.resolve_checked(d.url, policy)
+        with anyio.fail_after(cfg.timeout_seconds):
+            host, addresses = await egress.resolve_checked(d.url, policy)
     except egress.TargetRefusedError:
         return False, None, egress.REFUSED
+    except TimeoutError:
+        return False, None, "timeout"
     body = json.dumps(d.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "content-type": "application/json",

@@ -471,3 +471,37 @@ def test_policy_change_after_registration_is_enforced_at_connection(
     assert entry["status"] == "failed" and entry["last_error"] == egress.REFUSED
     assert sentinel.hits == []
     engine.dispose()
+
+
+def test_one_internal_address_among_public_ones_refuses_the_name() -> None:
+    """A name with mixed records (or one that re-binds between lookups) is refused as a whole:
+    the dispatcher connects only to the set it checked, all of which must be permitted."""
+    policy = egress.EgressPolicy()
+    public = ipaddress.ip_address("93.184.215.14")
+    assert egress._checked(policy, [public]) == [public]
+    for internal in ("127.0.0.1", "169.254.169.254", "::ffff:10.0.0.1"):
+        with pytest.raises(egress.TargetRefusedError):
+            egress._checked(policy, [public, ipaddress.ip_address(internal)])
+    with pytest.raises(egress.TargetRefusedError):
+        egress._checked(policy, [])
+
+
+def test_delivery_tables_from_before_the_claim_gain_its_columns(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    old = sa.MetaData()
+    sa.Table(
+        webhooks.deliveries.name,
+        old,
+        *(
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in webhooks.deliveries.columns
+            if c.name not in ("claimed_by", "claim_expires")
+        ),
+    )
+    old.create_all(engine)
+    webhooks.migrate(engine)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(webhooks.deliveries.name)}
+    assert {"claimed_by", "claim_expires"} <= columns
+    hook = _hook(engine, "http://127.0.0.1:9/h", 1)
+    assert webhooks.delivery_log(engine, hook)[0]["claimed_by"] is None
+    engine.dispose()

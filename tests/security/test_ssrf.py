@@ -193,6 +193,9 @@ def _targets(port: int) -> list[str]:
     return [
         f"http://127.0.0.1:{port}/hook",
         f"http://localhost:{port}/hook",
+        f"http://localhost.:{port}/hook",
+        f"http://127.0.0.1.:{port}/hook",
+        f"http://LOCALHOST:{port}/hook",
         f"http://2130706433:{port}/hook",
         f"http://0x7f.1:{port}/hook",
         f"http://0177.0.0.1:{port}/hook",
@@ -504,4 +507,23 @@ def test_delivery_tables_from_before_the_claim_gain_its_columns(db_url: str) -> 
     assert {"claimed_by", "claim_expires"} <= columns
     hook = _hook(engine, "http://127.0.0.1:9/h", 1)
     assert webhooks.delivery_log(engine, hook)[0]["claimed_by"] is None
+    engine.dispose()
+
+
+def test_every_target_is_refused_at_connection_too(sqlite_url: str) -> None:
+    """The registration table again, as rows that skipped registration (written before a
+    policy change): the dispatcher refuses each with the fixed code, and the sentinel hears
+    nothing. Literals, names and odd spellings are normalised as the stored URL has them."""
+    engine = _engine(sqlite_url)
+    with Sentinel() as sentinel:
+        hooks = {url: _hook(engine, url, 1) for url in _targets(sentinel.port)}
+        _drain(engine, _cfg(timeout_seconds=2), "w1", rounds=2)
+        for url, hook in hooks.items():
+            (entry,) = webhooks.delivery_log(engine, hook)
+            assert (entry["status"], entry["last_error"], entry["last_status"]) == (
+                "failed",
+                egress.REFUSED,
+                None,
+            ), url
+        assert sentinel.hits == []
     engine.dispose()

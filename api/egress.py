@@ -47,7 +47,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: The fixed reason code of every refusal (registration answer and delivery log alike).
 REFUSED = "egress_refused"
 #: The one detail a refusal carries (also how a refusal is recognised inside a wrapped error).
-REFUSED_DETAIL = "the target is outside the egress policy (docs/api.md, Webhooks)"
+REFUSED_DETAIL = "the target is outside the egress policy (docs/api.md, Webhook egress)"
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 #: Special-purpose ranges refused although the ``ipaddress`` flags of some Python versions

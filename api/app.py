@@ -59,6 +59,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     from api.metrics import router as metrics_router
 
     app.state.metrics = Metrics()
+    app.state.metrics_token = cfg.metrics_token
     app.add_middleware(
         MetricsMiddleware,
         metrics=app.state.metrics,

@@ -80,13 +80,17 @@ class Authenticator:
             )
         return Envelope(signer, env.timestamp, env.nonce, env.signature)
 
-    async def authenticate(
-        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
-    ) -> str:
-        env = self.verify_signature(method, target, body, headers)
+    async def consume(self, env: Envelope) -> None:
+        """Record the envelope's nonce; a second use is a replay."""
         fresh = await self._nonces.consume_async(env.signer, env.nonce, env.timestamp)
         if not fresh:
             raise errors.ReplayedRequestError(
                 f"nonce 0x{env.nonce.hex()} was already used by {env.signer}"
             )
+
+    async def authenticate(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> str:
+        env = self.verify_signature(method, target, body, headers)
+        await self.consume(env)
         return env.signer

@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from api import errors
 from api.auth import Member, MemberStatus, Role
-from api.envelope import HEADER_SIGNATURE
+from api.envelope import HEADER_SIGNATURE, Envelope
 from api.services import Services
 
 _signature_scheme = APIKeyHeader(
@@ -44,33 +44,47 @@ def request_target(request: Request) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-async def signed_signer(
+async def signed_envelope(
     request: Request,
     services: ServicesDep,
     _signature: Annotated[str | None, Depends(_signature_scheme)],
-) -> str:
+) -> Envelope:
+    """The envelope whose signature over this exact request is proven (nothing written yet)."""
     body = await request.body()
     if len(body) > services.settings.max_body_bytes:
         raise errors.PayloadTooLargeError(
             f"body is {len(body)} bytes, limit {services.settings.max_body_bytes}"
         )
-    signer = await services.authenticator.authenticate(
+    env = services.authenticator.verify_signature(
         request.method, request_target(request), body, request.headers
     )
-    request.state.signer = signer
-    return signer
+    request.state.signer = env.signer
+    return env
+
+
+SignedEnvelope = Annotated[Envelope, Depends(signed_envelope)]
+
+
+async def signed_signer(env: SignedEnvelope, services: ServicesDep) -> str:
+    # Any key (``/v1/whoami`` checks envelopes without a chain): its nonce is consumed here,
+    # a row pruned after the request window. Member routes consume only after membership.
+    await services.authenticator.consume(env)
+    return env.signer
 
 
 #: The proven signer of the request (any key, member or not).
 Signer = Annotated[str, Depends(signed_signer)]
 
 
-async def current_member(signer: Signer, services: ServicesDep) -> Member:
-    member = await services.chain.member(signer)
+async def current_member(env: SignedEnvelope, services: ServicesDep) -> Member:
+    """An active member. Membership is read before the nonce is consumed, so a valid
+    signature by a non-member (or a suspended member) writes nothing at all."""
+    member = await services.chain.member(env.signer)
     if member.status == MemberStatus.NONE:
-        raise errors.NotMemberError(f"{signer} is not a member of this ledger")
+        raise errors.NotMemberError(f"{env.signer} is not a member of this ledger")
     if member.status == MemberStatus.SUSPENDED:
-        raise errors.MemberSuspendedError(f"{signer} is suspended (block {member.block})")
+        raise errors.MemberSuspendedError(f"{env.signer} is suspended (block {member.block})")
+    await services.authenticator.consume(env)
     return member
 
 

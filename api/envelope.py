@@ -125,11 +125,11 @@ def recover(digest: bytes, signature: bytes) -> str:
     """Checksummed address that signed ``digest``; rejects malleable (high-s) signatures."""
     if len(signature) != 65:
         raise EnvelopeError("signature must be 65 bytes")
-    v = signature[64]
-    if v >= 27:
-        v -= 27
-    if v not in (0, 1):
+    # Only the documented form (docs/api.md): v in {27, 28}. 0/1, EIP-155 or any other byte
+    # would be a second spelling of the same signature.
+    if signature[64] not in (27, 28):
         raise EnvelopeError("signature v must be 27 or 28")
+    v = signature[64] - 27
     s = int.from_bytes(signature[32:64], "big")
     if not 0 < s <= _HALF_N:
         raise EnvelopeError("signature s is not canonical (EIP-2)")

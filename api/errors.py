@@ -79,6 +79,12 @@ class ConflictError(ApiError):
     slug, status, title = "conflict", 409, "The request conflicts with the current state"
 
 
+class EgressRefusedError(ApiError):
+    """A webhook target outside the egress policy (``api.egress``); never says why."""
+
+    slug, status, title = "egress_refused", 422, "The target is not reachable from this service"
+
+
 # ---- authentication ------------------------------------------------------------------------
 
 
@@ -91,6 +97,15 @@ class _AuthError(ApiError):
 
 class UnauthenticatedError(_AuthError):
     slug, title = "unauthenticated", "A signed request envelope is required"
+
+
+class MetricsUnauthenticatedError(ApiError):
+    """``/metrics`` without the operator's bearer token (``DATASAFE_API_METRICS_TOKEN``)."""
+
+    slug, status, title = "metrics_unauthenticated", 401, "The metrics bearer token is required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="datasafe-metrics"'}
 
 
 class BadSignatureError(_AuthError):

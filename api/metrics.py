@@ -9,6 +9,7 @@ are read when scraped.
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 from collections.abc import Callable
@@ -25,9 +26,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import scrub
+from api import errors, scrub
 
 #: Latency buckets (seconds): reads are ~ms, relayed writes wait for a block.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -218,9 +220,25 @@ METRICS_PATH = "/metrics"
 router = APIRouter(tags=["health"])
 
 
+def check_scraper(token: SecretStr | None, authorization: str | None) -> None:
+    """Only a scraper holding the configured bearer token reads the metrics."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    expected = token.get_secret_value().encode() if token is not None else b""
+    # compare_digest over bytes: constant time, and no early exit on a missing token either.
+    ok = hmac.compare_digest(presented.strip().encode(), expected) and bool(expected)
+    if scheme.lower() != "bearer" or not ok:
+        raise errors.MetricsUnauthenticatedError(
+            "GET /metrics needs Authorization: Bearer <DATASAFE_API_METRICS_TOKEN>"
+            + ("" if token is not None else " (no token is configured: scraping is off)")
+        )
+
+
 # Kept out of the OpenAPI document, like /docs: it is for the scraper, not for clients.
 @router.get(METRICS_PATH, include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    check_scraper(
+        getattr(request.app.state, "metrics_token", None), request.headers.get("authorization")
+    )
     m: Metrics = request.app.state.metrics
     await m.refresh(getattr(request.app.state, "services", None))
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Bytes32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
@@ -14,6 +14,21 @@ Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_-]*$")]
 Uint64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Uint256 = Annotated[int, Field(ge=0, le=2**256 - 1)]
+
+
+def _uint256_decimal(value: str) -> str:
+    # 78 digits reach past 2**256 - 1: such a nonce cannot be ABI-encoded (422, not 500).
+    if int(value) > 2**256 - 1:
+        raise ValueError("must be at most 2**256 - 1")
+    return value
+
+
+#: A uint256 as a decimal string (JSON numbers lose precision past 2**53).
+Uint256Decimal = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,78}$"),
+    AfterValidator(_uint256_decimal),
+]
 
 
 class _Model(BaseModel):
@@ -140,9 +155,7 @@ class GrantCreate(_Model):
 
     terms: GrantTerms
     grantor: Address
-    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")] = Field(
-        description="uint256 grant nonce, decimal"
-    )
+    nonce: Uint256Decimal = Field(description="uint256 grant nonce, decimal")
     deadline: Uint64
     signature: Signature
     key_package: Base64 = Field(
@@ -210,7 +223,7 @@ class AccessCreate(_Model):
 
     grant_id: Bytes32
     fields_mask: Uint64
-    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,78}$")]
+    nonce: Uint256Decimal
     deadline: Uint64
     signature: Signature
 

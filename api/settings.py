@@ -50,6 +50,10 @@ class ApiSettings(BaseSettings):
     scrub_max_blobs: int = Field(default=200, ge=1)
     #: Most bytes one scrub pass reads (at least one blob is read).
     scrub_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    #: Bearer token ``GET /metrics`` requires (``Authorization: Bearer <token>``); unset, the
+    #: endpoint refuses every scrape. Metrics name routes, relay depth and custodian errors:
+    #: operator information, not for any caller.
+    metrics_token: SecretStr | None = None
     #: Log level and JSON logs.
     log_level: str = "INFO"
     log_json: bool = True

@@ -13,6 +13,17 @@ so a notification is only ever sent for something the chain holds. One backgroun
    exponential backoff (``backoff * 2**(attempt-1)``, capped) up to ``max_attempts``, then
    marked failed. Every attempt is visible in the delivery log.
 
+Egress (``api.egress``): a URL is checked at registration and again on every connection, after
+resolving its host once, and the connection goes to exactly the checked addresses; redirects
+are not followed. A refused target is logged with the fixed reason ``egress_refused`` and
+marked failed at once; no log entry ever carries a response body or a connection error text.
+Operators allow internal receivers with ``DATASAFE_WEBHOOK_ALLOW_NETWORKS``.
+
+One delivery per event across replicas: a dispatcher *claims* a due delivery
+(``UPDATE ... SET claimed_by = me WHERE claimed_by IS NULL OR claim_expires < now``, one row at
+a time, in its own transaction) before sending it, and only the claimant settles it. A replica
+that dies mid-send leaves a claim that expires after ``claim_seconds``.
+
 Delivery is at-least-once: a receiver that answered 2xx but whose answer was lost gets the
 same event again with the same idempotency key and must drop the repeat.
 """
@@ -25,7 +36,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
+import socket
 import time
 import uuid
 import weakref
@@ -33,12 +46,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import anyio
 import sqlalchemy as sa
 from anyio import to_thread
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from api import egress
 from ledger import trace
 from ledger.trace import TraceFilter, TraceRow
 
@@ -77,6 +93,9 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    #: The dispatcher that holds this delivery (sending it now) and until when.
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claim_expires", sa.Float, nullable=True),
     sa.UniqueConstraint("webhook_id", "event_key", name="uq_webhook_event"),
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
@@ -93,6 +112,14 @@ class WebhookSettings(BaseSettings):
     max_attempts: int = Field(default=10, ge=1)
     timeout_seconds: float = Field(default=10.0, gt=0)
     batch: int = Field(default=100, ge=1)
+    #: How long a claim on a delivery holds before another replica may take it over.
+    claim_seconds: float = Field(default=60.0, gt=0)
+    #: Networks webhooks may reach although the egress policy refuses them (loopback,
+    #: private ranges): JSON list, e.g. ``["10.1.2.0/24", "127.0.0.1/32"]``. Empty by default.
+    allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    def policy(self) -> egress.EgressPolicy:
+        return egress.EgressPolicy.of(self.allow_networks)
 
 
 _migrated: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -102,7 +129,18 @@ def migrate(engine: Engine) -> None:
     """Create the webhook tables (idempotent; once per engine)."""
     if engine not in _migrated:
         metadata.create_all(engine)
+        _add_missing_columns(engine)
         _migrated.add(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Tables created before the delivery claim existed get its two columns."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(deliveries.name)}
+    with engine.begin() as conn:
+        for col in (deliveries.c.claimed_by, deliveries.c.claim_expires):
+            if col.name not in present:
+                kind = col.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {deliveries.name} ADD COLUMN {col.name} {kind}"))
 
 
 def event_key(row: TraceRow) -> str:
@@ -131,7 +169,15 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300
 # ---- registration (called from the router, in a worker thread) -------------------------------
 
 
-def create(engine: Engine, institution: str, url: str, kinds: list[str]) -> dict[str, Any]:
+def create(
+    engine: Engine,
+    institution: str,
+    url: str,
+    kinds: list[str],
+    policy: egress.EgressPolicy | None = None,
+) -> dict[str, Any]:
+    """Register a webhook; :class:`egress.TargetRefusedError` when the target is not permitted."""
+    egress.check_url(url, policy or egress.EgressPolicy())
     migrate(engine)
     with engine.connect() as conn:
         try:
@@ -220,31 +266,41 @@ def enqueue(engine: Engine) -> int:
                     "webhook_id": hook["id"],
                     "data": row.to_json(),
                 }
-                exists = conn.execute(
-                    sa.select(deliveries.c.id).where(
-                        deliveries.c.webhook_id == hook["id"],
-                        deliveries.c.event_key == payload["id"],
-                    )
-                ).first()
-                if exists is None:
-                    conn.execute(
-                        deliveries.insert().values(
-                            webhook_id=hook["id"],
-                            event_key=payload["id"],
-                            payload=payload,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=0.0,
-                            created_at=now_s,
-                        )
-                    )
-                    added += 1
+                added += _insert_once(
+                    conn,
+                    webhook_id=hook["id"],
+                    event_key=payload["id"],
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=0.0,
+                    created_at=now_s,
+                )
             conn.execute(
                 webhooks.update()
                 .where(webhooks.c.id == hook["id"])
                 .values(after_key=list(rows[-1].key))
             )
     return added
+
+
+def _insert_once(conn: sa.Connection, **values: Any) -> int:
+    """Insert a delivery unless (webhook, event) exists: replicas enqueue the same events."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(deliveries).on_conflict_do_nothing(
+            constraint="uq_webhook_event"
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(deliveries).on_conflict_do_nothing()
+    else:  # pragma: no cover - the two databases we support are above
+        stmt = deliveries.insert()
+    return int(conn.execute(stmt.values(**values)).rowcount or 0)
+
+
+def worker_id() -> str:
+    """A dispatcher's identity in claims: host, process and a random part."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 @dataclass
@@ -257,14 +313,41 @@ class _Due:
     attempts: int
 
 
-def _due(engine: Engine, batch: int) -> list[_Due]:
+def _claim(engine: Engine, batch: int, worker: str, lease: float) -> list[_Due]:
+    """Claim up to ``batch`` due deliveries for ``worker``; each claim is one atomic UPDATE."""
+    now = time.time()
+    free = sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claim_expires < now)
+    due = sa.and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now, free)
+    with engine.connect() as conn:
+        candidates = [
+            r.id
+            for r in conn.execute(
+                sa.select(deliveries.c.id)
+                .where(due)
+                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                .limit(batch)
+            )
+        ]
+    claimed: list[int] = []
+    for delivery_id in candidates:
+        with engine.begin() as conn:
+            # The WHERE repeats every condition: of two dispatchers racing for this row, the
+            # second one's UPDATE matches nothing once the first has committed its claim.
+            taken = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, due)
+                .values(claimed_by=worker, claim_expires=now + lease)
+            ).rowcount
+        if taken == 1:
+            claimed.append(delivery_id)
+    if not claimed:
+        return []
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(deliveries, webhooks.c.url, webhooks.c.secret)
             .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= time.time())
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(batch)
+            .where(deliveries.c.id.in_(claimed), deliveries.c.claimed_by == worker)
+            .order_by(deliveries.c.id)
         ).mappings()
         return [
             _Due(r["id"], r["url"], r["secret"], r["event_key"], r["payload"], r["attempts"])
@@ -273,24 +356,47 @@ def _due(engine: Engine, batch: int) -> list[_Due]:
 
 
 def _settle(
-    engine: Engine, d: _Due, ok: bool, status: int | None, error: str | None, cfg: WebhookSettings
+    engine: Engine,
+    d: _Due,
+    ok: bool,
+    status: int | None,
+    error: str | None,
+    cfg: WebhookSettings,
+    worker: str,
 ) -> None:
     attempts = d.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error}
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "last_status": status,
+        "last_error": error,
+        "claimed_by": None,
+        "claim_expires": None,
+    }
     if ok:
         values.update(status="delivered", delivered_at=int(time.time()))
-    elif attempts >= cfg.max_attempts:
+    elif error == egress.REFUSED or attempts >= cfg.max_attempts:
         values.update(status="failed")
     else:
         delay = min(cfg.max_backoff_seconds, cfg.backoff_seconds * 2 ** (attempts - 1))
         values.update(next_attempt_at=time.time() + delay)
     with engine.begin() as conn:
-        conn.execute(deliveries.update().where(deliveries.c.id == d.id).values(**values))
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == d.id, deliveries.c.claimed_by == worker)
+            .values(**values)
+        )
 
 
-async def _post(
-    session: aiohttp.ClientSession, d: _Due, cfg: WebhookSettings
-) -> tuple[bool, int | None, str | None]:
+async def _post(d: _Due, cfg: WebhookSettings) -> tuple[bool, int | None, str | None]:
+    """One attempt. Errors are fixed codes: nothing the target said or revealed is logged."""
+    policy = cfg.policy()
+    try:
+        with anyio.fail_after(cfg.timeout_seconds):
+            host, addresses = await egress.resolve_checked(d.url, policy)
+    except egress.TargetRefusedError:
+        return False, None, egress.REFUSED
+    except TimeoutError:
+        return False, None, "timeout"
     body = json.dumps(d.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "content-type": "application/json",
@@ -298,40 +404,53 @@ async def _post(
         "X-DataSafe-Webhook-Signature": sign(d.secret, int(time.time()), body),
         "X-DataSafe-Delivery-Attempt": str(d.attempts + 1),
     }
+    connector = egress.pinned_connector(host, addresses, policy)
     try:
-        async with session.post(
-            d.url,
-            data=body,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=cfg.timeout_seconds),
-        ) as resp:
-            await resp.read()
-            return (
-                200 <= resp.status < 300,
-                resp.status,
-                None if resp.status < 300 else f"HTTP {resp.status}",
-            )
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return False, None, f"{exc.__class__.__name__}: {exc}"[:500]
+        async with (
+            aiohttp.ClientSession(connector=connector, trust_env=False) as session,
+            session.post(
+                d.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=cfg.timeout_seconds),
+            ) as resp,
+        ):
+            # Read (bounded) and drop the answer: it is never stored or shown.
+            await resp.content.read(4096)
+            ok = 200 <= resp.status < 300
+            return ok, resp.status, None if ok else f"HTTP {resp.status}"
+    except (aiohttp.ClientError, OSError) as exc:
+        if egress.is_refusal(exc):
+            return False, None, egress.REFUSED
+        if isinstance(exc, TimeoutError):
+            return False, None, "timeout"
+        return False, None, "connect_failed"
 
 
-async def run_once(engine: Engine, session: aiohttp.ClientSession, cfg: WebhookSettings) -> int:
-    """One enqueue + one round of due deliveries; returns deliveries attempted."""
-    await to_thread.run_sync(migrate, engine)
-    await to_thread.run_sync(enqueue, engine)
-    due = await to_thread.run_sync(_due, engine, cfg.batch)
+async def deliver_due(engine: Engine, cfg: WebhookSettings, worker: str) -> int:
+    """Claim the due deliveries, send each once, settle them; returns deliveries attempted."""
+    due = await to_thread.run_sync(_claim, engine, cfg.batch, worker, cfg.claim_seconds)
     if not due:
         return 0
-    results = await asyncio.gather(*(_post(session, d, cfg) for d in due))
+    results = await asyncio.gather(*(_post(d, cfg) for d in due))
     for d, (ok, status, error) in zip(due, results, strict=True):
-        await to_thread.run_sync(_settle, engine, d, ok, status, error, cfg)
+        await to_thread.run_sync(_settle, engine, d, ok, status, error, cfg, worker)
     return len(due)
 
 
-async def _loop(engine: Engine, session: aiohttp.ClientSession, cfg: WebhookSettings) -> None:
+async def run_once(engine: Engine, cfg: WebhookSettings, worker: str) -> int:
+    """One enqueue + one round of due deliveries; returns deliveries attempted."""
+    await to_thread.run_sync(migrate, engine)
+    await to_thread.run_sync(enqueue, engine)
+    return await deliver_due(engine, cfg, worker)
+
+
+async def _loop(engine: Engine, cfg: WebhookSettings) -> None:
+    worker = worker_id()
     while True:
         try:
-            await run_once(engine, session, cfg)
+            await run_once(engine, cfg, worker)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the loop must survive a bad round; the log shows it
@@ -346,7 +465,7 @@ async def start(services: Any) -> None:
         await to_thread.run_sync(migrate, services.engine)
     except sa.exc.SQLAlchemyError as exc:  # readiness reports the database; retry in the loop
         log.warning("webhook tables not created yet: %s", exc)
-    task = asyncio.create_task(_loop(services.engine, services.session, cfg), name="webhooks")
+    task = asyncio.create_task(_loop(services.engine, cfg), name="webhooks")
     services.tasks.append(task)
     services.extras["webhooks"] = cfg
 

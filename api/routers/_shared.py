@@ -7,7 +7,7 @@ from typing import Any
 
 from api import errors
 from api._rawtx import RawTx, decode_raw_tx, expect_call
-from api.auth import Member, Role
+from api.auth import Member, MemberStatus, Role
 from api.services import Services
 from ledger.abi import FunctionSpec
 from ledger.errors import LedgerError
@@ -63,4 +63,8 @@ async def may_act_for(services: Services, owner: str, who: str) -> bool:
     """The owner itself, or an agent the owner appointed on chain (read at the latest block)."""
     if owner.lower() == who.lower():
         return True
+    # An agent acts only for an active owner: suspending an enterprise stops its agents here,
+    # whatever the contract's isAgent answers (issue 12, item 8).
+    if (await services.chain.member(owner)).status != MemberStatus.ACTIVE:
+        return False
     return await services.reads.is_agent(owner, who)

@@ -169,6 +169,34 @@ async def _fields_for_asset(
     return list(schema["fields"]) if schema else None
 
 
+_STATUS_KINDS: dict[str, eip712.StatusKind] = {
+    "revoke": "RevokeConsent",
+    "pause": "PauseConsent",
+    "resume": "ResumeConsent",
+}
+
+
+async def _check_status_signature(
+    action: str, grant_id: str, body: GrantAction, services: Services
+) -> None:
+    """The signed message recovers to its signer, in the documented form only (v 27/28, low
+    s), before anything is relayed: a bent signature costs no transaction and no relay row."""
+    nonce = await services.reads.consent_nonce(body.signer)
+    domain = eip712.ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
+    digest = eip712.status_digest(
+        domain, _STATUS_KINDS[action], _b32(grant_id), nonce, body.deadline
+    )
+    try:
+        signed_by = recover(digest, _b32(body.signature))
+    except EnvelopeError as exc:
+        raise errors.BadSignatureError(f"{_STATUS_KINDS[action]} signature: {exc}") from exc
+    if signed_by.lower() != body.signer.lower():
+        raise errors.BadSignatureError(
+            f"the {_STATUS_KINDS[action]} message is not signed by {body.signer} "
+            "(or not with its current consent nonce)"
+        )
+
+
 async def _grant_action(
     action: str, grant_id: str, body: GrantAction, member: Member, services: Services
 ) -> ConsentReceipt:
@@ -184,6 +212,7 @@ async def _grant_action(
         raise errors.NotOwnerError(
             f"{member.address} is neither the owner of this grant's asset nor its agent"
         )
+    await _check_status_signature(action, grant_id, body, services)
     fn, new_status = _ACTIONS[action]
     data = _ABI.fn(fn).encode(_b32(grant_id), body.signer, body.deadline, _b32(body.signature))
 

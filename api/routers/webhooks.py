@@ -50,6 +50,9 @@ class DeliveryPublic(BaseModel):
 
 
 _PROBLEMS = errors.problem_responses(errors.RoleRequiredError, errors.NotFoundError)
+_CREATE_PROBLEMS = errors.problem_responses(
+    errors.RoleRequiredError, errors.NotFoundError, errors.EgressRefusedError
+)
 
 
 def _public(row: dict[str, object]) -> WebhookPublic:
@@ -81,17 +84,23 @@ async def _own(
     response_model=WebhookCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Register a webhook for revoke / pause / expiry of grants made to me (institution)",
-    responses=_PROBLEMS,
+    responses=_CREATE_PROBLEMS,
 )
 async def create_webhook(
     body: WebhookCreate, member: Consumer, services: ServicesDep
 ) -> WebhookCreated:
+    cfg = services.extras.get("webhooks")
+    policy = (
+        cfg if isinstance(cfg, webhooks.WebhookSettings) else webhooks.WebhookSettings()
+    ).policy()
+    # A refused target raises egress.TargetRefusedError: the fixed ``egress_refused`` problem.
     row = await to_thread.run_sync(
         webhooks.create,
         services.engine,
         member.address,
         str(body.url),
         [str(k) for k in body.kinds],
+        policy,
     )
     return WebhookCreated(**_public(row).model_dump(), secret=str(row["secret"]))
 

@@ -100,6 +100,11 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, ob
     return body
 
 
+#: The bearer token the tests' servers require on ``GET /metrics``.
+METRICS_TOKEN = "test-metrics-token"
+METRICS_HEADERS = {"authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 #: A fixed "ledger" address for envelope-only tests (the domain binds to it).
 FAKE_LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -141,6 +146,7 @@ def world_settings(world: Any, db_url: str, tmp_path: Path, **overrides: object)
         "blob_dir": tmp_path / "blobs",
         "custodian_key": world.custodian.key,  # type: ignore[attr-defined]
         "run_indexer": False,
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return ApiSettings(**values)  # type: ignore[arg-type]

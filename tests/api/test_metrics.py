@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _api_server import free_port, live_server, world_settings
+from _api_server import METRICS_HEADERS, free_port, live_server, world_settings
 from _api_world import World
 from prometheus_client.parser import text_string_to_metric_families
 
 
 def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    resp = httpx.get(url + "/metrics")
+    resp = httpx.get(url + "/metrics", headers=METRICS_HEADERS)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/plain")
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}

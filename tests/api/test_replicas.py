@@ -25,7 +25,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from _api_seed import key_package, seed_asset
-from _api_server import REPO, free_port, world_manifest
+from _api_server import METRICS_HEADERS, METRICS_TOKEN, REPO, free_port, world_manifest
 from _api_world import World
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,7 +68,7 @@ class Replica:
         raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
 
     def metrics(self) -> dict[str, float]:
-        text = httpx.get(self.url + "/metrics", timeout=10).text
+        text = httpx.get(self.url + "/metrics", headers=METRICS_HEADERS, timeout=10).text
         return {
             s.name + ("" if not s.labels else str(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text)
@@ -99,6 +99,7 @@ def replicas(world: World, pg_url: str, tmp_path: Path) -> Iterator[list[Replica
         "DATASAFE_API_BLOB_DIR": str(tmp_path / "blobs"),
         "DATASAFE_API_CUSTODIAN_KEY": world.custodian.key,  # type: ignore[attr-defined]
         "DATASAFE_API_RUN_INDEXER": "true",
+        "DATASAFE_API_METRICS_TOKEN": METRICS_TOKEN,
         "DATASAFE_API_INDEXER_INTERVAL_SECONDS": "0.2",
         "DATASAFE_API_TX_TIMEOUT_SECONDS": str(TX_TIMEOUT),
         "DATASAFE_API_LOG_LEVEL": "WARNING",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from _api_seed import seal_for, seed_asset
-from _api_server import REPO, live_server, world_manifest, world_settings
+from _api_server import METRICS_HEADERS, REPO, live_server, world_manifest, world_settings
 from _api_world import World
 
 from api import backup, scrub
@@ -117,7 +117,7 @@ def test_backup_delete_scrub_restore_scrub_clean(world: World, db_url: str, tmp_
         ready = httpx.get(srv.url + "/readyz", timeout=10).json()
         blobs = ready["checks"]["blobs"]
         assert (blobs["ok"], blobs["missing"], blobs["corrupt"]) == (False, 1, 1)
-        metrics = httpx.get(srv.url + "/metrics", timeout=10).text
+        metrics = httpx.get(srv.url + "/metrics", headers=METRICS_HEADERS, timeout=10).text
         assert "datasafe_blobs_missing 1.0" in metrics
         assert "datasafe_blobs_corrupt 1.0" in metrics
         assert "datasafe_blob_scrub_last_run_timestamp_seconds 0.0" not in metrics

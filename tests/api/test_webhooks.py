@@ -75,6 +75,8 @@ def hooked(
 ) -> Iterator[tuple[LiveServer, TraceHistory]]:
     monkeypatch.setenv("DATASAFE_WEBHOOK_POLL_INTERVAL", "0.1")
     monkeypatch.setenv("DATASAFE_WEBHOOK_BACKOFF_SECONDS", "0.05")
+    # The receiver listens on loopback, which the egress policy refuses unless allowlisted.
+    monkeypatch.setenv("DATASAFE_WEBHOOK_ALLOW_NETWORKS", '["127.0.0.1/32"]')
     history = build_history(world, db_url)
     with live_server(world_settings(world, db_url, tmp_path)) as srv:
         yield srv, history

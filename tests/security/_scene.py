@@ -1,0 +1,230 @@
+"""A populated ledger for the security matrices: objects that belong to someone, and every
+kind of actor who is *not* that someone.
+
+On the session's deployed ledger (rolled back afterwards) and one live server on SQLite:
+
+- an asset of ``citizen`` issued by ``issuer``, and a grant of it to ``bank`` (through the API,
+  so the key package is stored); a webhook of ``bank``;
+- an enterprise subject with an agent, an asset of the enterprise, then the enterprise
+  suspended: its agent is the "agent of a suspended enterprise";
+- a consumer (a bank) that is suspended;
+- ``outsider``, a key that is no member (its signatures are valid), and no signature at all.
+
+Every write a wrong actor tries is compared against a fingerprint of the database (row count
+of every table) and of the chain (block number), which must not move.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from _api_seed import FIELDS, SeededAsset, key_package, seal_for, seed_asset
+from _api_server import LiveServer, live_server, world_settings
+from _api_world import (
+    BANK,
+    CONSUMER,
+    ENTERPRISE,
+    INDIVIDUAL,
+    SUBJECT,
+    Actor,
+    World,
+)
+from eth_abi import encode
+from eth_hash.auto import keccak
+
+from api import _store
+from api.client import DataSafeClient
+from api.db import make_engine, migrate
+
+#: Actors of the matrices, by name; ``unsigned`` sends no envelope.
+ACTOR_NAMES = (
+    "citizen",
+    "citizen2",
+    "bank",
+    "bank2",
+    "issuer",
+    "issuer2",
+    "regulator",
+    "governor",
+    "outsider",
+    "suspended",
+    "agent_of_suspended",
+    "unsigned",
+)
+#: Actors who are not active members: refused whatever they ask.
+NOT_ACTIVE = frozenset({"outsider", "suspended", "unsigned"})
+
+
+def _key(tag: str) -> str:
+    return "0x" + keccak(f"datasafe/tests/security/{tag}".encode()).hex()
+
+
+@dataclass
+class Scene:
+    world: World
+    server: LiveServer
+    db_url: str
+    asset: SeededAsset
+    grant_id: str
+    webhook_id: str
+    enterprise: Actor
+    agent: Actor
+    enterprise_asset: SeededAsset
+    actors: dict[str, Actor | None] = field(default_factory=dict)
+
+    def client(self, name: str) -> DataSafeClient:
+        actor = self.actors[name]
+        return DataSafeClient(
+            self.server.url,
+            None if actor is None else actor.key,
+            chain_id=self.world.chain_id,
+            ledger_address=self.world.ledger_address,
+        )
+
+    def fingerprint(self, *, nonces: bool = True) -> dict[str, int]:
+        """Row count of every table the service writes on a request (its own, the vault's,
+        the webhooks'), plus the chain's block number (the event index follows the chain on
+        its own, so its tables are covered by the block number)."""
+        engine = sa.create_engine(self.db_url)
+        try:
+            names = [
+                n for n in sa.inspect(engine).get_table_names() if n.startswith(("api_", "vault_"))
+            ]
+            with engine.connect() as conn:
+                counts = {
+                    n: int(conn.execute(sa.text(f'SELECT count(*) FROM "{n}"')).scalar_one())
+                    for n in names
+                    if nonces or n != "api_request_nonces"
+                }
+        finally:
+            engine.dispose()
+        counts["<chain block>"] = int(self.world.w3.eth.block_number)
+        return counts
+
+
+def grant_payload(
+    world: World, grantor: Actor, asset: SeededAsset, grantee: Actor, mask: int = 0b00011
+) -> tuple[dict[str, Any], str]:
+    """A grant of ``asset`` signed by ``grantor`` with a real key package; and its id."""
+    signed = world.sign_grant(
+        grantor, asset_id=asset.asset_id, grantee=grantee.address, fields_mask=mask
+    )
+    gid = str(signed.pop("grant_id"))
+    package = key_package(world, asset, gid, mask, grantee).to_bytes()
+    return signed | {"key_package": base64.b64encode(package).decode()}, gid
+
+
+def upload_asset(world: World, server: LiveServer, db_url: str, tag: bytes) -> SeededAsset:
+    """A schema registered on chain (field list in the service's table, as ``seed_asset``
+    does), and the citizen's asset issued through ``POST /v1/assets`` so that its ciphertext
+    is in the blob store and a pull can be served."""
+    schema_id = keccak(b"schema" + tag + world.snapshot().encode())
+    fields_hash = keccak(encode(["string[]"], [FIELDS]))
+    receipt = world.transact(world.issuer, "registerSchema", schema_id, len(FIELDS), fields_hash)
+    engine = make_engine(db_url)
+    migrate(engine)
+    try:
+        _store.put_schema(
+            engine,
+            {
+                "schema_id": "0x" + schema_id.hex(),
+                "issuer": world.issuer.address.lower(),
+                "name": "income statement",
+                "fields": FIELDS,
+                "fields_hash": "0x" + fields_hash.hex(),
+                "tx_hash": None,
+                "block": receipt["blockNumber"],
+            },
+        )
+    finally:
+        engine.dispose()
+    asset_id = keccak(b"asset" + schema_id)
+    sealed = seal_for(world, world.citizen, asset_id)
+    raw = world.raw_tx(
+        world.issuer,
+        "anchorAsset",
+        asset_id,
+        world.citizen.address,
+        schema_id,
+        sealed.root,
+        sealed.ciphertext_digest,
+    )
+    with DataSafeClient(server.url, world.issuer.key) as issuer:
+        body = {"sealed": base64.b64encode(sealed.to_bytes()).decode(), "raw_transaction": raw}
+        resp = issuer.request("POST", "/v1/assets", json_body=body)
+        assert resp.status_code == 201, resp.text
+    return SeededAsset(asset_id, schema_id, sealed, world.citizen)
+
+
+def _fund(world: World, actor: Actor) -> None:
+    world.w3.provider.make_request("anvil_setBalance", [actor.address, hex(10**20)])
+
+
+@contextlib.contextmanager
+def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
+    snap = world.snapshot()
+    db_url = f"sqlite:///{tmp / 'api.db'}"
+    old_env = os.environ.get("DATASAFE_WEBHOOK_ALLOW_NETWORKS")
+    os.environ["DATASAFE_WEBHOOK_ALLOW_NETWORKS"] = '["127.0.0.1/32"]'
+    try:
+        enterprise = Actor("enterprise", _key("enterprise"))
+        agent = Actor("agent", _key("agent"))
+        suspended = Actor("suspended", _key("suspended"))
+        for actor in (enterprise, agent, suspended):
+            _fund(world, actor)
+        world.admit(enterprise, SUBJECT, ENTERPRISE)
+        world.admit(agent, SUBJECT, INDIVIDUAL)
+        world.admit(suspended, CONSUMER, BANK)
+        world.transact(enterprise, "addAgent", agent.address, world.now() + 30 * 86_400)
+
+        enterprise_asset = seed_asset(world, db_url, owner=enterprise, tag=b"enterprise")
+        # The indexer runs so that the event-index routes (/v1/access, history) answer.
+        with live_server(world_settings(world, db_url, tmp, run_indexer=True)) as srv:
+            asset = upload_asset(world, srv, db_url, b"security")
+            with DataSafeClient(srv.url, world.citizen.key) as citizen:
+                body, grant_id = grant_payload(world, world.citizen, asset, world.bank)
+                resp = citizen.request("POST", "/v1/grants", json_body=body)
+                assert resp.status_code == 201, resp.text
+            with DataSafeClient(srv.url, world.bank.key) as bank:
+                webhook_id = str(bank.post("/v1/webhooks", {"url": "http://127.0.0.1:9/h"})["id"])
+            world.suspend(enterprise)
+            world.suspend(suspended)
+            scene = Scene(
+                world=world,
+                server=srv,
+                db_url=db_url,
+                asset=asset,
+                grant_id=grant_id,
+                webhook_id=webhook_id,
+                enterprise=enterprise,
+                agent=agent,
+                enterprise_asset=enterprise_asset,
+            )
+            scene.actors = {
+                "citizen": world.citizen,
+                "citizen2": world.citizen2,
+                "bank": world.bank,
+                "bank2": world.bank2,
+                "issuer": world.issuer,
+                "issuer2": world.issuer2,
+                "regulator": world.regulator,
+                "governor": world.governor,
+                "outsider": world.outsider,
+                "suspended": suspended,
+                "agent_of_suspended": agent,
+                "unsigned": None,
+            }
+            yield scene
+    finally:
+        if old_env is None:
+            os.environ.pop("DATASAFE_WEBHOOK_ALLOW_NETWORKS", None)
+        else:
+            os.environ["DATASAFE_WEBHOOK_ALLOW_NETWORKS"] = old_env
+        world.revert(snap)

@@ -1,0 +1,243 @@
+"""Authorisation matrix: every operation of the live OpenAPI document × every wrong actor.
+
+The operations are read from the OpenAPI document the live server serves; :data:`POLICY`
+says, per operation id, who may call it (those are not called) and whether other active
+members get their own, scoped view (a list that must not contain anyone else's objects).
+Everyone else — other members, suspended members, the agent of a suspended enterprise,
+a valid signature by a key that is no member, no signature at all — must get a 4xx, and a
+wrong actor's write must leave the database and the chain exactly as they were.
+
+A route added without a :data:`POLICY` entry fails :func:`test_policy_covers_every_operation`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from _api_seed import FIELDS
+from _api_world import Actor
+from _scene import ACTOR_NAMES, NOT_ACTIVE, Scene, build_scene, grant_payload
+
+from api.app import create_app
+from api.settings import ApiSettings
+
+ACTIVE = frozenset(ACTOR_NAMES) - NOT_ACTIVE
+EVERYONE = frozenset(ACTOR_NAMES)
+SIGNED = EVERYONE - {"unsigned"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``allowed``: may call it (not called here). ``scoped``: other active members may get
+    a 2xx with their own view, which must not name the scene's objects."""
+
+    allowed: frozenset[str]
+    scoped: bool = False
+
+
+def _only(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+POLICY: dict[str, Rule] = {
+    "health_healthz": Rule(EVERYONE),
+    "health_readyz": Rule(EVERYONE),
+    "meta_info": Rule(EVERYONE),
+    "meta_whoami": Rule(SIGNED),
+    "members_directory": Rule(ACTIVE),
+    "members_me": Rule(ACTIVE),
+    "members_get_member": Rule(ACTIVE),
+    "members_publish_key": Rule(_only("citizen")),  # the body is the citizen's own key
+    "schemas_list_schemas": Rule(ACTIVE),
+    "schemas_get_schema": Rule(ACTIVE),
+    "schemas_register_schema": Rule(_only("issuer")),  # the schema is the issuer's
+    "assets_list_assets": Rule(_only("citizen", "issuer", "regulator"), scoped=True),
+    "assets_issue_asset": Rule(_only("issuer", "issuer2")),
+    "assets_new_version": Rule(_only("issuer")),
+    "assets_dispute": Rule(_only("citizen")),
+    "assets_resolve": Rule(_only("issuer")),
+    "assets_get_asset": Rule(_only("citizen", "issuer", "regulator")),
+    "assets_get_sealed": Rule(_only("citizen")),
+    "grants_list_grants": Rule(_only("citizen", "bank", "regulator"), scoped=True),
+    "grants_create_grant": Rule(_only("citizen")),
+    "grants_revoke_grant": Rule(_only("citizen")),
+    "grants_pause_grant": Rule(_only("citizen")),
+    "grants_resume_grant": Rule(_only("citizen")),
+    "grants_get_grant": Rule(_only("citizen", "bank", "regulator")),
+    "grants_verify_grant": Rule(_only("bank")),
+    "access_list_accesses": Rule(_only("citizen", "bank", "regulator"), scoped=True),
+    "access_pull": Rule(_only("bank")),
+    "trace_trace_accesses": Rule(_only("regulator")),
+    "trace_trace_consents": Rule(_only("regulator")),
+    "audit_verify": Rule(_only("regulator")),
+    "history_my_history": Rule(_only("citizen"), scoped=True),
+    # An event stream: active members would hold it open; only the refused are called.
+    "history_my_events": Rule(ACTIVE),
+    "webhooks_list_webhooks": Rule(_only("bank"), scoped=True),
+    "webhooks_create_webhook": Rule(_only("bank", "bank2")),
+    "webhooks_delete_webhook": Rule(_only("bank")),
+    "webhooks_deliveries": Rule(_only("bank")),
+}
+
+
+def _document() -> dict[str, Any]:
+    # The same document the live server serves (checked in test_live_document_is_the_one_used).
+    doc: dict[str, Any] = create_app(ApiSettings()).openapi()
+    return doc
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    return [
+        (op["operationId"], method.upper(), path, op)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    ]
+
+
+OPERATIONS = _operations(_document())
+
+
+@pytest.fixture(scope="module")
+def scene(world_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    with build_scene(world_session, tmp_path_factory.mktemp("authz")) as built:
+        yield built
+
+
+def test_policy_covers_every_operation(scene: Scene) -> None:
+    live = httpx.get(scene.server.url + "/openapi.json").json()
+    assert _operations(live) == OPERATIONS
+    assert {op_id for op_id, *_ in OPERATIONS} == set(POLICY), "a route without a rule"
+
+
+# ---- requests a wrong actor would send ------------------------------------------------------
+
+
+def _signer_or_outsider(scene: Scene, name: str) -> Actor:
+    """Whose key signs the messages inside a body (the unsigned caller borrows a stranger's)."""
+    return scene.actors[name] or scene.actors["outsider"]  # type: ignore[return-value]
+
+
+def _asset_for(scene: Scene, name: str) -> str:
+    # The agent of the suspended enterprise goes after the enterprise's asset.
+    return scene.enterprise_asset.hex if name == "agent_of_suspended" else scene.asset.hex
+
+
+def _body(scene: Scene, op_id: str, name: str) -> Any:
+    w = scene.world
+    me = _signer_or_outsider(scene, name)
+    asset = scene.enterprise_asset if name == "agent_of_suspended" else scene.asset
+    aid = asset.asset_id
+    builders: dict[str, Callable[[], Any]] = {
+        "members_publish_key": lambda: {
+            "public_key": base64.b64encode(w.enc_key(w.citizen).public_key.to_bytes()).decode()
+        },
+        "schemas_register_schema": lambda: {
+            "schema_id": "0x" + scene.asset.schema_id.hex(),
+            "name": "taken over",
+            "fields": FIELDS,
+        },
+        "assets_issue_asset": lambda: {"sealed": "AA==", "raw_transaction": "0x02"},
+        "assets_new_version": lambda: {"sealed": "AA==", "raw_transaction": "0x02"},
+        "assets_dispute": lambda: {
+            "raw_transaction": w.raw_tx(me, "disputeAsset", aid, b"\x01" * 32)
+        },
+        "assets_resolve": lambda: {
+            "raw_transaction": w.raw_tx(me, "resolveDispute", aid, b"\x03" * 32)
+        },
+        "grants_create_grant": lambda: grant_payload(w, me, asset, w.bank)[0],
+        "grants_revoke_grant": lambda: w.sign_action(me, "revoke", scene.grant_id),
+        "grants_pause_grant": lambda: w.sign_action(me, "pause", scene.grant_id),
+        "grants_resume_grant": lambda: w.sign_action(me, "resume", scene.grant_id),
+        "access_pull": lambda: w.sign_access(me, scene.grant_id, 0b00011),
+        "webhooks_create_webhook": lambda: {"url": "http://127.0.0.1:9/h"},
+    }
+    build = builders.get(op_id)
+    return None if build is None else build()
+
+
+def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
+    values = {
+        "asset_id": _asset_for(scene, name),
+        "grant_id": scene.grant_id,
+        "webhook_id": scene.webhook_id,
+        "schema_id": "0x" + scene.asset.schema_id.hex(),
+        "address": scene.world.citizen.address,
+    }
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    assert "{" not in path, f"no value for a path parameter of {path}"
+    query = {"fields_mask": "3"}
+    required = [
+        p["name"] for p in op.get("parameters", []) if p["in"] == "query" and p.get("required")
+    ]
+    if required:
+        path += "?" + "&".join(f"{q}={query[q]}" for q in required)
+    return path
+
+
+def _secrets(scene: Scene) -> list[str]:
+    return [
+        scene.asset.hex.lower(),
+        scene.enterprise_asset.hex.lower(),
+        scene.grant_id.lower(),
+        scene.webhook_id.lower(),
+    ]
+
+
+# ---- the matrix -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op_id", "method", "path"),
+    [(op_id, method, path) for op_id, method, path, _ in OPERATIONS],
+    ids=[op_id for op_id, *_ in OPERATIONS],
+)
+def test_no_wrong_actor_is_allowed(scene: Scene, op_id: str, method: str, path: str) -> None:
+    rule = POLICY[op_id]
+    op = next(o for i, _, _, o in OPERATIONS if i == op_id)
+    wrong = [n for n in ACTOR_NAMES if n not in rule.allowed]
+    violations: list[str] = []
+    for name in wrong:
+        body = _body(scene, op_id, name) if method != "GET" else None
+        target = _target(scene, path, name, op)
+        before = scene.fingerprint(nonces=name in NOT_ACTIVE) if method != "GET" else None
+        with scene.client(name) as c:
+            resp = c.request(method, target, json_body=body)
+        text = resp.text.lower()
+        if 200 <= resp.status_code < 300:
+            leaked = [s for s in _secrets(scene) if s in text]
+            if not (rule.scoped and name in ACTIVE) or leaked:
+                violations.append(f"{name}: {resp.status_code} {resp.text[:200]}")
+        elif not 400 <= resp.status_code < 500:
+            violations.append(f"{name}: {resp.status_code} (not a refusal) {resp.text[:200]}")
+        if before is not None:
+            after = scene.fingerprint(nonces=name in NOT_ACTIVE)
+            moved = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+            if moved:
+                violations.append(f"{name}: {resp.status_code}, wrote {moved}")
+        if name in NOT_ACTIVE and resp.status_code < 300:
+            violations.append(f"{name}: not an active member, yet {resp.status_code}")
+    assert not violations, f"{method} {path}:\n" + "\n".join(violations)
+
+
+def test_refusals_name_the_reason(scene: Scene) -> None:
+    """Spot checks that the refusals are the right ones, not incidental 4xx."""
+    expect = {
+        "unsigned": (401, "unauthenticated"),
+        "outsider": (403, "not_member"),
+        "suspended": (403, "member_suspended"),
+    }
+    for name, (status, code) in expect.items():
+        with scene.client(name) as c:
+            resp = c.request("POST", "/v1/access", json_body=_body(scene, "access_pull", name))
+        assert resp.status_code == status and resp.json()["code"] == code, resp.text
+    with scene.client("bank2") as c:
+        resp = c.request("GET", f"/v1/grants/{scene.grant_id}/verify?fields_mask=3")
+        assert resp.json()["code"] == "not_grantee"
+        resp = c.request("DELETE", f"/v1/webhooks/{scene.webhook_id}")
+        assert resp.json()["code"] == "not_found"

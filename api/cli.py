@@ -8,9 +8,11 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
+from ledger import restore_recursion_limit
 
 
 def main(argv: list[str] | None = None) -> None:
+    restore_recursion_limit()
     parser = argparse.ArgumentParser(
         prog="datasafe-api", description="Run the DataSafe API (settings: DATASAFE_API_* env)."
     )

@@ -85,6 +85,11 @@ class Metrics:
             "Custodian broadcasts the node refused for their nonce.",
             registry=r,
         )
+        self.api_restarts = Gauge(
+            "datasafe_api_restarts",
+            "Times the node supervisor restarted the API after it crashed (up to this process).",
+            registry=r,
+        )
         self.scrape_errors = Counter(
             "datasafe_metrics_scrape_errors",
             "Scrapes in which a gauge could not be read (chain or database down).",

@@ -141,9 +141,9 @@ class BodyGuardMiddleware:
                 await self._refuse(scope, send, problem)
                 return
         if body:
-            problem = json_shape_problem(body, self.max_json_depth, self.max_json_items)
-            if problem is not None:
-                await self._refuse(scope, send, errors.BodyTooComplexError(problem))
+            shape = json_shape_problem(body, self.max_json_depth, self.max_json_items)
+            if shape is not None:
+                await self._refuse(scope, send, errors.BodyTooComplexError(shape))
                 return
         await self.app(scope, _replay(body, receive), send)
 

@@ -458,7 +458,7 @@ def _verify_grants(st: State) -> None:
     assert rpc is not None
     with st.client(key, p) as c:
         info = st.info(c)
-        served: list[dict[str, Any]] = c.get("/v1/grants")
+        served: list[dict[str, Any]] = c.get_all("/v1/grants")
     rows = _trace.trace(rpc, str(info["ledger_address"]), int(info["deploy_block"]))
     status: dict[str, str] = {}
     uses: dict[str, int] = {}

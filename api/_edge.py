@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
-from fastapi.routing import APIRoute
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -63,14 +60,22 @@ def json_shape_problem(body: bytes, max_depth: int, max_items: int) -> str | Non
     return None
 
 
-def _signed_routes(routes: Iterable[Any]) -> list[APIRoute]:
-    """Routes whose dependencies include the signed envelope (``deps.signed_signer``)."""
-    from api.deps import signed_signer
+def signed_operations(openapi: dict[str, Any]) -> list[tuple[re.Pattern[str], str]]:
+    """(path pattern, METHOD) of every operation the OpenAPI document marks as signed.
 
-    def needs(dependant: Any) -> bool:
-        return any(d.call is signed_signer or needs(d) for d in dependant.dependencies)
-
-    return [r for r in routes if isinstance(r, APIRoute) and needs(r.dependant)]
+    The document is the contract clients sign against, so the edge reads it rather than
+    the router's internals: an operation with ``security`` needs the envelope.
+    """
+    out: list[tuple[re.Pattern[str], str]] = []
+    for template, item in openapi.get("paths", {}).items():
+        source = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        for method, op in item.items():
+            if isinstance(op, dict) and op.get("security"):
+                out.append((re.compile(source + "$"), method.upper()))
+    return out
 
 
 class BodyGuardMiddleware:
@@ -88,12 +93,15 @@ class BodyGuardMiddleware:
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.max_json_items = max_json_items
-        self._signed: list[APIRoute] | None = None
+        self._signed: list[tuple[re.Pattern[str], str]] | None = None
 
     def _is_signed(self, scope: Scope) -> bool:
+        if "app" not in scope:
+            return False
         if self._signed is None:
-            self._signed = _signed_routes(scope["app"].routes) if "app" in scope else []
-        return any(route.matches(scope)[0] == Match.FULL for route in self._signed)
+            self._signed = signed_operations(scope["app"].openapi())
+        method, path = str(scope.get("method", "")), str(scope.get("path", ""))
+        return any(m == method and rx.match(path) for rx, m in self._signed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

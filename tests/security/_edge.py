@@ -9,7 +9,9 @@ helpers of ``tests/api`` are reused, not copied.
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,9 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from _api_server import REPO, Anvil, free_port, world_settings
 from _api_world import DEV_KEYS, Actor, World
 
+from api.envelope import sign_request
 from api.settings import ApiSettings
 
-__all__ = ["ApiProcess", "edge_anvil", "edge_world", "rss_kib", "start_api_process"]
+__all__ = [
+    "ApiProcess",
+    "edge_anvil",
+    "edge_world",
+    "envelope_headers",
+    "raw_post",
+    "rss_kib",
+    "start_api_process",
+]
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +127,17 @@ def _env_of(settings: ApiSettings) -> dict[str, str]:
     return env
 
 
-def start_api_process(settings: ApiSettings, log: Path) -> ApiProcess:
-    """``python -m api`` with ``settings`` in its environment, once ``/healthz`` answers."""
+def start_api_process(settings: ApiSettings, log: Path, source: Path = REPO) -> ApiProcess:
+    """``python -m api`` with ``settings`` in its environment, once ``/v1/info`` answers.
+
+    ``source``: the tree whose ``api`` package runs (another checkout, for a before/after).
+    """
     port = free_port()
-    env = _env_of(settings) | {"DATASAFE_API_LOG_LEVEL": "WARNING"}
+    env = _env_of(settings) | {"DATASAFE_API_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
+            cwd=source,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -166,3 +181,76 @@ def api_for(world: World, db_url: str, tmp: Path, **overrides: Any) -> Iterator[
         yield api
     finally:
         stop_api_process(api)
+
+
+# ---- hostile requests (tests and scripts/bench_hostile.py) -------------------------------
+
+
+def raw_post(
+    api: ApiProcess,
+    path: str,
+    headers: dict[str, str],
+    *,
+    total: int,
+    chunked: bool,
+    send_body: bool = True,
+) -> tuple[int, bytes, int]:
+    """POST ``total`` bytes over a raw socket, stopping as soon as the server answers.
+
+    Returns (status, response body, bytes of body sent before the answer).
+    """
+    host = urlsplit(api.url)
+    sock = socket.create_connection((host.hostname, host.port), timeout=60)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host.netloc}\r\n{framing}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sock.sendall(head.encode())
+    piece = b"A" * 65536
+    sent = 0
+    try:
+        while send_body and sent < total:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break  # the server answered before the body ended
+            data = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
+            sock.sendall(data)
+            sent += len(piece)
+        else:
+            if send_body and chunked:
+                sock.sendall(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    raw = b""
+    try:
+        while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < _length(raw):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    status = int(raw.split(b" ", 2)[1])
+    return status, raw.split(b"\r\n\r\n", 1)[1], sent
+
+
+def _length(raw: bytes) -> int:
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+def envelope_headers(world: World, api: ApiProcess, path: str) -> dict[str, str]:
+    """Well-formed envelope headers (signed over an empty body: the body here is hostile)."""
+    env = sign_request(
+        world.citizen.key_bytes,
+        chain_id=world.chain_id,
+        ledger_address=world.ledger_address,
+        method="POST",
+        path=path,
+        body=b"",
+    )
+    return env.to_headers() | {"Content-Type": "application/json"}

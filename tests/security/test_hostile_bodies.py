@@ -9,21 +9,17 @@ problem+json, the process is still serving afterwards, and its peak memory (VmHW
 from __future__ import annotations
 
 import json
-import select
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from _api_world import World
-from _edge import REPO, ApiProcess, api_for, reset_peak, rss_kib
+from _edge import REPO, ApiProcess, api_for, envelope_headers, raw_post, reset_peak, rss_kib
 
 from api.client import DataSafeClient
-from api.envelope import sign_request
 
 MAX_BODY = 4 * 1024 * 1024
 FIFTY_MB = 50 * 1024 * 1024
@@ -55,76 +51,6 @@ def problem_of(resp: httpx.Response, status: int, code: str) -> dict[str, object
 def signed_post(api: ApiProcess, world: World, path: str, body: bytes) -> httpx.Response:
     with DataSafeClient(api.url, world.citizen.key, timeout=30) as c:
         return c.request("POST", path, json_body=body)
-
-
-def raw_post(
-    api: ApiProcess,
-    path: str,
-    headers: dict[str, str],
-    *,
-    total: int,
-    chunked: bool,
-    send_body: bool = True,
-) -> tuple[int, bytes, int]:
-    """POST ``total`` bytes over a raw socket, stopping as soon as the server answers.
-
-    Returns (status, response body, bytes of body sent before the answer).
-    """
-    host = urlsplit(api.url)
-    sock = socket.create_connection((host.hostname, host.port), timeout=60)
-    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
-    head = f"POST {path} HTTP/1.1\r\nHost: {host.netloc}\r\n{framing}\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    sock.sendall(head.encode())
-    piece = b"A" * 65536
-    sent = 0
-    try:
-        while send_body and sent < total:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:
-                break  # the server answered before the body ended
-            data = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
-            sock.sendall(data)
-            sent += len(piece)
-        else:
-            if send_body and chunked:
-                sock.sendall(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    raw = b""
-    try:
-        while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < _length(raw):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    status = int(raw.split(b" ", 2)[1])
-    return status, raw.split(b"\r\n\r\n", 1)[1], sent
-
-
-def _length(raw: bytes) -> int:
-    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 1 << 30
-
-
-def envelope_headers(world: World, api: ApiProcess, path: str) -> dict[str, str]:
-    """Well-formed envelope headers (signed over an empty body: the body here is hostile)."""
-    env = sign_request(
-        world.citizen.key_bytes,
-        chain_id=world.chain_id,
-        ledger_address=world.ledger_address,
-        method="POST",
-        path=path,
-        body=b"",
-    )
-    return env.to_headers() | {"Content-Type": "application/json"}
 
 
 # ---- nesting ----------------------------------------------------------------------------

@@ -104,6 +104,9 @@ def hostile_classes(world: World) -> dict[str, Callable[[ApiProcess], str]]:
         "many fields, 100k (1.5 MB), signed": signed(
             json.dumps({f"f{i}": i for i in range(100_000)}).encode()
         ),
+        "many tiny strings, 1.75M (7 MB), signed": signed(
+            b'{"terms":[' + b'"a",' * 1_750_000 + b'"a"]}'
+        ),
         "50 MB, Content-Length": big(False),
         "50 MB, chunked": big(True),
     }

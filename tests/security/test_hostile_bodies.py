@@ -111,6 +111,16 @@ def test_many_fields_are_refused_by_shape(api: ApiProcess, edge_world: World) ->
     still_serving(api)
 
 
+def test_many_strings_are_refused_without_allocating_per_string(
+    api: ApiProcess, edge_world: World
+) -> None:
+    body = b'{"terms":[' + b'"a",' * 900_000 + b'"a"]}'  # 3.6 MB of tiny strings
+    assert len(body) < MAX_BODY
+    problem = problem_of(signed_post(api, edge_world, "/v1/grants", body), 422, "body_too_complex")
+    assert "strings" in str(problem["detail"])
+    still_serving(api)
+
+
 def test_validation_errors_list_the_first_few_and_count_all(
     api: ApiProcess, edge_world: World
 ) -> None:
@@ -170,6 +180,7 @@ def test_memory_stays_bounded_under_every_hostile_class(api: ApiProcess, edge_wo
         signed_post(
             api, edge_world, "/v1/grants", json.dumps({f"f{i}": i for i in range(100_000)}).encode()
         )
+        signed_post(api, edge_world, "/v1/grants", b'{"terms":[' + b'"a",' * 900_000 + b'"a"]}')
     peak = rss_kib(api.pid, "VmHWM")
     still_serving(api)
     # Generous: one body at the limit, its copies and the refusal; far below 50 MB buffered.

@@ -5,10 +5,11 @@
 Starts its own anvil on a free loopback port and deploys the ledger (the test-suite's
 helpers), then, for each source tree (``--before``: a temporary ``git worktree`` of REV,
 default the merge base with ``main``; then this tree), runs ``python -m api`` from that tree
-as its own process and sends every hostile class ``--repeat`` times: the median wall time
-of one request, the server's peak RSS growth (``VmHWM`` reset through ``/proc/<pid>/
-clear_refs`` before each class, minus ``VmRSS`` then) and what happened (answer, or the
-crash). A crashed server is started again for the next class. Prints a Markdown table.
+as its own process, a fresh one per class, and sends every hostile class ``--repeat``
+times: the median wall time of one request as the client sees it (signing and sending
+included), the server's peak RSS growth (``VmHWM`` reset through ``/proc/<pid>/clear_refs``
+before each request, minus ``VmRSS`` then; the largest of the repeats) and what happened
+(the answer, or the crash). A crashed server is started again. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ def run_tree(
     db_url = f"sqlite:///{tmp / (name + '.db')}"
     settings = world_settings(world, db_url, tmp)
     results: dict[str, tuple[float, int, str]] = {}
-    api = start_api_process(settings, tmp / f"{name}.log", source=source)
-    try:
-        for label, send in hostile_classes(world).items():
+    for label, send in hostile_classes(world).items():
+        # A fresh process per class: heap another class freed would hide this one's growth.
+        api = start_api_process(settings, tmp / f"{name}.log", source=source)
+        try:
             times: list[float] = []
             peak = 0
             what = ""
@@ -150,8 +152,8 @@ def run_tree(
                     what = f"crashed (exit {api.proc.wait()})"
             results[label] = (statistics.median(times), peak, what)
             print(f"{name:6} {label:45} {results[label]}", file=sys.stderr)
-    finally:
-        stop_api_process(api)
+        finally:
+            stop_api_process(api)
     return results
 
 

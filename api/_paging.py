@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from fastapi import Query, Request, Response
 
 from api import errors
+from api.client import NEXT_CURSOR_HEADER
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 200
-NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 Limit = Annotated[
     int, Query(ge=1, le=PAGE_MAX, description=f"Most rows in this page (at most {PAGE_MAX})")

@@ -28,12 +28,15 @@ N_GRANTS = 3
 N_ACCESSES = 7
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def seeded(
-    edge_world: World, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, edge_world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ApiProcess, list[Any]]]:
     tmp = tmp_path_factory.mktemp("pages")
-    db_url = f"sqlite:///{tmp / 'datasafe.db'}"
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp / 'datasafe.db'}"
+    else:
+        db_url = request.getfixturevalue("pg_databases").create()
     world = edge_world
     snap = world.snapshot()
     assets = [seed_asset(world, db_url, tag=secrets.token_bytes(8)) for _ in range(N_ASSETS)]

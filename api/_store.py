@@ -44,8 +44,13 @@ def put_schema(engine: Engine, values: dict[str, Any]) -> None:
     _upsert(engine, schemas, "schema_id", values)
 
 
-def list_schemas(engine: Engine) -> list[dict[str, Any]]:
-    return _all(engine, sa.select(schemas).order_by(schemas.c.block))
+def list_schemas(
+    engine: Engine, *, after: tuple[Any, ...] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """By (block, schema id); ``after`` / ``limit``: one keyset page."""
+    order = [schemas.c.block, schemas.c.schema_id]
+    stmt = sa.select(schemas).where(_paging.after(order, after)).order_by(*order).limit(limit)
+    return _all(engine, stmt)
 
 
 # ---- member keys -----------------------------------------------------------------------------

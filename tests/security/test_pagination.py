@@ -117,6 +117,7 @@ CASES = [
     ("/v1/grants", "citizen", "grant_id", N_GRANTS),
     ("/v1/members", "citizen", "address", 5),
     ("/v1/access", "regulator", "use", N_ACCESSES),
+    ("/v1/schemas", "citizen", "schema_id", N_ASSETS),  # seed_asset registers one each
 ]
 
 

@@ -21,6 +21,7 @@ import json
 import re
 from typing import Any
 
+from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -31,6 +32,8 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: An innermost container: brackets with no bracket inside.
 _INNERMOST = re.compile(rb"[\[{][^\[\]{}]*[\]}]")
 _BRACKETS = re.compile(rb"[\[\]{}]")
+#: Bodies up to this size are checked on the event loop; larger ones in a worker thread.
+INLINE_CHECK_BYTES = 64 * 1024
 _ENVELOPE = tuple(
     h.lower().encode() for h in (HEADER_SIGNER, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
 )
@@ -148,17 +151,27 @@ class BodyGuardMiddleware:
             return
         if disconnected:
             return
+        # Hashing and scanning megabytes is CPU work: off the event loop when the body is big.
+        if len(body) > INLINE_CHECK_BYTES:
+            problem = await to_thread.run_sync(self._inspect, scope, body, signed)
+        else:
+            problem = self._inspect(scope, body, signed)
+        if problem is not None:
+            await self._refuse(scope, send, problem)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _inspect(self, scope: Scope, body: bytes, signed: bool) -> errors.ApiError | None:
+        """The envelope's signature over ``body`` (signed routes), then the JSON shape."""
         if signed:
             problem = self._check_signature(scope, body)
             if problem is not None:
-                await self._refuse(scope, send, problem)
-                return
+                return problem
         if body:
             shape = json_shape_problem(body, self.max_json_depth, self.max_json_items)
             if shape is not None:
-                await self._refuse(scope, send, errors.BodyTooComplexError(shape))
-                return
-        await self.app(scope, _replay(body, receive), send)
+                return errors.BodyTooComplexError(shape)
+        return None
 
     async def _read(self, receive: Receive) -> tuple[bytes | None, bool]:
         """The whole body, or None once it passes the limit (the rest is never read)."""

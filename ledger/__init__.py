@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 #: The interpreter's own default: what the C stack of every supported platform holds.
@@ -16,8 +17,9 @@ def restore_recursion_limit(limit: int = SANE_RECURSION_LIMIT) -> int:
     of raising ``RecursionError``. py_ecc is imported here first, so its side effect happens
     now and not later behind our back; entry points (the API app, the CLIs) call this again.
     """
-    import py_ecc  # noqa: F401  (imported for its side effect, which is then undone)
-
+    # A future eth-account without py_ecc: nothing to undo.
+    with contextlib.suppress(ImportError):
+        import py_ecc  # noqa: F401  (imported for its side effect, which is then undone)
     if sys.getrecursionlimit() > limit:
         sys.setrecursionlimit(limit)
     return sys.getrecursionlimit()

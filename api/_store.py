@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from api import _paging
 from api.db import assets, grants, member_keys, schemas
 
 
@@ -43,8 +44,13 @@ def put_schema(engine: Engine, values: dict[str, Any]) -> None:
     _upsert(engine, schemas, "schema_id", values)
 
 
-def list_schemas(engine: Engine) -> list[dict[str, Any]]:
-    return _all(engine, sa.select(schemas).order_by(schemas.c.block))
+def list_schemas(
+    engine: Engine, *, after: tuple[Any, ...] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """By (block, schema id); ``after`` / ``limit``: one keyset page."""
+    order = [schemas.c.block, schemas.c.schema_id]
+    stmt = sa.select(schemas).where(_paging.after(order, after)).order_by(*order).limit(limit)
+    return _all(engine, stmt)
 
 
 # ---- member keys -----------------------------------------------------------------------------
@@ -58,8 +64,17 @@ def put_member_key(engine: Engine, values: dict[str, Any]) -> None:
     _upsert(engine, member_keys, "address", values)
 
 
-def list_member_keys(engine: Engine) -> list[dict[str, Any]]:
-    return _all(engine, sa.select(member_keys).order_by(member_keys.c.address))
+def list_member_keys(
+    engine: Engine, *, after: tuple[Any, ...] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """By address; ``after`` / ``limit``: one keyset page (see :mod:`api._paging`)."""
+    stmt = (
+        sa.select(member_keys)
+        .where(_paging.after([member_keys.c.address], after))
+        .order_by(member_keys.c.address)
+        .limit(limit)
+    )
+    return _all(engine, stmt)
 
 
 # ---- assets ----------------------------------------------------------------------------------
@@ -75,9 +90,16 @@ def put_asset(engine: Engine, values: dict[str, Any]) -> None:
 
 
 def list_assets(
-    engine: Engine, *, owner: str | None = None, issuer: str | None = None
+    engine: Engine,
+    *,
+    owner: str | None = None,
+    issuer: str | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    stmt = sa.select(assets).order_by(assets.c.anchor_block, assets.c.asset_id)
+    """By (anchor block, asset id); ``after`` / ``limit``: one keyset page."""
+    order = [assets.c.anchor_block, assets.c.asset_id]
+    stmt = sa.select(assets).where(_paging.after(order, after)).order_by(*order).limit(limit)
     if owner is not None:
         stmt = stmt.where(assets.c.owner == owner.lower())
     if issuer is not None:
@@ -103,8 +125,12 @@ def list_grants(
     owner: str | None = None,
     grantee: str | None = None,
     asset_id: str | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    stmt = sa.select(grants).order_by(grants.c.block, grants.c.grant_id)
+    """By (block, grant id); ``after`` / ``limit``: one keyset page."""
+    order = [grants.c.block, grants.c.grant_id]
+    stmt = sa.select(grants).where(_paging.after(order, after)).order_by(*order).limit(limit)
     if owner is not None:
         stmt = stmt.where(grants.c.owner == owner.lower())
     if grantee is not None:

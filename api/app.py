@@ -11,15 +11,21 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import errors
+from api._edge import BodyGuardMiddleware
+from api._streams import StreamSlots
 from api.observability import RequestIdMiddleware, configure_logging
 from api.routers import health, meta
 from api.services import build_services
 from api.settings import ApiSettings, get_settings
+from ledger import restore_recursion_limit
 
 API_VERSION = "1.0.0"
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    # eth-account imports py_ecc, which raises the recursion limit beyond what the C stack
+    # holds: a deep enough structure would then crash the process instead of raising.
+    restore_recursion_limit()
     cfg = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -54,12 +60,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.services = None
+    app.state.max_validation_errors = cfg.max_validation_errors
+    app.state.streams = StreamSlots(cfg.max_streams_per_member, cfg.max_streams_total)
+    # Innermost of the middlewares, so the request id is already set when it refuses.
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=cfg.max_body_bytes,
+        max_json_depth=cfg.max_json_depth,
+        max_json_items=cfg.max_json_items,
+    )
     app.add_middleware(RequestIdMiddleware)
     from api.metrics import Metrics, MetricsMiddleware
     from api.metrics import router as metrics_router
 
     app.state.metrics = Metrics()
     app.state.metrics_token = cfg.metrics_token
+    app.state.metrics.api_restarts.set(cfg.supervisor_restarts)
     app.add_middleware(
         MetricsMiddleware,
         metrics=app.state.metrics,

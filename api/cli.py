@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import ApiSettings
+from ledger import restore_recursion_limit
 
 #: A task found blobs missing or corrupt (``scrub``; ``datasafe-node status`` uses it too).
 EXIT_BLOBS_DAMAGED = 4
@@ -26,6 +27,7 @@ TASKS = ("serve", "scrub", "backup", "restore")
 
 
 def main(argv: list[str] | None = None) -> None:
+    restore_recursion_limit()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in TASKS[1:]:
         raise SystemExit(_task(args[0], args[1:]))

@@ -27,6 +27,18 @@ class DataSafeProblemError(Exception):
         super().__init__(f"{status} {self.code}: {self.detail}")
 
 
+class DataSafePagingError(Exception):
+    """A listing did not end within the pages the caller allowed."""
+
+
+#: The list routes page with a keyset cursor in this response header (see docs/api.md).
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+#: Rows per page asked for when following cursors (the service's maximum), and a bound on
+#: how many pages one listing may take.
+PAGE_SIZE = 200
+MAX_PAGES = 10_000
+
+
 def _key_bytes(private_key: bytes | str) -> bytes:
     if isinstance(private_key, bytes):
         return private_key
@@ -151,6 +163,26 @@ class DataSafeClient(_Base):
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.call("DELETE", path, **kwargs)
 
+    def get_all(
+        self,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        page_size: int = PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
+    ) -> list[Any]:
+        """Every row of a paginated list, following ``X-Next-Cursor`` (at most ``max_pages``)."""
+        rows: list[Any] = []
+        query = {**(params or {}), "limit": page_size}
+        for _ in range(max_pages):
+            resp = self.request("GET", path, params=query)
+            rows.extend(_check(resp))
+            cursor = resp.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                return rows
+            query["cursor"] = cursor
+        raise DataSafePagingError(f"{path} has more than {max_pages} pages of {page_size}")
+
 
 class AsyncDataSafeClient(_Base):
     """Asynchronous twin of :class:`DataSafeClient` (benchmarks, async SDK users)."""
@@ -211,3 +243,23 @@ class AsyncDataSafeClient(_Base):
 
     async def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return await self.call("POST", path, json_body=body, **kwargs)
+
+    async def get_all(
+        self,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        page_size: int = PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
+    ) -> list[Any]:
+        """Every row of a paginated list, following ``X-Next-Cursor`` (at most ``max_pages``)."""
+        rows: list[Any] = []
+        query = {**(params or {}), "limit": page_size}
+        for _ in range(max_pages):
+            resp = await self.request("GET", path, params=query)
+            rows.extend(_check(resp))
+            cursor = resp.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                return rows
+            query["cursor"] = cursor
+        raise DataSafePagingError(f"{path} has more than {max_pages} pages of {page_size}")

@@ -75,6 +75,21 @@ class PayloadTooLargeError(ApiError):
     slug, status, title = "payload_too_large", 413, "Request body too large"
 
 
+class BodyTooComplexError(ApiError):
+    slug, status, title = (
+        "body_too_complex",
+        422,
+        "The JSON body nests too deep or holds too many values",
+    )
+
+
+class TooManyStreamsError(ApiError):
+    slug, status, title = "too_many_streams", 429, "Too many event streams are open"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "30"}
+
+
 class ConflictError(ApiError):
     slug, status, title = "conflict", 409, "The request conflicts with the current state"
 
@@ -354,13 +369,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        # A hostile body can hold thousands of wrong values: answer the first few and a count.
+        found = exc.errors()
+        shown = getattr(request.app.state, "max_validation_errors", 10)
         errors = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
+            for e in found[:shown]
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"])
-        err = InvalidRequestError(f"{where}: {first['msg']}", errors=errors)
+        err = InvalidRequestError(f"{where}: {first['msg']}", errors=errors, error_count=len(found))
         return problem_response(err, request)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:

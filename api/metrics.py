@@ -109,6 +109,11 @@ class Metrics:
             "When the blob scrub last finished a round over every blob (Unix time; 0 never).",
             registry=r,
         )
+        self.api_restarts = Gauge(
+            "datasafe_api_restarts",
+            "Times the node supervisor restarted the API after it crashed (up to this process).",
+            registry=r,
+        )
         self.scrape_errors = Counter(
             "datasafe_metrics_scrape_errors",
             "Scrapes in which a gauge could not be read (chain or database down).",

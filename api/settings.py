@@ -30,8 +30,19 @@ class ApiSettings(BaseSettings):
     confirmations: int = Field(default=0, ge=0)
     #: Accepted clock skew of a signed request, in seconds, in both directions.
     request_window_seconds: int = Field(default=300, ge=5, le=3600)
-    #: Largest accepted request body.
+    #: Largest accepted request body, enforced while it streams in (Content-Length or chunked).
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Deepest JSON nesting accepted in a body, checked before the body is parsed.
+    max_json_depth: int = Field(default=32, ge=2, le=256)
+    #: Most JSON values per body (array items plus object members, all levels together).
+    max_json_items: int = Field(default=1024, ge=16, le=1_000_000)
+    #: Validation problems listed in one 422 answer (the count of all of them is sent too).
+    max_validation_errors: int = Field(default=10, ge=1, le=1000)
+    #: Open event streams (SSE) per member, and in this process.
+    max_streams_per_member: int = Field(default=4, ge=1, le=1000)
+    max_streams_total: int = Field(default=256, ge=1, le=100_000)
+    #: Longest an event stream stays open (seconds); the client reconnects with Last-Event-ID.
+    max_stream_seconds: float = Field(default=3600.0, gt=0, le=86_400)
     #: Readiness fails when the indexer is more than this many blocks behind.
     max_indexer_lag_blocks: int = Field(default=20, ge=0)
     #: Longest wait to gather access records into one batched transaction (ms).
@@ -54,6 +65,8 @@ class ApiSettings(BaseSettings):
     #: endpoint refuses every scrape. Metrics name routes, relay depth and custodian errors:
     #: operator information, not for any caller.
     metrics_token: SecretStr | None = None
+    #: Set by ``datasafe-node``: how often it restarted a crashed API before this process.
+    supervisor_restarts: int = Field(default=0, ge=0)
     #: Log level and JSON logs.
     log_level: str = "INFO"
     log_json: bool = True

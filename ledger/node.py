@@ -18,7 +18,8 @@ PostgreSQL; no anvil is started then.
 The API runs as a child process (``python -m api``) configured through its
 ``DATASAFE_API_*`` settings; the node owns both children, starts them with a
 parent-death signal (SIGTERM) on Linux, and stops the API before the chain so that
-anvil writes its state last.
+anvil writes its state last. An API that dies on its own is restarted with a growing
+backoff (``ApiSupervisor``); the chain keeps running, and ``status`` counts the restarts.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from ledger import restore_recursion_limit
 from ledger.abi import ledger_abi
 from ledger.calls import LedgerCalls
 from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain, parent_death_signal
@@ -592,6 +594,45 @@ class ApiProcess:
             self.proc.wait()
 
 
+#: Seconds before restarting a crashed API: doubles per crash in a row, up to the maximum.
+API_RESTART_FIRST_DELAY = 0.5
+API_RESTART_MAX_DELAY = 30.0
+#: An API that stayed up this long has recovered: the next crash starts the backoff again.
+API_STABLE_SECONDS = 60.0
+
+
+@dataclass
+class ApiSupervisor:
+    """Counts API crashes and spaces the restarts out (exponential backoff)."""
+
+    restarts: int = 0
+    in_a_row: int = 0
+    last_exit: int | None = None
+    last_crash_at: int | None = None
+    up_since: float = field(default_factory=time.monotonic)
+
+    def crashed(self, returncode: int | None) -> float:
+        """Record a crash; returns the seconds to wait before the restart."""
+        if time.monotonic() - self.up_since >= API_STABLE_SECONDS:
+            self.in_a_row = 0
+        self.restarts += 1
+        self.in_a_row += 1
+        self.last_exit = returncode
+        self.last_crash_at = int(time.time())
+        delay: float = API_RESTART_FIRST_DELAY * 2.0 ** (self.in_a_row - 1)
+        return min(delay, API_RESTART_MAX_DELAY)
+
+    def started(self) -> None:
+        self.up_since = time.monotonic()
+
+    def as_run_info(self) -> dict[str, Any]:
+        return {
+            "api_restarts": self.restarts,
+            "api_last_exit": self.last_exit,
+            "api_last_crash_at": self.last_crash_at,
+        }
+
+
 def start_api(
     *,
     host: str,
@@ -808,7 +849,7 @@ def _run(
             env["DATASAFE_API_CONFIRMATIONS"] = str(s.confirmations)
         api_log = root / LOG_DIR / "api.log"
         api = start_api(host=host, port=port, env_overrides=env, log_path=api_log, stop=stop)
-        info = {
+        info: dict[str, Any] = {
             "pid": os.getpid(),
             "data_dir": str(root),
             "embedded": external is None,
@@ -820,6 +861,8 @@ def _run(
             "database_url": database_url,
             "manifest": str(s.resolved_manifest_path.resolve()),
             "started_at": int(time.time()),
+            "api_restarts": 0,
+            "api_last_exit": None,
         }
         # The database URL may carry a password: the run file is private.
         _write_private(root / RUN_FILE, json.dumps(info, indent=2) + "\n")
@@ -837,14 +880,38 @@ def _run(
             consistency,
         )
         typer.echo("running; Ctrl-C to stop")
+        supervisor = ApiSupervisor()
         while not stop.wait(0.5):
             if chain is not None and (chain.proc is None or chain.proc.poll() is not None):
                 raise NodeError(f"anvil exited unexpectedly (see {root / CHAIN_DIR / 'anvil.log'})")
-            if api.proc.poll() is not None:
-                raise NodeError(
-                    f"the API exited unexpectedly with code {api.proc.returncode} "
-                    f"(see {api.log}):\n{api.tail()}"
+            if api.proc.poll() is None:
+                continue
+            # The API died (a crash, a kill): the chain and the database are fine, so only the
+            # API is restarted, after a backoff that grows while it keeps dying.
+            delay = supervisor.crashed(api.proc.returncode)
+            typer.echo(
+                f"the API exited unexpectedly with code {api.proc.returncode} (see {api.log}); "
+                f"restart {supervisor.restarts} in {delay:g}s",
+                err=True,
+            )
+            info.update(supervisor.as_run_info())
+            _write_private(root / RUN_FILE, json.dumps(info, indent=2) + "\n")
+            if stop.wait(delay):
+                break
+            env["DATASAFE_API_SUPERVISOR_RESTARTS"] = str(supervisor.restarts)
+            try:
+                api = start_api(
+                    host=host, port=port, env_overrides=env, log_path=api_log, stop=stop
                 )
+            except NodeError as exc:
+                if stop.is_set():
+                    break
+                typer.echo(f"the API did not come back: {exc}", err=True)
+                continue  # its process is gone: the next turn backs off further
+            supervisor.started()
+            info.update(api_pid=api.proc.pid, **supervisor.as_run_info())
+            _write_private(root / RUN_FILE, json.dumps(info, indent=2) + "\n")
+            typer.echo(f"the API is back (pid {api.proc.pid}, restart {supervisor.restarts})")
         typer.echo("stopping: API, then chain")
     finally:
         # API first (its lifespan stops the indexer and the access batcher), then anvil,
@@ -973,6 +1040,8 @@ def status(
         code = _status_blobs(out, database_url or info.get("database_url") or None, s)
     if info.get("api_url"):
         out["api"] = _api_status(str(info["api_url"]))
+        out["api"]["restarts"] = int(info.get("api_restarts") or 0)
+        out["api"]["last_exit"] = info.get("api_last_exit")
         if not out["api"]["ok"] and code == 0:
             out.update(ok=False, error="ApiNotReady", detail=str(out["api"].get("detail", "")))
             code = EXIT_ERROR
@@ -1032,6 +1101,11 @@ def _print_status(out: dict[str, Any]) -> None:
             f"{api.get('indexer_last_block')}, lag {api.get('indexer_lag')}"
         )
     _print_blobs(out.get("blobs"))
+        if api.get("restarts"):
+            typer.echo(
+                f"api        restarted {api['restarts']} time(s) after a crash "
+                f"(last exit code {api.get('last_exit')})"
+            )
     if out["ok"]:
         typer.echo("status     ok")
     else:
@@ -1326,6 +1400,7 @@ def restore(
 
 
 def main() -> None:
+    restore_recursion_limit()
     app()
 
 

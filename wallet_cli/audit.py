@@ -467,7 +467,7 @@ def _verify_grants(st: State) -> None:
     assert rpc is not None
     with st.client(key, p) as c:
         pin = st.require_pin(c, p)
-        served: list[dict[str, Any]] = c.get("/v1/grants")
+        served: list[dict[str, Any]] = c.get_all("/v1/grants")
     rows = _trace.trace(rpc, pin.ledger_address, pin.deploy_block)
     status: dict[str, str] = {}
     uses: dict[str, int] = {}

@@ -136,7 +136,7 @@ def directory(json_out: JsonOpt = False) -> None:
     st = state()
     p, key = st.unlock()
     with st.client(key, p) as c:
-        rows: list[dict[str, Any]] = c.get("/v1/members")
+        rows: list[dict[str, Any]] = c.get_all("/v1/members")
     st.emit(
         rows,
         lambda con: table(

@@ -38,7 +38,7 @@ def list_(json_out: JsonOpt = False) -> None:
     st = state()
     p, key = st.unlock()
     with st.client(key, p) as c:
-        assets: list[dict[str, Any]] = c.get("/v1/assets")
+        assets: list[dict[str, Any]] = c.get_all("/v1/assets")
         names: dict[str, str] = {}
         for a in assets:
             if a["schema_id"] not in names:

@@ -266,7 +266,7 @@ def list_(json_out: JsonOpt = False) -> None:
     st = state()
     p, key = st.unlock()
     with st.client(key, p) as c:
-        grants: list[dict[str, Any]] = c.get("/v1/grants")
+        grants: list[dict[str, Any]] = c.get_all("/v1/grants")
         rpc = st.rpc()
         if rpc is not None and grants:
             with st.chain(rpc, st.ledger_address(c)[1]) as lc:

@@ -189,7 +189,7 @@ def _api_configured(st: State, p: Profile) -> bool:
 
 def _grants(c: DataSafeClient) -> dict[str, dict[str, Any]]:
     try:
-        return {g["grant_id"].lower(): g for g in c.get("/v1/grants")}
+        return {g["grant_id"].lower(): g for g in c.get_all("/v1/grants")}
     except DataSafeProblemError:
         return {}
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ledger import restore_recursion_limit
 from wallet_cli import account, agent, audit, contacts, data, grant, history, institution
 from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
@@ -91,6 +92,8 @@ app.command("pull")(institution.pull)
 
 
 def main() -> None:
+    # eth-account's py_ecc import raised the recursion limit past the C stack: undo it.
+    restore_recursion_limit()
     app()
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from anyio import to_thread
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from api import _store, errors
+from api import _paging, _store, errors
 from api.auth import Role
 from api.batcher import AccessRequest
 from api.deps import Consumer, CurrentMember, ServicesDep
@@ -156,12 +156,18 @@ class AccessEntry(BaseModel):
 
 
 def _list_accesses(
-    services: Any, *, owner: str | None = None, grantee: str | None = None
+    services: Any,
+    *,
+    owner: str | None = None,
+    grantee: str | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     from ledger.db import Access
 
     table = Access.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(table).order_by(table.c.block_number, table.c.log_index)
+    order = [table.c.block_number, table.c.log_index]
+    stmt = sa.select(table).where(_paging.after(order, after)).order_by(*order).limit(limit)
     if owner is not None:
         stmt = stmt.where(table.c.owner == owner.lower())
     if grantee is not None:
@@ -178,15 +184,33 @@ def _list_accesses(
     response_model=list[AccessEntry],
     summary="Who accessed what (from the event index): a subject sees accesses to its data, "
     "an institution its own, a regulator all",
-    responses=errors.problem_responses(errors.RoleRequiredError, errors.NotReadyError),
+    responses={
+        200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
+        **errors.problem_responses(
+            errors.RoleRequiredError, errors.NotReadyError, errors.InvalidCursorError
+        ),
+    },
 )
-async def list_accesses(member: CurrentMember, services: ServicesDep) -> list[AccessEntry]:
+async def list_accesses(
+    request: Request,
+    response: Response,
+    member: CurrentMember,
+    services: ServicesDep,
+    limit: _paging.Limit = _paging.PAGE_DEFAULT,
+    cursor: _paging.Cursor = None,
+) -> list[AccessEntry]:
     scope = listing_scope(
         member,
         [(Role.REGULATOR, None), (Role.SUBJECT, "owner"), (Role.CONSUMER, "grantee")],
         "only subjects, institutions and regulators have accesses",
     )
-    rows = await to_thread.run_sync(lambda: _list_accesses(services, **scope))
+    after = _paging.decode_cursor("access", cursor, (int, int))
+    rows = await to_thread.run_sync(
+        lambda: _list_accesses(services, **scope, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(
+        request, response, "access", rows, limit, lambda r: (r["block_number"], r["log_index"])
+    )
     return [
         AccessEntry(
             grant_id=r["grant_id"],

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, Response, status
 
-from api import _store, errors
+from api import _paging, _store, errors
 from api._rawtx import RawTx
 from api.auth import Member, Role
 from api.chain import AssetView
@@ -254,15 +254,32 @@ async def _visible_asset(services: Services, member: Member, asset_id: str) -> d
     response_model=list[AssetPublic],
     summary="Assets the caller may see: a subject its own, an issuer those it issued, "
     "a regulator all",
-    responses=errors.problem_responses(errors.RoleRequiredError),
+    responses={
+        200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
+        **errors.problem_responses(errors.RoleRequiredError, errors.InvalidCursorError),
+    },
 )
-async def list_assets(member: CurrentMember, services: ServicesDep) -> list[AssetPublic]:
+async def list_assets(
+    request: Request,
+    response: Response,
+    member: CurrentMember,
+    services: ServicesDep,
+    limit: _paging.Limit = _paging.PAGE_DEFAULT,
+    cursor: _paging.Cursor = None,
+) -> list[AssetPublic]:
     scope = listing_scope(
         member,
         [(Role.REGULATOR, None), (Role.ISSUER, "issuer"), (Role.SUBJECT, "owner")],
         "institutions see data only through grants (/v1/access)",
     )
-    rows = await to_thread.run_sync(lambda: _store.list_assets(services.engine, **scope))
+    after = _paging.decode_cursor("assets", cursor, (int, str))
+    rows = await to_thread.run_sync(
+        lambda: _store.list_assets(services.engine, **scope, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(
+        request, response, "assets", rows, limit, lambda r: (r["anchor_block"], r["asset_id"])
+    )
+    # One chain read per row of this page (at most ``limit``), never per row of the table.
     return [_public(r, await services.reads.asset(b32(r["asset_id"]))) for r in rows]
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from api import _store, errors
+from api import _paging, _store, errors
 from api.auth import Member, Role
 from api.chain import GrantView
 from api.deps import Consumer, CurrentMember, ServicesDep
@@ -341,15 +341,32 @@ async def _visible(services: Services, member: Member, view: GrantView, owner: s
     response_model=list[GrantPublic],
     summary="Grants the caller may see: a subject its own, an institution those made to it, "
     "a regulator all",
-    responses=errors.problem_responses(errors.RoleRequiredError),
+    responses={
+        200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
+        **errors.problem_responses(errors.RoleRequiredError, errors.InvalidCursorError),
+    },
 )
-async def list_grants(member: CurrentMember, services: ServicesDep) -> list[GrantPublic]:
+async def list_grants(
+    request: Request,
+    response: Response,
+    member: CurrentMember,
+    services: ServicesDep,
+    limit: _paging.Limit = _paging.PAGE_DEFAULT,
+    cursor: _paging.Cursor = None,
+) -> list[GrantPublic]:
     scope = listing_scope(
         member,
         [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
         "only subjects, institutions and regulators have grants to list",
     )
-    rows = await to_thread.run_sync(lambda: _store.list_grants(services.engine, **scope))
+    after = _paging.decode_cursor("grants", cursor, (int, str))
+    rows = await to_thread.run_sync(
+        lambda: _store.list_grants(services.engine, **scope, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(
+        request, response, "grants", rows, limit, lambda r: (r["block"], r["grant_id"])
+    )
+    # Chain reads per row of this page (at most ``limit``), never per row of the table.
     out = []
     for row in rows:
         view = await services.reads.grant(_b32(row["grant_id"]))

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from api import errors
+from api._streams import SlotStreamingResponse, StreamSlots
 from api.deps import ServicesDep, Subject
 from api.routers.trace import FieldNames, TraceRowPublic, public, trace_problem
 from ledger import trace
@@ -96,7 +97,10 @@ STREAM_KEEPALIVE_SECONDS = 15.0
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **errors.problem_responses(
-            errors.RoleRequiredError, errors.InvalidCursorError, errors.NotReadyError
+            errors.RoleRequiredError,
+            errors.InvalidCursorError,
+            errors.NotReadyError,
+            errors.TooManyStreamsError,
         ),
     },
 )
@@ -118,6 +122,12 @@ async def my_events(
     first = await to_thread.run_sync(_history, engine, address, start, 100)
     if "text/event-stream" not in (accept or ""):
         return first
+    # Every stream holds a slot (per member and per process) and closes by the operator's
+    # maximum duration at the latest; the client resumes with Last-Event-ID.
+    slots: StreamSlots = request.app.state.streams
+    slots.take(address)
+    limit = services.settings.max_stream_seconds
+    max_seconds = limit if max_seconds is None else min(max_seconds, limit)
 
     async def stream() -> AsyncIterator[bytes]:
         page = first
@@ -142,7 +152,7 @@ async def my_events(
             if page.has_more:
                 page = await to_thread.run_sync(_history, engine, address, cursor, 100)
                 continue
-            if max_seconds is not None and time.monotonic() - opened >= max_seconds:
+            if time.monotonic() - opened >= max_seconds:
                 return
             if await request.is_disconnected():
                 return
@@ -152,8 +162,10 @@ async def my_events(
             await asyncio.sleep(STREAM_POLL_SECONDS)
             page = await to_thread.run_sync(_history, engine, address, cursor, 100)
 
-    return StreamingResponse(
+    return SlotStreamingResponse(
         stream(),
+        slots=slots,
+        member=address,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request, Response
 
-from api import _store, errors
+from api import _paging, _store, errors
 from api.auth import Member, MemberStatus
 from api.deps import CurrentMember, ServicesDep
 from api.models import MemberKeyPublish, MemberPublic
@@ -47,10 +47,27 @@ async def _member_public(services: Services, address: str) -> MemberPublic:
 
 
 @router.get(
-    "", response_model=list[MemberPublic], summary="Members who published a key (any member)"
+    "",
+    response_model=list[MemberPublic],
+    summary="Members who published a key (any member), by address, one page at a time",
+    responses={
+        200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
+        **errors.problem_responses(errors.InvalidCursorError),
+    },
 )
-async def directory(member: CurrentMember, services: ServicesDep) -> list[MemberPublic]:
-    rows = await to_thread.run_sync(_store.list_member_keys, services.engine)
+async def directory(
+    request: Request,
+    response: Response,
+    member: CurrentMember,
+    services: ServicesDep,
+    limit: _paging.Limit = _paging.PAGE_DEFAULT,
+    cursor: _paging.Cursor = None,
+) -> list[MemberPublic]:
+    after = _paging.decode_cursor("members", cursor, (str,))
+    rows = await to_thread.run_sync(
+        lambda: _store.list_member_keys(services.engine, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(request, response, "members", rows, limit, lambda r: (r["address"],))
     out = []
     for row in rows:
         m = await services.chain.member(to_checksum_address(row["address"]))

@@ -7,9 +7,9 @@ from typing import Annotated
 from anyio import to_thread
 from eth_abi.abi import encode
 from eth_hash.auto import keccak
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, Response, status
 
-from api import _store, errors
+from api import _paging, _store, errors
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.models import SchemaCreate, SchemaPublic
 from api.routers._shared import ledger_call
@@ -94,9 +94,30 @@ async def register_schema(
     return _public(stored)
 
 
-@router.get("", response_model=list[SchemaPublic], summary="Registered schemas (any member)")
-async def list_schemas(member: CurrentMember, services: ServicesDep) -> list[SchemaPublic]:
-    rows = await to_thread.run_sync(_store.list_schemas, services.engine)
+@router.get(
+    "",
+    response_model=list[SchemaPublic],
+    summary="Registered schemas (any member), one page at a time",
+    responses={
+        200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
+        **errors.problem_responses(errors.InvalidCursorError),
+    },
+)
+async def list_schemas(
+    request: Request,
+    response: Response,
+    member: CurrentMember,
+    services: ServicesDep,
+    limit: _paging.Limit = _paging.PAGE_DEFAULT,
+    cursor: _paging.Cursor = None,
+) -> list[SchemaPublic]:
+    after = _paging.decode_cursor("schemas", cursor, (int, str))
+    rows = await to_thread.run_sync(
+        lambda: _store.list_schemas(services.engine, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(
+        request, response, "schemas", rows, limit, lambda r: (r["block"], r["schema_id"])
+    )
     return [_public(r) for r in rows]
 
 

@@ -26,3 +26,8 @@ world = _api_conftest.world
 bare_settings = _api_conftest.bare_settings
 bare_server = _api_conftest.bare_server
 server = _api_conftest.server
+
+# The edge suite's own fixtures (tests/security/_edge.py).
+from _edge import edge_anvil, edge_db, edge_world  # noqa: E402
+
+__all__ = ["edge_anvil", "edge_db", "edge_world"]

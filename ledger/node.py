@@ -1100,12 +1100,12 @@ def _print_status(out: dict[str, Any]) -> None:
             f"api        {api['url']} readyz {api.get('readyz', '-')}, indexer last block "
             f"{api.get('indexer_last_block')}, lag {api.get('indexer_lag')}"
         )
-    _print_blobs(out.get("blobs"))
         if api.get("restarts"):
             typer.echo(
                 f"api        restarted {api['restarts']} time(s) after a crash "
                 f"(last exit code {api.get('last_exit')})"
             )
+    _print_blobs(out.get("blobs"))
     if out["ok"]:
         typer.echo("status     ok")
     else:

@@ -289,8 +289,10 @@ def test_replays_are_refused_on_every_replica(scene: Scene, tmp_path: Any) -> No
     other = _sign(scene, "GET", "/v1/webhooks", b"", nonce=nonce).send(scene.server.url)
     assert other.status_code == 401 and other.json()["code"] == "replayed_request"
     assert scene.fingerprint() == before
-    # a second replica on the same database refuses it as well
-    settings = world_settings(scene.world, scene.db_url, tmp_path)
+    # a second replica on the same database and blob store refuses it as well
+    settings = world_settings(
+        scene.world, scene.db_url, tmp_path, blob_dir=scene.server.settings.blob_dir
+    )
     with live_server(settings) as replica:
         elsewhere = wire.send(replica.url)
         assert elsewhere.status_code == 401 and elsewhere.json()["code"] == "replayed_request"

@@ -179,7 +179,8 @@ interface IConsents {
     /// @return grantIds The new ids, in order.
     function grantBySigBatch(SignedGrant[] calldata signed) external returns (bytes32[] memory grantIds);
 
-    /// @notice Revokes an ACTIVE or PAUSED grant (the asset's owner or a live agent of it). Terminal.
+    /// @notice Revokes an ACTIVE or PAUSED grant (the asset's owner or a live agent of it). Terminal. A suspended
+    ///         owner may still revoke.
     /// @param grantId The grant.
     function revoke(bytes32 grantId) external;
 
@@ -191,7 +192,7 @@ interface IConsents {
     /// @param signature 65-byte signature.
     function revokeBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external;
 
-    /// @notice Pauses an ACTIVE grant (owner or live agent).
+    /// @notice Pauses an ACTIVE grant (owner or live agent). A suspended owner may still pause.
     /// @param grantId The grant.
     function pause(bytes32 grantId) external;
 
@@ -202,7 +203,7 @@ interface IConsents {
     /// @param signature 65-byte signature.
     function pauseBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external;
 
-    /// @notice Resumes a PAUSED grant (owner or live agent).
+    /// @notice Resumes a PAUSED grant (active owner or live agent).
     /// @param grantId The grant.
     function resume(bytes32 grantId) external;
 

@@ -65,10 +65,21 @@ async def signed_signer(
 Signer = Annotated[str, Depends(signed_signer)]
 
 
-async def current_member(signer: Signer, services: ServicesDep) -> Member:
+async def any_member(signer: Signer, services: ServicesDep) -> Member:
     member = await services.chain.member(signer)
     if member.status == MemberStatus.NONE:
         raise errors.NotMemberError(f"{signer} is not a member of this ledger")
+    return member
+
+
+#: A member, active or suspended, read from the chain at the latest block. Only for withdrawing
+#: consent (revoke, pause) and seeing what there is to withdraw: a suspension stops a member
+#: acting, never from taking back what it gave (the contract agrees, docs/contracts.md).
+MemberAnyStatus = Annotated[Member, Depends(any_member)]
+
+
+async def current_member(member: MemberAnyStatus) -> Member:
+    signer = member.address
     if member.status == MemberStatus.SUSPENDED:
         raise errors.MemberSuspendedError(f"{signer} is suspended (block {member.block})")
     return member

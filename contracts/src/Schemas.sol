@@ -26,20 +26,14 @@ abstract contract Schemas is Membership, ISchemas {
     }
 
     /// @inheritdoc ISchemas
-    function authorizeSchemaIssuer(bytes32 schemaId, address issuer) external {
-        _requireSchemaOwner(schemaId);
-        if (issuer == address(0)) revert SchemaZeroIssuer();
-        if (_schemaIssuers[schemaId][issuer]) return;
-        _schemaIssuers[schemaId][issuer] = true;
-        emit SchemaIssuerAuthorized(schemaId, issuer, msg.sender);
-    }
-
-    /// @inheritdoc ISchemas
-    function deauthorizeSchemaIssuer(bytes32 schemaId, address issuer) external {
-        _requireSchemaOwner(schemaId);
-        if (!_schemaIssuers[schemaId][issuer]) return;
-        delete _schemaIssuers[schemaId][issuer];
-        emit SchemaIssuerDeauthorized(schemaId, issuer, msg.sender);
+    function setSchemaIssuer(bytes32 schemaId, address issuer, bool authorized) external {
+        address owner = _schemas[schemaId].issuer;
+        if (owner == address(0)) revert SchemaNotFound(schemaId);
+        if (owner != msg.sender) revert SchemaNotOwner(schemaId, msg.sender);
+        _requireAnyRole(msg.sender, ROLE_ISSUER);
+        if (_schemaIssuers[schemaId][issuer] == authorized) return;
+        _schemaIssuers[schemaId][issuer] = authorized;
+        emit SchemaIssuerSet(schemaId, issuer, msg.sender, authorized);
     }
 
     /// @inheritdoc ISchemas
@@ -61,12 +55,5 @@ abstract contract Schemas is Membership, ISchemas {
         if (schema.issuer != issuer && !_schemaIssuers[schemaId][issuer]) {
             revert SchemaIssuerNotAuthorized(schemaId, issuer);
         }
-    }
-
-    function _requireSchemaOwner(bytes32 schemaId) private view {
-        address owner = _schemas[schemaId].issuer;
-        if (owner == address(0)) revert SchemaNotFound(schemaId);
-        if (owner != msg.sender) revert SchemaNotOwner(schemaId, msg.sender);
-        _requireAnyRole(msg.sender, ROLE_ISSUER);
     }
 }

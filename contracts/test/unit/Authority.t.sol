@@ -270,10 +270,7 @@ contract AuthorityTest is LedgerFixture {
         if (byGovernor != liftByGovernor) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IMembership.MembershipSuspensionAuthority.selector,
-                    bank,
-                    byGovernor ? GOVERNOR : REGULATOR,
-                    lifter
+                    IMembership.MembershipSuspensionAuthority.selector, bank, byGovernor ? GOVERNOR : REGULATOR, lifter
                 )
             );
         }
@@ -289,22 +286,23 @@ contract AuthorityTest is LedgerFixture {
         ledger.anchorAsset(keccak256("x"), alice, SCHEMA, keccak256("r"), keccak256("c"));
     }
 
-    function test_authorizeSchemaIssuer_LetsAnotherIssuerAnchor() public {
+    function test_setSchemaIssuer_LetsAnotherIssuerAnchor() public {
         assertFalse(ledger.isSchemaIssuer(SCHEMA, dept2), "not yet");
         assertTrue(ledger.isSchemaIssuer(SCHEMA, issuer), "registrant");
+        assertFalse(ledger.isSchemaIssuer(keccak256("nope"), address(0)), "unknown schema");
         vm.expectEmit(address(ledger));
-        emit ISchemas.SchemaIssuerAuthorized(SCHEMA, dept2, issuer);
+        emit ISchemas.SchemaIssuerSet(SCHEMA, dept2, issuer, true);
         vm.prank(issuer);
-        ledger.authorizeSchemaIssuer(SCHEMA, dept2);
+        ledger.setSchemaIssuer(SCHEMA, dept2, true);
         assertTrue(ledger.isSchemaIssuer(SCHEMA, dept2), "authorised");
         vm.prank(dept2);
         ledger.anchorAsset(keccak256("x"), alice, SCHEMA, keccak256("r"), keccak256("c"));
         assertEq(ledger.getAsset(keccak256("x")).issuer, dept2, "anchored by dept2");
 
         vm.expectEmit(address(ledger));
-        emit ISchemas.SchemaIssuerDeauthorized(SCHEMA, dept2, issuer);
+        emit ISchemas.SchemaIssuerSet(SCHEMA, dept2, issuer, false);
         vm.prank(issuer);
-        ledger.deauthorizeSchemaIssuer(SCHEMA, dept2);
+        ledger.setSchemaIssuer(SCHEMA, dept2, false);
         assertFalse(ledger.isSchemaIssuer(SCHEMA, dept2), "withdrawn");
         vm.startPrank(dept2);
         vm.expectRevert(abi.encodeWithSelector(ISchemas.SchemaIssuerNotAuthorized.selector, SCHEMA, dept2));
@@ -314,37 +312,34 @@ contract AuthorityTest is LedgerFixture {
         vm.stopPrank();
     }
 
-    function test_authorizeSchemaIssuer_Idempotent() public {
+    function test_setSchemaIssuer_Idempotent() public {
         vm.startPrank(issuer);
-        ledger.authorizeSchemaIssuer(SCHEMA, dept2);
+        ledger.setSchemaIssuer(SCHEMA, dept2, true);
         vm.recordLogs();
-        ledger.authorizeSchemaIssuer(SCHEMA, dept2);
-        ledger.deauthorizeSchemaIssuer(SCHEMA, bank);
+        ledger.setSchemaIssuer(SCHEMA, dept2, true);
+        ledger.setSchemaIssuer(SCHEMA, bank, false);
         vm.stopPrank();
         assertEq(vm.getRecordedLogs().length, 0, "no event without a change");
     }
 
-    function test_RevertWhen_authorizeSchemaIssuer_NotOwner() public {
+    function test_RevertWhen_setSchemaIssuer_NotOwner() public {
         vm.prank(issuer);
         ledger.registerSchema(SCHEMA2, 4, keccak256("f"));
         vm.startPrank(dept2);
         vm.expectRevert(abi.encodeWithSelector(ISchemas.SchemaNotOwner.selector, SCHEMA2, dept2));
-        ledger.authorizeSchemaIssuer(SCHEMA2, dept2);
+        ledger.setSchemaIssuer(SCHEMA2, dept2, true);
         vm.expectRevert(abi.encodeWithSelector(ISchemas.SchemaNotOwner.selector, SCHEMA2, dept2));
-        ledger.deauthorizeSchemaIssuer(SCHEMA2, issuer);
+        ledger.setSchemaIssuer(SCHEMA2, issuer, false);
         vm.expectRevert(abi.encodeWithSelector(ISchemas.SchemaNotFound.selector, keccak256("nope")));
-        ledger.authorizeSchemaIssuer(keccak256("nope"), dept2);
+        ledger.setSchemaIssuer(keccak256("nope"), dept2, true);
         vm.stopPrank();
-        vm.prank(issuer);
-        vm.expectRevert(ISchemas.SchemaZeroIssuer.selector);
-        ledger.authorizeSchemaIssuer(SCHEMA2, address(0));
     }
 
-    function test_RevertWhen_authorizeSchemaIssuer_OwnerSuspended() public {
+    function test_RevertWhen_setSchemaIssuer_OwnerSuspended() public {
         _suspend(issuer, regulator);
         vm.prank(issuer);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipUnauthorized.selector, issuer, ISSUER));
-        ledger.authorizeSchemaIssuer(SCHEMA, dept2);
+        ledger.setSchemaIssuer(SCHEMA, dept2, true);
     }
 
     function testFuzz_anchorAsset_OnlySchemaIssuers(uint256 who, bool authorise) public {
@@ -352,9 +347,10 @@ contract AuthorityTest is LedgerFixture {
         address caller = callers[bound(who, 0, 3)];
         if (authorise) {
             vm.prank(issuer);
-            ledger.authorizeSchemaIssuer(SCHEMA, caller);
+            ledger.setSchemaIssuer(SCHEMA, caller, true);
         }
-        bool mayAnchor = ledger.hasRoles(caller, ISSUER) && ledger.isSchemaIssuer(SCHEMA, caller);
+        // Only the registrant, or an issuer it authorised, and only while an active ISSUER.
+        bool mayAnchor = ledger.hasRoles(caller, ISSUER) && (caller == issuer || authorise);
         vm.prank(caller);
         if (!mayAnchor) vm.expectRevert();
         ledger.anchorAsset(keccak256("fz"), alice, SCHEMA, keccak256("r"), keccak256("c"));

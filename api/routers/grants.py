@@ -323,13 +323,17 @@ async def _visible(services: Services, member: Member, view: GrantView, owner: s
     responses=errors.problem_responses(errors.RoleRequiredError, errors.MemberSuspendedError),
 )
 async def list_grants(member: MemberAnyStatus, services: ServicesDep) -> list[GrantPublic]:
-    if member.status == MemberStatus.SUSPENDED and not member.has(Role.SUBJECT):
-        raise errors.MemberSuspendedError(f"{member.address} is suspended")
-    scope = listing_scope(
-        member,
-        [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
-        "only subjects, institutions and regulators have grants to list",
-    )
+    if member.status == MemberStatus.SUSPENDED:
+        # A suspended subject still lists its own grants, to withdraw them; nobody else does.
+        if not member.roles & Role.SUBJECT:
+            raise errors.MemberSuspendedError(f"{member.address} is suspended")
+        scope = {"owner": member.address}
+    else:
+        scope = listing_scope(
+            member,
+            [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
+            "only subjects, institutions and regulators have grants to list",
+        )
     rows = await to_thread.run_sync(lambda: _store.list_grants(services.engine, **scope))
     out = []
     for row in rows:

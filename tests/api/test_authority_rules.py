@@ -136,7 +136,12 @@ def _register_schema(server: LiveServer, world: World) -> bytes:
     with DataSafeClient(server.url, world.issuer.key) as c:
         c.post(
             "/v1/schemas",
-            {"schema_id": "0x" + sid.hex(), "name": "owned", "fields": FIELDS, "raw_transaction": raw},
+            {
+                "schema_id": "0x" + sid.hex(),
+                "name": "owned",
+                "fields": FIELDS,
+                "raw_transaction": raw,
+            },
         )
     return sid
 

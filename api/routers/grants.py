@@ -10,9 +10,8 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Query, status
 
 from api import _store, errors
-from api.auth import Member, Role
+from api.auth import Member, MemberStatus, Role
 from api.chain import GrantView
-from api.auth import MemberStatus
 from api.deps import Consumer, CurrentMember, MemberAnyStatus, ServicesDep
 from api.envelope import EnvelopeError, recover
 from api.models import (

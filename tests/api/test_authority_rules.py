@@ -11,7 +11,7 @@ import base64
 
 from _api_seed import FIELDS, SeededAsset, key_package, seal_for, seed_asset
 from _api_server import LiveServer, assert_problem
-from _api_world import CONSUMER, ENTERPRISE, INDIVIDUAL, SUBJECT, Actor, World
+from _api_world import ENTERPRISE, INDIVIDUAL, SUBJECT, Actor, World
 from eth_abi import encode
 from eth_hash.auto import keccak
 

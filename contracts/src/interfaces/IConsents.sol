@@ -170,6 +170,7 @@ interface IConsents {
     /// @param terms The grants' terms.
     /// @param nonces One nonce per grant.
     /// @return grantIds The new ids, in order.
+    // slither-disable-next-line shadowing-local -- `nonces` is the published ABI name; an interface has no body.
     function grantBatch(GrantTerms[] calldata terms, uint256[] calldata nonces)
         external
         returns (bytes32[] memory grantIds);

@@ -81,7 +81,7 @@ interface IAssets {
     error AssetOwnerNotSubject(address owner);
 
     /// @notice Anchors version 1 of an asset for `owner` (active ISSUER that registered the schema or was authorised
-    ///         by its registrant, see `ISchemas.authorizeSchemaIssuer`; owner an active SUBJECT).
+    ///         by its registrant, see `ISchemas.setSchemaIssuer`; owner an active SUBJECT).
     /// @param assetId Issuer-chosen id (e.g. keccak of issuer-side ids), not zero, unused.
     /// @param owner The subject.
     /// @param schemaId A registered schema.

@@ -90,6 +90,11 @@ KNOWN_ERRORS = (
     "SignatureExpired(uint64)",
     "AccessNonceUsed(address,uint256)",
     "SchemaAlreadyRegistered(bytes32)",
+    "SchemaNotOwner(bytes32,address)",
+    "SchemaIssuerNotAuthorized(bytes32,address)",
+    "MembershipNotActive(address)",
+    "MembershipSuspensionAuthority(address,uint16,address)",
+    "MembershipInvalidGovernor(address)",
 )
 
 
@@ -113,6 +118,11 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
     "AssetAlreadyExists": errors.ConflictError,
     "SchemaAlreadyRegistered": errors.ConflictError,
     "MembershipUnauthorized": errors.RoleRequiredError,
+    "MembershipNotActive": errors.MemberSuspendedError,
+    "MembershipSuspensionAuthority": errors.SuspensionAuthorityError,
+    "MembershipInvalidGovernor": errors.InvalidGovernorError,
+    "SchemaNotOwner": errors.NotIssuerError,
+    "SchemaIssuerNotAuthorized": errors.NotIssuerError,
     "SignatureInvalid": errors.BadSignatureError,
     "SignatureSignerMismatch": errors.BadSignatureError,
     "SignatureExpired": errors.RequestSignatureExpiredError,

@@ -30,6 +30,7 @@ GET_ASSET = _ABI.fn("getAsset")
 GET_SCHEMA = _ABI.fn("getSchema")
 NONCES = _ABI.fn("nonces")
 IS_AGENT = _ABI.fn("isAgent")
+IS_SCHEMA_ISSUER = _ABI.fn("isSchemaIssuer")
 
 
 class RpcError(Exception):
@@ -179,3 +180,8 @@ class LedgerReads:
     async def is_agent(self, owner: str, agent: str) -> bool:
         raw, _ = await self.chain.cached_call(IS_AGENT.encode(owner, agent))
         return bool(IS_AGENT.decode_output(raw)[0])
+
+    async def is_schema_issuer(self, schema_id: bytes, issuer: str) -> bool:
+        """Whether ``issuer`` registered the schema or was authorised on chain by its registrant."""
+        raw, _ = await self.chain.cached_call(IS_SCHEMA_ISSUER.encode(schema_id, issuer))
+        return bool(IS_SCHEMA_ISSUER.decode_output(raw)[0])

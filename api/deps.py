@@ -76,16 +76,30 @@ async def signed_signer(env: SignedEnvelope, services: ServicesDep) -> str:
 Signer = Annotated[str, Depends(signed_signer)]
 
 
-async def current_member(env: SignedEnvelope, services: ServicesDep) -> Member:
-    """An active member. Membership is read before the nonce is consumed, so a valid
-    signature by a non-member (or a suspended member) writes nothing at all."""
+async def _member(env: Envelope, services: Services, *, suspended_ok: bool) -> Member:
+    """Membership is read before the nonce is consumed, so a valid signature by a non-member
+    (or a suspended member where one may not act) writes nothing at all."""
     member = await services.chain.member(env.signer)
     if member.status == MemberStatus.NONE:
         raise errors.NotMemberError(f"{env.signer} is not a member of this ledger")
-    if member.status == MemberStatus.SUSPENDED:
+    if member.status == MemberStatus.SUSPENDED and not suspended_ok:
         raise errors.MemberSuspendedError(f"{env.signer} is suspended (block {member.block})")
     await services.authenticator.consume(env)
     return member
+
+
+async def any_member(env: SignedEnvelope, services: ServicesDep) -> Member:
+    return await _member(env, services, suspended_ok=True)
+
+
+#: A member, active or suspended, read from the chain at the latest block. Only for withdrawing
+#: consent (revoke, pause) and seeing what there is to withdraw: a suspension stops a member
+#: acting, never from taking back what it gave (the contract agrees, docs/contracts.md).
+MemberAnyStatus = Annotated[Member, Depends(any_member)]
+
+
+async def current_member(env: SignedEnvelope, services: ServicesDep) -> Member:
+    return await _member(env, services, suspended_ok=False)
 
 
 #: An active member, read from the chain at the latest block.

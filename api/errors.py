@@ -162,6 +162,22 @@ class NotGranteeError(ApiError):
     slug, status, title = "not_grantee", 403, "This grant was not made to the signer"
 
 
+class SuspensionAuthorityError(ApiError):
+    slug, status, title = (
+        "suspension_authority",
+        403,
+        "Only the authority that imposed the suspension (governor or regulator) may lift it",
+    )
+
+
+class InvalidGovernorError(ApiError):
+    slug, status, title = (
+        "invalid_governor",
+        422,
+        "Governance cannot be handed to the governor itself or to a subject",
+    )
+
+
 class ForbiddenError(ApiError):
     slug, status, title = "forbidden", 403, "The signer may not see or change this resource"
 

@@ -86,6 +86,10 @@ class LedgerCalls:
     def agent_expiry(self, enterprise: str, agent: str) -> Read[int]:
         return self._read("agentExpiry", _one, _a(enterprise), _a(agent))
 
+    def suspension_authority(self, account: str) -> Read[int]:
+        """The role (GOVERNOR=1 or REGULATOR=8) that suspended ``account``; 0 if not suspended."""
+        return self._read("suspensionAuthority", _one, _a(account))
+
     def admit_member(
         self,
         account: str,
@@ -134,6 +138,12 @@ class LedgerCalls:
     # -- schemas ---------------------------------------------------------------------------
     def register_schema(self, schema_id: bytes, field_count: int, fields_hash: bytes) -> Write:
         return self._write("registerSchema", schema_id, field_count, fields_hash)
+
+    def set_schema_issuer(self, schema_id: bytes, issuer: str, authorized: bool) -> Write:
+        return self._write("setSchemaIssuer", schema_id, _a(issuer), authorized)
+
+    def is_schema_issuer(self, schema_id: bytes, issuer: str) -> Read[bool]:
+        return self._read("isSchemaIssuer", _one, schema_id, _a(issuer))
 
     def get_schema(self, schema_id: bytes) -> Read[Schema]:
         return self._read("getSchema", lambda t: Schema.from_tuple(t[0]), schema_id)

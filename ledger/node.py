@@ -419,7 +419,8 @@ def ensure_custodian(
                 raise NodeError(
                     f"custodian {address} is a member without an active CUSTODIAN role "
                     f"(roles {int(member.roles)}, status {member.status.name}); "
-                    "the governor must fix it (setRoles / reinstateMember)"
+                    "the governor must fix it (setRoles), and the authority that suspended it "
+                    "lift the suspension (reinstateMember)"
                 )
             balance = int(await rpc.call("eth_getBalance", [address, "latest"]), 16)
             if fund and tx is not None and balance < CUSTODIAN_MIN_WEI:

@@ -62,6 +62,67 @@ JsonOpt = Annotated[
 #: Problem slugs that mean "you asked for something that does not exist / is malformed".
 _USER_PROBLEMS = {"invalid_request", "not_found", "grant_not_found", "asset_not_found"}
 
+_AUTHORITIES = {1: "governor", 8: "regulator"}
+
+#: Ledger refusals of the authority rules (docs/contracts.md), in words a person can act on:
+#: error name -> (stable code, message built from the error's decoded fields).
+_CONTRACT_WORDS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "MembershipSuspensionAuthority": (
+        "suspension_authority",
+        lambda f: (
+            f"only the {_AUTHORITIES.get(int(f['authority']), 'authority')} that suspended "
+            f"{f['account']} may reinstate it"
+        ),
+    ),
+    "MembershipInvalidGovernor": (
+        "invalid_governor",
+        lambda f: f"governance cannot go to {f['account']}: it is the governor or a data subject",
+    ),
+    "MembershipNotActive": (
+        "member_suspended",
+        lambda f: f"{f['account']} is suspended: it may still revoke and pause its grants",
+    ),
+    "SchemaIssuerNotAuthorized": (
+        "not_issuer",
+        lambda f: (
+            f"{f['issuer']} may not issue under schema 0x{bytes(f['schemaId']).hex()}: only the "
+            "department that registered it, or one it authorised on chain"
+        ),
+    ),
+    "SchemaNotOwner": (
+        "not_issuer",
+        lambda f: (
+            f"only the department that registered schema 0x{bytes(f['schemaId']).hex()} decides "
+            "who else issues under it"
+        ),
+    ),
+    "ConsentNotAuthorized": (
+        "not_owner",
+        lambda f: (
+            f"{f['account']} is neither the owner nor a live agent (an agent stops while its "
+            "enterprise is suspended)"
+        ),
+    ),
+    "ConsentNotGrantor": (
+        "not_owner",
+        lambda f: (
+            f"{f['account']} is neither the owner nor a live agent (an agent stops while its "
+            "enterprise is suspended)"
+        ),
+    ),
+}
+
+
+def contract_refusal(exc: ContractRevertError) -> RefusedError:
+    """The wallet's words for a ledger revert (its decoded custom error)."""
+    words = _CONTRACT_WORDS.get(exc.error_name)
+    if words is None:
+        return RefusedError(f"refused by the ledger: {exc}", code="contract_rejected")
+    code, message = words
+    return RefusedError(
+        f"refused by the ledger ({exc.error_name}): {message(exc.fields)}", code=code
+    )
+
 
 @dataclass
 class State:
@@ -362,7 +423,7 @@ def translate(exc: BaseException, st: State | None = None) -> WalletError | None
     if isinstance(exc, RpcUnavailableError):
         return UnreachableError(f"chain RPC unreachable: {exc}", code="rpc_unreachable")
     if isinstance(exc, ContractRevertError):
-        return RefusedError(f"refused by the ledger: {exc}", code="contract_rejected")
+        return contract_refusal(exc)
     if isinstance(exc, LedgerError):
         return WalletError(f"ledger: {exc}", code="ledger_error")
     if isinstance(exc, FieldError):

@@ -131,6 +131,12 @@ async def issue_asset(body: AssetCreate, member: Issuer, services: ServicesDep) 
     tx, (asset_id, owner, schema_id, root, digest) = ledger_call(
         services, member, body.raw_transaction, _ABI.fn("anchorAsset")
     )
+    # Schemas are owned (read from the chain): refused here, before anything is stored or mined.
+    if not await services.reads.is_schema_issuer(schema_id, member.address):
+        raise errors.NotIssuerError(
+            f"{member.address} neither registered schema {hex32(schema_id)} nor was authorised "
+            "on chain by the department that did"
+        )
     return await _issue(
         services,
         member,

@@ -10,9 +10,9 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from api import _paging, _store, errors
-from api.auth import Member, Role
+from api.auth import Member, MemberStatus, Role
 from api.chain import GrantView
-from api.deps import Consumer, CurrentMember, ServicesDep
+from api.deps import Consumer, CurrentMember, MemberAnyStatus, ServicesDep
 from api.envelope import EnvelopeError, recover
 from api.models import (
     ConsentReceipt,
@@ -266,16 +266,23 @@ _ACTION_ERRORS = errors.problem_responses(
     errors.ContractRejectedError,
     errors.RelayFailedError,
 )
+_RESUME_ERRORS = errors.problem_responses(
+    errors.GrantNotFoundError,
+    errors.NotOwnerError,
+    errors.MemberSuspendedError,
+    errors.ContractRejectedError,
+    errors.RelayFailedError,
+)
 
 
 @router.post(
     "/{grant_id}/revoke",
     response_model=ConsentReceipt,
     responses=_ACTION_ERRORS,
-    summary="Relay a signed revocation; the key package is deleted",
+    summary="Relay a signed revocation; the key package is deleted (a suspended owner may revoke)",
 )
 async def revoke_grant(
-    grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
+    grant_id: GrantId, body: GrantAction, member: MemberAnyStatus, services: ServicesDep
 ) -> ConsentReceipt:
     return await _grant_action("revoke", grant_id, body, member, services)
 
@@ -284,10 +291,10 @@ async def revoke_grant(
     "/{grant_id}/pause",
     response_model=ConsentReceipt,
     responses=_ACTION_ERRORS,
-    summary="Relay a signed pause",
+    summary="Relay a signed pause (a suspended owner may pause)",
 )
 async def pause_grant(
-    grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
+    grant_id: GrantId, body: GrantAction, member: MemberAnyStatus, services: ServicesDep
 ) -> ConsentReceipt:
     return await _grant_action("pause", grant_id, body, member, services)
 
@@ -295,8 +302,8 @@ async def pause_grant(
 @router.post(
     "/{grant_id}/resume",
     response_model=ConsentReceipt,
-    responses=_ACTION_ERRORS,
-    summary="Relay a signed resumption",
+    responses=_RESUME_ERRORS,
+    summary="Relay a signed resumption (an active owner or live agent)",
 )
 async def resume_grant(
     grant_id: GrantId, body: GrantAction, member: CurrentMember, services: ServicesDep
@@ -343,22 +350,30 @@ async def _visible(services: Services, member: Member, view: GrantView, owner: s
     "a regulator all",
     responses={
         200: {"description": "One page", "headers": _paging.PAGE_HEADERS},
-        **errors.problem_responses(errors.RoleRequiredError, errors.InvalidCursorError),
+        **errors.problem_responses(
+            errors.RoleRequiredError, errors.InvalidCursorError, errors.MemberSuspendedError
+        ),
     },
 )
 async def list_grants(
     request: Request,
     response: Response,
-    member: CurrentMember,
+    member: MemberAnyStatus,
     services: ServicesDep,
     limit: _paging.Limit = _paging.PAGE_DEFAULT,
     cursor: _paging.Cursor = None,
 ) -> list[GrantPublic]:
-    scope = listing_scope(
-        member,
-        [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
-        "only subjects, institutions and regulators have grants to list",
-    )
+    if member.status == MemberStatus.SUSPENDED:
+        # A suspended subject still lists its own grants, to withdraw them; nobody else does.
+        if not member.roles & Role.SUBJECT:
+            raise errors.MemberSuspendedError(f"{member.address} is suspended")
+        scope: dict[str, str] = {"owner": member.address}
+    else:
+        scope = listing_scope(
+            member,
+            [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
+            "only subjects, institutions and regulators have grants to list",
+        )
     after = _paging.decode_cursor("grants", cursor, (int, str))
     rows = await to_thread.run_sync(
         lambda: _store.list_grants(services.engine, **scope, after=after, limit=limit + 1)
@@ -378,14 +393,22 @@ async def list_grants(
     "/{grant_id}",
     response_model=GrantPublic,
     summary="One grant, as the chain has it now (owner/agent, grantee or regulator)",
-    responses=errors.problem_responses(errors.GrantNotFoundError, errors.ForbiddenError),
+    responses=errors.problem_responses(
+        errors.GrantNotFoundError, errors.ForbiddenError, errors.MemberSuspendedError
+    ),
 )
-async def get_grant(grant_id: GrantId, member: CurrentMember, services: ServicesDep) -> GrantPublic:
+async def get_grant(
+    grant_id: GrantId, member: MemberAnyStatus, services: ServicesDep
+) -> GrantPublic:
     view = await services.reads.grant(_b32(grant_id))
     if not view.exists:
         raise errors.GrantNotFoundError(f"no grant {grant_id}")
     owner = (await services.reads.asset(view.grant.asset_id)).owner
-    if not await _visible(services, member, view, owner):
+    if member.status == MemberStatus.SUSPENDED:
+        # A suspended member sees only what it may still withdraw: its own grants.
+        if not await _may_act_for(services, owner, member.address):
+            raise errors.MemberSuspendedError(f"{member.address} is suspended")
+    elif not await _visible(services, member, view, owner):
         raise errors.ForbiddenError(f"{member.address} is not a party to grant {grant_id}")
     row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
     return await _public(services, view, row)

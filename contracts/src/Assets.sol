@@ -33,8 +33,8 @@ abstract contract Assets is Schemas, IAssets {
         external
     {
         _requireAnyRole(msg.sender, ROLE_ISSUER);
-        uint16 fieldCount = _schemas[schemaId].fieldCount;
-        if (fieldCount == 0) revert SchemaNotFound(schemaId);
+        // Schemas are owned: only their registrant, or departments it authorised, anchor under them.
+        uint16 fieldCount = _schemaFieldsFor(schemaId, msg.sender);
         // Assets live in subjects' safes only.
         if (_members[owner].status != MemberStatus.ACTIVE || _members[owner].roles & ROLE_SUBJECT == 0) {
             revert AssetOwnerNotSubject(owner);

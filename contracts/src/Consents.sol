@@ -278,6 +278,8 @@ abstract contract Consents is Assets, EIP712Base, IConsents {
 
     function _resume(bytes32 grantId, address account) private {
         GrantRecord storage record = _authorizedRecord(grantId, account);
+        // Resuming re-enables a grant, so, like granting, it needs an active grantor; revoke and pause do not.
+        _requireActive(account);
         if (record.status != GrantStatus.PAUSED) revert ConsentInvalidStatus(grantId, record.status);
         record.status = GrantStatus.ACTIVE;
         emit ConsentResumed(grantId, account, uint64(block.timestamp));

@@ -21,6 +21,8 @@ abstract contract Membership is IMembership {
     uint32 private _memberCount;
     address private _governor;
     address private _pendingGovernor;
+    /// @dev Kept apart from `Member` so the member record's layout and ABI stay as they are.
+    mapping(address account => uint16 authority) private _suspensionAuthority;
 
     constructor(address governor_) {
         if (governor_ == address(0)) revert MembershipZeroAddress();
@@ -76,18 +78,25 @@ abstract contract Membership is IMembership {
         Member storage member = _members[account];
         if (member.status == MemberStatus.NONE) revert MembershipNotMember(account);
         if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
+        // The governor acts as governor even if it also holds REGULATOR.
+        uint16 authority = msg.sender == _governor ? ROLE_GOVERNOR : ROLE_REGULATOR;
         member.status = MemberStatus.SUSPENDED;
-        emit MemberSuspended(account, msg.sender, reasonHash, uint64(block.timestamp));
+        _suspensionAuthority[account] = authority;
+        emit MemberSuspended(account, msg.sender, authority, reasonHash, uint64(block.timestamp));
     }
 
     /// @inheritdoc IMembership
     function reinstateMember(address account, bytes32 reasonHash) external {
-        _requireAnyRole(msg.sender, ROLE_REGULATOR | ROLE_GOVERNOR);
         Member storage member = _members[account];
         if (member.status == MemberStatus.NONE) revert MembershipNotMember(account);
         if (member.status != MemberStatus.SUSPENDED) revert MembershipNotSuspended(account);
+        uint16 authority = _suspensionAuthority[account];
+        // Only the authority that imposed the suspension lifts it: neither side silently undoes the other's.
+        bool allowed = authority == ROLE_GOVERNOR ? msg.sender == _governor : _hasAnyRole(msg.sender, ROLE_REGULATOR);
+        if (!allowed) revert MembershipSuspensionAuthority(account, authority, msg.sender);
         member.status = MemberStatus.ACTIVE;
-        emit MemberReinstated(account, msg.sender, reasonHash, uint64(block.timestamp));
+        delete _suspensionAuthority[account];
+        emit MemberReinstated(account, msg.sender, authority, reasonHash, uint64(block.timestamp));
     }
 
     /// @inheritdoc IMembership
@@ -127,6 +136,10 @@ abstract contract Membership is IMembership {
 
     /// @inheritdoc IMembership
     function transferGovernance(address newGovernor) external onlyGovernor {
+        // Handing over to oneself would strip the GOVERNOR bit on acceptance; a subject's role stands alone.
+        if (newGovernor == msg.sender || _members[newGovernor].roles & ROLE_SUBJECT != 0) {
+            revert MembershipInvalidGovernor(newGovernor);
+        }
         _pendingGovernor = newGovernor;
         emit GovernanceTransferStarted(msg.sender, newGovernor);
     }
@@ -141,6 +154,8 @@ abstract contract Membership is IMembership {
             _admit(pending, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0), bytes32(0));
         } else {
             if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(pending);
+            // It may have been admitted as a subject since the handover started.
+            if (member.roles & ROLE_SUBJECT != 0) revert MembershipInvalidGovernor(pending);
             uint16 oldRoles = member.roles;
             member.roles = oldRoles | ROLE_GOVERNOR;
             emit MemberRolesChanged(pending, pending, oldRoles, oldRoles | ROLE_GOVERNOR);
@@ -173,6 +188,11 @@ abstract contract Membership is IMembership {
     function hasRoles(address account, uint16 roles) external view returns (bool) {
         Member storage member = _members[account];
         return member.status == MemberStatus.ACTIVE && member.roles & roles == roles;
+    }
+
+    /// @inheritdoc IMembership
+    function suspensionAuthority(address account) external view returns (uint16) {
+        return _suspensionAuthority[account];
     }
 
     /// @inheritdoc IMembership
@@ -214,10 +234,12 @@ abstract contract Membership is IMembership {
     }
 
     function _requireAnyRole(address account, uint16 roles) internal view {
+        if (!_hasAnyRole(account, roles)) revert MembershipUnauthorized(account, roles);
+    }
+
+    function _hasAnyRole(address account, uint16 roles) internal view returns (bool) {
         Member storage member = _members[account];
-        if (member.status != MemberStatus.ACTIVE || member.roles & roles == 0) {
-            revert MembershipUnauthorized(account, roles);
-        }
+        return member.status == MemberStatus.ACTIVE && member.roles & roles != 0;
     }
 
     function _requireAllRoles(address account, uint16 roles) internal view {
@@ -231,7 +253,9 @@ abstract contract Membership is IMembership {
         if (_members[account].status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
     }
 
+    /// @dev An agent acts only while both it and its enterprise are active: suspending the enterprise stops them.
     function _isLiveAgent(address enterprise, address agent) internal view returns (bool) {
-        return _agentExpiry[enterprise][agent] > block.timestamp && _members[agent].status == MemberStatus.ACTIVE;
+        return _agentExpiry[enterprise][agent] > block.timestamp && _members[agent].status == MemberStatus.ACTIVE
+            && _members[enterprise].status == MemberStatus.ACTIVE;
     }
 }

@@ -11,6 +11,7 @@ abstract contract Schemas is Membership, ISchemas {
     uint16 internal constant MAX_FIELDS = 64;
 
     mapping(bytes32 schemaId => Schema schema) internal _schemas;
+    mapping(bytes32 schemaId => mapping(address issuer => bool authorized)) private _schemaIssuers;
 
     /// @inheritdoc ISchemas
     function registerSchema(bytes32 schemaId, uint16 fieldCount, bytes32 fieldsHash) external {
@@ -25,7 +26,34 @@ abstract contract Schemas is Membership, ISchemas {
     }
 
     /// @inheritdoc ISchemas
+    function setSchemaIssuer(bytes32 schemaId, address issuer, bool authorized) external {
+        address owner = _schemas[schemaId].issuer;
+        if (owner == address(0)) revert SchemaNotFound(schemaId);
+        if (owner != msg.sender) revert SchemaNotOwner(schemaId, msg.sender);
+        _requireAnyRole(msg.sender, ROLE_ISSUER);
+        if (_schemaIssuers[schemaId][issuer] == authorized) return;
+        _schemaIssuers[schemaId][issuer] = authorized;
+        emit SchemaIssuerSet(schemaId, issuer, msg.sender, authorized);
+    }
+
+    /// @inheritdoc ISchemas
+    function isSchemaIssuer(bytes32 schemaId, address issuer) external view returns (bool) {
+        address owner = _schemas[schemaId].issuer;
+        return owner != address(0) && (issuer == owner || _schemaIssuers[schemaId][issuer]);
+    }
+
+    /// @inheritdoc ISchemas
     function getSchema(bytes32 schemaId) external view returns (Schema memory) {
         return _schemas[schemaId];
+    }
+
+    /// @dev The field count of `schemaId` if `issuer` may anchor under it (its registrant or authorised by it).
+    function _schemaFieldsFor(bytes32 schemaId, address issuer) internal view returns (uint16 fieldCount) {
+        Schema storage schema = _schemas[schemaId];
+        fieldCount = schema.fieldCount;
+        if (fieldCount == 0) revert SchemaNotFound(schemaId);
+        if (schema.issuer != issuer && !_schemaIssuers[schemaId][issuer]) {
+            revert SchemaIssuerNotAuthorized(schemaId, issuer);
+        }
     }
 }

@@ -53,6 +53,33 @@ def test_typed_reads(world: World) -> None:
     assert has is True
 
 
+def test_suspension_records_its_authority_in_events_and_reads(world: World) -> None:
+    gov = world.gov
+    receipt = gov.send(gov.calls.suspend_member(world.bank, b"\x07" * 32))
+    (suspended,) = receipt.events_named("MemberSuspended")
+    assert suspended.args["authority"] == Role.GOVERNOR
+    assert suspended.args["suspendedBy"].lower() == world.manifest.governor.lower()
+    assert gov.read(gov.calls.suspension_authority(world.bank)) == Role.GOVERNOR
+    receipt = gov.send(gov.calls.reinstate_member(world.bank, b"\x08" * 32))
+    (reinstated,) = receipt.events_named("MemberReinstated")
+    assert reinstated.args["authority"] == Role.GOVERNOR
+    assert gov.read(gov.calls.suspension_authority(world.bank)) == 0
+    # a handover to oneself is refused with a decoded error, not a silent loss of the role
+    with pytest.raises(contract_error("MembershipInvalidGovernor")):
+        gov.send(gov.calls.transfer_governance(world.manifest.governor))
+
+
+def test_schema_issuers_read_from_chain(world: World) -> None:
+    gov = world.gov
+    schema_id = gov.get_asset(ASSET_ID).schema_id
+    issuer = gov.get_schema(schema_id).issuer
+    assert gov.read(gov.calls.is_schema_issuer(schema_id, issuer)) is True
+    assert gov.read(gov.calls.is_schema_issuer(schema_id, world.bank)) is False
+    # only the registrant decides who else issues under its schema
+    with pytest.raises(contract_error("SchemaNotOwner")):
+        gov.send(gov.calls.set_schema_issuer(schema_id, world.bank, True))
+
+
 def test_relayed_grant_access_and_revoke(world: World) -> None:
     terms = world.terms()
     signed = eip712.sign_grant(world.subject_key, world.domain, terms, nonce=7, deadline=FAR_FUTURE)

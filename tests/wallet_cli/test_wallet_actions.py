@@ -228,3 +228,59 @@ def test_history_follow_sees_a_new_access(stack: Stack, tmp_path: Path) -> None:
     tail = [json.loads(line) for line in out.splitlines() if line.startswith('{"')]
     assert [(r["grant_id"], r["use"]) for r in tail] == [(gid, 1)], out
     assert tail[0]["tx_hash"] == pulled["access_tx"]
+
+
+def test_suspended_citizen_withdraws_but_never_gives(stack: Stack) -> None:
+    """Issue 12: contract, service and CLI agree that a suspension never blocks taking back."""
+    aid = stack.issue("suspended")
+    keep, drop = _grant(stack, aid), _grant(stack, aid)
+    citizen = stack.world.citizen
+    stack.world.suspend(citizen)
+    try:
+        assert stack.citizen.json("grant", "pause", keep, "--yes")["status"] == "paused"
+        assert stack.citizen.json("grant", "revoke", drop, "--yes")["status"] == "revoked"
+        assert "member_suspended" in stack.citizen.fails(3, "grant", "resume", keep, "--yes")
+        head = stack.world.w3.eth.block_number
+        line = stack.citizen.fails(
+            3,
+            "grant",
+            "create",
+            "--asset",
+            aid,
+            "--to",
+            "citybank",
+            "--fields",
+            "income",
+            "--purpose",
+            "2",
+            "--days",
+            "7",
+            "--yes",
+        )
+        assert "member_suspended" in line
+        assert stack.world.w3.eth.block_number == head
+    finally:
+        stack.world.reinstate(citizen)
+    assert "grant_paused" in stack.bank.fails(3, "verify", keep)
+    assert "grant_revoked" in stack.bank.fails(3, "verify", drop)
+
+
+def test_reinstate_only_by_the_authority_that_suspended(stack: Stack) -> None:
+    world = stack.world
+    bank = world.bank.address
+    world.transact(world.governor, "suspendMember", bank, keccak(b"consortium fees unpaid"))
+    try:
+        head = world.w3.eth.block_number
+        line = stack.regulator.fails(3, "member", "reinstate", bank, "--reason", "mine to lift?")
+        assert "MembershipSuspensionAuthority" in line
+        assert f"only the governor that suspended {bank} may reinstate it" in line
+        out = json.loads(
+            stack.regulator.run(
+                "--json", "member", "reinstate", bank, "--reason", "mine to lift?"
+            ).stdout
+        )
+        assert out["error"]["code"] == "suspension_authority"
+        assert world.w3.eth.block_number == head
+    finally:
+        world.transact(world.governor, "reinstateMember", bank, keccak(b"paid"))
+    assert world.ledger.functions.hasRoles(bank, 4).call()

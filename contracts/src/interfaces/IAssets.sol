@@ -80,7 +80,8 @@ interface IAssets {
     /// @notice The owner is not an active SUBJECT.
     error AssetOwnerNotSubject(address owner);
 
-    /// @notice Anchors version 1 of an asset for `owner` (active ISSUER; owner an active SUBJECT; schema registered).
+    /// @notice Anchors version 1 of an asset for `owner` (active ISSUER that registered the schema or was authorised
+    ///         by its registrant, see `ISchemas.setSchemaIssuer`; owner an active SUBJECT).
     /// @param assetId Issuer-chosen id (e.g. keccak of issuer-side ids), not zero, unused.
     /// @param owner The subject.
     /// @param schemaId A registered schema.

@@ -170,6 +170,7 @@ interface IConsents {
     /// @param terms The grants' terms.
     /// @param nonces One nonce per grant.
     /// @return grantIds The new ids, in order.
+    // slither-disable-next-line shadowing-local -- `nonces` is the published ABI name; an interface has no body.
     function grantBatch(GrantTerms[] calldata terms, uint256[] calldata nonces)
         external
         returns (bytes32[] memory grantIds);
@@ -179,7 +180,8 @@ interface IConsents {
     /// @return grantIds The new ids, in order.
     function grantBySigBatch(SignedGrant[] calldata signed) external returns (bytes32[] memory grantIds);
 
-    /// @notice Revokes an ACTIVE or PAUSED grant (the asset's owner or a live agent of it). Terminal.
+    /// @notice Revokes an ACTIVE or PAUSED grant (the asset's owner or a live agent of it). Terminal. A suspended
+    ///         owner may still revoke.
     /// @param grantId The grant.
     function revoke(bytes32 grantId) external;
 
@@ -191,7 +193,7 @@ interface IConsents {
     /// @param signature 65-byte signature.
     function revokeBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external;
 
-    /// @notice Pauses an ACTIVE grant (owner or live agent).
+    /// @notice Pauses an ACTIVE grant (owner or live agent). A suspended owner may still pause.
     /// @param grantId The grant.
     function pause(bytes32 grantId) external;
 
@@ -202,7 +204,7 @@ interface IConsents {
     /// @param signature 65-byte signature.
     function pauseBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external;
 
-    /// @notice Resumes a PAUSED grant (owner or live agent).
+    /// @notice Resumes a PAUSED grant (active owner or live agent).
     /// @param grantId The grant.
     function resume(bytes32 grantId) external;
 

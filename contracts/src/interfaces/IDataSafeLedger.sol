@@ -10,5 +10,6 @@ import {IConsents} from "./IConsents.sol";
 /// @notice The single deployed ledger: membership, schemas, assets and consents behind one address and one ABI.
 interface IDataSafeLedger is IMembership, ISchemas, IAssets, IConsents {
     /// @notice Contract version string ("1.0.0").
+    // slither-disable-next-line naming-convention -- a constant's getter, named like one (as EAS does).
     function VERSION() external view returns (string memory);
 }

@@ -56,10 +56,15 @@ interface IMembership {
     );
     /// @notice Emitted when a member's roles change.
     event MemberRolesChanged(address indexed account, address indexed changedBy, uint16 oldRoles, uint16 newRoles);
-    /// @notice Emitted when a member is suspended.
-    event MemberSuspended(address indexed account, address indexed suspendedBy, bytes32 reasonHash, uint64 timestamp);
-    /// @notice Emitted when a suspended member is reinstated.
-    event MemberReinstated(address indexed account, address indexed reinstatedBy, bytes32 reasonHash, uint64 timestamp);
+    /// @notice Emitted when a member is suspended; `authority` (GOVERNOR=1 or REGULATOR=8) is the role under which
+    ///         `suspendedBy` acted, and only that authority may lift the suspension.
+    event MemberSuspended(
+        address indexed account, address indexed suspendedBy, uint16 authority, bytes32 reasonHash, uint64 timestamp
+    );
+    /// @notice Emitted when a suspended member is reinstated by the `authority` that suspended it.
+    event MemberReinstated(
+        address indexed account, address indexed reinstatedBy, uint16 authority, bytes32 reasonHash, uint64 timestamp
+    );
     /// @notice Emitted when a member rotates its encryption key.
     event EncryptionKeyRotated(address indexed account, uint32 keyVersion, bytes32 encKeyHash, uint64 timestamp);
     /// @notice Emitted when an enterprise adds (or re-dates) an agent.
@@ -99,6 +104,10 @@ interface IMembership {
     error MembershipNotAgent(address enterprise, address agent);
     /// @notice A zero encryption key hash was given.
     error MembershipZeroKeyHash();
+    /// @notice `caller` does not hold `authority`, the role (GOVERNOR=1 or REGULATOR=8) that suspended `account`.
+    error MembershipSuspensionAuthority(address account, uint16 authority, address caller);
+    /// @notice `account` cannot become governor: it is the governor already, or it holds SUBJECT.
+    error MembershipInvalidGovernor(address account);
 
     /// @notice Admits `account` with `roles` and `kind` (GOVERNOR only).
     /// @dev The GOVERNOR role is only obtained through the two-step handover; SUBJECT needs kind INDIVIDUAL or
@@ -123,12 +132,16 @@ interface IMembership {
     /// @param roles The new role bitmap.
     function setRoles(address account, uint16 roles) external;
 
-    /// @notice Suspends an active member (REGULATOR or GOVERNOR). The governor cannot be suspended.
+    /// @notice Suspends an active member (REGULATOR or GOVERNOR). The governor cannot be suspended. The suspension
+    ///         records the caller's authority: GOVERNOR if the caller is the governor, else REGULATOR.
+    /// @dev A suspended member cannot grant, resume, anchor or relay, and its agents are no longer live; it can still
+    ///      revoke and pause its own grants (directly or by signature).
     /// @param account The member.
     /// @param reasonHash Hash of the off-chain reason.
     function suspendMember(address account, bytes32 reasonHash) external;
 
-    /// @notice Reinstates a suspended member (REGULATOR or GOVERNOR).
+    /// @notice Reinstates a suspended member. Only the authority that imposed the suspension lifts it: the governor
+    ///         for a GOVERNOR suspension, an active REGULATOR for a REGULATOR suspension.
     /// @param account The member.
     /// @param reasonHash Hash of the off-chain reason.
     function reinstateMember(address account, bytes32 reasonHash) external;
@@ -147,12 +160,13 @@ interface IMembership {
     /// @param agent The agent's account.
     function removeAgent(address agent) external;
 
-    /// @notice Starts the governance handover to `newGovernor` (GOVERNOR only).
+    /// @notice Starts the governance handover to `newGovernor` (GOVERNOR only). Refused for the governor itself
+    ///         and for a SUBJECT (a subject's role stands alone).
     /// @param newGovernor The proposed governor; address(0) cancels a pending handover.
     function transferGovernance(address newGovernor) external;
 
     /// @notice Completes the handover (pending governor only). A non-member is admitted as GOVERNOR|CUSTODIAN
-    ///         OPERATOR; the previous governor keeps its other roles.
+    ///         OPERATOR; a member must be active and not a SUBJECT; the previous governor keeps its other roles.
     function acceptGovernance() external;
 
     /// @notice The current governor.
@@ -170,7 +184,11 @@ interface IMembership {
     /// @param roles A role bitmap.
     function hasRoles(address account, uint16 roles) external view returns (bool);
 
-    /// @notice Whether `agent` is a live agent of `enterprise` (expiry in the future, agent active).
+    /// @notice The authority (GOVERNOR=1 or REGULATOR=8) that suspended `account`; 0 if it is not suspended.
+    /// @param account The account.
+    function suspensionAuthority(address account) external view returns (uint16);
+
+    /// @notice Whether `agent` is a live agent of `enterprise` (expiry in the future, agent and enterprise active).
     /// @param enterprise The enterprise subject.
     /// @param agent The agent.
     function isAgent(address enterprise, address agent) external view returns (bool);

@@ -21,8 +21,19 @@ contract ConsentsInvariantTest is LedgerFixture {
         grantees[0] = BANK_PK;
         grantees[1] = INSURER_PK;
         grantees[2] = AGENT_PK;
-        handler = new ConsentsHandler(ledger, custodian, regulator, [ASSET, ACME_ASSET], actors, grantees);
+        handler = new ConsentsHandler(ledger, custodian, regulator, governor, [ASSET, ACME_ASSET], actors, grantees);
         targetContract(address(handler));
+        // Only the actions: the handler's ghost getters would otherwise dilute the call sequences.
+        bytes4[] memory actions = new bytes4[](8);
+        actions[0] = ConsentsHandler.grant.selector;
+        actions[1] = ConsentsHandler.revoke.selector;
+        actions[2] = ConsentsHandler.pause.selector;
+        actions[3] = ConsentsHandler.resume.selector;
+        actions[4] = ConsentsHandler.toggleSuspension.selector;
+        actions[5] = ConsentsHandler.toggleOwnerSuspension.selector;
+        actions[6] = ConsentsHandler.recordAccess.selector;
+        actions[7] = ConsentsHandler.warp.selector;
+        targetSelector(address(handler), actions);
     }
 
     function invariant_RevokedOrPausedNeverPass() public view {
@@ -50,6 +61,37 @@ contract ConsentsInvariantTest is LedgerFixture {
     function invariant_OnlyOwnerOrAgentChangesGrants() public view {
         assertEq(handler.ghostUnauthorizedGrant(), 0, "unauthorized grant");
         assertEq(handler.ghostUnauthorizedRevoke(), 0, "unauthorized status change");
+    }
+
+    function invariant_FieldsNeverBeyondGrant() public view {
+        assertEq(handler.ghostInvalidMaskGranted(), 0, "grant with an empty mask or bits beyond the schema");
+        assertEq(handler.ghostAccessOutsideMask(), 0, "access to fields outside the grant");
+        uint256 n = handler.grantCount();
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 grantId = handler.grantIds(i);
+            Grant memory g = ledger.getGrant(grantId);
+            // Bit 12 is beyond the 12-field schema, so no grant covers it.
+            (bool allowed,) = ledger.check(grantId, g.grantee, g.fieldsMask | (uint64(1) << 12));
+            assertFalse(allowed, "check passes fields outside the grant");
+        }
+    }
+
+    function invariant_SuspendedOwnersStillWithdraw() public view {
+        assertEq(handler.ghostWithdrawalRefused(), 0, "an owner or live agent could not revoke or pause");
+    }
+
+    function invariant_SuspensionLiftedOnlyByItsAuthority() public view {
+        assertEq(handler.ghostSuspensionLiftedByOther(), 0, "suspension lifted by the other authority");
+        for (uint256 i = 0; i < 2; ++i) {
+            address owner = handler.ownerAt(i);
+            assertEq(
+                uint256(ledger.suspensionAuthority(owner)),
+                uint256(handler.ghostSuspensionAuthority(owner)),
+                "recorded authority"
+            );
+            bool suspended = ledger.getMember(owner).status == MemberStatus.SUSPENDED;
+            assertEq(suspended ? 1 : 0, ledger.suspensionAuthority(owner) == 0 ? 0 : 1, "authority iff suspended");
+        }
     }
 
     function invariant_SignatureNeverAcceptedTwice() public view {

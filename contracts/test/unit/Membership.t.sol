@@ -118,13 +118,17 @@ contract MembershipTest is LedgerFixture {
 
     function test_suspend_reinstate() public {
         vm.expectEmit(address(ledger));
-        emit IMembership.MemberSuspended(bank, regulator, keccak256("r"), T0);
+        emit IMembership.MemberSuspended(bank, regulator, REGULATOR, keccak256("r"), T0);
         vm.prank(regulator);
         ledger.suspendMember(bank, keccak256("r"));
         assertFalse(ledger.hasRoles(bank, CONSUMER), "suspended");
-        vm.prank(governor);
+        assertEq(ledger.suspensionAuthority(bank), REGULATOR, "authority recorded");
+        vm.expectEmit(address(ledger));
+        emit IMembership.MemberReinstated(bank, regulator, REGULATOR, keccak256("ok"), T0);
+        vm.prank(regulator);
         ledger.reinstateMember(bank, keccak256("ok"));
         assertTrue(ledger.hasRoles(bank, CONSUMER), "reinstated");
+        assertEq(ledger.suspensionAuthority(bank), 0, "authority cleared");
     }
 
     function test_RevertWhen_suspend_Errors() public {

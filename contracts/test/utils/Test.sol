@@ -6,9 +6,16 @@ import {Vm} from "./Vm.sol";
 /// @notice A tiny test base: the cheatcode handle, assertions (delegated to the cheatcodes, which fail the test),
 ///         `bound`, and the invariant target registry forge reads.
 abstract contract Test {
+    /// @notice The shape forge's invariant runner reads from `targetSelectors()`.
+    struct FuzzSelector {
+        address addr;
+        bytes4[] selectors;
+    }
+
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     address[] private _targetContracts;
+    FuzzSelector[] private _targetSelectors;
 
     function assertTrue(bool condition, string memory message) internal pure {
         vm.assertTrue(condition, message);
@@ -47,8 +54,18 @@ abstract contract Test {
         _targetContracts.push(target);
     }
 
+    /// @dev Restricts the runner to `selectors` of `target` (otherwise every public getter is a target too).
+    function targetSelector(address target, bytes4[] memory selectors) internal {
+        _targetSelectors.push(FuzzSelector({addr: target, selectors: selectors}));
+    }
+
     /// @notice Read by forge's invariant runner.
     function targetContracts() public view returns (address[] memory) {
         return _targetContracts;
+    }
+
+    /// @notice Read by forge's invariant runner.
+    function targetSelectors() public view returns (FuzzSelector[] memory) {
+        return _targetSelectors;
     }
 }

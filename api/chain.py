@@ -8,7 +8,11 @@ issued here directly so that the per-block cache and request coalescing in
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +20,7 @@ import aiohttp
 from eth_utils.address import to_checksum_address
 
 from api import errors
-from api._blocks import BlockClock, PerBlockCache
+from api._blocks import BlockClock, PerBlockCache, SingleFlight
 from api.auth import Member
 from ledger import models
 from ledger.abi import ledger_abi
@@ -30,6 +34,40 @@ GET_ASSET = _ABI.fn("getAsset")
 GET_SCHEMA = _ABI.fn("getSchema")
 NONCES = _ABI.fn("nonces")
 IS_AGENT = _ABI.fn("isAgent")
+ACCESS_NONCE_USED = _ABI.fn("isAccessNonceUsed")
+
+log = logging.getLogger("api.chain")
+
+#: Runtime code that returns ``block.timestamp`` (TIMESTAMP PUSH1 0 MSTORE PUSH1 32 PUSH1 0
+#: RETURN), put at an unused address by a state override to learn once whether the node
+#: honours an ``eth_call`` block-time override (geth, anvil and reth do).
+_PROBE_CODE = "0x4260005260206000f3"
+_PROBE_ADDRESS = "0x00000000000000000000000000000000000da7e5"
+_PROBE_TIME = 0x5EED5EED
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTime:
+    """When something sent now would be recorded: the chain's next block, not its last.
+
+    On an idle chain (anvil automine: no block without a transaction) the latest block's
+    timestamp stands still while time goes on; the next block gets the node's clock. ``at``
+    is ``max(latest.timestamp + 1, next)``, where ``next`` is the timestamp of the node's
+    pending block when it builds one (anvil, geth), else the wall clock (nodes whose
+    "pending" is the latest block). ``overrides`` says whether the node evaluates
+    ``eth_call`` at ``at`` (a block-time override); without it, views see the latest block.
+    """
+
+    block: int
+    latest_timestamp: int
+    at: int
+    source: str
+    overrides: bool
+
+    @property
+    def judged_at(self) -> int:
+        """The timestamp a view call made with :meth:`ChainGateway.call_at` sees."""
+        return self.at if self.overrides else self.latest_timestamp
 
 
 class RpcError(Exception):
@@ -51,6 +89,11 @@ class ChainGateway:
         self.clock = BlockClock(self.block_number)
         self._members: PerBlockCache[Member] = PerBlockCache()
         self.reads: PerBlockCache[bytes] = PerBlockCache()
+        self._headers: PerBlockCache[tuple[int, str]] = PerBlockCache(max_entries=16)
+        self._pending = SingleFlight(self._pending_header)
+        self._overrides: bool | None = None
+        #: The host's clock, used only when the node builds no pending block.
+        self.wall_clock: Callable[[], float] = time.time
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
@@ -83,6 +126,86 @@ class ChainGateway:
             "eth_call", [{"to": self.ledger_address, "data": "0x" + data.hex()}, tag]
         )
         return bytes.fromhex(str(result)[2:])
+
+    async def call_at(self, data: bytes, block: int, at: int) -> bytes:
+        """``eth_call`` on the state of ``block`` with ``block.timestamp`` = ``at``.
+
+        A node that ignores block overrides answers at ``block`` itself (see
+        :meth:`time_overrides`).
+        """
+        if not await self.time_overrides():
+            return await self.call(data, block)
+        result = await self.rpc(
+            "eth_call",
+            [
+                {"to": self.ledger_address, "data": "0x" + data.hex()},
+                hex(block),
+                None,
+                {"time": hex(at)},
+            ],
+        )
+        return bytes.fromhex(str(result)[2:])
+
+    async def time_overrides(self) -> bool:
+        """Whether the node honours an ``eth_call`` block-time override (probed once)."""
+        if self._overrides is None:
+            try:
+                raw = await self.rpc(
+                    "eth_call",
+                    [
+                        {"to": _PROBE_ADDRESS, "data": "0x"},
+                        "latest",
+                        {_PROBE_ADDRESS: {"code": _PROBE_CODE}},
+                        {"time": hex(_PROBE_TIME)},
+                    ],
+                )
+                supported = int(str(raw), 16) == _PROBE_TIME
+            except (RpcError, ValueError):
+                supported = False
+            if not supported:
+                log.warning(
+                    "the chain node ignores eth_call block overrides: grant windows are "
+                    "judged at the latest block's time, not at the next block's"
+                )
+            self._overrides = supported
+        return self._overrides
+
+    async def header(self, block: int) -> tuple[int, str]:
+        """(timestamp, hash) of ``block``, memoised while it is the latest."""
+        return await self._headers.get(block, "header", lambda: self._read_header(block))
+
+    async def _read_header(self, block: int) -> tuple[int, str]:
+        raw = await self.rpc("eth_getBlockByNumber", [hex(block), False])
+        if not raw:
+            raise errors.ChainUnavailableError(f"the chain node does not know block {block}")
+        return int(raw["timestamp"], 16), str(raw["hash"])
+
+    async def _pending_header(self) -> dict[str, Any] | None:
+        try:
+            raw = await self.rpc("eth_getBlockByNumber", ["pending", False])
+        except RpcError:
+            return None  # nodes without a pending block
+        return raw if isinstance(raw, dict) else None
+
+    async def record_time(self) -> RecordTime:
+        """The time a transaction sent now would be recorded at (see :class:`RecordTime`)."""
+        block = await self.clock.latest()
+        (latest_ts, latest_hash), pending, overrides = await asyncio.gather(
+            self.header(block), self._pending.get(), self.time_overrides()
+        )
+        following: int | None = None
+        if pending is not None and pending.get("timestamp"):
+            number = pending.get("number")
+            # A real pending block follows the latest; a node whose "pending" is the latest
+            # block (or an older one) says nothing about the next block's time.
+            if (number is not None and int(number, 16) > block) or (
+                number is None and pending.get("parentHash") == latest_hash
+            ):
+                following = int(pending["timestamp"], 16)
+        if following is not None:
+            return RecordTime(block, latest_ts, max(latest_ts + 1, following), "pending", overrides)
+        wall = int(self.wall_clock())
+        return RecordTime(block, latest_ts, max(latest_ts + 1, wall), "wall", overrides)
 
     async def cached_call(self, data: bytes) -> tuple[bytes, int]:
         """``eth_call`` at the latest block, memoised for that block; returns (result, block)."""
@@ -152,10 +275,29 @@ class LedgerReads:
             + mask.to_bytes(32, "big")
         )
 
-    async def check(self, grant_id: bytes, grantee: str, mask: int) -> tuple[bool, int, int]:
-        raw, block = await self.chain.cached_call(self.check_calldata(grant_id, grantee, mask))
+    async def check(
+        self, grant_id: bytes, grantee: str, mask: int, *, at: int | None = None
+    ) -> tuple[bool, int, int]:
+        """The chain's ``check`` at the latest block, or with ``block.timestamp`` = ``at``.
+
+        Pass ``at`` = :meth:`ChainGateway.record_time` to judge a grant's window when the
+        access would be recorded (memoised per block and time).
+        """
+        data = self.check_calldata(grant_id, grantee, mask)
+        if at is None:
+            raw, block = await self.chain.cached_call(data)
+        else:
+            block = await self.chain.clock.latest()
+            raw = await self.chain.reads.get(
+                block, (data, at), lambda: self.chain.call_at(data, block, at)
+            )
         allowed, reason = CHECK.decode_output(raw)
         return bool(allowed), int(reason), block
+
+    async def access_nonce_used(self, grantee: str, nonce: int) -> bool:
+        """Whether the ledger's bitmap already holds ``grantee``'s access-request ``nonce``."""
+        raw, _ = await self.chain.cached_call(ACCESS_NONCE_USED.encode(grantee, nonce))
+        return bool(ACCESS_NONCE_USED.decode_output(raw)[0])
 
     async def grant(self, grant_id: bytes) -> GrantView:
         raw, block = await self.chain.cached_call(GET_GRANT.encode(grant_id))

@@ -51,11 +51,13 @@ class RecordTime:
     """When something sent now would be recorded: the chain's next block, not its last.
 
     On an idle chain (anvil automine: no block without a transaction) the latest block's
-    timestamp stands still while time goes on; the next block gets the node's clock. ``at``
-    is ``max(latest.timestamp + 1, next)``, where ``next`` is the timestamp of the node's
-    pending block when it builds one (anvil, geth), else the wall clock (nodes whose
-    "pending" is the latest block). ``overrides`` says whether the node evaluates
-    ``eth_call`` at ``at`` (a block-time override); without it, views see the latest block.
+    timestamp stands still while time goes on; the next block gets the node's clock. When
+    the node builds a pending block (anvil, geth), its timestamp is the node's own answer:
+    ``at = max(latest.timestamp, pending.timestamp)`` (anvil's clock, including its time
+    controls; after ``evm_revert`` anvil may even repeat the parent's timestamp). A node
+    whose "pending" is the latest block says nothing, and then ``at = max(latest.timestamp
+    + 1, wall clock)``. ``overrides`` says whether the node evaluates ``eth_call`` at
+    ``at`` (a block-time override); without it, views see the latest block.
     """
 
     block: int
@@ -203,7 +205,7 @@ class ChainGateway:
             ):
                 following = int(pending["timestamp"], 16)
         if following is not None:
-            return RecordTime(block, latest_ts, max(latest_ts + 1, following), "pending", overrides)
+            return RecordTime(block, latest_ts, max(latest_ts, following), "pending", overrides)
         wall = int(self.wall_clock())
         return RecordTime(block, latest_ts, max(latest_ts + 1, wall), "wall", overrides)
 

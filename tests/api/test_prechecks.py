@@ -55,7 +55,7 @@ def test_refused_pulls_send_no_transaction(server: LiveServer, world: World, db_
 
     cases: list[tuple[str, Any, dict[str, Any], int, str]] = [
         ("deadline passed", bank, access_body(world, bank, open_grant, 0b11,
-                                               deadline=world.now()), 403,
+                                               deadline=world.now() - 1), 403,
          "request_signature_expired"),
         ("nonce used", bank, used, 409, "access_nonce_used"),
         ("exhausted", bank, access_body(world, bank, once, 0b11), 403, "uses_exhausted"),
@@ -151,7 +151,8 @@ def test_grant_terms_the_chain_would_refuse_are_422(
          "grant_grantee_not_consumer"),
         ("suspended grantee", grant_request(world, asset, world.bank2), 422,
          "grant_grantee_suspended"),
-        ("signature deadline passed", grant_request(world, asset, world.bank, deadline=now), 403,
+        ("signature deadline passed",
+         grant_request(world, asset, world.bank, deadline=now - 1), 403,
          "request_signature_expired"),
         ("retired asset", grant_request(world, retired, world.bank), 409, "asset_not_active"),
     ]  # fmt: skip

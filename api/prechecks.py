@@ -129,7 +129,6 @@ async def admit_pull(services: Services, request: AccessRequest) -> AdmittedPull
 async def admit_grant(
     services: Services,
     terms: ledger_models.GrantTerms,
-    grant_id: bytes,
     deadline: int,
 ) -> ledger_models.Member:
     """What ``grantBySig`` would revert on, as 4xx problems, before anything is stored.
@@ -179,10 +178,6 @@ async def admit_grant(
             f"{terms.grantee} does not hold the consumer role (it has "
             f"{', '.join(grantee.role_names()) or 'none'})",
             grantee=terms.grantee,
-        )
-    if (await services.reads.grant(grant_id)).exists:
-        raise errors.ConflictError(
-            f"grant {'0x' + grant_id.hex()} already exists (the nonce was used)"
         )
     asset = await services.reads.asset(terms.asset_id)
     if not asset.exists:

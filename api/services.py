@@ -95,6 +95,7 @@ class Services:
         row is written; a revert once mined settles it as failed and nothing is stored; a
         chain outage leaves it pending for recovery.
         """
+        await to_thread.run_sync(self.outbox.check_claimable, key, kind)
         gas = await self.relayer.estimate(data)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload)
         self.relays_in_flight += 1

@@ -109,7 +109,7 @@ async def create_grant(
             f"{len(schema_fields)} fields"
         )
     # What the contract would revert on is refused before anything is stored or relayed.
-    grantee = await prechecks.admit_grant(services, terms, _b32(grant_id), body.deadline)
+    grantee = await prechecks.admit_grant(services, terms, body.deadline)
     # The package must open only for this grant; the service checks the binding, not the keys.
     await to_thread.run_sync(
         lambda: services.vault.check_key_package(

@@ -10,10 +10,17 @@ opposite, so it fails on a service that judges at the latest block.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
+import httpx
 import pytest
 from _api_server import LiveServer, assert_problem
 from _api_world import World
@@ -26,6 +33,7 @@ from _refusal_helpers import (
     verify,
 )
 
+from api.chain import ChainGateway, RecordTime
 from api.client import DataSafeClient
 
 MASK = 0b11
@@ -164,3 +172,70 @@ def test_edges_on_a_busy_chain(server: LiveServer, busy_chain: World) -> None:
     answer = pull(server, world.bank, access_body(world, world.bank, starts, MASK))
     assert answer.status_code == 200, answer.text
     assert block_time(world, answer.json()["access"]["block"]) >= edge
+
+
+@contextlib.contextmanager
+def node_without_pending(upstream: str) -> Iterator[str]:
+    """A JSON-RPC front of anvil that behaves like a node with no pending block and no
+    ``eth_call`` overrides (Besu-like): "pending" answers the latest block, a third
+    ``eth_call`` parameter is an error."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            params = list(body.get("params", []))
+            if body["method"] == "eth_call" and len(params) > 2:
+                reply: dict[str, Any] = {
+                    "jsonrpc": "2.0",
+                    "id": body["id"],
+                    "error": {"code": -32602, "message": "invalid params"},
+                }
+            else:
+                if body["method"] == "eth_getBlockByNumber" and params[0] == "pending":
+                    params[0] = "latest"
+                reply = httpx.post(upstream, json=body | {"params": params}).json()
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_time_source_with_and_without_a_pending_block(world: World) -> None:
+    """The node's pending block when it has one; else the clock, at least a second on."""
+
+    async def record_time(url: str, wall: float | None = None) -> RecordTime:
+        async with aiohttp.ClientSession() as session:
+            gateway = ChainGateway(url, world.ledger_address, session)
+            if wall is not None:
+                gateway.wall_clock = lambda: wall
+            return await gateway.record_time()
+
+    head = world.now()
+    next_block_at(world, head + 40)
+    anvil = asyncio.run(record_time(world.rpc_url))
+    assert (anvil.source, anvil.overrides, anvil.at, anvil.judged_at) == (
+        "pending",
+        True,
+        head + 40,
+        head + 40,
+    )
+    with node_without_pending(world.rpc_url) as url:
+        ahead = asyncio.run(record_time(url, wall=head + 100))
+        behind = asyncio.run(record_time(url, wall=head - 100))
+    assert (ahead.source, ahead.overrides, ahead.at) == ("wall", False, head + 100)
+    assert ahead.judged_at == head  # without overrides the view sees the latest block
+    assert behind.at == head + 1

@@ -8,7 +8,6 @@ issued here directly so that the per-block cache and request coalescing in
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
@@ -44,6 +43,8 @@ log = logging.getLogger("api.chain")
 _PROBE_CODE = "0x4260005260206000f3"
 _PROBE_ADDRESS = "0x00000000000000000000000000000000000da7e5"
 _PROBE_TIME = 0x5EED5EED
+#: How long a pending-block read is reused for the same latest block (seconds).
+PENDING_REUSE_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ class ChainGateway:
         self.reads: PerBlockCache[bytes] = PerBlockCache()
         self._headers: PerBlockCache[tuple[int, str]] = PerBlockCache(max_entries=16)
         self._pending = SingleFlight(self._pending_header)
+        #: (latest block, monotonic time, pending header) of the last pending read.
+        self._pending_seen: tuple[int, float, dict[str, Any] | None] | None = None
         self._overrides: bool | None = None
         #: The host's clock, used only when the node builds no pending block.
         self.wall_clock: Callable[[], float] = time.time
@@ -189,12 +192,27 @@ class ChainGateway:
             return None  # nodes without a pending block
         return raw if isinstance(raw, dict) else None
 
+    async def _pending_for(self, block: int) -> dict[str, Any] | None:
+        """The pending header, re-read at most every ``PENDING_REUSE_SECONDS`` per block.
+
+        Under load this keeps the node from building a pending block per request; the
+        judged time is then at most that much behind the node's clock.
+        """
+        seen = self._pending_seen
+        now = time.monotonic()
+        if seen is not None and seen[0] == block and now - seen[1] < PENDING_REUSE_SECONDS:
+            return seen[2]
+        pending = await self._pending.get()
+        self._pending_seen = (block, now, pending)
+        return pending
+
     async def record_time(self) -> RecordTime:
         """The time a transaction sent now would be recorded at (see :class:`RecordTime`)."""
         block = await self.clock.latest()
-        (latest_ts, latest_hash), pending, overrides = await asyncio.gather(
-            self.header(block), self._pending.get(), self.time_overrides()
-        )
+        # Sequential: each is a memo hit on the hot path (no task per read).
+        latest_ts, latest_hash = await self.header(block)
+        pending = await self._pending_for(block)
+        overrides = await self.time_overrides()
         following: int | None = None
         if pending is not None and pending.get("timestamp"):
             number = pending.get("number")

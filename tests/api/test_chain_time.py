@@ -239,3 +239,4 @@ def test_time_source_with_and_without_a_pending_block(world: World) -> None:
     assert (ahead.source, ahead.overrides, ahead.at) == ("wall", False, head + 100)
     assert ahead.judged_at == head  # without overrides the view sees the latest block
     assert behind.at == head + 1
+    world.w3.provider.make_request("evm_mine", [])  # spend the set timestamp

@@ -121,8 +121,9 @@ def test_concurrent_pulls_hold_their_nonce_and_the_last_use(
             assert problem["code"] in {"uses_exhausted", "access_nonce_used"}
             # refused before the batch: no access transaction carries it
             assert "access_tx_hash" not in problem
-    # both records fit in one batch: one transaction for the two accesses
-    assert after[0] - before[0] == 1
+    # the refused pulls cost nothing: at most one transaction per recorded access (the two
+    # usually share a batch)
+    assert 1 <= after[0] - before[0] <= 2
     assert int(world.ledger.functions.getGrant(bytes.fromhex(once[2:])).call()[7]) == 1
 
 

@@ -21,7 +21,7 @@ from eth_utils.address import to_checksum_address
 from api import errors
 from api._blocks import BlockClock, PerBlockCache, SingleFlight
 from api.auth import Member
-from ledger import models
+from ledger import chaintime, models
 from ledger.abi import ledger_abi
 
 # Encoders/decoders come from the generated ABI (ledger.abi); only the transport is ours.
@@ -37,12 +37,6 @@ ACCESS_NONCE_USED = _ABI.fn("isAccessNonceUsed")
 
 log = logging.getLogger("api.chain")
 
-#: Runtime code that returns ``block.timestamp`` (TIMESTAMP PUSH1 0 MSTORE PUSH1 32 PUSH1 0
-#: RETURN), put at an unused address by a state override to learn once whether the node
-#: honours an ``eth_call`` block-time override (geth, anvil and reth do).
-_PROBE_CODE = "0x4260005260206000f3"
-_PROBE_ADDRESS = "0x00000000000000000000000000000000000da7e5"
-_PROBE_TIME = 0x5EED5EED
 #: How long a pending-block read is reused for the same latest block (seconds).
 PENDING_REUSE_SECONDS = 0.25
 
@@ -141,13 +135,7 @@ class ChainGateway:
         if not await self.time_overrides():
             return await self.call(data, block)
         result = await self.rpc(
-            "eth_call",
-            [
-                {"to": self.ledger_address, "data": "0x" + data.hex()},
-                hex(block),
-                None,
-                {"time": hex(at)},
-            ],
+            "eth_call", chaintime.call_at_params(self.ledger_address, data, block, at)
         )
         return bytes.fromhex(str(result)[2:])
 
@@ -155,17 +143,10 @@ class ChainGateway:
         """Whether the node honours an ``eth_call`` block-time override (probed once)."""
         if self._overrides is None:
             try:
-                raw = await self.rpc(
-                    "eth_call",
-                    [
-                        {"to": _PROBE_ADDRESS, "data": "0x"},
-                        "latest",
-                        {_PROBE_ADDRESS: {"code": _PROBE_CODE}},
-                        {"time": hex(_PROBE_TIME)},
-                    ],
+                supported = chaintime.probe_answered(
+                    await self.rpc("eth_call", chaintime.probe_params())
                 )
-                supported = int(str(raw), 16) == _PROBE_TIME
-            except (RpcError, ValueError):
+            except RpcError:
                 supported = False
             if not supported:
                 log.warning(
@@ -213,19 +194,10 @@ class ChainGateway:
         latest_ts, latest_hash = await self.header(block)
         pending = await self._pending_for(block)
         overrides = await self.time_overrides()
-        following: int | None = None
-        if pending is not None and pending.get("timestamp"):
-            number = pending.get("number")
-            # A real pending block follows the latest; a node whose "pending" is the latest
-            # block (or an older one) says nothing about the next block's time.
-            if (number is not None and int(number, 16) > block) or (
-                number is None and pending.get("parentHash") == latest_hash
-            ):
-                following = int(pending["timestamp"], 16)
-        if following is not None:
-            return RecordTime(block, latest_ts, max(latest_ts, following), "pending", overrides)
-        wall = int(self.wall_clock())
-        return RecordTime(block, latest_ts, max(latest_ts + 1, wall), "wall", overrides)
+        at, source = chaintime.next_block_time(
+            block, latest_ts, latest_hash, pending, self.wall_clock()
+        )
+        return RecordTime(block, latest_ts, at, source, overrides)
 
     async def cached_call(self, data: bytes) -> tuple[bytes, int]:
         """``eth_call`` at the latest block, memoised for that block; returns (result, block)."""

@@ -35,6 +35,7 @@ from _refusal_helpers import (
 
 from api.chain import ChainGateway, RecordTime
 from api.client import DataSafeClient
+from ledger.client import LedgerClient
 
 MASK = 0b11
 
@@ -76,6 +77,13 @@ def make_grant(server: LiveServer, world: World, asset: Any, **terms: int) -> st
     return str(receipt["grant_id"])
 
 
+def client_check(world: World, grant_id: str) -> tuple[bool, int, int]:
+    """What a client library judges (``LedgerClient.check_at_next_block``, the wallet's)."""
+    with LedgerClient(world.rpc_url, world.ledger_address) as lc:
+        result, at = lc.check_at_next_block(bytes.fromhex(grant_id[2:]), world.bank.address, MASK)
+    return result.allowed, int(result.reason), at
+
+
 def block_time(world: World, block: int) -> int:
     return int(world.w3.eth.get_block(block)["timestamp"])
 
@@ -90,6 +98,7 @@ def test_not_before_just_passed_on_an_idle_chain(server: LiveServer, world: Worl
     verdict = verify(server, world.bank, gid, MASK)
     assert verdict["allowed"] is True and verdict["code"] == "ok"
     assert verdict["at"] == not_before
+    assert client_check(world, gid) == (True, 0, not_before)  # the wallet agrees
     answer = pull(server, world.bank, access_body(world, world.bank, gid, MASK))
     assert answer.status_code == 200, answer.text
     assert block_time(world, answer.json()["access"]["block"]) == not_before
@@ -105,6 +114,7 @@ def test_expiry_just_passed_on_an_idle_chain(server: LiveServer, world: World) -
     verdict = verify(server, world.bank, gid, MASK)
     assert verdict["allowed"] is False and verdict["code"] == "grant_expired"
     assert verdict["at"] == expiry
+    assert client_check(world, gid) == (False, 5, expiry)  # the wallet agrees
     before = custodian_state(world)
     problem = assert_problem(
         pull(server, world.bank, access_body(world, world.bank, gid, MASK)), 403, "grant_expired"

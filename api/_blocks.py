@@ -122,3 +122,47 @@ class PerBlockCache(Generic[T]):
 
     def invalidate(self) -> None:
         self._entries = {}
+
+
+class SingleFlight(Generic[T]):
+    """``fetch()`` shared by concurrent callers, each answer from a fetch begun after the call.
+
+    The same guarantee as :meth:`BlockClock.fresh` for any read that must not be cached
+    across time (e.g. the pending block's timestamp on an idle chain).
+    """
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
+        self._fetch = fetch
+        self._pending: asyncio.Future[T] | None = None
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._pending is None:
+            self._pending = loop.create_future()
+            self._pending.add_done_callback(_consume_exception)
+            if not self._running:
+                self._running = True
+                self._task = loop.create_task(self._pump())
+        return await asyncio.shield(self._pending)
+
+    async def _pump(self) -> None:
+        try:
+            while self._pending is not None:
+                fut = self._pending
+                self._pending = None
+                try:
+                    value = await self._fetch()
+                except asyncio.CancelledError:
+                    if not fut.done():
+                        fut.set_exception(ConnectionError("fetch cancelled"))
+                    raise
+                except Exception as exc:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                else:
+                    if not fut.done():
+                        fut.set_result(value)
+        finally:
+            self._running = False

@@ -83,6 +83,8 @@ KNOWN_ERRORS = (
     "ConsentNotGrantor(bytes32,address)",
     "ConsentGrantExists(bytes32)",
     "ConsentInvalidStatus(bytes32,uint8)",
+    "ConsentInvalidWindow(uint64,uint64)",
+    "ConsentAssetNotActive(bytes32,uint8)",
     "ConsentAccessRefused(bytes32,uint8)",
     "MembershipUnauthorized(address,uint16)",
     "SignatureInvalid()",
@@ -115,6 +117,9 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
     "ConsentNotAuthorized": errors.NotOwnerError,
     "ConsentNotGrantor": errors.NotOwnerError,
     "ConsentGrantExists": errors.ConflictError,
+    # Backstops of api.prechecks (the state changed between the pre-check and the call).
+    "ConsentInvalidWindow": errors.GrantWindowInvalidError,
+    "ConsentAssetNotActive": errors.AssetNotActiveError,
     "AssetAlreadyExists": errors.ConflictError,
     "SchemaAlreadyRegistered": errors.ConflictError,
     "MembershipUnauthorized": errors.RoleRequiredError,

@@ -62,6 +62,27 @@ class _Pending:
     future: asyncio.Future[AccessRecord]
 
 
+class Reservation:
+    """A request admitted for recording: its nonce and one use of its grant are held.
+
+    Taken synchronously right after the pre-checks (no await in between), released when
+    the pull is over (recorded or not), so that concurrent pulls of this process cannot
+    all pass the pre-checks for one nonce or for the last use of a grant and then be
+    refused on chain, each at the custodian's expense.
+    """
+
+    def __init__(self, batcher: AccessBatcher, nonce_key: tuple[str, int], grant_id: bytes):
+        self._batcher = batcher
+        self._nonce_key = nonce_key
+        self._grant_id = grant_id
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._batcher._release(self._nonce_key, self._grant_id)
+
+
 class AccessBatcher:
     def __init__(
         self,
@@ -79,6 +100,42 @@ class AccessBatcher:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self.batches = 0
+        #: (grantee, nonce) of admitted requests not yet settled; uses held per grant.
+        self._claimed: set[tuple[str, int]] = set()
+        self._held_uses: dict[bytes, int] = {}
+
+    def reserve(
+        self, grantee: str, nonce: int, grant_id: bytes, uses_left: int | None
+    ) -> Reservation:
+        """Hold ``nonce`` and one use of ``grant_id`` (``uses_left`` None: no use limit).
+
+        Raises ``access_nonce_used`` for a nonce another admitted request holds and
+        ``uses_exhausted`` when admitted requests already hold every use left.
+        """
+        key = (grantee.lower(), nonce)
+        if key in self._claimed:
+            raise errors.AccessNonceUsedError(
+                f"access request nonce {nonce} is being recorded for another pull",
+                reason_code=15,
+            )
+        held = self._held_uses.get(grant_id, 0)
+        if uses_left is not None and held >= uses_left:
+            raise errors.UsesExhaustedError(
+                f"the grant's {uses_left} remaining use(s) are held by pulls being recorded",
+                reason_code=7,
+                in_flight=held,
+            )
+        self._claimed.add(key)
+        self._held_uses[grant_id] = held + 1
+        return Reservation(self, key, grant_id)
+
+    def _release(self, key: tuple[str, int], grant_id: bytes) -> None:
+        self._claimed.discard(key)
+        left = self._held_uses.get(grant_id, 0) - 1
+        if left > 0:
+            self._held_uses[grant_id] = left
+        else:
+            self._held_uses.pop(grant_id, None)
 
     def start(self) -> None:
         if self._task is None:

@@ -9,6 +9,9 @@ issued here directly so that the per-block cache and request coalescing in
 from __future__ import annotations
 
 import itertools
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +19,9 @@ import aiohttp
 from eth_utils.address import to_checksum_address
 
 from api import errors
-from api._blocks import BlockClock, PerBlockCache
+from api._blocks import BlockClock, PerBlockCache, SingleFlight
 from api.auth import Member
-from ledger import models
+from ledger import chaintime, models
 from ledger.abi import ledger_abi
 
 # Encoders/decoders come from the generated ABI (ledger.abi); only the transport is ours.
@@ -31,6 +34,38 @@ GET_SCHEMA = _ABI.fn("getSchema")
 NONCES = _ABI.fn("nonces")
 IS_AGENT = _ABI.fn("isAgent")
 IS_SCHEMA_ISSUER = _ABI.fn("isSchemaIssuer")
+ACCESS_NONCE_USED = _ABI.fn("isAccessNonceUsed")
+
+log = logging.getLogger("api.chain")
+
+#: How long a pending-block read is reused for the same latest block (seconds).
+PENDING_REUSE_SECONDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTime:
+    """When something sent now would be recorded: the chain's next block, not its last.
+
+    On an idle chain (anvil automine: no block without a transaction) the latest block's
+    timestamp stands still while time goes on; the next block gets the node's clock. When
+    the node builds a pending block (anvil, geth), its timestamp is the node's own answer:
+    ``at = max(latest.timestamp, pending.timestamp)`` (anvil's clock, including its time
+    controls; after ``evm_revert`` anvil may even repeat the parent's timestamp). A node
+    whose "pending" is the latest block says nothing, and then ``at = max(latest.timestamp
+    + 1, wall clock)``. ``overrides`` says whether the node evaluates ``eth_call`` at
+    ``at`` (a block-time override); without it, views see the latest block.
+    """
+
+    block: int
+    latest_timestamp: int
+    at: int
+    source: str
+    overrides: bool
+
+    @property
+    def judged_at(self) -> int:
+        """The timestamp a view call made with :meth:`ChainGateway.call_at` sees."""
+        return self.at if self.overrides else self.latest_timestamp
 
 
 class RpcError(Exception):
@@ -52,6 +87,13 @@ class ChainGateway:
         self.clock = BlockClock(self.block_number)
         self._members: PerBlockCache[Member] = PerBlockCache()
         self.reads: PerBlockCache[bytes] = PerBlockCache()
+        self._headers: PerBlockCache[tuple[int, str]] = PerBlockCache(max_entries=16)
+        self._pending = SingleFlight(self._pending_header)
+        #: (latest block, monotonic time, pending header) of the last pending read.
+        self._pending_seen: tuple[int, float, dict[str, Any] | None] | None = None
+        self._overrides: bool | None = None
+        #: The host's clock, used only when the node builds no pending block.
+        self.wall_clock: Callable[[], float] = time.time
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
@@ -84,6 +126,79 @@ class ChainGateway:
             "eth_call", [{"to": self.ledger_address, "data": "0x" + data.hex()}, tag]
         )
         return bytes.fromhex(str(result)[2:])
+
+    async def call_at(self, data: bytes, block: int, at: int) -> bytes:
+        """``eth_call`` on the state of ``block`` with ``block.timestamp`` = ``at``.
+
+        A node that ignores block overrides answers at ``block`` itself (see
+        :meth:`time_overrides`).
+        """
+        if not await self.time_overrides():
+            return await self.call(data, block)
+        result = await self.rpc(
+            "eth_call", chaintime.call_at_params(self.ledger_address, data, block, at)
+        )
+        return bytes.fromhex(str(result)[2:])
+
+    async def time_overrides(self) -> bool:
+        """Whether the node honours an ``eth_call`` block-time override (probed once)."""
+        if self._overrides is None:
+            try:
+                supported = chaintime.probe_answered(
+                    await self.rpc("eth_call", chaintime.probe_params())
+                )
+            except RpcError:
+                supported = False
+            if not supported:
+                log.warning(
+                    "the chain node ignores eth_call block overrides: grant windows are "
+                    "judged at the latest block's time, not at the next block's"
+                )
+            self._overrides = supported
+        return self._overrides
+
+    async def header(self, block: int) -> tuple[int, str]:
+        """(timestamp, hash) of ``block``, memoised while it is the latest."""
+        return await self._headers.get(block, "header", lambda: self._read_header(block))
+
+    async def _read_header(self, block: int) -> tuple[int, str]:
+        raw = await self.rpc("eth_getBlockByNumber", [hex(block), False])
+        if not raw:
+            raise errors.ChainUnavailableError(f"the chain node does not know block {block}")
+        return int(raw["timestamp"], 16), str(raw["hash"])
+
+    async def _pending_header(self) -> dict[str, Any] | None:
+        try:
+            raw = await self.rpc("eth_getBlockByNumber", ["pending", False])
+        except RpcError:
+            return None  # nodes without a pending block
+        return raw if isinstance(raw, dict) else None
+
+    async def _pending_for(self, block: int) -> dict[str, Any] | None:
+        """The pending header, re-read at most every ``PENDING_REUSE_SECONDS`` per block.
+
+        Under load this keeps the node from building a pending block per request; the
+        judged time is then at most that much behind the node's clock.
+        """
+        seen = self._pending_seen
+        now = time.monotonic()
+        if seen is not None and seen[0] == block and now - seen[1] < PENDING_REUSE_SECONDS:
+            return seen[2]
+        pending = await self._pending.get()
+        self._pending_seen = (block, now, pending)
+        return pending
+
+    async def record_time(self) -> RecordTime:
+        """The time a transaction sent now would be recorded at (see :class:`RecordTime`)."""
+        block = await self.clock.latest()
+        # Sequential: each is a memo hit on the hot path (no task per read).
+        latest_ts, latest_hash = await self.header(block)
+        pending = await self._pending_for(block)
+        overrides = await self.time_overrides()
+        at, source = chaintime.next_block_time(
+            block, latest_ts, latest_hash, pending, self.wall_clock()
+        )
+        return RecordTime(block, latest_ts, at, source, overrides)
 
     async def cached_call(self, data: bytes) -> tuple[bytes, int]:
         """``eth_call`` at the latest block, memoised for that block; returns (result, block)."""
@@ -153,10 +268,29 @@ class LedgerReads:
             + mask.to_bytes(32, "big")
         )
 
-    async def check(self, grant_id: bytes, grantee: str, mask: int) -> tuple[bool, int, int]:
-        raw, block = await self.chain.cached_call(self.check_calldata(grant_id, grantee, mask))
+    async def check(
+        self, grant_id: bytes, grantee: str, mask: int, *, at: int | None = None
+    ) -> tuple[bool, int, int]:
+        """The chain's ``check`` at the latest block, or with ``block.timestamp`` = ``at``.
+
+        Pass ``at`` = :meth:`ChainGateway.record_time` to judge a grant's window when the
+        access would be recorded (memoised per block and time).
+        """
+        data = self.check_calldata(grant_id, grantee, mask)
+        if at is None:
+            raw, block = await self.chain.cached_call(data)
+        else:
+            block = await self.chain.clock.latest()
+            raw = await self.chain.reads.get(
+                block, (data, at), lambda: self.chain.call_at(data, block, at)
+            )
         allowed, reason = CHECK.decode_output(raw)
         return bool(allowed), int(reason), block
+
+    async def access_nonce_used(self, grantee: str, nonce: int) -> bool:
+        """Whether the ledger's bitmap already holds ``grantee``'s access-request ``nonce``."""
+        raw, _ = await self.chain.cached_call(ACCESS_NONCE_USED.encode(grantee, nonce))
+        return bool(ACCESS_NONCE_USED.decode_output(raw)[0])
 
     async def grant(self, grant_id: bytes) -> GrantView:
         raw, block = await self.chain.cached_call(GET_GRANT.encode(grant_id))

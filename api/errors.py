@@ -265,6 +265,49 @@ class KeyNotCurrentError(ApiError):
     )
 
 
+# ---- a proposed grant's terms, refused before the chain (the contract would revert) ---------
+
+
+class GrantExpiryPastError(ApiError):
+    slug, status, title = (
+        "grant_expiry_past",
+        422,
+        "The grant's expiry is not after the time it would be recorded",
+    )
+
+
+class GrantWindowInvalidError(ApiError):
+    slug, status, title = (
+        "grant_window_invalid",
+        422,
+        "The grant's not-before is not before its expiry (or the expiry is out of range)",
+    )
+
+
+class GrantGranteeNotMemberError(ApiError):
+    slug, status, title = (
+        "grant_grantee_not_member",
+        422,
+        "The grantee is not a consortium member",
+    )
+
+
+class GrantGranteeNotConsumerError(ApiError):
+    slug, status, title = (
+        "grant_grantee_not_consumer",
+        422,
+        "The grantee does not hold the consumer (institution) role",
+    )
+
+
+class GrantGranteeSuspendedError(ApiError):
+    slug, status, title = (
+        "grant_grantee_suspended",
+        422,
+        "The grantee is suspended and cannot receive grants",
+    )
+
+
 class ContractRejectedError(ApiError):
     slug, status, title = "contract_rejected", 409, "The ledger contract rejected the message"
 

@@ -213,6 +213,8 @@ class Verdict(BaseModel):
     code: str
     reason: str
     block: int
+    #: The time the check was judged at: the next block's timestamp (docs/api.md, Chain time).
+    at: int
 
 
 class AccessCreate(_Model):

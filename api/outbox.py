@@ -40,11 +40,7 @@ class Outbox:
         now = int(time.time())
         with self._engine.begin() as conn:
             row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
-            if row is not None and row[0] == "pending":
-                raise errors.ConflictError(f"a relay for {key} is already in progress")
-            if row is not None and row[0] == "confirmed" and kind in ONE_SHOT_KINDS:
-                # A signed consent is relayed once; its row is the record of that relay.
-                raise errors.ConflictError(f"{key} was already relayed and confirmed")
+            _refuse_taken(key, kind, None if row is None else str(row[0]))
             if row is not None:
                 conn.execute(relays.delete().where(relays.c.id == key))
             conn.execute(
@@ -59,6 +55,14 @@ class Outbox:
                     updated_at=now,
                 )
             )
+
+    def check_claimable(self, key: str, kind: str) -> None:
+        """The conflict :meth:`begin` would raise now, without claiming (a read only).
+
+        Lets a relay answer "in progress" / "already relayed" before it pre-flights a call
+        that the chain would refuse because the first relay went through.
+        """
+        _refuse_taken(key, kind, self.status(key))
 
     def sent(self, key: str, tx_hash: str) -> None:
         with self._engine.begin() as conn:
@@ -103,3 +107,11 @@ class Outbox:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(relays.c.status).where(relays.c.id == key)).first()
         return None if row is None else str(row[0])
+
+
+def _refuse_taken(key: str, kind: str, status: str | None) -> None:
+    if status == "pending":
+        raise errors.ConflictError(f"a relay for {key} is already in progress")
+    if status == "confirmed" and kind in ONE_SHOT_KINDS:
+        # A signed consent is relayed once; its row is the record of that relay.
+        raise errors.ConflictError(f"{key} was already relayed and confirmed")

@@ -106,20 +106,28 @@ class Relayer:
 
     # ---- the custodian's transactions ---------------------------------------------------
 
+    async def estimate(self, data: bytes) -> int:
+        """Gas limit for a custodian call (estimate + 20 %); a revert raises its problem.
+
+        The estimate executes the call, so it is also the pre-flight: a call the ledger
+        would revert is refused here, before anything is written or sent.
+        """
+        if self._key is None or self.custodian is None:
+            raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
+        call = {"from": self.custodian, "to": self.chain.ledger_address, "data": "0x" + data.hex()}
+        try:
+            estimate = await self.chain.rpc("eth_estimateGas", [call])
+        except RpcError as exc:
+            raise revert_error(exc) from exc
+        return int(estimate, 16) * 12 // 10 + 10_000
+
     async def send(self, data: bytes, *, gas: int | None = None) -> str:
         """Sign and send a call to the ledger as the custodian; returns the tx hash."""
         if self._key is None or self.custodian is None:
             raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
         to = self.chain.ledger_address
         if gas is None:
-            try:
-                estimate = await self.chain.rpc(
-                    "eth_estimateGas",
-                    [{"from": self.custodian, "to": to, "data": "0x" + data.hex()}],
-                )
-            except RpcError as exc:
-                raise revert_error(exc) from exc
-            gas = int(estimate, 16) * 12 // 10 + 10_000
+            gas = await self.estimate(data)
         async with self._lock:
             if self.journal is not None:
                 return await self._send_shared(data, gas, to)

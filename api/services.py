@@ -90,21 +90,25 @@ class Services:
     ) -> Receipt:
         """Send a call as the custodian; store its effects only once it is confirmed.
 
-        The outbox row is written first; a revert (pre-flight or mined) settles it as
-        failed and nothing is stored; a chain outage leaves it pending for recovery.
+        The gas estimate is the pre-flight: a call the ledger would revert is refused
+        before the outbox row is written (no "failed" row for a refused request). Then the
+        row is written; a revert once mined settles it as failed and nothing is stored; a
+        chain outage leaves it pending for recovery.
         """
+        await to_thread.run_sync(self.outbox.check_claimable, key, kind)
+        gas = await self.relayer.estimate(data)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload)
         self.relays_in_flight += 1
         try:
-            return await self._relay_custodian(key, data, on_confirmed)
+            return await self._relay_custodian(key, data, gas, on_confirmed)
         finally:
             self.relays_in_flight -= 1
 
     async def _relay_custodian(
-        self, key: str, data: bytes, on_confirmed: Callable[[str, int], None]
+        self, key: str, data: bytes, gas: int, on_confirmed: Callable[[str, int], None]
     ) -> Receipt:
         try:
-            tx_hash = await self.relayer.send(data)
+            tx_hash = await self.relayer.send(data, gas=gas)
         except errors.ApiError as exc:
             # A refused pre-flight changed nothing; an outage may or may not have sent
             # the transaction, so the row stays pending for recovery to decide.

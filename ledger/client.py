@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
+from ledger import chaintime
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.calls import LedgerCalls, Read, Write
 from ledger.eip712 import Domain
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, ContractRevertError, RpcResponseError
 from ledger.models import Asset, CheckResult, Grant, Member, Receipt, Schema
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.settings import LedgerSettings
@@ -210,6 +212,7 @@ class LedgerClient:
             tx = self._loop.run(self._make_tx(sender, s))
         self._async = AsyncLedgerClient(self._arpc, self.address, tx=tx, abi=self.abi)
         self._chain_id: int | None = None
+        self._overrides: bool | None = None
 
     async def _make_tx(self, sender: Sender, s: LedgerSettings) -> AsyncTxManager:
         # Created inside the loop so its asyncio.Lock belongs to it.
@@ -279,6 +282,43 @@ class LedgerClient:
 
     def check(self, grant_id: bytes, grantee: str, fields_mask: int) -> CheckResult:
         return self.read(self.calls.check(grant_id, grantee, fields_mask))
+
+    def check_at_next_block(
+        self, grant_id: bytes, grantee: str, fields_mask: int
+    ) -> tuple[CheckResult, int]:
+        """``check`` on the latest state at the next block's time; (result, judged time).
+
+        As the service's verify and pull judge (``ledger.chaintime``): on an idle chain the
+        latest block's time stands still, the record would be made later. A node without
+        ``eth_call`` block overrides is asked at the latest block (its time is returned).
+        """
+        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        block, stamp = int(latest["number"], 16), int(latest["timestamp"], 16)
+        try:
+            pending = self.rpc.call("eth_getBlockByNumber", ["pending", False])
+        except RpcResponseError:
+            pending = None
+        at, _ = chaintime.next_block_time(
+            block,
+            stamp,
+            str(latest["hash"]),
+            pending if isinstance(pending, dict) else None,
+            time.time(),
+        )
+        read = self.calls.check(grant_id, grantee, fields_mask)
+        if self._overrides is None:
+            try:
+                self._overrides = chaintime.probe_answered(
+                    self.rpc.call("eth_call", chaintime.probe_params())
+                )
+            except (RpcResponseError, ContractRevertError):
+                self._overrides = False
+        if not self._overrides:
+            return self.read(read, hex(block)), stamp
+        raw = self.rpc.call(
+            "eth_call", chaintime.call_at_params(self.address, read.data, block, at)
+        )
+        return read.decode(_hex(raw)), at
 
     def nonces(self, signer: str) -> int:
         return self.read(self.calls.nonces(signer))

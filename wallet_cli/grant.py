@@ -277,7 +277,7 @@ def list_(json_out: JsonOpt = False) -> None:
                     g["uses"] = live.uses
                     if live.status == GrantStatus.ACTIVE:
                         # expiry, exhaustion, a disputed asset… as the chain's check sees it now
-                        verdict = lc.check(gid, live.grantee, live.fields_mask)
+                        verdict, _ = lc.check_at_next_block(gid, live.grantee, live.fields_mask)
                         if not verdict.allowed:
                             g["status"] = verdict.reason.name.lower()
     now = int(time.time())

@@ -60,7 +60,8 @@ def _verdict(st: State, c: DataSafeClient, gid: str, me: str, mask: int) -> dict
     rpc = st.rpc()
     if rpc is not None:
         with st.chain(rpc, st.ledger_address(c)[1]) as lc:
-            res = lc.check(bytes.fromhex(gid[2:]), me, mask)
+            # judged as the service judges: at the time an access would be recorded
+            res, _ = lc.check_at_next_block(bytes.fromhex(gid[2:]), me, mask)
         if res.allowed != verdict["allowed"]:
             raise ContradictedError(
                 "the service's verdict differs from the chain's check", code="service_mismatch"

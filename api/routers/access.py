@@ -1,9 +1,10 @@
 """Pulls: the grantee's signed access request is recorded on-chain, then the data is served.
 
-Order matters and is the point of the service: check the grant on-chain,
-prepare the answer, record the access (batched with concurrent pulls), and
-only when this request's ``Accessed`` event is confirmed return ciphertexts,
-key package, proofs and anchor. No record, no data.
+Order matters and is the point of the service: refuse what the chain would refuse
+(:mod:`api.prechecks`, judged at the time the record would be made), prepare the
+answer, record the access (batched with concurrent pulls), and only when this
+request's ``Accessed`` event is confirmed return ciphertexts, key package, proofs
+and anchor. No record, no data.
 """
 
 from __future__ import annotations
@@ -16,17 +17,14 @@ from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from api import _paging, _store, errors
+from api import _paging, _store, errors, prechecks
 from api.auth import Role
 from api.batcher import AccessRequest
 from api.deps import Consumer, CurrentMember, ServicesDep
-from api.envelope import EnvelopeError, recover
 from api.models import AccessCreate, AccessPublic, Anchor, TxRef
 from api.routers._shared import listing_scope
 from api.services import Services
 from api.terms import field_names
-from ledger import eip712
-from ledger.models import AccessRequest as SignedAccess
 from vault.packages import Anchor as VaultAnchor
 
 router = APIRouter(prefix="/access", tags=["access"])
@@ -47,8 +45,16 @@ router = APIRouter(prefix="/access", tags=["access"])
         errors.NotGranteeError,
         errors.GrantRevokedError,
         errors.GrantExpiredError,
+        errors.GrantNotYetValidError,
+        errors.GrantPausedError,
         errors.UsesExhaustedError,
+        errors.GranteeSuspendedError,
+        errors.AssetDisputedError,
+        errors.AssetRetiredError,
+        errors.AssetSupersededError,
         errors.FieldsNotGrantedError,
+        errors.RequestSignatureExpiredError,
+        errors.AccessNonceUsedError,
         errors.FieldsMaskMismatchError,
         errors.RequestSignatureInvalidError,
         errors.KeyPackageMissingError,
@@ -56,47 +62,25 @@ router = APIRouter(prefix="/access", tags=["access"])
     ),
 )
 async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> AccessPublic:
-    grant_id = bytes.fromhex(body.grant_id[2:])
-    nonce = int(body.nonce)
-    domain = eip712.ledger_domain(services.deployment.chain_id, services.deployment.ledger_address)
-    digest = eip712.access_digest(
-        domain, SignedAccess(grant_id, body.fields_mask, nonce, body.deadline)
+    request = AccessRequest(
+        grant_id=bytes.fromhex(body.grant_id[2:]),
+        fields_mask=body.fields_mask,
+        nonce=int(body.nonce),
+        deadline=body.deadline,
+        signature=bytes.fromhex(body.signature[2:]),
+        grantee=member.address,
     )
+    # Everything the chain would refuse is refused here, before any preparation or gas.
+    admitted = await prechecks.admit_pull(services, request)
     try:
-        signed_by = recover(digest, bytes.fromhex(body.signature[2:]))
-    except EnvelopeError as exc:
-        raise errors.RequestSignatureInvalidError(str(exc)) from exc
-    if signed_by.lower() != member.address.lower():
-        raise errors.RequestSignatureInvalidError(
-            f"the access request is signed by {signed_by}, not by the caller {member.address}"
+        view = admitted.view
+        asset_hex = "0x" + view.grant.asset_id.hex()
+        asset_row, fields, disclosure = await to_thread.run_sync(
+            _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
         )
-    # The chain decides, at the latest block, before anything is prepared or recorded.
-    allowed, reason, block = await services.reads.check(grant_id, member.address, body.fields_mask)
-    if not allowed:
-        raise errors.refusal(reason, block=block)
-    view = await services.reads.grant(grant_id)
-    # The key package opens every granted field, so the record must name all of them.
-    if body.fields_mask != view.grant.fields_mask:
-        raise errors.FieldsMaskMismatchError(
-            f"the pull asks for fields {body.fields_mask:#b}, the grant covers "
-            f"{view.grant.fields_mask:#b}: a pull names exactly the granted fields",
-            grant_fields_mask=view.grant.fields_mask,
-        )
-    asset_hex = "0x" + view.grant.asset_id.hex()
-    asset_row, fields, disclosure = await to_thread.run_sync(
-        _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
-    )
-
-    record = await services.batcher.record(
-        AccessRequest(
-            grant_id=grant_id,
-            fields_mask=body.fields_mask,
-            nonce=nonce,
-            deadline=body.deadline,
-            signature=bytes.fromhex(body.signature[2:]),
-            grantee=member.address,
-        )
-    )
+        record = await services.batcher.record(request)
+    finally:
+        admitted.reservation.release()
     return AccessPublic(
         grant_id=body.grant_id,
         fields_mask=body.fields_mask,

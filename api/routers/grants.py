@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
-from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from api import _paging, _store, errors
+from api import _paging, _store, errors, prechecks
 from api.auth import Member, MemberStatus, Role
 from api.chain import GrantView
 from api.deps import Consumer, CurrentMember, MemberAnyStatus, ServicesDep
@@ -55,7 +54,14 @@ _ACTIONS = {
         errors.InvalidVaultDataError,
         errors.KeyPackageMismatchError,
         errors.AssetNotFoundError,
+        errors.AssetNotActiveError,
         errors.NotOwnerError,
+        errors.GrantExpiryPastError,
+        errors.GrantWindowInvalidError,
+        errors.GrantGranteeNotMemberError,
+        errors.GrantGranteeNotConsumerError,
+        errors.GrantGranteeSuspendedError,
+        errors.RequestSignatureExpiredError,
         errors.ContractRejectedError,
         errors.RelayFailedError,
         errors.ConflictError,
@@ -102,7 +108,8 @@ async def create_grant(
             f"fields_mask {t.fields_mask:#b} names fields beyond the schema's "
             f"{len(schema_fields)} fields"
         )
-    grantee = await services.chain.member(to_checksum_address(t.grantee))
+    # What the contract would revert on is refused before anything is stored or relayed.
+    grantee = await prechecks.admit_grant(services, terms, body.deadline)
     # The package must open only for this grant; the service checks the binding, not the keys.
     await to_thread.run_sync(
         lambda: services.vault.check_key_package(
@@ -418,7 +425,7 @@ async def get_grant(
     "/{grant_id}/verify",
     response_model=Verdict,
     summary="May the calling institution read these fields under this grant now? "
-    "(the chain's check at the latest block)",
+    "(the chain's check on the latest state, at the time an access would be recorded)",
     responses=errors.problem_responses(
         errors.RoleRequiredError, errors.GrantNotFoundError, errors.NotGranteeError
     ),
@@ -429,17 +436,18 @@ async def verify_grant(
     services: ServicesDep,
     fields_mask: Annotated[int, Query(ge=1, le=2**64 - 1, description="bit i = field i")],
 ) -> Verdict:
-    allowed, reason, block = await services.reads.check(_b32(grant_id), member.address, fields_mask)
-    if reason in (1, 2):
-        raise errors.refusal(reason, block=block)
-    slug, words = errors.reason_problem(reason)
+    verdict = await prechecks.access_verdict(services, _b32(grant_id), member.address, fields_mask)
+    if verdict.reason in (1, 2):
+        raise errors.refusal(verdict.reason, block=verdict.block)
+    slug, words = errors.reason_problem(verdict.reason)
     return Verdict(
         grant_id=grant_id,
         grantee=member.address,
         fields_mask=fields_mask,
-        allowed=allowed,
-        reason_code=reason,
+        allowed=verdict.allowed,
+        reason_code=verdict.reason,
         code=slug,
         reason=words,
-        block=block,
+        block=verdict.block,
+        at=verdict.at,
     )

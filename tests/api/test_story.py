@@ -416,7 +416,8 @@ def test_concurrent_pulls_are_batched_and_exhaust(
             results = list(pool.map(pull, requests))
     ok = [body for status, body in results if status == 200]
     refused = [body for status, body in results if status != 200]
-    # six uses: six pulls get data, two are refused by the chain inside the same batches
+    # six uses: six pulls get data, two are refused (before the chain, or inside a batch
+    # when they were admitted before the sixth use was recorded)
     assert len(ok) == 6 and len(refused) == 2
     assert {b["code"] for b in refused} == {"uses_exhausted"}
     assert all("disclosure" not in b for b in refused)

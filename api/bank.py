@@ -192,7 +192,10 @@ def pull_verified(
         f"deployment {pin.fingerprint} (chain {pin.chain_id}, ledger {pin.ledger_address})",
         f"grant terms and field names ({', '.join(view.fields)}) read from the chain",
     ]
-    verdict = trust.read(rpc, pin, LedgerCalls().check(view.grant_id, me, view.grant.fields_mask))
+    # judged at the next block's time, as the service's pull and the wallet's verify judge it
+    verdict, _, _ = trust.read_at_next_block(
+        rpc, pin.ledger_address, LedgerCalls().check(view.grant_id, me, view.grant.fields_mask)
+    )
     if not verdict.allowed:
         raise trust.TrustError(
             f"the chain does not allow this pull: {verdict.reason.name.lower()}",

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
-from ledger import chaintime
+from ledger import trust
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.calls import LedgerCalls, Read, Write
 from ledger.eip712 import Domain
-from ledger.errors import ConfigurationError, ContractRevertError, RpcResponseError
+from ledger.errors import ConfigurationError
 from ledger.models import Asset, CheckResult, Grant, Member, Receipt, Schema
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.settings import LedgerSettings
@@ -292,33 +291,11 @@ class LedgerClient:
         latest block's time stands still, the record would be made later. A node without
         ``eth_call`` block overrides is asked at the latest block (its time is returned).
         """
-        latest = self.rpc.call("eth_getBlockByNumber", ["latest", False])
-        block, stamp = int(latest["number"], 16), int(latest["timestamp"], 16)
-        try:
-            pending = self.rpc.call("eth_getBlockByNumber", ["pending", False])
-        except RpcResponseError:
-            pending = None
-        at, _ = chaintime.next_block_time(
-            block,
-            stamp,
-            str(latest["hash"]),
-            pending if isinstance(pending, dict) else None,
-            time.time(),
-        )
         read = self.calls.check(grant_id, grantee, fields_mask)
-        if self._overrides is None:
-            try:
-                self._overrides = chaintime.probe_answered(
-                    self.rpc.call("eth_call", chaintime.probe_params())
-                )
-            except (RpcResponseError, ContractRevertError):
-                self._overrides = False
-        if not self._overrides:
-            return self.read(read, hex(block)), stamp
-        raw = self.rpc.call(
-            "eth_call", chaintime.call_at_params(self.address, read.data, block, at)
+        result, at, self._overrides = trust.read_at_next_block(
+            self.rpc, self.address, read, self._overrides
         )
-        return read.decode(_hex(raw)), at
+        return result, at
 
     def nonces(self, signer: str) -> int:
         return self.read(self.calls.nonces(signer))

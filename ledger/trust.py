@@ -36,9 +36,10 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from ledger import chaintime
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.calls import LedgerCalls, Read
-from ledger.errors import LedgerError
+from ledger.errors import ContractRevertError, LedgerError, RpcResponseError
 from ledger.manifest import Manifest, code_hash
 from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
 from ledger.rpc import RpcClient
@@ -271,6 +272,44 @@ def pin_from_fingerprint(
 def read(rpc: RpcClient, pin: PinnedDeployment, r: Read[T], block: str = "latest") -> T:
     raw = rpc.call("eth_call", [{"to": pin.ledger_address, "data": "0x" + r.data.hex()}, block])
     return r.decode(bytes.fromhex(str(raw)[2:]))
+
+
+def read_at_next_block(
+    rpc: RpcClient, ledger_address: str, r: Read[T], overrides: bool | None = None
+) -> tuple[T, int, bool]:
+    """``r`` on the latest state at the next block's time: (value, judged time, overrides).
+
+    The one copy of the service's rule (``ledger.chaintime``, docs/api.md "Chain time"): on
+    an idle chain the latest block's time stands still and the record would be made later,
+    so a grant's window is judged at the next block. A node without ``eth_call`` block
+    overrides is asked at the latest block (and its time is returned). Pass the returned
+    ``overrides`` back in to skip the probe next time.
+    """
+    latest = rpc.call("eth_getBlockByNumber", ["latest", False])
+    block, stamp = int(latest["number"], 16), int(latest["timestamp"], 16)
+    try:
+        pending = rpc.call("eth_getBlockByNumber", ["pending", False])
+    except RpcResponseError:
+        pending = None
+    at, _ = chaintime.next_block_time(
+        block,
+        stamp,
+        str(latest["hash"]),
+        pending if isinstance(pending, dict) else None,
+        time.time(),
+    )
+    if overrides is None:
+        try:
+            overrides = chaintime.probe_answered(rpc.call("eth_call", chaintime.probe_params()))
+        except (RpcResponseError, ContractRevertError):
+            overrides = False
+    if not overrides:
+        raw = rpc.call(
+            "eth_call", [{"to": ledger_address, "data": "0x" + r.data.hex()}, hex(block)]
+        )
+        return r.decode(bytes.fromhex(str(raw)[2:])), stamp, False
+    raw = rpc.call("eth_call", chaintime.call_at_params(ledger_address, r.data, block, at))
+    return r.decode(bytes.fromhex(str(raw)[2:])), at, True
 
 
 def _calls() -> LedgerCalls:

@@ -115,7 +115,7 @@ class Member:
     admitted_at: int
     number: int
     enc_key_hash: bytes
-    key_proof_hash: bytes = b"\0" * 32
+    key_proof_hash: bytes
 
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> Member:

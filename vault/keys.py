@@ -205,7 +205,7 @@ class EncryptionKeyPair:
 
     @classmethod
     def generate(cls, suite: Suite = Suite.X25519_HKDF_SHA256_AES256GCM) -> EncryptionKeyPair:
-        """A fresh key pair; its X25519 half comes from an Ed25519 seed (so it proves possession)."""
+        """A new key pair; its X25519 half comes from an Ed25519 seed (so it proves possession)."""
         ed_seed = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
         if suite is Suite.X25519_HKDF_SHA256_AES256GCM:
             return cls(suite, ed_seed, proof_seed=True)

@@ -98,6 +98,14 @@ async def publish_key(
     public_key = services.vault.decode_b64(body.public_key, "public_key")
     proof = services.vault.decode_b64(body.key_proof, "key_proof")
     digest = services.vault.key_digest(public_key)
+    d = services.deployment
+    # A proof that does not verify is refused before anything is relayed.
+    if not key_proof_valid(
+        public_key, proof, chain_id=d.chain_id, ledger=d.ledger_address, account=member.address
+    ):
+        raise errors.InvalidVaultDataError(
+            "the key proof does not show that this member holds this key on this ledger"
+        )
     if body.binding is not None:
         signed = SignedKeyBinding(
             member.address,
@@ -115,7 +123,6 @@ async def publish_key(
             on_confirmed=lambda _t, _b: None,
         )
     fresh = await services.chain.member(member.address)
-    d = services.deployment
     # The one key check (ledger.keybinding): the member's own signed binding + a valid proof.
     try:
         binding = KeyBinding.from_member(

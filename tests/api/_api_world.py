@@ -150,9 +150,25 @@ class World:
         )
 
     def bind_key(self, actor: Actor, keypair: EncryptionKeyPair | None = None) -> None:
-        """The actor binds its own key with its own transaction (``bindEncryptionKey``)."""
+        """The actor signs a ``KeyBinding`` for its key; the governor relays it (and pays).
+
+        Some actors hold no gas; the relayer only carries the actor's own signature.
+        """
         kp = keypair or self.enc_key(actor)
-        self.transact(actor, "bindEncryptionKey", kp.digest(), self.key_proof(actor, kp))
+        version = self.ledger.functions.getMember(actor.address).call()[3] + 1
+        signed = eip712.sign_key_binding(
+            actor.key, self.domain, kp.digest(), self.key_proof(actor, kp), version, 2**63
+        )
+        self.transact(
+            self.governor,
+            "bindEncryptionKeyBySig",
+            actor.address,
+            signed.key_hash,
+            signed.key_proof,
+            version,
+            signed.deadline,
+            signed.signature,
+        )
 
     def key_body(self, actor: Actor) -> dict[str, str]:
         """The ``PUT /v1/members/me/key`` body publishing an already bound key."""

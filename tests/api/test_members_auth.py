@@ -10,6 +10,7 @@ from _api_world import INDIVIDUAL, SUBJECT, Actor, World
 from eth_hash.auto import keccak
 
 from api.client import DataSafeClient, key_binding_body, verified_member_key
+from ledger import eip712
 from ledger.client import LedgerClient
 from ledger.keybinding import KeyBindingError
 from vault.keyproof import make_key_proof
@@ -128,30 +129,43 @@ def test_key_binding_relayed_citizen_pays_no_gas(server: LiveServer, world: Worl
     deadline = world.now() + 600
 
     def body_for(signer: Actor, version: int) -> dict[str, object]:
-        out = key_binding_body(
-            signer.key,
-            kp,
-            chain_id=world.chain_id,
-            ledger=world.ledger_address,
-            key_version=version,
-            deadline=deadline,
+        if signer is world.citizen:
+            return key_binding_body(
+                signer.key,
+                kp,
+                chain_id=world.chain_id,
+                ledger=world.ledger_address,
+                key_version=version,
+                deadline=deadline,
+            )
+        # someone else signs a binding of the citizen's key and proof
+        proof = world.key_proof(world.citizen, kp)
+        signed = eip712.sign_key_binding(
+            signer.key, world.domain, kp.digest(), proof, version, deadline
         )
-        # the proof must name the citizen (the authenticated member) either way
-        out["key_proof"] = base64.b64encode(world.key_proof(world.citizen, kp)).decode()
-        return out
+        return {
+            "public_key": base64.b64encode(kp.public_key.to_bytes()).decode(),
+            "key_proof": base64.b64encode(proof).decode(),
+            "binding": {
+                "key_version": version,
+                "deadline": deadline,
+                "signature": "0x" + signed.signature.hex(),
+            },
+        }
 
     balance = world.w3.eth.get_balance(world.citizen.address)
     with as_(server, world.citizen) as c:
         # a binding signed by someone else (here: another member) is refused by the chain
-        assert_problem(
+        problem = assert_problem(
             c.request("PUT", "/v1/members/me/key", json_body=body_for(world.citizen2, 2)),
-            422,
+            409,
             "contract_rejected",
         )
+        assert problem["contract_error"] == "MembershipKeySignerMismatch"
         # a replayed or skipped version is refused
         assert_problem(
             c.request("PUT", "/v1/members/me/key", json_body=body_for(world.citizen, 5)),
-            422,
+            409,
             "contract_rejected",
         )
         assert world.ledger.functions.getMember(world.citizen.address).call()[3] == 1

@@ -48,9 +48,8 @@ def register_schema(server: LiveServer, world: World, fields: list[str] | None =
 
 
 def publish_key(server: LiveServer, world: World, actor: Actor) -> None:
-    key = world.enc_key(actor).public_key.to_bytes()
     with DataSafeClient(server.url, actor.key) as c:
-        c.put("/v1/members/me/key", {"public_key": base64.b64encode(key).decode()})
+        c.put("/v1/members/me/key", world.key_body(actor))
 
 
 def directory_key(c: DataSafeClient, actor: Actor) -> PublicEncryptionKey:

@@ -134,6 +134,9 @@ def test_rotate_key_keeps_old_data_open(stack: Stack) -> None:
     stack.world.bind_key(stack.world.citizen, EncryptionKeyPair.generate())
     assert stack.citizen.json("data", "open", new_aid)["key_binding"] == "foreign"
     assert "not in this wallet" in stack.citizen.ok("data", "open", new_aid).stdout
+    # the citizen takes the safe back: a fresh key of hers, bound by her signature
+    stack.citizen.json("account", "rotate-key")
+    assert stack.citizen.json("data", "open", new_aid)["key_binding"] == "yours"
 
 
 def test_enterprise_agent_grants_on_its_behalf(stack: Stack, tmp_path: Path) -> None:

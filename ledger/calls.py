@@ -90,7 +90,7 @@ class LedgerCalls:
     def admit_member(
         self, account: str, roles: int, kind: MemberKind, *, evidence_hash: bytes = b"\0" * 32
     ) -> Write:
-        """Admission binds no encryption key: the member binds its own (:meth:`bind_key_by_sig`)."""
+        """Admission binds no encryption key: the member binds its own (``bindEncryptionKey*``)."""
         return self._write("admitMember", _a(account), int(Role(roles)), int(kind), evidence_hash)
 
     def admit_subject(
@@ -111,7 +111,7 @@ class LedgerCalls:
         """The caller binds (or rotates to) its own key (it pays the gas)."""
         return self._write("bindEncryptionKey", key_hash, key_proof)
 
-    def bind_key_by_sig(self, b: SignedKeyBinding) -> Write:
+    def bind_encryption_key_by_sig(self, b: SignedKeyBinding) -> Write:
         """Relay a member's signed key binding (see :func:`ledger.eip712.sign_key_binding`)."""
         return self._write(
             "bindEncryptionKeyBySig",

@@ -119,7 +119,7 @@ async def publish_key(
             key=f"key:{member.address.lower()}:{signed.key_version}",
             kind="bind_key",
             payload={"address": member.address, "key_version": signed.key_version},
-            data=_CALLS.bind_key_by_sig(signed).data,
+            data=_CALLS.bind_encryption_key_by_sig(signed).data,
             on_confirmed=lambda _t, _b: None,
         )
     fresh = await services.chain.member(member.address)

@@ -32,7 +32,7 @@ def _bind(world: World, signer_key: str, account: str, key_hash: bytes, proof: b
     digest = eip712.key_binding_digest(world.domain, account, key_hash, proof, version, FAR_FUTURE)
     signature = eip712.sign_digest(signer_key, digest)
     signed = SignedKeyBinding(account, key_hash, proof, version, FAR_FUTURE, signature)
-    world.gov.send(world.gov.calls.bind_key_by_sig(signed))
+    world.gov.send(world.gov.calls.bind_encryption_key_by_sig(signed))
 
 
 def test_admission_gives_no_usable_key(world: World) -> None:
@@ -82,7 +82,7 @@ def test_a_relayed_binding_lands_once(world: World) -> None:
     signed = eip712.sign_key_binding(
         world.bank_key, world.domain, b"\x01" * 32, PROOF, 1, FAR_FUTURE
     )
-    world.gov.send(world.gov.calls.bind_key_by_sig(signed))
+    world.gov.send(world.gov.calls.bind_encryption_key_by_sig(signed))
     with pytest.raises(contract_error("MembershipKeyVersionMismatch")):
-        world.gov.send(world.gov.calls.bind_key_by_sig(signed))
+        world.gov.send(world.gov.calls.bind_encryption_key_by_sig(signed))
     assert read_key_binding(world.gov, signed.account).key_version == 1

@@ -8,12 +8,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 from _stack import Stack
+from _wallet import FAST_SCRYPT, PASSPHRASE, Wallet
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from vault.keyproof import make_key_proof
 from vault.keys import EncryptionKeyPair
+from wallet_cli._home import Home, seal_enc_key
 
 
 @contextmanager
@@ -167,3 +171,29 @@ def test_governor_admission_alone_gives_no_key_to_grant_to(stack: Stack) -> None
             DATASAFE_API=liar,
         )
     assert "is not the one it bound on chain" in line
+
+
+def test_legacy_key_cannot_be_registered_and_says_how_to_fix_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A key from before proofs of possession opens old data but cannot be bound: rotate."""
+    world = stack.world
+    env = {"DATASAFE_API": stack.server.url, "DATASAFE_RPC": world.rpc_url}
+    w = Wallet(tmp_path / "legacy-wallet", env=env)
+    w.ok(
+        "account", "import", "wang", "--kind", "individual", DATASAFE_IMPORT_KEY=world.citizen2.key
+    )
+    profile = Home(w.home).resolve("wang")
+    raw = x25519.X25519PrivateKey.generate().private_bytes_raw()
+    legacy = EncryptionKeyPair.from_private_bytes(b"DSSK\x01\x01" + raw)
+    (stored,) = profile.enc_keys()
+    stored.digest = legacy.digest().hex()
+    stored.public_key = legacy.public_key.to_bytes().hex()
+    stored.blob = seal_enc_key(legacy, PASSPHRASE, profile.address, int(FAST_SCRYPT))
+    profile.save_enc_keys([stored])
+    version = world.ledger.functions.getMember(world.citizen2.address).call()[3]
+    line = w.fails(2, "account", "register-key")
+    assert "rotate-key" in line
+    assert world.ledger.functions.getMember(world.citizen2.address).call()[3] == version
+    rotated = w.json("account", "rotate-key")
+    assert rotated["key_version"] == version + 1

@@ -8,12 +8,20 @@ the body) with the EIP-712 envelope of :mod:`api.envelope`; the signing domain
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from api.envelope import Envelope, address_of, sign_request
+from ledger.eip712 import ledger_domain, sign_key_binding
+from ledger.keybinding import check_member_key
+from vault.keyproof import key_proof_valid, make_key_proof
+from vault.keys import EncryptionKeyPair, PublicEncryptionKey
+
+if TYPE_CHECKING:
+    from ledger.client import LedgerClient
 
 
 class DataSafeProblemError(Exception):
@@ -263,3 +271,54 @@ class AsyncDataSafeClient(_Base):
                 return rows
             query["cursor"] = cursor
         raise DataSafePagingError(f"{path} has more than {max_pages} pages of {page_size}")
+
+
+# ---- member encryption keys: bound by the member, checked by whoever uses them ----------
+
+
+def key_binding_body(
+    account_key: bytes | str,
+    keypair: EncryptionKeyPair,
+    *,
+    chain_id: int,
+    ledger: str,
+    key_version: int,
+    deadline: int,
+) -> dict[str, Any]:
+    """The body of ``PUT /v1/members/me/key`` that binds ``keypair`` as the signer's key.
+
+    The member signs the EIP-712 ``KeyBinding`` (``key_version`` = the chain's version + 1)
+    over the key hash and the proof of possession; the service relays it and pays the gas.
+    """
+    account = address_of(_key_bytes(account_key))
+    proof = make_key_proof(keypair, chain_id=chain_id, ledger=ledger, account=account)
+    signed = sign_key_binding(
+        _key_bytes(account_key),
+        ledger_domain(chain_id, ledger),
+        keypair.digest(),
+        proof,
+        key_version,
+        deadline,
+    )
+    return {
+        "public_key": base64.b64encode(keypair.public_key.to_bytes()).decode(),
+        "key_proof": base64.b64encode(proof).decode(),
+        "binding": {
+            "key_version": key_version,
+            "deadline": deadline,
+            "signature": "0x" + signed.signature.hex(),
+        },
+    }
+
+
+def verified_member_key(chain: LedgerClient, served: dict[str, Any]) -> PublicEncryptionKey:
+    """The encryption key a service serves for a member, accepted only as the member's own.
+
+    ``served`` is a ``/v1/members/{address}`` answer. The check (:mod:`ledger.keybinding`)
+    reads the member's binding from the chain the caller reads and verifies the proof of
+    possession locally; a :class:`ledger.keybinding.KeyBindingError` says what is wrong.
+    """
+    public_key = base64.b64decode(served.get("encryption_key") or "")
+    proof = base64.b64decode(served.get("key_proof") or "")
+    check_member_key(chain, served["address"], public_key, proof, key_proof_valid)
+    return PublicEncryptionKey.from_bytes(public_key)

@@ -58,6 +58,8 @@ member_keys = sa.Table(
     sa.Column("key_version", sa.Integer, nullable=False),
     sa.Column("public_key", sa.Text, nullable=False),
     sa.Column("key_hash", sa.String(66), nullable=False),
+    # The member's proof of possession (base64), served with the key; its keccak256 is on chain.
+    sa.Column("key_proof", sa.Text, nullable=False, server_default=""),
     sa.Column("updated_block", sa.BigInteger, nullable=False),
 )
 

@@ -269,5 +269,6 @@ async def _settle(services: Services, row: dict[str, Any]) -> str:
             )
             return "confirmed"
         return "failed"
-    # pause / resume / dispute / resolve / rotate_key: chain state is the only state.
+    # pause / resume / dispute / resolve / bind_key: chain state is the only state (a bound
+    # key is published by the member's next PUT /v1/members/me/key).
     return "confirmed" if mined else "failed"

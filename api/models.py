@@ -54,21 +54,38 @@ class MemberPublic(BaseModel):
         None,
         description="Current encryption public key (base64), only if its hash matches the chain",
     )
+    key_proof: str | None = Field(
+        None,
+        description="The member's proof of possession of that key (base64); clients verify it "
+        "against the chain's keyProofHash (docs/wire-format.md)",
+    )
     block: int
 
 
+class KeyBindingSignature(_Model):
+    """The member's EIP-712 ``KeyBinding`` signature (see docs/wire-format.md)."""
+
+    key_version: int = Field(ge=1, lt=2**32, description="The chain's keyVersion + 1")
+    deadline: int = Field(ge=0, lt=2**64)
+    signature: HexBytes
+
+
 class MemberKeyPublish(_Model):
-    """Publish the encryption public key whose hash the chain holds for the signer.
+    """Publish the encryption public key the signer bound on chain with its own signature.
 
     ``public_key`` is base64 of ``vault.keys.PublicEncryptionKey.to_bytes()``; the chain's
-    ``encKeyHash`` must be its ``digest()`` (SHA-256 of those bytes).
+    ``encKeyHash`` must be its ``digest()`` (SHA-256 of those bytes). ``key_proof`` is the
+    proof of possession (``vault.keyproof``); the chain's ``keyProofHash`` must be its
+    keccak256, and it must verify for this chain, ledger and member.
 
-    With ``raw_transaction`` (the member's own signed ``rotateEncryptionKey`` transaction)
-    the service relays the rotation first and publishes the key once it is confirmed.
+    With ``binding`` (the member's signed ``KeyBinding``) the service relays
+    ``bindEncryptionKeyBySig`` as the custodian first (the member pays no gas), then
+    publishes the key once it is confirmed.
     """
 
     public_key: Base64
-    raw_transaction: HexBytes | None = None
+    key_proof: Base64
+    binding: KeyBindingSignature | None = None
 
 
 # ---- schemas -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ledger.models import (
     Role,
     Schema,
     SignedGrant,
+    SignedKeyBinding,
     SignedStatusChange,
 )
 
@@ -91,25 +92,15 @@ class LedgerCalls:
         return self._read("suspensionAuthority", _one, _a(account))
 
     def admit_member(
-        self,
-        account: str,
-        roles: int,
-        kind: MemberKind,
-        enc_key_hash: bytes = b"\0" * 32,
-        evidence_hash: bytes = b"\0" * 32,
+        self, account: str, roles: int, kind: MemberKind, *, evidence_hash: bytes = b"\0" * 32
     ) -> Write:
-        return self._write(
-            "admitMember", _a(account), int(Role(roles)), int(kind), enc_key_hash, evidence_hash
-        )
+        """Admission binds no encryption key: the member binds its own (``bindEncryptionKey*``)."""
+        return self._write("admitMember", _a(account), int(Role(roles)), int(kind), evidence_hash)
 
     def admit_subject(
-        self,
-        account: str,
-        kind: MemberKind,
-        enc_key_hash: bytes = b"\0" * 32,
-        evidence_hash: bytes = b"\0" * 32,
+        self, account: str, kind: MemberKind, *, evidence_hash: bytes = b"\0" * 32
     ) -> Write:
-        return self._write("admitSubject", _a(account), int(kind), enc_key_hash, evidence_hash)
+        return self._write("admitSubject", _a(account), int(kind), evidence_hash)
 
     def set_roles(self, account: str, roles: int) -> Write:
         return self._write("setRoles", _a(account), int(roles))
@@ -120,8 +111,28 @@ class LedgerCalls:
     def reinstate_member(self, account: str, reason_hash: bytes = b"\0" * 32) -> Write:
         return self._write("reinstateMember", _a(account), reason_hash)
 
-    def rotate_encryption_key(self, new_key_hash: bytes) -> Write:
-        return self._write("rotateEncryptionKey", new_key_hash)
+    def bind_encryption_key(self, key_hash: bytes, key_proof: bytes) -> Write:
+        """The caller binds (or rotates to) its own key (it pays the gas)."""
+        return self._write("bindEncryptionKey", key_hash, key_proof)
+
+    def bind_encryption_key_by_sig(self, b: SignedKeyBinding) -> Write:
+        """Relay a member's signed key binding (see :func:`ledger.eip712.sign_key_binding`)."""
+        return self._write(
+            "bindEncryptionKeyBySig",
+            _a(b.account),
+            b.key_hash,
+            b.key_proof,
+            b.key_version,
+            b.deadline,
+            b.signature,
+        )
+
+    def hash_key_binding(
+        self, account: str, key_hash: bytes, key_proof_hash: bytes, key_version: int, deadline: int
+    ) -> Read[bytes]:
+        return self._read(
+            "hashKeyBinding", _one, _a(account), key_hash, key_proof_hash, key_version, deadline
+        )
 
     def add_agent(self, agent: str, expiry: int) -> Write:
         return self._write("addAgent", _a(agent), expiry)

@@ -23,7 +23,13 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from ledger.errors import LedgerError
-from ledger.models import AccessRequest, GrantTerms, SignedGrant, SignedStatusChange
+from ledger.models import (
+    AccessRequest,
+    GrantTerms,
+    SignedGrant,
+    SignedKeyBinding,
+    SignedStatusChange,
+)
 
 NAME = "DataSafeLedger"
 VERSION = "1"
@@ -66,6 +72,14 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "grantId", "type": "bytes32"},
         {"name": "fieldsMask", "type": "uint64"},
         {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint64"},
+    ],
+    # A member binds its own encryption key; keyVersion (current + 1) is the nonce.
+    "KeyBinding": [
+        {"name": "account", "type": "address"},
+        {"name": "keyHash", "type": "bytes32"},
+        {"name": "keyProofHash", "type": "bytes32"},
+        {"name": "keyVersion", "type": "uint32"},
         {"name": "deadline", "type": "uint64"},
     ],
 }
@@ -174,6 +188,18 @@ def access_message(request: AccessRequest) -> dict[str, Any]:
     }
 
 
+def key_binding_message(
+    account: str, key_hash: bytes, key_proof: bytes, key_version: int, deadline: int
+) -> dict[str, Any]:
+    return {
+        "account": to_checksum_address(account),
+        "keyHash": key_hash,
+        "keyProofHash": keccak(key_proof),
+        "keyVersion": key_version,
+        "deadline": deadline,
+    }
+
+
 def reference_digest(document: dict[str, Any]) -> bytes:
     """Digest of a typed-data document computed by eth-account."""
     digest: bytes = _hash_eip191_message(encode_typed_data(full_message=document))
@@ -215,6 +241,23 @@ def access_digest(domain: Domain, request: AccessRequest) -> bytes:
     struct = abi_encode(
         ["bytes32", "bytes32", "uint64", "uint256", "uint64"],
         [_TYPEHASH["AccessRequest"], *request.as_tuple()],
+    )
+    return domain.digest(keccak(struct))
+
+
+def key_binding_digest(
+    domain: Domain, account: str, key_hash: bytes, key_proof: bytes, key_version: int, deadline: int
+) -> bytes:
+    struct = abi_encode(
+        ["bytes32", "address", "bytes32", "bytes32", "uint32", "uint64"],
+        [
+            _TYPEHASH["KeyBinding"],
+            to_checksum_address(account),
+            key_hash,
+            keccak(key_proof),
+            key_version,
+            deadline,
+        ],
     )
     return domain.digest(keccak(struct))
 
@@ -290,6 +333,24 @@ def sign_access_request(
     private_key: bytes | str | PrivateKey, domain: Domain, request: AccessRequest
 ) -> bytes:
     return sign_digest(private_key, access_digest(domain, request))
+
+
+def sign_key_binding(
+    private_key: bytes | str | PrivateKey,
+    domain: Domain,
+    key_hash: bytes,
+    key_proof: bytes,
+    key_version: int,
+    deadline: int,
+) -> SignedKeyBinding:
+    """The member's own signature binding ``key_hash`` (with its proof of possession) as its
+    key ``key_version`` (the chain's ``keyVersion + 1``); anyone may relay it."""
+    key = _key(private_key)
+    account = key.public_key.to_checksum_address()
+    digest = key_binding_digest(domain, account, key_hash, key_proof, key_version, deadline)
+    return SignedKeyBinding(
+        account, key_hash, key_proof, key_version, deadline, sign_digest(key, digest)
+    )
 
 
 def sign_typed_data_reference(private_key: bytes | str, document: dict[str, Any]) -> bytes:

@@ -115,10 +115,11 @@ class Member:
     admitted_at: int
     number: int
     enc_key_hash: bytes
+    key_proof_hash: bytes
 
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> Member:
-        return cls(Role(t[0]), MemberKind(t[1]), MemberStatus(t[2]), t[3], t[4], t[5], t[6])
+        return cls(Role(t[0]), MemberKind(t[1]), MemberStatus(t[2]), t[3], t[4], t[5], t[6], t[7])
 
     @property
     def is_member(self) -> bool:
@@ -251,6 +252,21 @@ class SignedStatusChange:
 
     grant_id: bytes
     signer: str
+    deadline: int
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedKeyBinding:
+    """A member's signed ``KeyBinding`` (key hash + proof of possession), ready to relay.
+
+    ``key_version`` is the member's next version (current + 1); it doubles as the nonce.
+    """
+
+    account: str
+    key_hash: bytes
+    key_proof: bytes
+    key_version: int
     deadline: int
     signature: bytes
 

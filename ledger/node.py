@@ -44,7 +44,6 @@ import sqlalchemy as sa
 import typer
 from eth_account import Account
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from ledger import restore_recursion_limit
 from ledger.abi import ledger_abi
@@ -355,11 +354,6 @@ def ensure_deployed(rpc_url: str, s: LedgerSettings, sender: Sender) -> tuple[Ma
         return manifest, False
 
 
-def custodian_key_hash(address: str) -> bytes:
-    """The custodian has no encryption key; its (required, non-zero) key hash names the role."""
-    return keccak(b"datasafe:custodian:" + bytes.fromhex(address[2:]))
-
-
 @dataclass
 class CustodianSetup:
     address: str
@@ -410,9 +404,8 @@ def ensure_custodian(
                         f"custodian {address} is not a member of the ledger and no governor key "
                         "is configured to admit it (DATASAFE_LEDGER_PRIVATE_KEY / _KEYSTORE_PATH)"
                     )
-                write = calls.admit_member(
-                    address, Role.CUSTODIAN, MemberKind.OPERATOR, custodian_key_hash(address)
-                )
+                # The custodian has no encryption key: admission binds none.
+                write = calls.admit_member(address, Role.CUSTODIAN, MemberKind.OPERATOR)
                 await tx.send(manifest.ledger_address, write.data)
                 out.admitted_now = True
             elif not member.roles & Role.CUSTODIAN or member.status != MemberStatus.ACTIVE:

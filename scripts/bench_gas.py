@@ -172,14 +172,12 @@ def _measure(chain: Chain) -> list[tuple[str, int, str, int, float | None, str]]
     fn = ledger.functions
 
     # --- ledger setup: an issuer, BATCH banks, BATCH subjects each with BATCH assets.
-    chain.send(
-        gov, fn.admitMember(issuer.address, ISSUER, KIND_DEPARTMENT, keccak(b"k"), keccak(b"e"))
-    )
-    chain.send(gov, fn.admitMember(custodian.address, CUSTODIAN, 8, keccak(b"k"), keccak(b"e")))
+    chain.send(gov, fn.admitMember(issuer.address, ISSUER, KIND_DEPARTMENT, keccak(b"e")))
+    chain.send(gov, fn.admitMember(custodian.address, CUSTODIAN, 8, keccak(b"e")))
     for b in banks:
-        chain.send(gov, fn.admitMember(b.address, CONSUMER, KIND_BANK, keccak(b"k"), keccak(b"e")))
+        chain.send(gov, fn.admitMember(b.address, CONSUMER, KIND_BANK, keccak(b"e")))
     for s in subjects:
-        chain.send(gov, fn.admitSubject(s.address, KIND_INDIVIDUAL, keccak(b"k"), keccak(b"e")))
+        chain.send(gov, fn.admitSubject(s.address, KIND_INDIVIDUAL, keccak(b"e")))
     schema_id = keccak(text="income-certificate/v1")
     chain.send(issuer, fn.registerSchema(schema_id, 24, keccak(text="fields")))
     assets: dict[tuple[int, int], bytes] = {}

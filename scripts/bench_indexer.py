@@ -93,9 +93,9 @@ def generate(url: str, events: int, per_tx: int, txs_per_block: int) -> tuple[st
         r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
         assert r["status"] == 1
 
-    tx(c.functions.admitMember(issuer, 2, 6, key, key), gov)
-    tx(c.functions.admitMember(subject, 32, 1, key, key), gov)
-    tx(c.functions.admitMember(bank.address, 4, 3, key, key), gov)
+    tx(c.functions.admitMember(issuer, 2, 6, key), gov)
+    tx(c.functions.admitMember(subject, 32, 1, key), gov)
+    tx(c.functions.admitMember(bank.address, 4, 3, key), gov)
     schema = keccak(text="schema")
     tx(c.functions.registerSchema(schema, 8, keccak(text="f")), issuer)
     asset = keccak(text="asset")

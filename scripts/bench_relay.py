@@ -60,14 +60,12 @@ async def setup(url: str, relayer_keys: list[str]) -> tuple[str, eip712.Domain, 
     gov, issuer = client(gov_key), client(issuer_key)
     addr = lambda k: Account.from_key(k).address  # noqa: E731
     c = gov.calls
-    await gov.send(c.admit_member(addr(issuer_key), Role.ISSUER, MemberKind.DEPARTMENT, b"\1" * 32))
-    await gov.send(c.admit_member(addr(bank_key), Role.CONSUMER, MemberKind.BANK, b"\2" * 32))
-    await gov.send(c.admit_subject(addr(subject_key), MemberKind.INDIVIDUAL, b"\3" * 32))
+    await gov.send(c.admit_member(addr(issuer_key), Role.ISSUER, MemberKind.DEPARTMENT))
+    await gov.send(c.admit_member(addr(bank_key), Role.CONSUMER, MemberKind.BANK))
+    await gov.send(c.admit_subject(addr(subject_key), MemberKind.INDIVIDUAL))
     for key in relayer_keys:
         if addr(key) != manifest.governor:
-            await gov.send(
-                c.admit_member(addr(key), Role.CUSTODIAN, MemberKind.OPERATOR, b"\4" * 32)
-            )
+            await gov.send(c.admit_member(addr(key), Role.CUSTODIAN, MemberKind.OPERATOR))
     await issuer.send(issuer.calls.register_schema(SCHEMA, 3, b"\5" * 32))
     await issuer.send(
         issuer.calls.anchor_asset(ASSET, addr(subject_key), SCHEMA, b"\6" * 32, b"\7" * 32)

@@ -79,3 +79,7 @@ class ConflictError(StoreError):
 
 class BlobCorruptedError(StoreError):
     """A blob whose bytes do not hash to its name; it is never served."""
+
+
+class KeyProofError(VaultError):
+    """A proof of possession of an encryption key is missing, malformed or does not verify."""

@@ -12,9 +12,14 @@ Encodings (see docs/wire-format.md):
 
 * public key  ``"DSPK" ‖ u8 version(1) ‖ u8 suite ‖ raw``; raw is the 32-byte X25519
   public key, or ML-KEM-768 public key (1,184) ‖ X25519 public key (32).
-* private key ``"DSSK" ‖ u8 version(1) ‖ u8 suite ‖ raw``; raw is the 32-byte X25519
-  private key, or ML-KEM-768 seed (64) ‖ X25519 private key (32). The wallet
-  encrypts these bytes under a passphrase; the vault never stores them.
+* private key ``"DSSK" ‖ u8 version ‖ u8 suite ‖ raw``. Version 2 (what
+  :meth:`EncryptionKeyPair.generate` makes): raw is a 32-byte Ed25519 seed, or
+  ML-KEM-768 seed (64) ‖ Ed25519 seed (32); the X25519 private key is the
+  Ed25519 secret scalar ``SHA-512(seed)[:32]`` (clamped), so the key can prove its
+  own possession (:mod:`vault.keyproof`). Version 1 (legacy): raw is the 32-byte
+  X25519 private key, or ML-KEM-768 seed (64) ‖ X25519 private key (32); such a
+  key opens data but cannot make a proof of possession. The wallet encrypts these
+  bytes under a passphrase; the vault never stores them.
 * on-chain key digest (``bytes32``): ``sha256(public key encoding)``.
 
 Rotation: a :class:`Keyring` holds old and new key pairs by digest; sealed assets
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 
 from vault.errors import (
     MalformedInputError,
@@ -44,6 +49,7 @@ from vault.errors import (
 PUBLIC_KEY_MAGIC = b"DSPK"
 PRIVATE_KEY_MAGIC = b"DSSK"
 KEY_ENCODING_VERSION = 1
+PRIVATE_KEY_VERSION = 2
 
 _X25519_LEN = 32
 _MLKEM768_PUBLIC_LEN = 1184
@@ -92,14 +98,25 @@ _HpkePublic = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
 _HpkePrivate = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
 
 
-def _parse_header(data: object, magic: bytes, what: str) -> tuple[Suite, bytes]:
+def _parse_header(
+    data: object, magic: bytes, what: str, versions: tuple[int, ...] = (KEY_ENCODING_VERSION,)
+) -> tuple[int, Suite, bytes]:
     if not isinstance(data, bytes):
         raise MalformedInputError(f"{what}: expected bytes")
     if len(data) < 6 or data[:4] != magic:
         raise MalformedInputError(f"{what}: bad magic or truncated")
-    if data[4] != KEY_ENCODING_VERSION:
+    if data[4] not in versions:
         raise UnsupportedVersionError(f"{what}: unsupported encoding version {data[4]}")
-    return Suite.from_id(data[5]), data[6:]
+    return data[4], Suite.from_id(data[5]), data[6:]
+
+
+def x25519_scalar_of_seed(seed: bytes) -> bytes:
+    """The X25519 private key of an Ed25519 seed: its secret scalar ``SHA-512(seed)[:32]``.
+
+    X25519 clamps it exactly as Ed25519 does, so the X25519 public key is the
+    Montgomery form of the Ed25519 public key (RFC 7748 section 4.1 birational map).
+    """
+    return hashlib.sha512(seed).digest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +138,7 @@ class PublicEncryptionKey:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicEncryptionKey:
-        suite, raw = _parse_header(data, PUBLIC_KEY_MAGIC, "public key")
+        _, suite, raw = _parse_header(data, PUBLIC_KEY_MAGIC, "public key")
         key = cls(suite, raw)
         key._hpke_key()  # reject encodings the primitives refuse
         return key
@@ -129,6 +146,11 @@ class PublicEncryptionKey:
     def digest(self) -> bytes:
         """The 32-byte on-chain key hash: ``sha256(self.to_bytes())``."""
         return hashlib.sha256(self.to_bytes()).digest()
+
+    @property
+    def x25519_raw(self) -> bytes:
+        """The X25519 component (the whole key, or the hybrid's last 32 bytes)."""
+        return self.raw[-_X25519_LEN:]
 
     def _hpke_key(self) -> _HpkePublic:
         try:
@@ -149,15 +171,22 @@ class PublicEncryptionKey:
 class EncryptionKeyPair:
     """A private encryption key with its public half."""
 
-    __slots__ = ("_private", "_public", "_raw", "suite")
+    __slots__ = ("_private", "_proof_seed", "_public", "_raw", "suite")
 
-    def __init__(self, suite: Suite, raw_private: bytes) -> None:
+    def __init__(self, suite: Suite, raw_private: bytes, *, proof_seed: bool = False) -> None:
+        """``raw_private`` as in the version-1 encoding; with ``proof_seed`` its last 32 bytes
+        are an Ed25519 seed (version 2) from which the X25519 key is derived."""
         if len(raw_private) != suite.private_raw_len:
             raise MalformedInputError(
                 f"private key for {suite.name} must be {suite.private_raw_len} bytes"
             )
         self.suite = suite
         self._raw = raw_private
+        self._proof_seed: bytes | None = None
+        if proof_seed:
+            seed = raw_private[-_X25519_LEN:]
+            self._proof_seed = seed
+            raw_private = raw_private[:-_X25519_LEN] + x25519_scalar_of_seed(seed)
         private: _HpkePrivate
         try:
             if suite is Suite.X25519_HKDF_SHA256_AES256GCM:
@@ -176,11 +205,17 @@ class EncryptionKeyPair:
 
     @classmethod
     def generate(cls, suite: Suite = Suite.X25519_HKDF_SHA256_AES256GCM) -> EncryptionKeyPair:
-        xk = x25519.X25519PrivateKey.generate().private_bytes_raw()
+        """A new key pair; its X25519 half comes from an Ed25519 seed (so it proves possession)."""
+        ed_seed = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
         if suite is Suite.X25519_HKDF_SHA256_AES256GCM:
-            return cls(suite, xk)
+            return cls(suite, ed_seed, proof_seed=True)
         seed = mlkem.MLKEM768PrivateKey.generate().private_bytes_raw()
-        return cls(suite, seed + xk)
+        return cls(suite, seed + ed_seed, proof_seed=True)
+
+    @property
+    def proof_seed(self) -> bytes | None:
+        """The Ed25519 seed behind the X25519 key (None for a legacy version-1 key)."""
+        return self._proof_seed
 
     @property
     def public_key(self) -> PublicEncryptionKey:
@@ -192,12 +227,15 @@ class EncryptionKeyPair:
 
     def private_bytes(self) -> bytes:
         """Secret encoding ``"DSSK" ‖ version ‖ suite ‖ raw`` (encrypt it before storing)."""
-        return PRIVATE_KEY_MAGIC + bytes([KEY_ENCODING_VERSION, int(self.suite)]) + self._raw
+        version = PRIVATE_KEY_VERSION if self._proof_seed is not None else KEY_ENCODING_VERSION
+        return PRIVATE_KEY_MAGIC + bytes([version, int(self.suite)]) + self._raw
 
     @classmethod
     def from_private_bytes(cls, data: bytes) -> EncryptionKeyPair:
-        suite, raw = _parse_header(data, PRIVATE_KEY_MAGIC, "private key")
-        return cls(suite, raw)
+        version, suite, raw = _parse_header(
+            data, PRIVATE_KEY_MAGIC, "private key", (KEY_ENCODING_VERSION, PRIVATE_KEY_VERSION)
+        )
+        return cls(suite, raw, proof_seed=version == PRIVATE_KEY_VERSION)
 
     def unwrap(self, wrapped: bytes, info: bytes) -> bytes:
         """Open an HPKE ciphertext made by :meth:`PublicEncryptionKey.wrap` for this key."""

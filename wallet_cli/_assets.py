@@ -65,6 +65,7 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
             )
         issuer = lc.get_member(a.issuer)
         schema = lc.get_schema(a.schema_id)
+        owner = lc.get_member(a.owner)
     if not (issuer.status == MemberStatus.ACTIVE and issuer.roles & Role.ISSUER):
         raise RefusedError(
             f"the issuer {a.issuer} does not hold the ISSUER role on chain",
@@ -80,6 +81,8 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
         "fields_hash": "0x" + schema.fields_hash.hex(),
         "source": "chain",
         "anchored_at": None,
+        # The key the owner bound on chain (only the owner's signature sets it).
+        "owner_key_hash": "0x" + owner.enc_key_hash.hex(),
     }
     for key in ("root", "issuer", "version"):
         if str(out[key]).lower() != str(asset[key]).lower():

@@ -13,13 +13,17 @@ from typing import Annotated, Any
 import typer
 from eth_account import Account
 
+from api.client import key_binding_body
 from ledger import trust
-from vault.keys import Suite
-from wallet_cli import _chain, _confirm
+from ledger.keybinding import KeyBindingError, check_member_key
+from vault.errors import KeyProofError
+from vault.keyproof import key_proof_valid
+from vault.keys import EncryptionKeyPair, Suite
+from wallet_cli import _confirm
 from wallet_cli._context import JsonOpt, command, state
-from wallet_cli._home import Profile, check_name
+from wallet_cli._home import Profile, check_name, open_enc_key
 from wallet_cli._render import kv, table, when
-from wallet_cli.errors import UserError, WrongPassphraseError
+from wallet_cli.errors import ContradictedError, UserError, WrongPassphraseError
 
 app = typer.Typer(help="Accounts and profiles: keystores, encryption keys.", no_args_is_help=True)
 
@@ -337,34 +341,68 @@ def export_keystore(
     st.emit({"path": str(out), "address": p.address}, lambda c: c.print(f"Wrote {out}"))
 
 
-def _register(p: Profile, key: bytes, digest: str, public_hex: str) -> dict[str, Any]:
+#: How long a signed key binding stays valid (the service relays it at once).
+_BINDING_TTL = 3600
+
+
+def _register(p: Profile, key: bytes, kp: EncryptionKeyPair) -> dict[str, Any]:
+    """Bind ``kp`` on chain with the member's own signature (relayed: no gas), publish it,
+    and report it done only once the wallet has read the binding back from the chain."""
     st = state()
     rpc = st.rpc(p, required="registering an encryption key")
     assert rpc is not None
+    digest = kp.digest().hex()
     with st.client(key, p) as c:
         _, ledger = st.ledger_address(c)
-        raw = _chain.sign_ledger_tx(rpc, key, ledger, "rotateEncryptionKey", bytes.fromhex(digest))
-        member = c.put(
-            "/v1/members/me/key",
-            {
-                "public_key": base64.b64encode(bytes.fromhex(public_hex)).decode(),
-                "raw_transaction": raw,
-            },
-        )
-    _confirm.on_chain(
-        st,
-        rpc,
-        lambda r, pin: trust.get_member(r, pin, p.address),
-        lambda got: got.enc_key_hash == bytes.fromhex(digest),
-        what=f"encryption key 0x{digest} registered for {p.address}",
-        claimed_tx=member.get("tx_hash"),
-        offer="Register it through another service (--api URL); your old key stays in force.",
-    )
+        with st.chain(rpc, ledger) as lc:
+            current = lc.get_member(p.address)
+            head = lc.rpc.call("eth_getBlockByNumber", ["latest", False])
+            try:
+                body = key_binding_body(
+                    key,
+                    kp,
+                    chain_id=lc.chain_id(),
+                    ledger=lc.address,
+                    key_version=current.key_version + 1,
+                    deadline=int(head["timestamp"], 16) + _BINDING_TTL,
+                )
+            except KeyProofError as exc:
+                raise UserError(
+                    f"{exc} (datasafe account rotate-key makes one)", code="key_cannot_prove"
+                ) from None
+            if current.enc_key_hash == kp.digest():
+                del body["binding"]  # already bound by an earlier run: publish only
+            member = c.put("/v1/members/me/key", body)
+            # Believe the chain, not the service's answer: the binding must show there (else
+            # exit 7 with the offer), and be this key's own proof of possession.
+            on_chain = _confirm.on_chain(
+                st,
+                rpc,
+                lambda r, pin: trust.get_member(r, pin, p.address),
+                lambda got: got.enc_key_hash == kp.digest(),
+                what=f"encryption key 0x{digest} registered for {p.address}",
+                claimed_tx=member.get("tx_hash"),
+                offer="Register it through another service (--api URL); your old key stays "
+                "in force.",
+            )
+            try:
+                check_member_key(
+                    lc,
+                    p.address,
+                    kp.public_key.to_bytes(),
+                    base64.b64decode(body["key_proof"]),
+                    key_proof_valid,
+                )
+            except KeyBindingError as exc:
+                raise ContradictedError(
+                    f"the service answered but the chain does not hold your key: {exc}",
+                    code="service_mismatch",
+                ) from None
     p.mark_registered(digest, int(member["block"]))
     return {
         "address": p.address,
         "digest": "0x" + digest,
-        "key_version": member["key_version"],
+        "key_version": on_chain.key_version,
         "block": member["block"],
     }
 
@@ -372,16 +410,20 @@ def _register(p: Profile, key: bytes, digest: str, public_hex: str) -> dict[str,
 @app.command("register-key")
 @command
 def register_key(json_out: JsonOpt = False) -> None:
-    """Register the current encryption key: its digest on-chain, the key with the service.
+    """Register the current encryption key: bound on chain by your signature, served by the service.
 
-    Needs --api and --rpc (the rotateEncryptionKey transaction is yours, relayed by the service).
+    You sign an EIP-712 KeyBinding (with a proof that you hold the private key); the service
+    relays it and pays the gas. Needs --api and --rpc: the wallet reads the binding back from
+    the chain before it says "registered".
 
     Example: datasafe --api http://127.0.0.1:8700 --rpc http://127.0.0.1:8545 account register-key
     """
     st = state()
-    p, key = st.unlock()
-    k = p.current_enc_key()
-    data = _register(p, key, k.digest, k.public_key)
+    p = st.profile()
+    passphrase = st.passphrase(f"Passphrase for {p.name}")
+    key = p.unlock(passphrase)
+    kp = open_enc_key(p.current_enc_key(), passphrase, p.address)
+    data = _register(p, key, kp)
     st.emit(data, lambda c: kv(c, "Encryption key registered", data))
 
 
@@ -404,7 +446,7 @@ def rotate_key(
     old = p.enc_keys()
     new = p.add_enc_key(passphrase, st.settings.scrypt_n, _SUITES[suite])
     try:
-        data = _register(p, key, new.digest, new.public_key)
+        data = _register(p, key, open_enc_key(new, passphrase, p.address))
     except Exception:
         p.save_enc_keys(old)  # nothing changed: the new key was never registered
         raise

@@ -95,6 +95,12 @@ def open_(
             "the sealed fields differ from the schema's fields", code="verification_failed"
         )
     opened = open_asset(sealed, ring, expected_root=bytes.fromhex(anchor["root"][2:]))
+    key_binding = None
+    if anchor["source"] == "chain":
+        # Is the key bound on chain for the owner one of this wallet's? "foreign" means
+        # someone holding the account key bound another one: new data would go to it.
+        bound = bytes.fromhex(anchor["owner_key_hash"][2:])
+        key_binding = "yours" if bound in ring else "none" if not any(bound) else "foreign"
     values = {k: _value(v) for k, v in opened.fields.items()}
     data = {
         "asset_id": sealed_out["asset_id"],
@@ -108,6 +114,7 @@ def open_(
         "anchored_at": anchor["anchored_at"],
         "anchor_tx": sealed_out["anchor"]["tx_hash"],
         "fields": values,
+        "key_binding": key_binding,
     }
     if out is not None:
         out.write_text(json.dumps(data, indent=2) + "\n")
@@ -126,6 +133,12 @@ def open_(
                 else "the service's anchor (pass --rpc to check the chain)",
             },
         )
+        if key_binding == "foreign":
+            con.print(
+                "Warning: the encryption key bound on chain for this safe is not in this wallet; "
+                "new data will be sealed to it. Rotate your key (datasafe account rotate-key).",
+                style="bold red",
+            )
         table(
             con,
             "Fields (each checked against the root)",

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from api.client import DataSafeClient
+from api.client import DataSafeClient, verified_member_key
 from api.terms import PURPOSES
 from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
+from ledger.keybinding import KeyBindingError
 from ledger.models import GrantStatus, GrantTerms
 from vault.keys import PublicEncryptionKey
 from vault.packages import build_key_package
@@ -154,13 +155,20 @@ def create(
         rpc = st.rpc()
         if rpc is not None:
             _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
+            # The grantee's key must be the one it bound itself (signature + proof of possession).
             with st.chain(rpc, st.ledger_address(c)[1]) as lc:
-                on_chain = lc.get_member(grantee).enc_key_hash
-            if on_chain != grantee_key.digest():
-                raise ContradictedError(
-                    f"the key the service serves for {to} is not the one registered on chain",
-                    code="service_mismatch",
-                )
+                try:
+                    grantee_key = verified_member_key(lc, member)
+                except KeyBindingError as exc:
+                    if exc.reason == "no_key":
+                        raise RefusedError(
+                            f"{to} has bound no encryption key of its own yet: {exc}",
+                            code="no_encryption_key",
+                        ) from None
+                    raise ContradictedError(
+                        f"the key the service serves for {to} is not {to}'s own binding: {exc}",
+                        code="service_mismatch",
+                    ) from None
         terms_words = (
             f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
             f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "

@@ -12,9 +12,12 @@ from api import _paging, _store, errors
 from api.auth import Member, MemberStatus
 from api.deps import CurrentMember, ServicesDep
 from api.models import MemberKeyPublish, MemberPublic
-from api.routers._shared import ledger_call
 from api.services import Services
 from ledger.abi import ledger_abi
+from ledger.calls import LedgerCalls
+from ledger.keybinding import KeyBinding, KeyBindingError
+from ledger.models import SignedKeyBinding
+from vault.keyproof import key_proof_valid
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -22,10 +25,11 @@ AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
 def _public(m: Member, key_row: dict[str, Any] | None) -> MemberPublic:
-    key = None
+    key = proof = None
     # Serve a key only while its hash is the one the chain holds for this member.
     if key_row is not None and key_row["key_hash"] == "0x" + m.enc_key_hash.hex():
         key = key_row["public_key"]
+        proof = key_row.get("key_proof") or None
     return MemberPublic(
         address=m.address,
         roles=m.role_names(),
@@ -34,6 +38,7 @@ def _public(m: Member, key_row: dict[str, Any] | None) -> MemberPublic:
         key_version=m.key_version,
         enc_key_hash="0x" + m.enc_key_hash.hex(),
         encryption_key=key,
+        key_proof=proof,
         block=m.block,
     )
 
@@ -96,7 +101,7 @@ async def get_member(
 @router.put(
     "/me/key",
     response_model=MemberPublic,
-    summary="Publish the caller's encryption key (optionally relaying its rotateEncryptionKey tx)",
+    summary="Publish the caller's own bound encryption key (optionally relaying its KeyBinding)",
     responses=errors.problem_responses(
         errors.InvalidRequestError,
         errors.InvalidVaultDataError,
@@ -108,28 +113,43 @@ async def publish_key(
     body: MemberKeyPublish, member: CurrentMember, services: ServicesDep
 ) -> MemberPublic:
     public_key = services.vault.decode_b64(body.public_key, "public_key")
+    proof = services.vault.decode_b64(body.key_proof, "key_proof")
     digest = services.vault.key_digest(public_key)
-    if body.raw_transaction is not None:
-        tx, (key_hash,) = ledger_call(
-            services, member, body.raw_transaction, ledger_abi().fn("rotateEncryptionKey")
+    d = services.deployment
+    # A proof that does not verify is refused before anything is relayed.
+    if not key_proof_valid(
+        public_key, proof, chain_id=d.chain_id, ledger=d.ledger_address, account=member.address
+    ):
+        raise errors.InvalidVaultDataError(
+            "the key proof does not show that this member holds this key on this ledger"
         )
-        if key_hash != digest:
-            raise errors.InvalidRequestError(
-                "rotateEncryptionKey is not for this public key's hash"
-            )
-        await services.relay_member_tx(
-            key=f"key:{member.address.lower()}:{digest.hex()}",
-            kind="rotate_key",
-            payload={"address": member.address},
-            tx=tx,
+    if body.binding is not None:
+        signed = SignedKeyBinding(
+            member.address,
+            digest,
+            proof,
+            body.binding.key_version,
+            body.binding.deadline,
+            bytes.fromhex(body.binding.signature.removeprefix("0x")),
+        )
+        await services.relay_custodian(
+            key=f"key:{member.address.lower()}:{signed.key_version}",
+            kind="bind_key",
+            payload={"address": member.address, "key_version": signed.key_version},
+            data=_CALLS.bind_encryption_key_by_sig(signed).data,
             on_confirmed=lambda _t, _b: None,
         )
     fresh = await services.chain.member(member.address)
-    if fresh.enc_key_hash != digest:
-        raise errors.KeyNotCurrentError(
-            f"the chain holds key hash 0x{fresh.enc_key_hash.hex()} (version {fresh.key_version}) "
-            f"for {member.address}, not 0x{digest.hex()}"
+    # The one key check (ledger.keybinding): the member's own signed binding + a valid proof.
+    try:
+        binding = KeyBinding.from_member(
+            fresh, chain_id=d.chain_id, ledger=d.ledger_address, account=member.address
         )
+        binding.verify(public_key, proof, key_proof_valid)
+    except KeyBindingError as exc:
+        if exc.reason == "proof_invalid":
+            raise errors.InvalidVaultDataError(str(exc)) from None
+        raise errors.KeyNotCurrentError(str(exc)) from None
     await to_thread.run_sync(
         _store.put_member_key,
         services.engine,
@@ -138,9 +158,13 @@ async def publish_key(
             "key_version": fresh.key_version,
             "public_key": body.public_key,
             "key_hash": "0x" + digest.hex(),
+            "key_proof": body.key_proof,
             "updated_block": fresh.block,
         },
     )
     return _public(
         fresh, await to_thread.run_sync(_store.get_member_key, services.engine, member.address)
     )
+
+
+_CALLS = LedgerCalls(ledger_abi())

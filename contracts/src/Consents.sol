@@ -5,11 +5,10 @@ import "./interfaces/IConsents.sol";
 import {AssetStatus} from "./interfaces/IAssets.sol";
 import {Member, MemberStatus} from "./interfaces/IMembership.sol";
 import {Assets} from "./Assets.sol";
-import {EIP712Base} from "./EIP712Base.sol";
 
 /// @title Consents
 /// @notice Field-level grants and the access records made under them.
-abstract contract Consents is Assets, EIP712Base, IConsents {
+abstract contract Consents is Assets, IConsents {
     bytes32 private constant _GRANT_TYPEHASH = keccak256(
         "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
     );

@@ -2,10 +2,12 @@
 pragma solidity ^0.8.28;
 
 import {IMembership, Member, MemberKind, MemberStatus} from "./interfaces/IMembership.sol";
+import {EIP712Base} from "./EIP712Base.sol";
 
 /// @title Membership
-/// @notice Roles, kinds, suspension, encryption-key rotation, enterprise agents and the two-step governor handover.
-abstract contract Membership is IMembership {
+/// @notice Roles, kinds, suspension, member-signed encryption keys, enterprise agents and the two-step governor
+///         handover.
+abstract contract Membership is EIP712Base, IMembership {
     uint16 internal constant ROLE_GOVERNOR = 1;
     uint16 internal constant ROLE_ISSUER = 2;
     uint16 internal constant ROLE_CONSUMER = 4;
@@ -14,6 +16,8 @@ abstract contract Membership is IMembership {
     uint16 internal constant ROLE_SUBJECT = 32;
     uint16 internal constant ROLE_REGISTRAR = 64;
     uint16 internal constant ALL_ROLES = 127;
+    bytes32 private constant _KEY_BINDING_TYPEHASH =
+        keccak256("KeyBinding(address account,bytes32 keyHash,bytes32 keyProofHash,uint32 keyVersion,uint64 deadline)");
 
     mapping(address account => Member member) internal _members;
     mapping(address enterprise => mapping(address agent => uint64 expiry)) internal _agentExpiry;
@@ -27,7 +31,7 @@ abstract contract Membership is IMembership {
     constructor(address governor_) {
         if (governor_ == address(0)) revert MembershipZeroAddress();
         _governor = governor_;
-        _admit(governor_, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0), bytes32(0));
+        _admit(governor_, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0));
     }
 
     modifier onlyGovernor() {
@@ -36,22 +40,17 @@ abstract contract Membership is IMembership {
     }
 
     /// @inheritdoc IMembership
-    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash)
-        external
-        onlyGovernor
-    {
+    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 evidenceHash) external onlyGovernor {
         _validateRoles(roles, kind);
-        if (encKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
-        _admit(account, roles, kind, encKeyHash, evidenceHash);
+        _admit(account, roles, kind, evidenceHash);
     }
 
     /// @inheritdoc IMembership
-    function admitSubject(address account, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) external {
+    function admitSubject(address account, MemberKind kind, bytes32 evidenceHash) external {
         // The governor, or an issuer that was given the registrar right.
         if (msg.sender != _governor) _requireAllRoles(msg.sender, ROLE_ISSUER | ROLE_REGISTRAR);
         _validateRoles(ROLE_SUBJECT, kind);
-        if (encKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
-        _admit(account, ROLE_SUBJECT, kind, encKeyHash, evidenceHash);
+        _admit(account, ROLE_SUBJECT, kind, evidenceHash);
     }
 
     /// @inheritdoc IMembership
@@ -100,14 +99,39 @@ abstract contract Membership is IMembership {
     }
 
     /// @inheritdoc IMembership
-    function rotateEncryptionKey(bytes32 newKeyHash) external {
-        Member storage member = _members[msg.sender];
-        if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(msg.sender);
-        if (newKeyHash == bytes32(0)) revert MembershipZeroKeyHash();
-        uint32 keyVersion = member.keyVersion + 1;
-        member.keyVersion = keyVersion;
-        member.encKeyHash = newKeyHash;
-        emit EncryptionKeyRotated(msg.sender, keyVersion, newKeyHash, uint64(block.timestamp));
+    function bindEncryptionKey(bytes32 keyHash, bytes calldata keyProof) external {
+        _bindKey(msg.sender, keyHash, keyProof, keccak256(keyProof));
+    }
+
+    /// @inheritdoc IMembership
+    function bindEncryptionKeyBySig(
+        address account,
+        bytes32 keyHash,
+        bytes calldata keyProof,
+        uint32 keyVersion,
+        uint64 deadline,
+        bytes calldata signature
+    ) external {
+        // The relayer pays gas only; it must still be a member in good standing.
+        _requireActive(msg.sender);
+        if (block.timestamp > deadline) revert MembershipKeySignatureExpired(deadline);
+        // The next version doubles as the nonce: a binding lands once and an older signature never replays.
+        uint32 expected = _members[account].keyVersion + 1;
+        if (keyVersion != expected) revert MembershipKeyVersionMismatch(account, expected, keyVersion);
+        bytes32 proofHash = keccak256(keyProof);
+        address recovered = _tryRecover(_hashKeyBinding(account, keyHash, proofHash, keyVersion, deadline), signature);
+        // Only the member's own signature binds its key: not the governor's, not the relayer's.
+        if (recovered == address(0) || recovered != account) revert MembershipKeySignerMismatch(account, recovered);
+        _bindKey(account, keyHash, keyProof, proofHash);
+    }
+
+    /// @inheritdoc IMembership
+    function hashKeyBinding(address account, bytes32 keyHash, bytes32 keyProofHash, uint32 keyVersion, uint64 deadline)
+        external
+        view
+        returns (bytes32)
+    {
+        return _hashKeyBinding(account, keyHash, keyProofHash, keyVersion, deadline);
     }
 
     /// @inheritdoc IMembership
@@ -151,7 +175,7 @@ abstract contract Membership is IMembership {
         address previous = _governor;
         Member storage member = _members[pending];
         if (member.status == MemberStatus.NONE) {
-            _admit(pending, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0), bytes32(0));
+            _admit(pending, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0));
         } else {
             if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(pending);
             // It may have been admitted as a subject since the handover started.
@@ -205,7 +229,7 @@ abstract contract Membership is IMembership {
         return _agentExpiry[enterprise][agent];
     }
 
-    function _admit(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) private {
+    function _admit(address account, uint16 roles, MemberKind kind, bytes32 evidenceHash) private {
         if (account == address(0)) revert MembershipZeroAddress();
         if (_members[account].status != MemberStatus.NONE) revert MembershipAlreadyMember(account);
         uint32 number = ++_memberCount;
@@ -214,12 +238,35 @@ abstract contract Membership is IMembership {
             roles: roles,
             kind: kind,
             status: MemberStatus.ACTIVE,
-            keyVersion: encKeyHash == bytes32(0) ? 0 : 1,
+            keyVersion: 0,
             admittedAt: uint64(block.timestamp),
             number: number,
-            encKeyHash: encKeyHash
+            encKeyHash: bytes32(0),
+            keyProofHash: bytes32(0)
         });
-        emit MemberAdmitted(account, msg.sender, roles, kind, encKeyHash, evidenceHash, uint64(block.timestamp));
+        emit MemberAdmitted(account, msg.sender, roles, kind, evidenceHash, uint64(block.timestamp));
+    }
+
+    function _bindKey(address account, bytes32 keyHash, bytes calldata keyProof, bytes32 proofHash) private {
+        Member storage member = _members[account];
+        if (member.status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
+        if (keyHash == bytes32(0)) revert MembershipZeroKeyHash();
+        if (keyProof.length == 0) revert MembershipEmptyKeyProof();
+        uint32 keyVersion = member.keyVersion + 1;
+        member.keyVersion = keyVersion;
+        member.encKeyHash = keyHash;
+        member.keyProofHash = proofHash;
+        emit EncryptionKeyBound(account, msg.sender, keyVersion, keyHash, proofHash, keyProof, uint64(block.timestamp));
+    }
+
+    function _hashKeyBinding(address account, bytes32 keyHash, bytes32 keyProofHash, uint32 keyVersion, uint64 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedData(
+            keccak256(abi.encode(_KEY_BINDING_TYPEHASH, account, keyHash, keyProofHash, keyVersion, deadline))
+        );
     }
 
     /// @dev GOVERNOR is never admitted directly; SUBJECT stands alone on an INDIVIDUAL or ENTERPRISE; REGISTRAR

@@ -88,7 +88,7 @@ MEMBER_EVENTS = frozenset(
         "MemberRolesChanged",
         "MemberSuspended",
         "MemberReinstated",
-        "EncryptionKeyRotated",
+        "EncryptionKeyBound",
         "AgentAdded",
         "AgentRemoved",
         "GovernanceTransferStarted",
@@ -145,7 +145,7 @@ class Projector:
             "MemberRolesChanged": self._member_roles,
             "MemberSuspended": self._member_suspended,
             "MemberReinstated": self._member_reinstated,
-            "EncryptionKeyRotated": self._key_rotated,
+            "EncryptionKeyBound": self._key_bound,
             "AgentAdded": self._agent_added,
             "AgentRemoved": self._agent_removed,
             "GovernanceTransferStarted": self._governance_started,
@@ -259,8 +259,9 @@ class Projector:
             "kind": kind,
             "kind_name": MEMBER_KINDS[kind] if kind < len(MEMBER_KINDS) else f"kind{kind}",
             "status": "active",
-            "key_version": 0 if int(a["encKeyHash"], 16) == 0 else 1,
-            "enc_key_hash": a["encKeyHash"],
+            # Admission binds no key; the member's own EncryptionKeyBound does.
+            "key_version": 0,
+            "enc_key_hash": "0x" + "00" * 32,
             "admitted_by": a["admittedBy"],
             "admitted_at": a["timestamp"],
             "admitted_block": ref.block_number,
@@ -290,9 +291,9 @@ class Projector:
         self._update_member(a, ref, status="active")
         self._member_event("MemberReinstated", a, ref, a["account"], a["reinstatedBy"])
 
-    def _key_rotated(self, a: dict[str, Any], ref: LogRef) -> None:
+    def _key_bound(self, a: dict[str, Any], ref: LogRef) -> None:
         self._update_member(a, ref, key_version=a["keyVersion"], enc_key_hash=a["encKeyHash"])
-        self._member_event("EncryptionKeyRotated", a, ref, a["account"], a["account"])
+        self._member_event("EncryptionKeyBound", a, ref, a["account"], a["submittedBy"])
 
     def _agent_added(self, a: dict[str, Any], ref: LogRef) -> None:
         key = (a["enterprise"], a["agent"])

@@ -5,6 +5,7 @@ The API under test never uses this: it only sees the chain through JSON-RPC.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -19,6 +20,7 @@ from api.envelope import sign_digest
 from ledger import eip712
 from ledger.calls import grant_id_of
 from ledger.models import AccessRequest, GrantTerms
+from vault.keyproof import make_key_proof
 from vault.keys import EncryptionKeyPair
 
 # anvil's well-known dev keys (mnemonic "test test ... junk")
@@ -133,16 +135,53 @@ class World:
         return self._send(actor, getattr(self.ledger.functions, fn)(*args))
 
     def enc_key(self, actor: Actor) -> EncryptionKeyPair:
-        """The actor's vault encryption key pair (its digest is admitted as ``encKeyHash``)."""
+        """The actor's vault encryption key pair (the actor binds it itself: :meth:`bind_key`)."""
         if actor.address not in self.enc_keys:
             self.enc_keys[actor.address] = EncryptionKeyPair.generate()
         return self.enc_keys[actor.address]
 
-    def admit(self, actor: Actor, roles: int, kind: int, enc_key_hash: bytes | None = None) -> None:
-        key_hash = enc_key_hash or self.enc_key(actor).digest()
-        self.transact(
-            self.governor, "admitMember", actor.address, roles, kind, key_hash, b"\0" * 32
+    def key_proof(self, actor: Actor, keypair: EncryptionKeyPair | None = None) -> bytes:
+        """The actor's proof of possession of its key on this deployment."""
+        return make_key_proof(
+            keypair or self.enc_key(actor),
+            chain_id=self.chain_id,
+            ledger=self.ledger_address,
+            account=actor.address,
         )
+
+    def bind_key(self, actor: Actor, keypair: EncryptionKeyPair | None = None) -> None:
+        """The actor signs a ``KeyBinding`` for its key; the governor relays it (and pays).
+
+        Some actors hold no gas; the relayer only carries the actor's own signature.
+        """
+        kp = keypair or self.enc_key(actor)
+        version = self.ledger.functions.getMember(actor.address).call()[3] + 1
+        signed = eip712.sign_key_binding(
+            actor.key, self.domain, kp.digest(), self.key_proof(actor, kp), version, 2**63
+        )
+        self.transact(
+            self.governor,
+            "bindEncryptionKeyBySig",
+            actor.address,
+            signed.key_hash,
+            signed.key_proof,
+            version,
+            signed.deadline,
+            signed.signature,
+        )
+
+    def key_body(self, actor: Actor) -> dict[str, str]:
+        """The ``PUT /v1/members/me/key`` body publishing an already bound key."""
+        return {
+            "public_key": base64.b64encode(self.enc_key(actor).public_key.to_bytes()).decode(),
+            "key_proof": base64.b64encode(self.key_proof(actor)).decode(),
+        }
+
+    def admit(self, actor: Actor, roles: int, kind: int, *, bind_key: bool = True) -> None:
+        """The governor admits (no key); then, unless told not to, the actor binds its own."""
+        self.transact(self.governor, "admitMember", actor.address, roles, kind, b"\0" * 32)
+        if bind_key:
+            self.bind_key(actor)
 
     def suspend(self, actor: Actor) -> None:
         self.transact(self.regulator, "suspendMember", actor.address, b"\x01" * 32)

@@ -84,7 +84,7 @@ def test_dispute_and_resolution_relay(server: LiveServer, world: World, seeded: 
         )
         assert "not by the request signer" in str(body["detail"])
         # a transaction calling something else is refused
-        other = world.raw_tx(world.citizen, "rotateEncryptionKey", b"\x01" * 32)
+        other = world.raw_tx(world.citizen, "bindEncryptionKey", b"\x01" * 32, b"\x01")
         body = assert_problem(
             c.request("POST", f"/v1/assets/{seeded}/dispute", json_body={"raw_transaction": other}),
             422,

@@ -19,7 +19,8 @@ from eth_abi import encode
 from eth_hash.auto import keccak
 
 from api import db as api_db
-from api.client import DataSafeClient
+from api.client import DataSafeClient, verified_member_key
+from ledger.client import LedgerClient
 from ledger.rpc import RpcClient
 from ledger.trust import read_deployment, verify_access_record
 from vault.errors import TamperedCiphertextError, TamperedProofError
@@ -50,17 +51,15 @@ def register_schema(server: LiveServer, world: World, fields: list[str] | None =
 
 
 def publish_key(server: LiveServer, world: World, actor: Actor) -> None:
-    key = world.enc_key(actor).public_key.to_bytes()
     with DataSafeClient(server.url, actor.key) as c:
-        c.put("/v1/members/me/key", {"public_key": base64.b64encode(key).decode()})
+        c.put("/v1/members/me/key", world.key_body(actor))
 
 
-def directory_key(c: DataSafeClient, actor: Actor) -> PublicEncryptionKey:
-    """A member's key from the directory, re-checked against the chain's digest."""
+def directory_key(c: DataSafeClient, world: World, actor: Actor) -> PublicEncryptionKey:
+    """A member's key from the directory, accepted only as the member's own binding on chain."""
     entry = c.get(f"/v1/members/{actor.address}")
-    key = PublicEncryptionKey.from_bytes(base64.b64decode(entry["encryption_key"]))
-    assert key.digest() == bytes.fromhex(entry["enc_key_hash"][2:])
-    return key
+    with LedgerClient(world.rpc_url, world.ledger_address) as lc:
+        return verified_member_key(lc, entry)
 
 
 def anchor_tx(
@@ -91,7 +90,7 @@ def upload(c: DataSafeClient, sealed: bytes, raw: str, path: str = "/v1/assets")
 
 def issue(server: LiveServer, world: World, sid: bytes, tag: bytes = b"1") -> SealedAsset:
     with DataSafeClient(server.url, world.issuer.key) as c:
-        owner_key = directory_key(c, world.citizen)
+        owner_key = directory_key(c, world, world.citizen)
         sealed = seal_asset(
             list(PLAIN.items()), asset_id=keccak(b"asset" + tag), version=1, owner_key=owner_key
         )
@@ -159,7 +158,7 @@ def test_issue_grant_pull_open_revoke_story(
             world.enc_key(world.citizen),
             grant_id=bytes.fromhex(gid[2:]),
             fields=["income", "name"],
-            grantee_key=directory_key(citizen, world.bank),
+            grantee_key=directory_key(citizen, world, world.bank),
         )
         receipt = citizen.post(
             "/v1/grants", signed | {"key_package": base64.b64encode(package.to_bytes()).decode()}

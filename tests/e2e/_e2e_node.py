@@ -25,7 +25,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from api.client import DataSafeClient
+from api.client import DataSafeClient, key_binding_body
 from api.envelope import sign_digest
 from ledger.abi import ledger_abi
 from ledger.calls import LedgerCalls, Write, grant_id_of
@@ -205,8 +205,9 @@ class Story:
                 (self.citizen, Role.SUBJECT, MemberKind.INDIVIDUAL),
                 (self.bank, Role.CONSUMER, MemberKind.BANK),
             ):
-                key_hash = actor.enc.digest()
-                gov.send(gov.calls.admit_member(actor.address, roles, kind, key_hash))
+                # Admission binds no key: each member binds its own (publish_keys).
+                gov.send(gov.calls.admit_member(actor.address, roles, kind))
+        self.manifest = manifest
 
     def raw_tx(self, rpc_url: str, manifest: Manifest, actor: Actor, write: Write) -> str:
         with RpcClient(rpc_url) as rpc:
@@ -238,10 +239,18 @@ class Story:
             )
 
     def publish_keys(self, api: str) -> None:
+        """Each member signs its own KeyBinding; the service relays it (no gas) and publishes."""
         for actor in (self.citizen, self.bank):
-            public = base64.b64encode(actor.enc.public_key.to_bytes()).decode()
+            body = key_binding_body(
+                actor.key,
+                actor.enc,
+                chain_id=self.manifest.chain_id,
+                ledger=self.manifest.ledger_address,
+                key_version=1,
+                deadline=int(time.time()) + 3600,
+            )
             with DataSafeClient(api, actor.key) as c:
-                c.put("/v1/members/me/key", {"public_key": public})
+                c.put("/v1/members/me/key", body)
 
     def issue(self, api: str, rpc_url: str, manifest: Manifest) -> None:
         self.sealed = seal_asset(

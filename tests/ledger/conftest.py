@@ -69,11 +69,9 @@ def world(chain_snapshot: Any, ledger_manifest: Manifest) -> Iterator[World]:
         subject = Account.from_key(subject_key).address
         bank = Account.from_key(bank_key).address
         issuer_addr = Account.from_key(issuer_key).address
-        gov.send(
-            gov.calls.admit_member(issuer_addr, Role.ISSUER, MemberKind.DEPARTMENT, b"\1" * 32)
-        )
-        gov.send(gov.calls.admit_member(bank, Role.CONSUMER, MemberKind.BANK, b"\2" * 32))
-        gov.send(gov.calls.admit_subject(subject, MemberKind.INDIVIDUAL, b"\3" * 32))
+        gov.send(gov.calls.admit_member(issuer_addr, Role.ISSUER, MemberKind.DEPARTMENT))
+        gov.send(gov.calls.admit_member(bank, Role.CONSUMER, MemberKind.BANK))
+        gov.send(gov.calls.admit_subject(subject, MemberKind.INDIVIDUAL))
         issuer.send(issuer.calls.register_schema(SCHEMA_ID, 3, b"\4" * 32))
         issuer.send(issuer.calls.anchor_asset(ASSET_ID, subject, SCHEMA_ID, b"\5" * 32, b"\6" * 32))
         yield World(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from conftest import FAR_FUTURE, World
 from eth_account import Account
+from eth_utils.crypto import keccak
 
 from ledger import eip712
 from ledger.errors import LedgerError
@@ -112,6 +113,40 @@ def test_access_request_digest_field_by_field(world: World) -> None:
     assert len(seen) == len(variants)
 
 
+def test_key_binding_digest_field_by_field(world: World) -> None:
+    account = Account.from_key(world.subject_key).address
+    base = (account, b"\x11" * 32, b"proof", 1, FAR_FUTURE)
+    variants = [
+        base,
+        (Account.from_key(world.bank_key).address, *base[1:]),
+        (base[0], b"\x12" * 32, *base[2:]),
+        (*base[:2], b"other proof", *base[3:]),
+        (*base[:3], 2**32 - 1, base[4]),
+        (*base[:4], 0),
+    ]
+    seen = set()
+    for acct, key_hash, proof, version, deadline in variants:
+        contract = world.gov.read(
+            world.gov.calls.hash_key_binding(acct, key_hash, keccak(proof), version, deadline)
+        )
+        reference = eip712.reference_digest(
+            eip712.typed_data(
+                world.domain,
+                "KeyBinding",
+                eip712.key_binding_message(acct, key_hash, proof, version, deadline),
+            )
+        )
+        fast = eip712.key_binding_digest(world.domain, acct, key_hash, proof, version, deadline)
+        assert contract == reference == fast
+        seen.add(contract)
+    assert len(seen) == len(variants)
+    signed = eip712.sign_key_binding(world.subject_key, world.domain, *base[1:])
+    assert signed.account == account
+    assert (
+        eip712.recover(eip712.key_binding_digest(world.domain, *base), signed.signature) == account
+    )
+
+
 def test_type_strings_hash_to_contract_typehashes() -> None:
     # The contract's type strings, as documented in docs/contracts.md.
     assert eip712.type_string("GrantConsent") == (
@@ -120,6 +155,10 @@ def test_type_strings_hash_to_contract_typehashes() -> None:
     )
     assert eip712.type_string("AccessRequest") == (
         "AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)"
+    )
+    assert eip712.type_string("KeyBinding") == (
+        "KeyBinding(address account,bytes32 keyHash,bytes32 keyProofHash,uint32 keyVersion,"
+        "uint64 deadline)"
     )
 
 

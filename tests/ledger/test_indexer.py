@@ -211,10 +211,10 @@ def ledger(anvil: AnvilProcess) -> Iterator[Ledger]:
         bank_key,
         anvil.url,
     )
-    key = keccak(text="enc")
-    led.tx(contract.functions.admitMember(issuer, ISSUER, KIND_DEPARTMENT, key, key), governor)
-    led.tx(contract.functions.admitMember(subject, SUBJECT, KIND_INDIVIDUAL, key, key), governor)
-    led.tx(contract.functions.admitMember(led.bank, CONSUMER, KIND_BANK, key, key), governor)
+    key = keccak(text="evidence")
+    led.tx(contract.functions.admitMember(issuer, ISSUER, KIND_DEPARTMENT, key), governor)
+    led.tx(contract.functions.admitMember(subject, SUBJECT, KIND_INDIVIDUAL, key), governor)
+    led.tx(contract.functions.admitMember(led.bank, CONSUMER, KIND_BANK, key), governor)
     led.tx(contract.functions.registerSchema(SCHEMA_ID, 4, keccak(text="fields")), issuer)
     yield led
     w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
@@ -310,7 +310,7 @@ def busy_history(ledger: Ledger) -> list[str]:
     ledger.access([g2], 200)  # refused: paused
     ledger.tx(c.functions.resume(bytes.fromhex(g2[2:])), ledger.subject)
     ledger.tx(c.functions.revoke(bytes.fromhex(g1[2:])), ledger.subject)
-    ledger.tx(c.functions.rotateEncryptionKey(keccak(text="enc2")), ledger.subject)
+    ledger.tx(c.functions.bindEncryptionKey(keccak(text="enc2"), b"proof"), ledger.subject)
     ledger.tx(c.functions.suspendMember(ledger.bank, keccak(text="audit")), ledger.governor)
     ledger.tx(c.functions.reinstateMember(ledger.bank, keccak(text="ok")), ledger.governor)
     return [g1, g2]

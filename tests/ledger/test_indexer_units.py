@@ -42,7 +42,7 @@ def test_event_specs_cover_every_ledger_event_and_decode() -> None:
         "MemberRolesChanged",
         "MemberSuspended",
         "MemberReinstated",
-        "EncryptionKeyRotated",
+        "EncryptionKeyBound",
         "AgentAdded",
         "AgentRemoved",
         "GovernanceTransferStarted",

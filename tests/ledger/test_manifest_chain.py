@@ -126,9 +126,7 @@ def test_restart_keeps_state_and_leaves_no_process(tmp_path: Path) -> None:
         pid = chain.pid
         manifest = deploy_ledger(chain.url, governor, manifest_path=tmp_path / "m.json")
         with LedgerClient(chain.url, manifest.ledger_address, sender=governor) as client:
-            client.send(
-                client.calls.admit_member(member, Role.CONSUMER, MemberKind.BANK, b"\7" * 32)
-            )
+            client.send(client.calls.admit_member(member, Role.CONSUMER, MemberKind.BANK))
     assert pid is not None and not _alive(pid)
     assert chain.state_file is not None and chain.state_file.is_file()
 

@@ -30,10 +30,11 @@ def test_every_reason_has_words() -> None:
 
 def test_role_names_in_bit_order() -> None:
     m = Member(
-        Role.ISSUER | Role.REGISTRAR, MemberKind.DEPARTMENT, MemberStatus.ACTIVE, 1, 0, 1, b""
+        Role.ISSUER | Role.REGISTRAR, MemberKind.DEPARTMENT, MemberStatus.ACTIVE, 1, 0, 1, b"", b""
     )
     assert m.role_names() == ["issuer", "registrar"]
-    assert Member(Role(0), MemberKind.NONE, MemberStatus.NONE, 0, 0, 0, b"").role_names() == []
+    none = Member(Role(0), MemberKind.NONE, MemberStatus.NONE, 0, 0, 0, b"", b"")
+    assert none.role_names() == []
 
 
 def test_asset_and_schema_exist_only_when_registered() -> None:

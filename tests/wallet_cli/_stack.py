@@ -18,10 +18,10 @@ from _wallet import Wallet
 from eth_abi import encode
 from eth_hash.auto import keccak
 
-from api.client import DataSafeClient
+from api.client import DataSafeClient, verified_member_key
+from ledger.client import LedgerClient
 from ledger.rpc import RpcClient
 from ledger.trust import PinnedDeployment, read_deployment
-from vault.keys import PublicEncryptionKey
 from vault.sealing import seal_asset
 
 FIELDS = ["name", "id_number", "address", "income", "employer"]
@@ -42,12 +42,13 @@ class Stack:
         return self.world.rpc_url
 
     def issue(self, tag: str, owner: Actor | None = None, values: list[str] | None = None) -> str:
-        """The department seals an asset to the owner's registered key and anchors it."""
+        """The department seals an asset to the key the owner bound itself, and anchors it."""
         world = self.world
         owner = owner or world.citizen
         with DataSafeClient(self.server.url, world.issuer.key) as c:
             entry = c.get(f"/v1/members/{owner.address}")
-            key = PublicEncryptionKey.from_bytes(base64.b64decode(entry["encryption_key"]))
+            with LedgerClient(world.rpc_url, world.ledger_address) as lc:
+                key = verified_member_key(lc, entry)  # the issuer's check of the binding
             asset_id = keccak(f"asset {tag}".encode() + world.snapshot().encode())
             sealed = seal_asset(
                 list(zip(FIELDS, [v.encode() for v in (values or VALUES)], strict=True)),

@@ -13,6 +13,8 @@ from _api_world import ENTERPRISE, SUBJECT
 from _stack import Stack
 from eth_hash.auto import keccak
 
+from vault.keys import EncryptionKeyPair
+
 
 def _grant(stack: Stack, aid: str, *extra: str) -> str:
     return str(
@@ -122,10 +124,19 @@ def test_rotate_key_keeps_old_data_open(stack: Stack) -> None:
     assert "0x" + bytes(me[6]).hex() == rotated["digest"]
     new_aid = stack.issue("after rotation")
     for aid in (old_aid, new_aid):
-        assert stack.citizen.json("data", "open", aid)["fields"]["name"] == "Li Wei"
+        opened = stack.citizen.json("data", "open", aid)
+        assert opened["fields"]["name"] == "Li Wei"
+        assert opened["key_binding"] == "yours"
     # a grant on data sealed to the old key still works end to end
     gid = _grant(stack, old_aid)
     assert stack.bank.json("verify", gid)["allowed"] is True
+    # someone holding the citizen's account key binds another key: the wallet notices
+    stack.world.bind_key(stack.world.citizen, EncryptionKeyPair.generate())
+    assert stack.citizen.json("data", "open", new_aid)["key_binding"] == "foreign"
+    assert "not in this wallet" in stack.citizen.ok("data", "open", new_aid).stdout
+    # the citizen takes the safe back: a fresh key of hers, bound by her signature
+    stack.citizen.json("account", "rotate-key")
+    assert stack.citizen.json("data", "open", new_aid)["key_binding"] == "yours"
 
 
 def test_enterprise_agent_grants_on_its_behalf(stack: Stack, tmp_path: Path) -> None:

@@ -25,10 +25,12 @@ enum MemberStatus {
 /// @param roles Bitmap of roles (see `IMembership` role constants).
 /// @param kind The member kind.
 /// @param status ACTIVE or SUSPENDED (NONE: not a member).
-/// @param keyVersion Version of the current encryption public key (1 at admission, +1 per rotation).
+/// @param keyVersion Version of the current encryption public key (0 until the member binds one, +1 per binding).
 /// @param admittedAt Block timestamp of admission.
 /// @param number Sequence number of the member (1 = first governor); grants reference their grantee by it.
-/// @param encKeyHash Hash of the member's current encryption public key (the key itself is served off-chain).
+/// @param encKeyHash Hash of the member's current encryption public key (the key itself is served off-chain); set
+///        only by the member's own signature.
+/// @param keyProofHash keccak256 of the proof of possession of that key's private half (checked off-chain).
 struct Member {
     uint16 roles;
     MemberKind kind;
@@ -37,6 +39,7 @@ struct Member {
     uint64 admittedAt;
     uint32 number;
     bytes32 encKeyHash;
+    bytes32 keyProofHash;
 }
 
 /// @title IMembership
@@ -50,7 +53,6 @@ interface IMembership {
         address indexed admittedBy,
         uint16 roles,
         MemberKind kind,
-        bytes32 encKeyHash,
         bytes32 evidenceHash,
         uint64 timestamp
     );
@@ -65,8 +67,19 @@ interface IMembership {
     event MemberReinstated(
         address indexed account, address indexed reinstatedBy, uint16 authority, bytes32 reasonHash, uint64 timestamp
     );
-    /// @notice Emitted when a member rotates its encryption key.
-    event EncryptionKeyRotated(address indexed account, uint32 keyVersion, bytes32 encKeyHash, uint64 timestamp);
+    /// @notice Emitted when a member binds (or rotates to) an encryption key under its own signature.
+    /// @param account The member whose key this is (the signer).
+    /// @param submittedBy The sender: the member itself, or a relayer carrying the member's signature.
+    /// @param keyProof The proof of possession (see docs/wire-format.md); its keccak256 is stored as keyProofHash.
+    event EncryptionKeyBound(
+        address indexed account,
+        address indexed submittedBy,
+        uint32 keyVersion,
+        bytes32 encKeyHash,
+        bytes32 keyProofHash,
+        bytes keyProof,
+        uint64 timestamp
+    );
     /// @notice Emitted when an enterprise adds (or re-dates) an agent.
     event AgentAdded(address indexed enterprise, address indexed agent, uint64 expiry);
     /// @notice Emitted when an enterprise removes an agent.
@@ -108,24 +121,30 @@ interface IMembership {
     error MembershipSuspensionAuthority(address account, uint16 authority, address caller);
     /// @notice `account` cannot become governor: it is the governor already, or it holds SUBJECT.
     error MembershipInvalidGovernor(address account);
+    /// @notice An empty proof of possession was given with a key.
+    error MembershipEmptyKeyProof();
+    /// @notice The key binding's deadline has passed.
+    error MembershipKeySignatureExpired(uint64 deadline);
+    /// @notice The key binding names another version than the member's next one (a replay or a stale signature).
+    error MembershipKeyVersionMismatch(address account, uint32 expected, uint32 signed);
+    /// @notice The key binding is not signed by the member (`recovered` is zero for a malformed signature).
+    error MembershipKeySignerMismatch(address account, address recovered);
 
     /// @notice Admits `account` with `roles` and `kind` (GOVERNOR only).
     /// @dev The GOVERNOR role is only obtained through the two-step handover; SUBJECT needs kind INDIVIDUAL or
     ///      ENTERPRISE and no other role; REGISTRAR needs ISSUER.
     /// @param account The new member.
     /// @param roles The role bitmap.
+    ///      Admission binds no encryption key: only the member's own signature does (`bindEncryptionKey*`).
     /// @param kind The member kind (not NONE).
-    /// @param encKeyHash Hash of the member's encryption public key (version 1).
     /// @param evidenceHash Hash of the off-chain identity evidence.
-    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash)
-        external;
+    function admitMember(address account, uint16 roles, MemberKind kind, bytes32 evidenceHash) external;
 
     /// @notice Admits a data subject (roles = SUBJECT) — by the governor or an active ISSUER holding REGISTRAR.
     /// @param account The subject's account.
     /// @param kind INDIVIDUAL or ENTERPRISE.
-    /// @param encKeyHash Hash of the subject's encryption public key (version 1).
     /// @param evidenceHash Hash of the off-chain identity evidence.
-    function admitSubject(address account, MemberKind kind, bytes32 encKeyHash, bytes32 evidenceHash) external;
+    function admitSubject(address account, MemberKind kind, bytes32 evidenceHash) external;
 
     /// @notice Replaces a member's roles (GOVERNOR only; the GOVERNOR bit cannot be added or removed here).
     /// @param account The member.
@@ -146,9 +165,40 @@ interface IMembership {
     /// @param reasonHash Hash of the off-chain reason.
     function reinstateMember(address account, bytes32 reasonHash) external;
 
-    /// @notice Rotates the caller's encryption key (active member); the key version increases by one.
-    /// @param newKeyHash Hash of the new encryption public key.
-    function rotateEncryptionKey(bytes32 newKeyHash) external;
+    /// @notice Binds (first time) or rotates the caller's own encryption key (active member); the key version
+    ///         increases by one.
+    /// @param keyHash Hash of the encryption public key encoding.
+    /// @param keyProof The proof of possession of the private key (verified off-chain by every relying client).
+    function bindEncryptionKey(bytes32 keyHash, bytes calldata keyProof) external;
+
+    /// @notice Binds or rotates `account`'s encryption key with `account`'s EIP-712 `KeyBinding` signature, relayed
+    ///         by any active member (citizens need no gas). The signed `keyVersion` must be the member's next one,
+    ///         so a signature binds once and never replays.
+    /// @param account The member whose key is bound (the signer; must be active).
+    /// @param keyHash Hash of the encryption public key encoding.
+    /// @param keyProof The proof of possession; the signature covers its keccak256.
+    /// @param keyVersion The version this binding creates (current + 1).
+    /// @param deadline Unix time after which the signature is void.
+    /// @param signature 65-byte ECDSA signature by `account`.
+    function bindEncryptionKeyBySig(
+        address account,
+        bytes32 keyHash,
+        bytes calldata keyProof,
+        uint32 keyVersion,
+        uint64 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice The EIP-712 digest an account signs to bind `keyHash` as its key version `keyVersion`.
+    /// @param account The member.
+    /// @param keyHash Hash of the encryption public key encoding.
+    /// @param keyProofHash keccak256 of the proof of possession.
+    /// @param keyVersion The version the binding creates.
+    /// @param deadline Unix time after which the signature is void.
+    function hashKeyBinding(address account, bytes32 keyHash, bytes32 keyProofHash, uint32 keyVersion, uint64 deadline)
+        external
+        view
+        returns (bytes32);
 
     /// @notice Adds or re-dates an agent who may grant, revoke, pause, resume and dispute for the calling
     ///         enterprise until `expiry` (active ENTERPRISE subject; the agent must be an active member).

@@ -17,7 +17,7 @@ contract AuthorityTest is LedgerFixture {
     function setUp() public override {
         super.setUp();
         vm.prank(governor);
-        ledger.admitMember(dept2, ISSUER, MemberKind.DEPARTMENT, keccak256("dept2-key"), bytes32(0));
+        ledger.admitMember(dept2, ISSUER, MemberKind.DEPARTMENT, bytes32(0));
     }
 
     function _acmeTerms() internal view returns (GrantTerms memory terms) {
@@ -162,7 +162,7 @@ contract AuthorityTest is LedgerFixture {
         vm.startPrank(governor);
         ledger.transferGovernance(newcomer);
         // Admitted as a subject while the handover is pending.
-        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, keccak256("k"), 0);
+        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, 0);
         vm.stopPrank();
         vm.prank(newcomer);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipInvalidGovernor.selector, newcomer));
@@ -223,7 +223,7 @@ contract AuthorityTest is LedgerFixture {
     function test_regulatorSuspension_AnyActiveRegulatorLifts() public {
         address regulator2 = address(0x4E7);
         vm.prank(governor);
-        ledger.admitMember(regulator2, REGULATOR, MemberKind.REGULATOR, keccak256("reg2"), 0);
+        ledger.admitMember(regulator2, REGULATOR, MemberKind.REGULATOR, 0);
         _suspend(bank, regulator);
         vm.prank(regulator2);
         ledger.reinstateMember(bank, 0);

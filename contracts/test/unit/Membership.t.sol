@@ -24,14 +24,14 @@ contract MembershipTest is LedgerFixture {
 
     function test_admitMember_StoresAndEmits() public {
         vm.expectEmit(address(ledger));
-        emit IMembership.MemberAdmitted(
-            newcomer, governor, CONSUMER, MemberKind.NOTARY, keccak256("k"), keccak256("e"), T0
-        );
+        emit IMembership.MemberAdmitted(newcomer, governor, CONSUMER, MemberKind.NOTARY, keccak256("e"), T0);
         vm.prank(governor);
-        ledger.admitMember(newcomer, CONSUMER, MemberKind.NOTARY, keccak256("k"), keccak256("e"));
+        ledger.admitMember(newcomer, CONSUMER, MemberKind.NOTARY, keccak256("e"));
         Member memory m = ledger.getMember(newcomer);
         assertEq(uint256(m.status), uint256(MemberStatus.ACTIVE), "active");
-        assertEq(m.keyVersion, 1, "key version");
+        // Admission binds no key: only the member's own signature does.
+        assertEq(m.keyVersion, 0, "key version");
+        assertEq(m.encKeyHash, bytes32(0), "no key");
         assertTrue(ledger.hasRoles(newcomer, CONSUMER), "has role");
         assertFalse(ledger.hasRoles(newcomer, CONSUMER | ISSUER), "not issuer");
     }
@@ -39,62 +39,56 @@ contract MembershipTest is LedgerFixture {
     function test_RevertWhen_admitMember_NotGovernor() public {
         vm.prank(issuer);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipNotGovernor.selector, issuer));
-        ledger.admitMember(newcomer, CONSUMER, MemberKind.BANK, keccak256("k"), 0);
+        ledger.admitMember(newcomer, CONSUMER, MemberKind.BANK, 0);
     }
 
     function test_RevertWhen_admitMember_AlreadyMember() public {
         vm.prank(governor);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipAlreadyMember.selector, bank));
-        ledger.admitMember(bank, CONSUMER, MemberKind.BANK, keccak256("k"), 0);
+        ledger.admitMember(bank, CONSUMER, MemberKind.BANK, 0);
     }
 
     function test_RevertWhen_admitMember_ZeroAddress() public {
         vm.prank(governor);
         vm.expectRevert(IMembership.MembershipZeroAddress.selector);
-        ledger.admitMember(address(0), CONSUMER, MemberKind.BANK, keccak256("k"), 0);
+        ledger.admitMember(address(0), CONSUMER, MemberKind.BANK, 0);
     }
 
     function test_RevertWhen_admitMember_InvalidRoles() public {
         vm.startPrank(governor);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipInvalidRoles.selector, GOVERNOR, MemberKind.BANK));
-        ledger.admitMember(newcomer, GOVERNOR, MemberKind.BANK, keccak256("k"), 0);
+        ledger.admitMember(newcomer, GOVERNOR, MemberKind.BANK, 0);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IMembership.MembershipInvalidRoles.selector, SUBJECT | CONSUMER, MemberKind.INDIVIDUAL
             )
         );
-        ledger.admitMember(newcomer, SUBJECT | CONSUMER, MemberKind.INDIVIDUAL, keccak256("k"), 0);
+        ledger.admitMember(newcomer, SUBJECT | CONSUMER, MemberKind.INDIVIDUAL, 0);
         vm.expectRevert(
             abi.encodeWithSelector(IMembership.MembershipInvalidRoles.selector, REGISTRAR, MemberKind.DEPARTMENT)
         );
-        ledger.admitMember(newcomer, REGISTRAR, MemberKind.DEPARTMENT, keccak256("k"), 0);
+        ledger.admitMember(newcomer, REGISTRAR, MemberKind.DEPARTMENT, 0);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipInvalidRoles.selector, CONSUMER, MemberKind.NONE));
-        ledger.admitMember(newcomer, CONSUMER, MemberKind.NONE, keccak256("k"), 0);
+        ledger.admitMember(newcomer, CONSUMER, MemberKind.NONE, 0);
         vm.stopPrank();
-    }
-
-    function test_RevertWhen_admitMember_ZeroKeyHash() public {
-        vm.prank(governor);
-        vm.expectRevert(IMembership.MembershipZeroKeyHash.selector);
-        ledger.admitMember(newcomer, CONSUMER, MemberKind.BANK, bytes32(0), 0);
     }
 
     function test_admitSubject_ByRegistrarIssuer() public {
         vm.prank(issuer);
-        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, keccak256("k"), keccak256("id"));
+        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, keccak256("id"));
         assertTrue(ledger.hasRoles(newcomer, SUBJECT), "subject");
     }
 
     function test_RevertWhen_admitSubject_NotRegistrar() public {
         vm.prank(bank);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipUnauthorized.selector, bank, ISSUER | REGISTRAR));
-        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, keccak256("k"), 0);
+        ledger.admitSubject(newcomer, MemberKind.INDIVIDUAL, 0);
     }
 
     function test_RevertWhen_admitSubject_WrongKind() public {
         vm.prank(governor);
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipInvalidRoles.selector, SUBJECT, MemberKind.BANK));
-        ledger.admitSubject(newcomer, MemberKind.BANK, keccak256("k"), 0);
+        ledger.admitSubject(newcomer, MemberKind.BANK, 0);
     }
 
     function test_setRoles_Changes() public {
@@ -148,25 +142,6 @@ contract MembershipTest is LedgerFixture {
         vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipNotMember.selector, newcomer));
         ledger.reinstateMember(newcomer, 0);
         vm.stopPrank();
-    }
-
-    function test_rotateEncryptionKey_BumpsVersion() public {
-        vm.expectEmit(address(ledger));
-        emit IMembership.EncryptionKeyRotated(alice, 2, keccak256("alice-key-2"), T0);
-        vm.prank(alice);
-        ledger.rotateEncryptionKey(keccak256("alice-key-2"));
-        Member memory m = ledger.getMember(alice);
-        assertEq(m.keyVersion, 2, "version");
-        assertEq(m.encKeyHash, keccak256("alice-key-2"), "hash");
-    }
-
-    function test_RevertWhen_rotateEncryptionKey_Errors() public {
-        vm.prank(newcomer);
-        vm.expectRevert(abi.encodeWithSelector(IMembership.MembershipNotActive.selector, newcomer));
-        ledger.rotateEncryptionKey(keccak256("k"));
-        vm.prank(alice);
-        vm.expectRevert(IMembership.MembershipZeroKeyHash.selector);
-        ledger.rotateEncryptionKey(bytes32(0));
     }
 
     function test_agents_AddRemove() public {

@@ -17,7 +17,7 @@ MYPY_ARGS :=
 IMPORTS_CONFIG := pyproject.toml
 
 .PHONY: bootstrap up down status test test-contracts test-python lint lint-ruff lint-format \
-	typecheck imports fmt bench gas-bench clean
+	typecheck imports slither fmt bench gas-bench clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -42,12 +42,17 @@ status: bootstrap
 	$(VENV)/bin/datasafe-node status
 
 # Every gate stops the run on failure: lint, types, import contracts, forge, artifacts, pytest.
-test: bootstrap lint test-contracts test-python
+test: bootstrap lint test-contracts slither test-python
 
 test-contracts: node_modules/.installed
 	cd $(FORGE_ROOT) && $(FORGE) build
 	cd $(FORGE_ROOT) && $(FORGE) test
 	cd $(FORGE_ROOT) && $(FORGE) snapshot --check --match-path 'contracts/test/unit/*'
+
+# Slither on contracts/src with the triage of slither.config.json (docs/contracts.md, "Static
+# analysis"); it runs from its own .venv-slither (it needs web3<8), created on first use.
+slither: bootstrap
+	$(PY) scripts/slither.py
 
 test-python: bootstrap
 	$(PY) scripts/gen_artifacts.py --check

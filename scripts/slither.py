@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-FORGE = REPO / "node_modules" / "@foundry-rs" / "forge-linux-amd64" / "bin" / "forge"
+_OS = {"linux": "linux", "darwin": "darwin"}.get(sys.platform, sys.platform)
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), platform.machine().lower()
+)
+# The platform binary, as scripts/foundry.sh finds it: the npm wrapper swallows forge's status.
+FORGE = REPO / "node_modules" / "@foundry-rs" / f"forge-{_OS}-{_ARCH}" / "bin" / "forge"
 SLITHER_VENV = REPO / ".venv-slither"
 REQUIREMENTS = REPO / "scripts" / "slither-requirements.txt"
 CONFIG = REPO / "slither.config.json"

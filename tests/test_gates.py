@@ -39,6 +39,7 @@ def test_make_test_runs_every_gate() -> None:
         "lint-imports",
         "scripts/foundry.sh forge test",
         "scripts/foundry.sh forge snapshot --check",
+        "scripts/slither.py",
         "gen_artifacts.py --check",
         "-m pytest",
     ):

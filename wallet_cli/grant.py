@@ -162,7 +162,7 @@ def create(
                 except KeyBindingError as exc:
                     if exc.reason == "no_key":
                         raise RefusedError(
-                            f"{to} has bound no encryption key of its own yet: {exc}",
+                            f"{to} has no encryption key of its own binding yet: {exc}",
                             code="no_encryption_key",
                         ) from None
                     raise ContradictedError(

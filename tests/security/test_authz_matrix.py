@@ -38,6 +38,10 @@ class Rule:
 
     allowed: frozenset[str]
     scoped: bool = False
+    #: A suspended member may call it (revoke, pause: a suspension never stops a member
+    #: withdrawing consent), so its signed request spends a nonce like an active member's;
+    #: it must still write nothing else when the object is not its own.
+    suspended_calls: bool = False
 
 
 def _only(*names: str) -> frozenset[str]:
@@ -65,8 +69,8 @@ POLICY: dict[str, Rule] = {
     "assets_get_sealed": Rule(_only("citizen")),
     "grants_list_grants": Rule(_only("citizen", "bank", "regulator"), scoped=True),
     "grants_create_grant": Rule(_only("citizen")),
-    "grants_revoke_grant": Rule(_only("citizen")),
-    "grants_pause_grant": Rule(_only("citizen")),
+    "grants_revoke_grant": Rule(_only("citizen"), suspended_calls=True),
+    "grants_pause_grant": Rule(_only("citizen"), suspended_calls=True),
     "grants_resume_grant": Rule(_only("citizen")),
     "grants_get_grant": Rule(_only("citizen", "bank", "regulator")),
     "grants_verify_grant": Rule(_only("bank")),
@@ -205,7 +209,9 @@ def test_no_wrong_actor_is_allowed(scene: Scene, op_id: str, method: str, path: 
     for name in wrong:
         body = _body(scene, op_id, name) if method != "GET" else None
         target = _target(scene, path, name, op)
-        before = scene.fingerprint(nonces=name in NOT_ACTIVE) if method != "GET" else None
+        # Requests of those who may not call the route at all must not even spend a nonce.
+        strict = name in NOT_ACTIVE and not (rule.suspended_calls and name == "suspended")
+        before = scene.fingerprint(nonces=strict) if method != "GET" else None
         with scene.client(name) as c:
             resp = c.request(method, target, json_body=body)
         text = resp.text.lower()
@@ -216,7 +222,7 @@ def test_no_wrong_actor_is_allowed(scene: Scene, op_id: str, method: str, path: 
         elif not 400 <= resp.status_code < 500:
             violations.append(f"{name}: {resp.status_code} (not a refusal) {resp.text[:200]}")
         if before is not None:
-            after = scene.fingerprint(nonces=name in NOT_ACTIVE)
+            after = scene.fingerprint(nonces=strict)
             moved = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
             if moved:
                 violations.append(f"{name}: {resp.status_code}, wrote {moved}")

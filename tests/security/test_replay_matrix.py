@@ -328,11 +328,6 @@ def test_a_signed_access_request_is_used_once(scene: Scene) -> None:
     assert again.status_code == 409 and again.json()["code"] == "access_nonce_used", again.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 5 (helper `relay`): a used access nonce still mines one transaction; "
-    "remove this marker when that lands",
-)
 def test_a_replayed_access_request_sends_no_transaction(scene: Scene) -> None:
     again, before, after = _pull_twice(scene)
     assert again.status_code == 409

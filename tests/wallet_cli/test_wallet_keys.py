@@ -85,8 +85,8 @@ def test_swallowed_key_binding_is_caught_and_the_new_key_forgotten(stack: Stack)
     before = w.json("account", "show")["encryption_key"]["digest"]
     version = world.ledger.functions.getMember(world.citizen.address).call()[3]
     with swallowing_proxy(stack.server.url) as liar:
-        line = w.fails(3, "account", "rotate-key", DATASAFE_API=liar)
-    assert "the chain does not hold your key" in line
+        line = w.fails(7, "account", "rotate-key", DATASAFE_API=liar)
+    assert "the chain does not show it" in line and "your old key stays in force" in line
     # nothing changed on chain, and the wallet kept its old key as the current one
     assert world.ledger.functions.getMember(world.citizen.address).call()[3] == version
     assert w.json("account", "show")["encryption_key"]["digest"] == before
@@ -154,7 +154,7 @@ def test_governor_admission_alone_gives_no_key_to_grant_to(stack: Stack) -> None
     world.bind_key(world.outsider)
     with swallowing_proxy(stack.server.url, {world.outsider.address: lie}) as liar:
         line = stack.citizen.fails(
-            3,
+            6,  # the chain contradicts the service (exit 6)
             "grant",
             "create",
             "--asset",
@@ -179,6 +179,7 @@ def test_legacy_key_cannot_be_registered_and_says_how_to_fix_it(
     """A key from before proofs of possession opens old data but cannot be bound: rotate."""
     world = stack.world
     env = {"DATASAFE_API": stack.server.url, "DATASAFE_RPC": world.rpc_url}
+    env["DATASAFE_PIN"] = stack.citizen.env["DATASAFE_PIN"]
     w = Wallet(tmp_path / "legacy-wallet", env=env)
     w.ok(
         "account", "import", "wang", "--kind", "individual", DATASAFE_IMPORT_KEY=world.citizen2.key

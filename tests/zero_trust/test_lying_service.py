@@ -459,7 +459,7 @@ def test_another_root_or_grantee_key_is_refused(stack: Stack, liar: LyingProxy) 
         stack.citizen, EXIT_CONTRADICTED, "grant", "create", "--asset", aid, "--to", "citybank",
         "--fields", "income", "--purpose", "loan", "--days", "1", "--yes", **_lied(stack, liar),
     )  # fmt: skip
-    assert code == "service_mismatch" and "not the one registered on chain" in msg
+    assert code == "service_mismatch" and "own binding" in msg
 
 
 # ---- 6. the audit range -----------------------------------------------------------------

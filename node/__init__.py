@@ -1,5 +1,11 @@
 """``datasafe-node``: the whole node (chain, ledger, custodian, database, API, indexer).
 
+The composition root: it builds on ``ledger``, ``vault`` and ``api`` (asking the service
+through :mod:`api.ops`), and nothing imports it. Commands in :mod:`node.cli`; ``up`` in
+:mod:`node.up`, the API child in :mod:`node.supervise`, start-up checks in
+:mod:`node.startup`, ``status`` in :mod:`node.status`, ``scrub|backup|restore`` in
+:mod:`node.blobs`, the data dir in :mod:`node.datadir`, the demo in :mod:`node.demo`.
+
 datasafe-node up          start everything in the foreground; Ctrl-C / SIGTERM stops it
 datasafe-node status      chain reachable, manifest matches, database agrees with the chain,
                           API /readyz and indexer lag (``--json``)

@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 FORGE := $(CURDIR)/scripts/foundry.sh forge
 # What each gate looks at; tests/test_gates.py points them at broken trees to show each can fail.
 FORGE_ROOT := .
-PY_PATHS := ledger vault api wallet_cli tests scripts
+PY_PATHS := ledger vault api wallet_cli node tests scripts
 MYPY_ARGS :=
 IMPORTS_CONFIG := pyproject.toml
 
@@ -75,8 +75,8 @@ imports: bootstrap
 	$(VENV)/bin/lint-imports --no-cache $(IMPORTS_CONFIG)
 
 fmt: bootstrap
-	$(VENV)/bin/ruff format ledger vault api wallet_cli tests scripts
-	$(VENV)/bin/ruff check --fix ledger vault api wallet_cli tests scripts
+	$(VENV)/bin/ruff format ledger vault api wallet_cli node tests scripts
+	$(VENV)/bin/ruff check --fix ledger vault api wallet_cli node tests scripts
 	$(FORGE) fmt
 
 gas-bench: bootstrap

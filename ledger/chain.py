@@ -2,7 +2,7 @@
 
 Started on a loopback port, its state persisted under the data directory
 (``--state``, written on exit and every ``state_interval`` seconds), stopped on
-context exit, on SIGTERM/SIGINT (see :mod:`ledger.node`) and at interpreter exit.
+context exit, on SIGTERM/SIGINT (see :mod:`node.up`) and at interpreter exit.
 The platform binary is run directly, not the npm shim, so that terminating it
 terminates the node and leaves no orphan.
 

@@ -24,8 +24,8 @@ from api import db as api_db
 from api._vault import VaultAdapter
 from api.backup import BackupError
 from api.cli import EXIT_BLOBS_DAMAGED
+from api.ops import blob_health
 from api.settings import ApiSettings
-from ledger.node import blob_health
 from vault.store import BlobStore
 
 

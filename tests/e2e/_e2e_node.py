@@ -111,7 +111,7 @@ class Node:
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "ledger.node", *args],
+            [sys.executable, "-m", "node", *args],
             env=self.env,
             cwd=REPO,
             capture_output=True,
@@ -122,7 +122,7 @@ class Node:
     def start(self, *args: str, expect_running: bool = True) -> str:
         """``up``; returns its output up to ``running`` (or everything, if it exits)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ledger.node", "up", *args],
+            [sys.executable, "-m", "node", "up", *args],
             env=self.env,
             cwd=REPO,
             stdout=subprocess.PIPE,

@@ -23,7 +23,11 @@ from _e2e_node import Node
 from eth_account import Account
 from typer.testing import CliRunner, Result
 
-from api.demo import (
+from ledger.abi import ledger_abi
+from ledger.client import LedgerClient
+from ledger.models import AssetStatus, GrantStatus, MemberKind, MemberStatus, Role
+from ledger.rpc import RpcClient
+from node.demo import (
     DEMO_PASSPHRASE,
     LOAN_USES,
     Demo,
@@ -34,10 +38,6 @@ from api.demo import (
     next_run,
     run_demo,
 )
-from ledger.abi import ledger_abi
-from ledger.client import LedgerClient
-from ledger.models import AssetStatus, GrantStatus, MemberKind, MemberStatus, Role
-from ledger.rpc import RpcClient
 from wallet_cli._home import Home
 from wallet_cli.main import app as wallet_app
 

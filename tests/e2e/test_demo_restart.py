@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 from _e2e_node import Node, wait_dead, wait_indexed
 
-from api.demo import STEPS
 from ledger.abi import ledger_abi
 from ledger.rpc import RpcClient
+from node.demo import STEPS
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from _e2e_node import Node, Story, wait_dead, wait_indexed
 
-from ledger.node import EXIT_USAGE
+from node.errors import EXIT_USAGE
 
 
 @pytest.fixture(scope="module")

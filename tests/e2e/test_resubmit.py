@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from _e2e_node import Node, Story, wait_dead, wait_indexed
 from eth_hash.auto import keccak
 
-from ledger.node import EXIT_CHAIN_BEHIND
 from ledger.rpc import RpcClient
+from node.errors import EXIT_CHAIN_BEHIND
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ from ledger.errors import (
 )
 from ledger.manifest import Manifest, deploy_ledger, load_verified, verify_manifest
 from ledger.models import MemberKind, MemberStatus, Role
-from ledger.node import app
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.tx import LocalKeySender
+from node.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +169,7 @@ def test_node_up_deploys_then_reuses(tmp_path: Path) -> None:
     outputs = []
     for _ in range(2):
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from ledger.node import main; main()", "up"],
+            [sys.executable, "-c", "from node.cli import main; main()", "up"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

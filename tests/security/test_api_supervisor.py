@@ -25,8 +25,8 @@ from _e2e_node import Node, alive, wait_dead
 
 from api.app import create_app
 from api.settings import ApiSettings
-from ledger.node import API_RESTART_MAX_DELAY, ApiSupervisor
 from ledger.rpc import RpcClient
+from node.supervise import API_RESTART_MAX_DELAY, ApiSupervisor
 
 
 @pytest.fixture

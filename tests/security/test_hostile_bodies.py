@@ -190,7 +190,7 @@ def test_memory_stays_bounded_under_every_hostile_class(api: ApiProcess, edge_wo
 def test_recursion_limit_is_sane_after_importing_the_entry_points() -> None:
     code = (
         "import sys, json\n"
-        "import api.app, api.cli, ledger.node, wallet_cli.main, eth_account\n"
+        "import api.app, api.cli, node.cli, wallet_cli.main, eth_account\n"
         "assert sys.getrecursionlimit() <= 1000, sys.getrecursionlimit()\n"
         "try:\n"
         "    json.loads('[' * 200000 + ']' * 200000)\n"

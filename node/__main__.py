@@ -1,0 +1,5 @@
+"""``python -m node``: the same as ``datasafe-node``."""
+
+from node.cli import main
+
+main()

@@ -11,7 +11,7 @@ Revises: a0001
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "a0002"
 down_revision: str | None = "a0001"
@@ -20,6 +20,8 @@ depends_on = None
 
 
 def _columns(table: str) -> set[str]:
+    if context.is_offline_mode():  # --sql: the upgrade of a database at a0001
+        return set()
     return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
 
 
@@ -36,7 +38,8 @@ def upgrade() -> None:
         if_not_exists=True,
     )
     state = sa.table("api_scrub_state", sa.column("id"))
-    if op.get_bind().execute(sa.select(state.c.id)).first() is None:
+    offline = context.is_offline_mode()
+    if offline or op.get_bind().execute(sa.select(state.c.id)).first() is None:
         op.execute(
             sa.text("INSERT INTO api_scrub_state (id, full_passes, checked_total) VALUES (1, 0, 0)")
         )

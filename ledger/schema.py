@@ -21,9 +21,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.errors import LedgerError
+
+#: The PostgreSQL advisory lock every migration run holds for its transaction.
+_LOCK_KEY = 0x44534D49  # "DSMI"
 
 
 class MigrationError(LedgerError):
@@ -58,6 +62,7 @@ class Migrations:
             return ctx.get_current_revision()
 
     def is_current(self, engine: Engine) -> bool:
+        """Whether the database is at head (False also when it cannot be read)."""
         try:
             return self.current(engine) == self.head()
         except sa.exc.SQLAlchemyError:
@@ -67,11 +72,16 @@ class Migrations:
         self, engine: Engine, revision: str = "head", backup_dir: Path | None = None
     ) -> Path | None:
         """Upgrade to ``revision``; a SQLite file behind it is backed up first (path returned)."""
-        old = self.current(engine)
-        target = self.head() if revision == "head" else revision
+        try:
+            old = self.current(engine)
+            target = self.head() if revision == "head" else revision
+            behind = old != target and self._has_tables(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise MigrationError(f"reading {self.version_table}: {exc}") from exc
         backup = None
-        if old != target and self._has_tables(engine):
-            backup = backup_sqlite(engine, old or "base", self.version_table, backup_dir)
+        if behind:
+            label = self.version_table.removesuffix("_alembic_version")
+            backup = backup_sqlite(engine, old or "base", label, backup_dir)
         self._run(engine, lambda cfg: command.upgrade(cfg, revision))
         return backup
 
@@ -90,8 +100,11 @@ class Migrations:
     def _run(self, engine: Engine, op: Any) -> None:
         try:
             with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Replicas starting together: one migrates, the others wait, then no-op.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
                 op(self.config(conn))
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, CommandError) as exc:
             raise MigrationError(f"migrating {self.version_table}: {exc}") from exc
 
     def _has_tables(self, engine: Engine) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from ledger.errors import LedgerError
+
+#: Alembic keeps its running environment in module globals (``alembic.context``): one run at
+#: a time per process (the service migrates while its indexer thread starts, for one).
+_RUN_LOCK = threading.Lock()
 
 #: The PostgreSQL advisory lock every migration run holds for its transaction.
 _LOCK_KEY = 0x44534D49  # "DSMI"
@@ -94,12 +99,13 @@ class Migrations:
         cfg = self.config(output=out)
         cfg.set_main_option("sqlalchemy.url", dialect_url)
         span = f"{start}:{revision}" if start else revision
-        command.upgrade(cfg, span, sql=True)
+        with _RUN_LOCK:
+            command.upgrade(cfg, span, sql=True)
         return out.getvalue()
 
     def _run(self, engine: Engine, op: Any) -> None:
         try:
-            with engine.begin() as conn:
+            with _RUN_LOCK, engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
                     # Replicas starting together: one migrates, the others wait, then no-op.
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})

@@ -249,7 +249,7 @@ class Writer:
 def seed(db_url: str, grants: int, accesses: int, seed_value: int = 7) -> dict[str, Any]:
     engine = db.make_engine(db_url)
     started = time.perf_counter()
-    db.INDEXER_METADATA.create_all(engine)
+    db.create_tables(engine)
     with engine.begin() as conn:
         for t in (*TABLES, CURSOR, BLOCKS):
             conn.execute(t.delete())

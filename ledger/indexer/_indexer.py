@@ -48,6 +48,7 @@ from ledger.indexer.errors import (
     UnknownEventError,
 )
 from ledger.indexer.settings import IndexerSettings, get_settings
+from ledger.schema import MigrationError
 
 log = logging.getLogger("ledger.indexer")
 
@@ -212,7 +213,10 @@ class Indexer:
     def _ensure_tables(self) -> None:
         with self._tables_lock:
             if not self._tables_ready:
-                db.create_tables(self._engine)
+                try:
+                    db.create_tables(self._engine)
+                except MigrationError as exc:
+                    raise IndexerDatabaseError(f"indexer database failure: {exc}") from exc
                 self._tables_ready = True
 
     # Sync ----------------------------------------------------------------------------

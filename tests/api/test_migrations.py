@@ -16,13 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from _api_server import live_server
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from api import db
+from api.settings import ApiSettings
 from ledger import db as ledger_db
 from ledger.schema import MigrationError, Migrations
 
@@ -249,3 +252,25 @@ def test_operator_command_upgrades_backs_up_and_dry_runs(tmp_path: Path) -> None
         con.execute("UPDATE api_alembic_version SET version_num = 'zz999'")
     failed = _api(["migrate"], url)
     assert failed.returncode == 1 and "migrate failed" in failed.stderr
+
+
+def test_service_start_up_upgrades_a_release_database(
+    bare_settings: ApiSettings, db_url: str, tmp_path: Path
+) -> None:
+    """What ``datasafe-node up`` gets: the service finds the release's database and upgrades."""
+    load_release(db_url)
+    with live_server(bare_settings) as srv, httpx.Client(base_url=srv.url) as h:
+        body = h.get("/readyz").json()
+        assert body["checks"]["database"]["ok"] is True, body
+    engine = db.make_engine(db_url)
+    try:
+        assert db.MIGRATIONS.current(engine) == db.MIGRATIONS.head()
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(db.grants)).scalar() == 2
+    finally:
+        engine.dispose()
+    copies = sorted(p.name for p in tmp_path.glob("*.bak"))
+    if db_url.startswith("sqlite"):
+        assert copies == ["datasafe.db.api-base.bak"]
+    else:
+        assert copies == []

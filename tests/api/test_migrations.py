@@ -274,3 +274,16 @@ def test_service_start_up_upgrades_a_release_database(
         assert copies == ["datasafe.db.api-base.bak"]
     else:
         assert copies == []
+
+
+def test_upgrade_by_url_is_what_the_node_calls(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    load_release(url)
+    copy = db.upgrade(url, tmp_path / "backups")
+    assert copy == tmp_path / "backups" / "node.db.api-base.bak" and copy.is_file()
+    assert db.upgrade(url, tmp_path / "backups") is None  # at head: nothing to copy
+    engine = db.make_engine(url)
+    try:
+        assert db.is_migrated(engine)
+    finally:
+        engine.dispose()

@@ -41,7 +41,7 @@ SHREDDED_TABLES = (key_packages.name, relays.name)
 #: Attempts at a TRUNCATE checkpoint while readers hold an older snapshot.
 CHECKPOINT_ATTEMPTS = 20
 
-_GRANTS: sa.Table = ledger_db.GrantRecord.__table__  # type: ignore[attr-defined]
+_GRANTS: sa.Table = ledger_db.grants
 
 
 def _is_sqlite(engine: Engine) -> bool:

@@ -4,6 +4,9 @@
     python -m api scrub [--json]             check every blob against its anchored digest
     python -m api backup DIR                 copy the database and the blobs into DIR
     python -m api restore DIR                put them back (the service stopped)
+    python -m api migrate [--sql] [--backup-dir DIR]
+                                             upgrade the database (the service's and the
+                                             indexer's tables) to head; --sql prints the SQL
 
 Settings come from the ``DATASAFE_API_*`` environment (``datasafe-node`` passes the node's).
 Exit codes of the tasks: 0 done and clean, 1 failed, 4 blobs missing or corrupt.
@@ -23,7 +26,7 @@ from ledger import restore_recursion_limit
 #: A task found blobs missing or corrupt (``scrub``; ``datasafe-node status`` uses it too).
 EXIT_BLOBS_DAMAGED = 4
 EXIT_FAILED = 1
-TASKS = ("serve", "scrub", "backup", "restore")
+TASKS = ("serve", "scrub", "backup", "restore", "migrate")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,6 +68,13 @@ def _task(name: str, argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     if name in ("backup", "restore"):
         parser.add_argument("dir", type=Path)
+    elif name == "migrate":
+        parser.add_argument(
+            "--sql", action="store_true", help="print the SQL of a whole upgrade, run nothing"
+        )
+        parser.add_argument(
+            "--backup-dir", type=Path, help="where a SQLite file's copy goes (default: beside it)"
+        )
     else:
         parser.add_argument("--max-blobs", type=int, help="blobs per pass (default: settings)")
         parser.add_argument("--max-bytes", type=int, help="bytes per pass (default: settings)")
@@ -73,17 +83,23 @@ def _task(name: str, argv: list[str]) -> int:
         )
     args = parser.parse_args(argv)
     from api.errors import ApiError
+    from ledger.errors import LedgerError
 
     settings = ApiSettings()
     try:
         if name == "scrub":
             report, code = _scrub(settings, args)
+        elif name == "migrate":
+            report, code = _migrate(settings, args)
+            if args.sql:
+                print(report["sql"])
+                return code
         else:
             from api import backup
 
             fn = backup.backup if name == "backup" else backup.restore
             report, code = fn(settings, args.dir), 0
-    except ApiError as exc:
+    except (ApiError, LedgerError) as exc:
         print(f"{name} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
@@ -117,6 +133,30 @@ def _scrub(settings: ApiSettings, args: argparse.Namespace) -> tuple[dict[str, A
     finally:
         engine.dispose()
     return report, 0 if report["health"]["ok"] else EXIT_BLOBS_DAMAGED
+
+
+def _migrate(settings: ApiSettings, args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """Upgrade the service's and the indexer's tables (or, ``--sql``, print the SQL only)."""
+    from api import db
+    from ledger import db as ledger_db
+
+    both = (("api", db.MIGRATIONS), ("indexer", ledger_db.MIGRATIONS))
+    if args.sql:
+        return {"sql": "".join(m.sql(settings.database_url) for _, m in both)}, 0
+    engine = db.make_engine(settings.database_url)
+    report: dict[str, Any] = {}
+    try:
+        for label, migrations in both:
+            before = migrations.current(engine)
+            backup = migrations.upgrade(engine, backup_dir=args.backup_dir)
+            report[label] = {
+                "from": before,
+                "to": migrations.current(engine),
+                "backup": str(backup) if backup else None,
+            }
+    finally:
+        engine.dispose()
+    return report, 0
 
 
 def _print(name: str, report: dict[str, Any]) -> None:

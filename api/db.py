@@ -1,15 +1,19 @@
-"""The service's own SQL tables (request nonces, relay outbox) and engine set-up.
+"""The service's own SQL tables (SQLAlchemy Core) and engine set-up.
 
-Tables live in their own ``MetaData`` with an ``api_`` prefix so they coexist
-with the vault store's and the indexer's tables in the same database.
+Every table the service owns is defined here, on one ``MetaData``, with an ``api_`` prefix
+so they coexist with the indexer's tables (``ledger.db``) in the same database. The schema
+is built and changed only by the migrations in ``api/migrations`` (:func:`migrate`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from ledger.schema import Migrations
 
 metadata = sa.MetaData()
 
@@ -169,12 +173,41 @@ scrub_findings = sa.Table(
     sa.Column("detected_at", sa.BigInteger, nullable=False),
 )
 
-#: The schema version this code expects; readiness fails on a mismatch.
-SCHEMA_VERSION = 1
-schema_version = sa.Table(
-    "api_schema_version",
+#: Webhooks institutions registered (``api.webhooks``).
+webhooks = sa.Table(
+    "api_webhooks",
     metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("institution", sa.String(42), nullable=False, index=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("kinds", sa.JSON, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    #: the trace key after which events are new for this webhook
+    sa.Column("after_key", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+#: One row per (webhook, event): the delivery log and retry state.
+webhook_deliveries = sa.Table(
+    "api_webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("webhook_id", sa.String(36), nullable=False),
+    sa.Column("event_key", sa.String(200), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    #: The dispatcher that holds this delivery (sending it now) and until when.
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claim_expires", sa.Float, nullable=True),
+    sa.UniqueConstraint("webhook_id", "event_key", name="uq_webhook_event"),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
 
 
@@ -207,25 +240,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
-def migrate(engine: Engine) -> None:
-    """Create the service's tables (idempotent) and stamp the schema version."""
-    metadata.create_all(engine)
-    with engine.begin() as conn:
-        row = conn.execute(sa.select(schema_version.c.version)).first()
-        if row is None:
-            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-        if conn.execute(sa.select(scrub_state.c.id)).first() is None:
-            conn.execute(scrub_state.insert().values(id=1, full_passes=0, checked_total=0))
+#: The service's migrations (``api/migrations``), versioned in ``api_alembic_version``.
+MIGRATIONS = Migrations(
+    script_location=Path(__file__).resolve().parent / "migrations",
+    version_table="api_alembic_version",
+    metadata=metadata,
+)
+
+
+def migrate(engine: Engine, backup_dir: Path | None = None) -> Path | None:
+    """Upgrade the service's tables to head (idempotent). A SQLite file found behind is
+    copied first (online backup API, named with its old revision); that copy's path is
+    returned. A database made by ``create_all`` before migrations existed is upgraded too."""
+    return MIGRATIONS.upgrade(engine, backup_dir=backup_dir)
+
+
+def upgrade(url: str, backup_dir: Path | None = None) -> Path | None:
+    """Upgrade the database at ``url`` to head (what ``datasafe-node up`` calls at start-up)."""
+    engine = make_engine(url)
+    try:
+        return migrate(engine, backup_dir)
+    finally:
+        engine.dispose()
 
 
 def is_migrated(engine: Engine) -> bool:
-    with engine.connect() as conn:
-        try:
-            row = conn.execute(sa.select(schema_version.c.version)).first()
-        except sa.exc.ProgrammingError:
-            return False
-        except sa.exc.OperationalError as exc:
-            if "no such table" in str(exc):
-                return False
-            raise
-    return row is not None and row[0] == SCHEMA_VERSION
+    """Whether the database is at this code's head revision (readiness fails otherwise)."""
+    return MIGRATIONS.is_current(engine)

@@ -54,7 +54,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from api import egress
+from api import db, egress
+from api.db import webhook_deliveries as deliveries
+from api.db import webhooks
 from ledger import trace
 from ledger.trace import TraceFilter, TraceRow
 
@@ -62,43 +64,6 @@ log = logging.getLogger("api.webhooks")
 
 EVENT_KINDS = ("revoked", "paused", "expired", "resumed")
 DEFAULT_KINDS = ("revoked", "paused", "expired")
-
-metadata = sa.MetaData()
-
-webhooks = sa.Table(
-    "api_webhooks",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("institution", sa.String(42), nullable=False, index=True),
-    sa.Column("url", sa.String(2000), nullable=False),
-    sa.Column("secret", sa.String(64), nullable=False),
-    sa.Column("kinds", sa.JSON, nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False),
-    #: the trace key after which events are new for this webhook
-    sa.Column("after_key", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-)
-
-deliveries = sa.Table(
-    "api_webhook_deliveries",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("webhook_id", sa.String(36), nullable=False),
-    sa.Column("event_key", sa.String(200), nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),
-    sa.Column("last_status", sa.Integer, nullable=True),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
-    sa.Column("delivered_at", sa.BigInteger, nullable=True),
-    #: The dispatcher that holds this delivery (sending it now) and until when.
-    sa.Column("claimed_by", sa.String(100), nullable=True),
-    sa.Column("claim_expires", sa.Float, nullable=True),
-    sa.UniqueConstraint("webhook_id", "event_key", name="uq_webhook_event"),
-    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
-)
 
 
 class WebhookSettings(BaseSettings):
@@ -126,21 +91,10 @@ _migrated: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def migrate(engine: Engine) -> None:
-    """Create the webhook tables (idempotent; once per engine)."""
+    """Bring the service's tables (webhooks' among them) to head; once per engine."""
     if engine not in _migrated:
-        metadata.create_all(engine)
-        _add_missing_columns(engine)
+        db.migrate(engine)
         _migrated.add(engine)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Tables created before the delivery claim existed get its two columns."""
-    present = {c["name"] for c in sa.inspect(engine).get_columns(deliveries.name)}
-    with engine.begin() as conn:
-        for col in (deliveries.c.claimed_by, deliveries.c.claim_expires):
-            if col.name not in present:
-                kind = col.type.compile(dialect=engine.dialect)
-                conn.execute(sa.text(f"ALTER TABLE {deliveries.name} ADD COLUMN {col.name} {kind}"))
 
 
 def event_key(row: TraceRow) -> str:

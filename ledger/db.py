@@ -1,4 +1,4 @@
-"""SQL tables of the chain indexer (SQLModel), in their own MetaData.
+"""SQL tables of the chain indexer (SQLAlchemy Core), in their own MetaData.
 
 Every event row carries the block number, block hash, block timestamp, transaction
 hash and log index of the log it came from, so that any answer built on these
@@ -17,14 +17,13 @@ API's, so each component creates and migrates only its own.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
+
+from ledger.schema import Migrations
 
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
@@ -58,250 +57,202 @@ def saturate_i64(value: int) -> int:
     return min(value, _I64_MAX)
 
 
-class IndexerBase(SQLModel, registry=registry()):
-    """Base of the indexer's tables; its metadata is :data:`INDEXER_METADATA`."""
-
-
-INDEXER_METADATA: sa.MetaData = IndexerBase.metadata
-
+INDEXER_METADATA = sa.MetaData()
+"""The indexer's tables (and only those): :mod:`ledger.migrations` builds them from it."""
 
 # BIGINT on PostgreSQL; INTEGER on SQLite, where only "INTEGER PRIMARY KEY" auto-increments.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _coords_args(table: str) -> tuple[Any, ...]:
-    return (sa.UniqueConstraint("block_number", "log_index", name=f"uq_{table}_block_log"),)
-
-
-class EventCoords(IndexerBase):
-    """Where a row's log sits on the chain: the proof a trace cites."""
-
-    block_number: int = Field(sa_type=sa.BigInteger, index=True)
-    block_hash: str = Field(max_length=66)
-    block_timestamp: int = Field(sa_type=sa.BigInteger, index=True)
-    tx_hash: str = Field(max_length=66, index=True)
-    log_index: int = Field(sa_type=sa.Integer)
-
-
-# Bookkeeping -------------------------------------------------------------------------
-
-
-class IndexerCursor(IndexerBase, table=True):
-    """The single row saying which chain, ledger and block the tables reflect."""
-
-    __tablename__ = "indexer_cursor"
-
-    id: int = Field(default=1, primary_key=True)
-    chain_id: int = Field(sa_type=sa.BigInteger)
-    genesis_hash: str = Field(max_length=66)
-    ledger_address: str = Field(max_length=42)
-    start_block: int = Field(sa_type=sa.BigInteger)
-    last_block: int = Field(sa_type=sa.BigInteger)
-    last_block_hash: str | None = Field(default=None, max_length=66)
-    updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-
-
-class IndexedBlock(IndexerBase, table=True):
-    """Recent block hashes (within the re-org window) used to find a common ancestor."""
-
-    __tablename__ = "indexed_blocks"
-
-    number: int = Field(
-        sa_type=sa.BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
-    hash: str = Field(max_length=66)
-    parent_hash: str = Field(max_length=66)
-    timestamp: int = Field(sa_type=sa.BigInteger)
-
-
-class SkippedLog(EventCoords, table=True):
-    """Logs from the ledger address that were not indexed (``on_unknown_event="skip"``)."""
-
-    __tablename__ = "skipped_logs"
-    __table_args__ = _coords_args("skipped_logs")
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    address: str = Field(max_length=42)
-    topic0: str | None = Field(default=None, max_length=66)
-    topics: list[str] = Field(sa_type=sa.JSON)
-    data: str = Field(sa_type=sa.Text)
-    reason: str = Field(max_length=200)
-
-
-# Membership --------------------------------------------------------------------------
-
-
-class Member(IndexerBase, table=True):
-    """Current state of a member, as the chain has it after the last indexed block."""
-
-    __tablename__ = "members"
-
-    address: str = Field(primary_key=True, max_length=42)
-    roles: int = Field(sa_type=sa.Integer)
-    kind: int = Field(sa_type=sa.Integer)
-    kind_name: str = Field(max_length=16)
-    status: str = Field(max_length=16, index=True)
-    key_version: int = Field(sa_type=sa.BigInteger)
-    enc_key_hash: str = Field(max_length=66)
-    admitted_by: str = Field(max_length=42)
-    admitted_at: int = Field(sa_type=sa.BigInteger)
-    admitted_block: int = Field(sa_type=sa.BigInteger)
-    updated_block: int = Field(sa_type=sa.BigInteger)
-
-
-class MemberAgent(IndexerBase, table=True):
-    """Current agents of enterprise members."""
-
-    __tablename__ = "member_agents"
-
-    enterprise: str = Field(primary_key=True, max_length=42)
-    agent: str = Field(primary_key=True, max_length=42, index=True)
-    expiry: int = Field(sa_type=sa.BigInteger)
-    active: bool
-    updated_block: int = Field(sa_type=sa.BigInteger)
-
-
-class MemberEvent(EventCoords, table=True):
-    """Every membership and governance event, in chain order."""
-
-    __tablename__ = "member_events"
-    __table_args__ = _coords_args("member_events")
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    event: str = Field(max_length=40, index=True)
-    account: str = Field(max_length=42, index=True)
-    actor: str | None = Field(default=None, max_length=42)
-    args: dict[str, Any] = Field(sa_type=sa.JSON)
-
-
-# Schemas and assets ------------------------------------------------------------------
-
-
-class SchemaRecord(EventCoords, table=True):
-    """A registered schema (immutable once registered)."""
-
-    __tablename__ = "schemas"
-    __table_args__ = _coords_args("schemas")
-
-    schema_id: str = Field(primary_key=True, max_length=66)
-    issuer: str = Field(max_length=42, index=True)
-    field_count: int = Field(sa_type=sa.Integer)
-    fields_hash: str = Field(max_length=66)
-
-
-class AssetRecord(EventCoords, table=True):
-    """One asset version record (each version has its own asset id); coords are its anchoring."""
-
-    __tablename__ = "assets"
-    __table_args__ = _coords_args("assets")
-
-    asset_id: str = Field(primary_key=True, max_length=66)
-    version: int = Field(sa_type=sa.BigInteger)
-    owner: str = Field(max_length=42, index=True)
-    issuer: str = Field(max_length=42, index=True)
-    schema_id: str = Field(max_length=66, index=True)
-    root: str = Field(max_length=66)
-    ciphertext_digest: str = Field(max_length=66)
-    status: str = Field(max_length=16, index=True)
-    previous: str | None = Field(default=None, max_length=66)
-    next: str | None = Field(default=None, max_length=66)
-    updated_block: int = Field(sa_type=sa.BigInteger)
-
-
-class AssetEvent(EventCoords, table=True):
-    """Every asset event; for AssetSuperseded, asset_id is the old version, related the new."""
-
-    __tablename__ = "asset_events"
-    __table_args__ = _coords_args("asset_events")
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    event: str = Field(max_length=40, index=True)
-    asset_id: str = Field(max_length=66, index=True)
-    related_asset_id: str | None = Field(default=None, max_length=66, index=True)
-    owner: str | None = Field(default=None, max_length=42, index=True)
-    actor: str | None = Field(default=None, max_length=42)
-    args: dict[str, Any] = Field(sa_type=sa.JSON)
-
-
-# Consents ----------------------------------------------------------------------------
-
-
-class GrantRecord(IndexerBase, table=True):
-    """Current state of a grant: terms, uses, status; coords are its creation."""
-
-    __tablename__ = "grants"
-
-    grant_id: str = Field(primary_key=True, max_length=66)
-    asset_id: str = Field(max_length=66, index=True)
-    owner: str = Field(max_length=42, index=True)
-    grantee: str = Field(max_length=42, index=True)
-    grantor: str = Field(max_length=42)
-    purpose: int = Field(sa_type=sa.BigInteger, index=True)
-    fields_mask: int = Field(sa_type=Mask64)
-    not_before: int = Field(sa_type=sa.BigInteger)
-    expiry: int = Field(sa_type=sa.BigInteger)
-    max_uses: int = Field(sa_type=sa.BigInteger)
-    uses: int = Field(sa_type=sa.BigInteger)
-    status: str = Field(max_length=16, index=True)
-    nonce: str = Field(max_length=78)
-    granted_at: int = Field(sa_type=sa.BigInteger)
-    block_number: int = Field(sa_type=sa.BigInteger, index=True)
-    block_hash: str = Field(max_length=66)
-    block_timestamp: int = Field(sa_type=sa.BigInteger)
-    tx_hash: str = Field(max_length=66)
-    log_index: int = Field(sa_type=sa.Integer)
-    updated_block: int = Field(sa_type=sa.BigInteger)
-
-
-class GrantEvent(EventCoords, table=True):
-    """ConsentGranted / ConsentRevoked / ConsentPaused / ConsentResumed, in chain order."""
-
-    __tablename__ = "grant_events"
-    __table_args__ = _coords_args("grant_events")
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    event: str = Field(max_length=40, index=True)
-    grant_id: str = Field(max_length=66, index=True)
-    actor: str = Field(max_length=42)
-    args: dict[str, Any] = Field(sa_type=sa.JSON)
-
-
-class Access(EventCoords, table=True):
-    """One recorded access (``Accessed``), with the grant's owner and asset denormalised."""
-
-    __tablename__ = "accesses"
-    __table_args__ = (
-        *_coords_args("accesses"),
-        sa.Index("ix_accesses_grantee_block", "grantee", "block_number"),
-        sa.Index("ix_accesses_owner_block", "owner", "block_number"),
-        sa.Index("ix_accesses_asset_block", "asset_id", "block_number"),
+def _coords(table: str) -> tuple[sa.Column[Any] | sa.UniqueConstraint, ...]:
+    """Where a row's log sits on the chain (the proof a trace cites); unique per table."""
+    return (
+        sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
+        sa.Column("block_hash", sa.String(66), nullable=False),
+        sa.Column("block_timestamp", sa.BigInteger, nullable=False, index=True),
+        sa.Column("tx_hash", sa.String(66), nullable=False, index=True),
+        sa.Column("log_index", sa.Integer, nullable=False),
+        sa.UniqueConstraint("block_number", "log_index", name=f"uq_{table}_block_log"),
     )
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    grant_id: str = Field(max_length=66, index=True)
-    grantee: str = Field(max_length=42)
-    custodian: str = Field(max_length=42)
-    owner: str = Field(max_length=42)
-    asset_id: str = Field(max_length=66)
-    fields_mask: int = Field(sa_type=Mask64)
-    purpose: int = Field(sa_type=sa.BigInteger)
-    use: int = Field(sa_type=sa.BigInteger)
-    nonce: str = Field(max_length=78)
 
+indexer_cursor = sa.Table(
+    "indexer_cursor",
+    INDEXER_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, default=1),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("genesis_hash", sa.String(66), nullable=False),
+    sa.Column("ledger_address", sa.String(42), nullable=False),
+    sa.Column("start_block", sa.BigInteger, nullable=False),
+    sa.Column("last_block", sa.BigInteger, nullable=False),
+    sa.Column("last_block_hash", sa.String(66)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
-class AccessRefusal(EventCoords, table=True):
-    """A request ``recordAccessBatch`` skipped (``AccessRefused``), with its reason code."""
+indexed_blocks = sa.Table(
+    "indexed_blocks",
+    INDEXER_METADATA,
+    sa.Column("number", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(66), nullable=False),
+    sa.Column("parent_hash", sa.String(66), nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+)
 
-    __tablename__ = "access_refusals"
-    __table_args__ = _coords_args("access_refusals")
+skipped_logs = sa.Table(
+    "skipped_logs",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("address", sa.String(42), nullable=False),
+    sa.Column("topic0", sa.String(66)),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    *_coords("skipped_logs"),
+)
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
-    grant_id: str = Field(max_length=66, index=True)
-    grantee: str = Field(max_length=42, index=True)
-    custodian: str = Field(max_length=42)
-    reason: int = Field(sa_type=sa.Integer)
-    nonce: str = Field(max_length=78)
+members = sa.Table(
+    "members",
+    INDEXER_METADATA,
+    sa.Column("address", sa.String(42), primary_key=True),
+    sa.Column("roles", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("kind_name", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("key_version", sa.BigInteger, nullable=False),
+    sa.Column("enc_key_hash", sa.String(66), nullable=False),
+    sa.Column("admitted_by", sa.String(42), nullable=False),
+    sa.Column("admitted_at", sa.BigInteger, nullable=False),
+    sa.Column("admitted_block", sa.BigInteger, nullable=False),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+)
 
+member_agents = sa.Table(
+    "member_agents",
+    INDEXER_METADATA,
+    sa.Column("enterprise", sa.String(42), primary_key=True),
+    sa.Column("agent", sa.String(42), primary_key=True, index=True),
+    sa.Column("expiry", sa.BigInteger, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+)
+
+member_events = sa.Table(
+    "member_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("account", sa.String(42), nullable=False, index=True),
+    sa.Column("actor", sa.String(42)),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("member_events"),
+)
+
+schemas = sa.Table(
+    "schemas",
+    INDEXER_METADATA,
+    sa.Column("schema_id", sa.String(66), primary_key=True),
+    sa.Column("issuer", sa.String(42), nullable=False, index=True),
+    sa.Column("field_count", sa.Integer, nullable=False),
+    sa.Column("fields_hash", sa.String(66), nullable=False),
+    *_coords("schemas"),
+)
+
+assets = sa.Table(
+    "assets",
+    INDEXER_METADATA,
+    sa.Column("asset_id", sa.String(66), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(42), nullable=False, index=True),
+    sa.Column("issuer", sa.String(42), nullable=False, index=True),
+    sa.Column("schema_id", sa.String(66), nullable=False, index=True),
+    sa.Column("root", sa.String(66), nullable=False),
+    sa.Column("ciphertext_digest", sa.String(66), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("previous", sa.String(66)),
+    sa.Column("next", sa.String(66)),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+    *_coords("assets"),
+)
+
+asset_events = sa.Table(
+    "asset_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("asset_id", sa.String(66), nullable=False, index=True),
+    sa.Column("related_asset_id", sa.String(66), index=True),
+    sa.Column("owner", sa.String(42), index=True),
+    sa.Column("actor", sa.String(42)),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("asset_events"),
+)
+
+grants = sa.Table(
+    "grants",
+    INDEXER_METADATA,
+    sa.Column("grant_id", sa.String(66), primary_key=True),
+    sa.Column("asset_id", sa.String(66), nullable=False, index=True),
+    sa.Column("owner", sa.String(42), nullable=False, index=True),
+    sa.Column("grantee", sa.String(42), nullable=False, index=True),
+    sa.Column("grantor", sa.String(42), nullable=False),
+    sa.Column("purpose", sa.BigInteger, nullable=False, index=True),
+    sa.Column("fields_mask", Mask64(), nullable=False),
+    sa.Column("not_before", sa.BigInteger, nullable=False),
+    sa.Column("expiry", sa.BigInteger, nullable=False),
+    sa.Column("max_uses", sa.BigInteger, nullable=False),
+    sa.Column("uses", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("nonce", sa.String(78), nullable=False),
+    sa.Column("granted_at", sa.BigInteger, nullable=False),
+    sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
+    sa.Column("block_hash", sa.String(66), nullable=False),
+    sa.Column("block_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),
+    sa.Column("log_index", sa.Integer, nullable=False),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+)
+
+grant_events = sa.Table(
+    "grant_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("grant_id", sa.String(66), nullable=False, index=True),
+    sa.Column("actor", sa.String(42), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("grant_events"),
+)
+
+accesses = sa.Table(
+    "accesses",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("grant_id", sa.String(66), nullable=False, index=True),
+    sa.Column("grantee", sa.String(42), nullable=False),
+    sa.Column("custodian", sa.String(42), nullable=False),
+    sa.Column("owner", sa.String(42), nullable=False),
+    sa.Column("asset_id", sa.String(66), nullable=False),
+    sa.Column("fields_mask", Mask64(), nullable=False),
+    sa.Column("purpose", sa.BigInteger, nullable=False),
+    sa.Column("use", sa.BigInteger, nullable=False),
+    sa.Column("nonce", sa.String(78), nullable=False),
+    *_coords("accesses"),
+    sa.Index("ix_accesses_owner_block", "owner", "block_number"),
+    sa.Index("ix_accesses_asset_block", "asset_id", "block_number"),
+    sa.Index("ix_accesses_grantee_block", "grantee", "block_number"),
+)
+
+access_refusals = sa.Table(
+    "access_refusals",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("grant_id", sa.String(66), nullable=False, index=True),
+    sa.Column("grantee", sa.String(42), nullable=False, index=True),
+    sa.Column("custodian", sa.String(42), nullable=False),
+    sa.Column("reason", sa.Integer, nullable=False),
+    sa.Column("nonce", sa.String(78), nullable=False),
+    *_coords("access_refusals"),
+)
 
 # Engine ------------------------------------------------------------------------------
 
@@ -330,18 +281,12 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the indexer's tables if missing (idempotent)."""
-    INDEXER_METADATA.create_all(engine)
-    create_trace_indexes(engine)
-
-
 # Trace indexes -----------------------------------------------------------------------
 # The regulator's trace and the subject's history (``ledger.trace``) sort by
 # ``(block_timestamp, block_number, log_index)`` after an equality filter; each index
 # below serves one filter together with that order, so a page is an index range scan.
-# ``create_all`` only adds missing *tables*, so :func:`create_trace_indexes` adds them to
-# databases created before they existed (idempotent: ``CREATE INDEX IF NOT EXISTS``).
+# The baseline migration creates them where missing (``IF NOT EXISTS``), so a database made
+# by ``create_all`` before they existed gains them on its first upgrade.
 
 
 def _trace_index(name: str, table: sa.Table, *lead: str) -> sa.Index:
@@ -349,23 +294,26 @@ def _trace_index(name: str, table: sa.Table, *lead: str) -> sa.Index:
     return sa.Index(name, *cols)
 
 
-_T_ACCESS: sa.Table = Access.__table__  # type: ignore[attr-defined]
-_T_GRANT_EVENT: sa.Table = GrantEvent.__table__  # type: ignore[attr-defined]
-_T_GRANT: sa.Table = GrantRecord.__table__  # type: ignore[attr-defined]
-
 TRACE_INDEXES: tuple[sa.Index, ...] = (
-    _trace_index("ix_trace_accesses_time", _T_ACCESS),
-    _trace_index("ix_trace_accesses_owner", _T_ACCESS, "owner"),
-    _trace_index("ix_trace_accesses_grantee", _T_ACCESS, "grantee"),
-    _trace_index("ix_trace_accesses_asset", _T_ACCESS, "asset_id"),
-    _trace_index("ix_trace_accesses_purpose", _T_ACCESS, "purpose"),
-    _trace_index("ix_trace_grant_events_time", _T_GRANT_EVENT),
-    sa.Index("ix_trace_grants_expiry", _T_GRANT.c.expiry),
+    _trace_index("ix_trace_accesses_time", accesses),
+    _trace_index("ix_trace_accesses_owner", accesses, "owner"),
+    _trace_index("ix_trace_accesses_grantee", accesses, "grantee"),
+    _trace_index("ix_trace_accesses_asset", accesses, "asset_id"),
+    _trace_index("ix_trace_accesses_purpose", accesses, "purpose"),
+    _trace_index("ix_trace_grant_events_time", grant_events),
+    sa.Index("ix_trace_grants_expiry", grants.c.expiry),
 )
 
 
-def create_trace_indexes(engine: Engine) -> None:
-    """Create the trace indexes that an existing database lacks (idempotent)."""
-    with engine.begin() as conn:
-        for index in TRACE_INDEXES:
-            index.create(conn, checkfirst=True)
+#: The indexer's migrations (``ledger/migrations``), versioned in ``indexer_alembic_version``.
+MIGRATIONS = Migrations(
+    script_location=Path(__file__).resolve().parent / "migrations",
+    version_table="indexer_alembic_version",
+    metadata=INDEXER_METADATA,
+)
+
+
+def create_tables(engine: Engine, backup_dir: Path | None = None) -> Path | None:
+    """Upgrade the indexer's tables to head (idempotent; a SQLite file behind is backed up
+    first, and that copy's path returned)."""
+    return MIGRATIONS.upgrade(engine, backup_dir=backup_dir)

@@ -49,12 +49,12 @@ EVENT_KIND = {
 }
 KIND_EVENT = {v: k for k, v in EVENT_KIND.items()}
 
-_ACCESSES = db.Access.__table__  # type: ignore[attr-defined]
-_GRANTS = db.GrantRecord.__table__  # type: ignore[attr-defined]
-_GRANT_EVENTS = db.GrantEvent.__table__  # type: ignore[attr-defined]
-_ASSETS = db.AssetRecord.__table__  # type: ignore[attr-defined]
-_CURSOR = db.IndexerCursor.__table__  # type: ignore[attr-defined]
-_BLOCKS = db.IndexedBlock.__table__  # type: ignore[attr-defined]
+_ACCESSES = db.accesses
+_GRANTS = db.grants
+_GRANT_EVENTS = db.grant_events
+_ASSETS = db.assets
+_CURSOR = db.indexer_cursor
+_BLOCKS = db.indexed_blocks
 
 SortKey = tuple[int, int, int, int]
 _I64_MAX = (1 << 63) - 1

@@ -35,12 +35,12 @@ YEAR = 365 * 86_400
 LOGS_PER_BLOCK = 20
 CHUNK = 50_000
 
-ASSETS = db.AssetRecord.__table__  # type: ignore[attr-defined]
-GRANTS = db.GrantRecord.__table__  # type: ignore[attr-defined]
-GRANT_EVENTS = db.GrantEvent.__table__  # type: ignore[attr-defined]
-ACCESSES = db.Access.__table__  # type: ignore[attr-defined]
-CURSOR = db.IndexerCursor.__table__  # type: ignore[attr-defined]
-BLOCKS = db.IndexedBlock.__table__  # type: ignore[attr-defined]
+ASSETS = db.assets
+GRANTS = db.grants
+GRANT_EVENTS = db.grant_events
+ACCESSES = db.accesses
+CURSOR = db.indexer_cursor
+BLOCKS = db.indexed_blocks
 TABLES = (ASSETS, GRANTS, GRANT_EVENTS, ACCESSES)
 
 
@@ -249,7 +249,7 @@ class Writer:
 def seed(db_url: str, grants: int, accesses: int, seed_value: int = 7) -> dict[str, Any]:
     engine = db.make_engine(db_url)
     started = time.perf_counter()
-    db.INDEXER_METADATA.create_all(engine)
+    db.create_tables(engine)
     with engine.begin() as conn:
         for t in (*TABLES, CURSOR, BLOCKS):
             conn.execute(t.delete())

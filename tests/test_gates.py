@@ -201,7 +201,7 @@ def test_sdk_imports_without_server_frameworks() -> None:
         import sys
         from importlib.abc import MetaPathFinder
 
-        BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "psycopg")
+        BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg")
 
         class Block(MetaPathFinder):
             def find_spec(self, name, path=None, target=None):

@@ -15,7 +15,7 @@ serves ciphertext only. Modules:
   :class:`~vault.packages.Anchor`.
 * :mod:`vault.merkle` — commitments, root, proofs.
 * :mod:`vault.wire` — canonical CBOR with version checks and size limits.
-* :mod:`vault.store` — :class:`~vault.store.BlobStore`, :class:`~vault.store.VaultStore`.
+* :mod:`vault.store` — :class:`~vault.store.BlobStore` (content-addressed, crash-safe blobs).
 * :mod:`vault.errors` — :class:`~vault.errors.VaultError` and its subclasses.
 * :mod:`vault.settings` — ``VaultSettings`` (``DATASAFE_VAULT_*``), ``get_settings()``.
 

@@ -147,9 +147,9 @@ def _list_accesses(
     after: tuple[Any, ...] | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    from ledger.db import Access
+    from ledger.db import accesses
 
-    table = Access.__table__  # type: ignore[attr-defined]
+    table = accesses
     order = [table.c.block_number, table.c.log_index]
     stmt = sa.select(table).where(_paging.after(order, after)).order_by(*order).limit(limit)
     if owner is not None:

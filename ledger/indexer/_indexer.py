@@ -48,19 +48,20 @@ from ledger.indexer.errors import (
     UnknownEventError,
 )
 from ledger.indexer.settings import IndexerSettings, get_settings
+from ledger.schema import MigrationError
 
 log = logging.getLogger("ledger.indexer")
 
-_CURSOR = db.IndexerCursor.__table__  # type: ignore[attr-defined]
-_BLOCKS = db.IndexedBlock.__table__  # type: ignore[attr-defined]
-_ASSETS = db.AssetRecord.__table__  # type: ignore[attr-defined]
-_GRANTS = db.GrantRecord.__table__  # type: ignore[attr-defined]
-_MEMBERS = db.Member.__table__  # type: ignore[attr-defined]
-_AGENTS = db.MemberAgent.__table__  # type: ignore[attr-defined]
-_MEMBER_EVENTS = db.MemberEvent.__table__  # type: ignore[attr-defined]
-_ASSET_EVENTS = db.AssetEvent.__table__  # type: ignore[attr-defined]
-_GRANT_EVENTS = db.GrantEvent.__table__  # type: ignore[attr-defined]
-_ACCESSES = db.Access.__table__  # type: ignore[attr-defined]
+_CURSOR = db.indexer_cursor
+_BLOCKS = db.indexed_blocks
+_ASSETS = db.assets
+_GRANTS = db.grants
+_MEMBERS = db.members
+_AGENTS = db.member_agents
+_MEMBER_EVENTS = db.member_events
+_ASSET_EVENTS = db.asset_events
+_GRANT_EVENTS = db.grant_events
+_ACCESSES = db.accesses
 
 # Errors after which the run loop waits and tries again; every other IndexerError stops it.
 TRANSIENT_ERRORS: tuple[type[IndexerError], ...] = (
@@ -212,7 +213,10 @@ class Indexer:
     def _ensure_tables(self) -> None:
         with self._tables_lock:
             if not self._tables_ready:
-                db.create_tables(self._engine)
+                try:
+                    db.create_tables(self._engine)
+                except MigrationError as exc:
+                    raise IndexerDatabaseError(f"indexer database failure: {exc}") from exc
                 self._tables_ready = True
 
     # Sync ----------------------------------------------------------------------------

@@ -60,17 +60,17 @@ class DecodedEvent:
     ref: LogRef
 
 
-_T_MEMBERS = db.Member.__table__  # type: ignore[attr-defined]
-_T_AGENTS = db.MemberAgent.__table__  # type: ignore[attr-defined]
-_T_MEMBER_EVENTS = db.MemberEvent.__table__  # type: ignore[attr-defined]
-_T_SCHEMAS = db.SchemaRecord.__table__  # type: ignore[attr-defined]
-_T_ASSETS = db.AssetRecord.__table__  # type: ignore[attr-defined]
-_T_ASSET_EVENTS = db.AssetEvent.__table__  # type: ignore[attr-defined]
-_T_GRANTS = db.GrantRecord.__table__  # type: ignore[attr-defined]
-_T_GRANT_EVENTS = db.GrantEvent.__table__  # type: ignore[attr-defined]
-_T_ACCESSES = db.Access.__table__  # type: ignore[attr-defined]
-_T_REFUSALS = db.AccessRefusal.__table__  # type: ignore[attr-defined]
-_T_SKIPPED = db.SkippedLog.__table__  # type: ignore[attr-defined]
+_T_MEMBERS = db.members
+_T_AGENTS = db.member_agents
+_T_MEMBER_EVENTS = db.member_events
+_T_SCHEMAS = db.schemas
+_T_ASSETS = db.assets
+_T_ASSET_EVENTS = db.asset_events
+_T_GRANTS = db.grants
+_T_GRANT_EVENTS = db.grant_events
+_T_ACCESSES = db.accesses
+_T_REFUSALS = db.access_refusals
+_T_SKIPPED = db.skipped_logs
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_MEMBER_EVENTS,

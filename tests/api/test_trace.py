@@ -245,8 +245,8 @@ def test_audit_verify_reports_tampered_index_rows(
         scoped = reg.get("/v1/audit/verify", params={"institution": w.bank2.address})
         assert scoped["ok"] and scoped["chain_rows"] == 4
 
-        accesses = db.Access.__table__  # type: ignore[attr-defined]
-        events = db.GrantEvent.__table__  # type: ignore[attr-defined]
+        accesses = db.accesses
+        events = db.grant_events
         engine = db.make_engine(h.db_url)
         try:
             with engine.begin() as conn:

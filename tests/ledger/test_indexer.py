@@ -268,18 +268,18 @@ def assert_index_matches_chain(ledger: Ledger, engine: sa.Engine) -> None:
     assert set(rows) == chain_logs(ledger)
     # Current-state rows agree with the contract's storage.
     with engine.connect() as conn:
-        for g in conn.execute(sa.select(db.GrantRecord.__table__)).mappings():  # type: ignore[attr-defined]
+        for g in conn.execute(sa.select(db.grants)).mappings():
             onchain = ledger.contract.functions.getGrant(bytes.fromhex(g["grant_id"][2:])).call()
             assert g["uses"] == onchain[7]
             assert g["status"] == {1: "active", 2: "paused", 3: "revoked"}[onchain[8]]
             assert g["fields_mask"] == onchain[3]
-        for m in conn.execute(sa.select(db.Member.__table__)).mappings():  # type: ignore[attr-defined]
+        for m in conn.execute(sa.select(db.members)).mappings():
             onchain = ledger.contract.functions.getMember(
                 Web3.to_checksum_address(m["address"])
             ).call()
             assert (m["roles"], m["kind"]) == (onchain[0], onchain[1])
             assert m["status"] == {1: "active", 2: "suspended"}[onchain[2]]
-        for a in conn.execute(sa.select(db.AssetRecord.__table__)).mappings():  # type: ignore[attr-defined]
+        for a in conn.execute(sa.select(db.assets)).mappings():
             onchain = ledger.contract.functions.getAsset(bytes.fromhex(a["asset_id"][2:])).call()
             assert (
                 a["status"]
@@ -657,7 +657,7 @@ def test_kill_9_mid_batch_then_restart_gives_exactly_the_chain(ledger: Ledger, d
     engine = db.make_engine(db_url)
     db.create_tables(engine)
     proc = _indexer_process(ledger, db_url, "--batch-size", "1", "--poll-interval", "0.05")
-    cursor_table = db.IndexerCursor.__table__  # type: ignore[attr-defined]
+    cursor_table = db.indexer_cursor
     try:
         # Wait until the indexer has committed a few ranges.
         deadline = time.monotonic() + 60

@@ -21,7 +21,7 @@ from api import _store
 from api._paging import PAGE_MAX, encode_cursor
 from api.client import DataSafeClient
 from api.db import make_engine, migrate
-from ledger.db import Access, create_tables
+from ledger.db import accesses, create_tables
 
 N_ASSETS = 5
 N_GRANTS = 3
@@ -58,7 +58,7 @@ def seeded(
     with engine.begin() as conn:
         for i in range(N_ACCESSES):
             conn.execute(
-                sa.insert(Access.__table__),  # type: ignore[attr-defined]
+                sa.insert(accesses),
                 {
                     "block_number": 10 + i // 3,
                     "block_hash": "0x" + "11" * 32,

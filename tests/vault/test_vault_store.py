@@ -11,19 +11,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from vault.errors import (
     BlobCorruptedError,
-    ConflictError,
     MalformedInputError,
     NotFoundError,
     StoreError,
 )
-from vault.keys import EncryptionKeyPair
-from vault.packages import build_key_package
-from vault.sealing import SealedAsset, open_asset, seal_asset
-from vault.store import BlobStore, VaultStore
+from vault.store import BlobStore
 
 OWNER = "0x" + "ab" * 20
 ISSUER = "0x" + "cd" * 20
@@ -106,96 +101,6 @@ def test_writer_killed_before_rename_leaves_no_blob(tmp_path: Path) -> None:
     assert list(store) == []
     assert store.put(b"x" * 100_000) == digest
     assert store.get(digest) == b"x" * 100_000
-
-
-def test_vault_store_assets(
-    db_url: str, tmp_path: Path, owner: EncryptionKeyPair, sealed: SealedAsset
-) -> None:
-    with VaultStore(db_url, tmp_path / "blobs") as store:
-        rec = store.put_asset(
-            sealed, owner=OWNER.upper().replace("0X", "0x"), issuer=ISSUER, schema_id="0x01"
-        )
-        assert rec.owner == OWNER and rec.root == sealed.root
-        assert store.put_asset(sealed, owner=OWNER, issuer=ISSUER, schema_id="0x01") == rec
-        newer = seal_asset(
-            [("name", b"v2")],
-            asset_id=sealed.asset_id,
-            version=sealed.version + 1,
-            owner_key=owner.public_key,
-        )
-        store.put_asset(newer, owner=OWNER, issuer=ISSUER, schema_id="0x01")
-        assert store.get_asset(sealed.asset_id) == newer  # latest by default
-        assert store.get_asset(sealed.asset_id, sealed.version) == sealed
-        assert (
-            open_asset(store.get_asset(sealed.asset_id, sealed.version), owner).root == sealed.root
-        )
-        assert [r.version for r in store.list_assets(OWNER)] == [sealed.version, sealed.version + 1]
-        assert store.list_assets(ISSUER) == []
-        with pytest.raises(NotFoundError):
-            store.get_asset(b"\x00" * 32)
-        other = seal_asset(
-            [("name", b"x")],
-            asset_id=sealed.asset_id,
-            version=sealed.version,
-            owner_key=owner.public_key,
-        )
-        with pytest.raises(ConflictError):
-            store.put_asset(other, owner=OWNER, issuer=ISSUER, schema_id="0x01")
-        with pytest.raises(MalformedInputError):
-            store.put_asset(sealed, owner="alice", issuer=ISSUER, schema_id="0x01")
-        # a blob tampered on disk is refused, not served
-        path = store.blobs.path_for(rec.blob_digest)
-        data = bytearray(path.read_bytes())
-        data[-1] ^= 1
-        path.write_bytes(bytes(data))
-        with pytest.raises(BlobCorruptedError):
-            store.get_asset(sealed.asset_id, sealed.version)
-
-
-def test_vault_store_packages_and_crypto_shredding(
-    db_url: str,
-    tmp_path: Path,
-    owner: EncryptionKeyPair,
-    grantee: EncryptionKeyPair,
-    sealed: SealedAsset,
-) -> None:
-    grant = b"\x07" * 32
-    pkg = build_key_package(
-        sealed, owner, grant_id=grant, fields=["name"], grantee_key=grantee.public_key
-    )
-    with VaultStore(db_url, tmp_path / "blobs") as store:
-        rec = store.put_package(pkg, grantee=GRANTEE)
-        assert rec.grant_id == grant and rec.grantee == GRANTEE
-        store.put_package(pkg, grantee=GRANTEE)  # idempotent
-        assert store.get_package(grant) == pkg
-        again = build_key_package(
-            sealed, owner, grant_id=grant, fields=["name"], grantee_key=grantee.public_key
-        )
-        with pytest.raises(ConflictError):
-            store.put_package(again, grantee=GRANTEE)
-        store.delete_package(grant)
-        with pytest.raises(NotFoundError):
-            store.get_package(grant)
-        with pytest.raises(NotFoundError):
-            store.delete_package(grant)
-        # the row is really gone, not flagged
-        with store.engine.connect() as conn:
-            n = conn.execute(sa.text("select count(*) from vault_key_packages")).scalar_one()
-        assert n == 0
-
-
-def test_vault_tables_live_in_their_own_metadata() -> None:
-    from sqlmodel import SQLModel
-
-    from vault.store import VaultTable
-
-    assert set(VaultTable.metadata.tables) == {"vault_assets", "vault_key_packages"}
-    assert not set(VaultTable.metadata.tables) & set(SQLModel.metadata.tables)
-
-
-def test_unreachable_database(tmp_path: Path) -> None:
-    with pytest.raises(StoreError):
-        VaultStore(f"sqlite:///{tmp_path}/missing-dir/x.db", tmp_path / "blobs")
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

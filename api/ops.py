@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,6 +49,30 @@ def child_env(**settings: object) -> dict[str, str]:
     Names are :class:`api.settings.ApiSettings` fields; an unknown name is a ``ValueError``.
     """
     return {_env_name(k): _env_value(v) for k, v in settings.items() if v is not None}
+
+
+def upgrade_database(database_url: str, backup_dir: Path) -> Path | None:
+    """Bring a database the node finds behind to this code's head revision, both the service's
+    tables and the indexer's (a SQLite file is copied into ``backup_dir`` first, named with its
+    old revision). Returns the copy, if one was made. A database that does not exist yet is
+    left for the service to create."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and not (
+        url.database and url.database != ":memory:" and Path(url.database).exists()
+    ):
+        return None
+    from api import db as api_db
+    from ledger import db as ledger_db
+
+    engine = api_db.make_engine(database_url)
+    try:
+        copies = [
+            migrations.upgrade(engine, backup_dir=backup_dir)
+            for migrations in (api_db.MIGRATIONS, ledger_db.MIGRATIONS)
+        ]
+    finally:
+        engine.dispose()
+    return next((copy for copy in copies if copy is not None), None)
 
 
 def redact_database_url(url: str) -> str:

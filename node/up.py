@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from eth_account import Account
 
-from api.ops import child_env, env_setting, redact_database_url
+from api.ops import child_env, env_setting, redact_database_url, upgrade_database
 from ledger.chain import EmbeddedChain
 from ledger.client import sender_from_settings
 from ledger.errors import CodeMismatchError, ConfigurationError, LedgerError, ManifestNotFoundError
@@ -181,6 +181,11 @@ def _run(
         c = _start_chain(s, external)
         manifest = _load_ledger(s, c)
         setup = ensure_custodian(c.url, manifest, custodian, s, c.governor, fund=external is None)
+        # A database left behind by an older release is upgraded (a SQLite file copied first)
+        # before anything reads it.
+        copy = upgrade_database(database_url, root)
+        if copy is not None:
+            typer.echo(f"database   upgraded to this release (the old file is kept at {copy})")
         consistency = _check_database(s, c.url, database_url, manifest)
         blob_dir = blob_dir_for(root)
         env = child_env(

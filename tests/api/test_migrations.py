@@ -276,7 +276,28 @@ def test_service_start_up_upgrades_a_release_database(
         assert copies == []
 
 
-def test_upgrade_by_url_is_what_the_node_calls(tmp_path: Path) -> None:
+def test_node_upgrades_a_database_it_finds_behind(tmp_path: Path) -> None:
+    """``datasafe-node up`` calls ``api.ops.upgrade_database`` before anything reads the
+    database: both sets of tables reach head, the old file is kept; a missing file is left
+    for the service to create."""
+    from api.ops import upgrade_database
+
+    missing = f"sqlite:///{tmp_path / 'absent.db'}"
+    assert upgrade_database(missing, tmp_path) is None
+    assert not (tmp_path / "absent.db").exists()
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    load_release(url)
+    copy = upgrade_database(url, tmp_path / "backups")
+    assert copy is not None and copy.is_file() and copy.parent == tmp_path / "backups"
+    engine = db.make_engine(url)
+    try:
+        at_head(engine)
+    finally:
+        engine.dispose()
+    assert upgrade_database(url, tmp_path / "backups") is None  # at head: nothing to copy
+
+
+def test_upgrade_by_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'node.db'}"
     load_release(url)
     copy = db.upgrade(url, tmp_path / "backups")

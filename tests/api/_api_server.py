@@ -106,7 +106,8 @@ METRICS_HEADERS = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 #: A fixed "ledger" address for envelope-only tests (the domain binds to it).
-FAKE_LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+# No contract is ever deployed here (not a CREATE address of a dev key), whatever ran before.
+FAKE_LEDGER = "0x00000000000000000000000000000000DeaDBeef"
 
 
 def write_manifest(

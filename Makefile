@@ -16,10 +16,20 @@ PY_PATHS := ledger vault api wallet_cli node tests scripts
 MYPY_ARGS :=
 IMPORTS_CONFIG := pyproject.toml
 
-.PHONY: bootstrap up down status test test-contracts test-python lint lint-ruff lint-format \
+.PHONY: bootstrap chromium up down status test test-contracts test-python lint lint-ruff lint-format \
 	typecheck imports slither fmt bench gas-bench clean
 
-bootstrap: $(VENV)/.installed node_modules/.installed
+bootstrap: $(VENV)/.installed node_modules/.installed chromium
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here). Installed
+# when missing and we may (root with apt-get); otherwise the browser tests skip and say how.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| echo "warning: apt-get install chromium failed: browser tests will skip"; \
+	else echo "note: no chromium (apt-get install -y chromium): browser tests will skip"; fi
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import errors
+from api._docs import install_offline_docs
 from api._edge import BodyGuardMiddleware
 from api._streams import StreamSlots
 from api.observability import RequestIdMiddleware, configure_logging
@@ -57,6 +58,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             "problem+json with a stable `type` per reason."
         ),
         lifespan=lifespan,
+        # Served by install_offline_docs from pinned local assets (the defaults use a CDN).
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=_operation_id,
     )
     app.state.services = None
@@ -83,6 +87,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.include_router(metrics_router)
     errors.install_error_handlers(app)
+    install_offline_docs(app)
     app.include_router(health.router)
     app.include_router(meta.router, prefix="/v1")
     from api.routers import include_v1

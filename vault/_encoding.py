@@ -9,11 +9,7 @@ from vault.errors import MalformedInputError
 
 def lp(*parts: bytes) -> bytes:
     """Concatenate ``parts`` each prefixed by its length as a 4-byte big-endian integer."""
-    out = bytearray()
-    for part in parts:
-        out += struct.pack(">I", len(part))
-        out += part
-    return bytes(out)
+    return b"".join([b for part in parts for b in (len(part).to_bytes(4, "big"), part)])
 
 
 def u64(value: int) -> bytes:

@@ -30,6 +30,7 @@ the old key until :func:`vault.sealing.rewrap_asset` moves it to the new one.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -119,6 +120,20 @@ def x25519_scalar_of_seed(seed: bytes) -> bytes:
     return hashlib.sha512(seed).digest()[:32]
 
 
+@functools.lru_cache(maxsize=1024)
+def _hpke_public(suite: Suite, raw: bytes) -> _HpkePublic:
+    """The primitive's public key object, parsed once per key (a seal per record reuses it)."""
+    try:
+        if suite is Suite.X25519_HKDF_SHA256_AES256GCM:
+            return x25519.X25519PublicKey.from_public_bytes(raw)
+        return hpke.MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(raw[:_MLKEM768_PUBLIC_LEN]),
+            x25519.X25519PublicKey.from_public_bytes(raw[_MLKEM768_PUBLIC_LEN:]),
+        )
+    except ValueError as exc:
+        raise MalformedInputError(f"invalid {suite.name} public key: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class PublicEncryptionKey:
     """A member's public encryption key (what the service serves and the chain hashes)."""
@@ -153,15 +168,7 @@ class PublicEncryptionKey:
         return self.raw[-_X25519_LEN:]
 
     def _hpke_key(self) -> _HpkePublic:
-        try:
-            if self.suite is Suite.X25519_HKDF_SHA256_AES256GCM:
-                return x25519.X25519PublicKey.from_public_bytes(self.raw)
-            return hpke.MLKEM768X25519PublicKey(
-                mlkem.MLKEM768PublicKey.from_public_bytes(self.raw[:_MLKEM768_PUBLIC_LEN]),
-                x25519.X25519PublicKey.from_public_bytes(self.raw[_MLKEM768_PUBLIC_LEN:]),
-            )
-        except ValueError as exc:
-            raise MalformedInputError(f"invalid {self.suite.name} public key: {exc}") from None
+        return _hpke_public(self.suite, self.raw)
 
     def wrap(self, plaintext: bytes, info: bytes) -> bytes:
         """HPKE base-mode single-shot seal: ``enc ‖ ciphertext`` (empty aad, context in info)."""

@@ -49,7 +49,7 @@ from vault.sealing import (
     _check_names,
     _recipient,
     decrypt_field,
-    field_key,
+    field_keys,
     unwrap_asset_key,
 )
 
@@ -163,7 +163,7 @@ def build_key_package(
     indices = sorted(sealed.index_of(n) for n in wanted)
     names = tuple(sealed.fields[i].name for i in indices)
     asset_key = unwrap_asset_key(sealed, owner_keys)
-    blob = b"".join(field_key(asset_key, sealed.asset_id, sealed.version, n) for n in names)
+    blob = b"".join(field_keys(asset_key, sealed.asset_id, sealed.version, names))
     recipient = grantee_key.digest()
     info = _package_info(grant_id, sealed.asset_id, sealed.version, sealed.root, recipient, names)
     return KeyPackage(

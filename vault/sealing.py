@@ -288,7 +288,7 @@ def field_aad(asset_id: bytes, version: int, name: str) -> bytes:
 _LEN4_NONCE = NONCE_LEN.to_bytes(4, "big")
 
 
-def _ciphertext_digest_start(asset_id: bytes, version: int) -> Any:
+def _ciphertext_digest_start(asset_id: bytes, version: int) -> hashlib._Hash:
     h = hashlib.sha256(CIPHERTEXT_SET_LABEL)
     h.update(lp(asset_id) + u64(version))
     return h

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Request, Response, status
 
 from api import _paging, _store, errors
 from api.deps import CurrentMember, Issuer, ServicesDep
+from api.flows._shared import ledger_call
 from api.models import SchemaCreate, SchemaPublic
-from api.routers._shared import ledger_call
 from ledger.abi import ledger_abi
 
 router = APIRouter(prefix="/schemas", tags=["schemas"])

@@ -15,7 +15,7 @@ from api._docs import install_offline_docs
 from api._edge import BodyGuardMiddleware
 from api._streams import StreamSlots
 from api.observability import RequestIdMiddleware, configure_logging
-from api.routers import health, meta
+from api.routers import include_routers
 from api.services import build_services
 from api.settings import ApiSettings, get_settings
 from ledger import restore_recursion_limit
@@ -34,16 +34,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         configure_logging(cfg.log_level, cfg.log_json)
         async with build_services(cfg) as services:
             app.state.services = services
-            from api import flows
+            from api import startup
 
-            await flows.start(services)
+            await startup.start(services)
             from api import webhooks
 
             await webhooks.start(services)
             try:
                 yield
             finally:
-                await flows.stop(services)
+                await startup.stop(services)
                 app.state.services = None
 
     app = FastAPI(
@@ -88,15 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     errors.install_error_handlers(app)
     install_offline_docs(app)
-    app.include_router(health.router)
-    app.include_router(meta.router, prefix="/v1")
-    from api.routers import include_v1
-
-    include_v1(app)
-    from api.routers import audit, history, trace, webhooks
-
-    for router in (trace.router, audit.router, history.router, webhooks.router):
-        app.include_router(router, prefix="/v1")
+    include_routers(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

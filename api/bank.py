@@ -168,6 +168,53 @@ def _open(
     return {k: v for k, v in values.items() if k in set(view.fields)}
 
 
+def _signed_pull(
+    c: DataSafeClient, pin: PinnedDeployment, key: bytes, view: GrantView, ttl: int
+) -> tuple[AccessRequest, dict[str, Any]]:
+    """An access request for the whole grant, signed for the pinned ledger, and the answer."""
+    mask = view.grant.fields_mask
+    request = AccessRequest(view.grant_id, mask, secrets.randbits(64), int(time.time()) + ttl)
+    signature = sign_access_request(key, Domain(pin.chain_id, pin.ledger_address), request)
+    pulled: dict[str, Any] = c.post(
+        "/v1/access",
+        {
+            "grant_id": "0x" + view.grant_id.hex(),
+            "fields_mask": mask,
+            "nonce": str(request.nonce),
+            "deadline": request.deadline,
+            "signature": "0x" + signature.hex(),
+        },
+    )
+    return request, pulled
+
+
+def _access_record(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    pulled: dict[str, Any],
+    view: GrantView,
+    me: str,
+    request: AccessRequest,
+) -> AccessRecord:
+    """The access record the service names, checked on the chain this client reads."""
+    access = (pulled.get("access") or {}).get("tx_hash")
+    if not access:
+        raise ServiceContradictedError(
+            "the service released data without naming its access record",
+            code="access_not_recorded",
+        )
+    return trust.verify_access_record(
+        rpc,
+        pin,
+        tx_hash=str(access),
+        grant_id=view.grant_id,
+        grantee=me,
+        nonce=request.nonce,
+        fields_mask=request.fields_mask,
+        claimed_use=pulled.get("use"),
+    )
+
+
 def pull_verified(
     c: DataSafeClient,
     rpc: RpcClient,
@@ -201,35 +248,8 @@ def pull_verified(
             f"the chain does not allow this pull: {verdict.reason.name.lower()}",
             code=verdict.reason.name.lower(),
         )
-    mask = view.grant.fields_mask
-    request = AccessRequest(view.grant_id, mask, secrets.randbits(64), int(time.time()) + ttl)
-    signature = sign_access_request(key, Domain(pin.chain_id, pin.ledger_address), request)
-    pulled: dict[str, Any] = c.post(
-        "/v1/access",
-        {
-            "grant_id": "0x" + view.grant_id.hex(),
-            "fields_mask": mask,
-            "nonce": str(request.nonce),
-            "deadline": request.deadline,
-            "signature": "0x" + signature.hex(),
-        },
-    )
-    access = (pulled.get("access") or {}).get("tx_hash")
-    if not access:
-        raise ServiceContradictedError(
-            "the service released data without naming its access record",
-            code="access_not_recorded",
-        )
-    record = trust.verify_access_record(
-        rpc,
-        pin,
-        tx_hash=str(access),
-        grant_id=view.grant_id,
-        grantee=me,
-        nonce=request.nonce,
-        fields_mask=mask,
-        claimed_use=pulled.get("use"),
-    )
+    request, pulled = _signed_pull(c, pin, key, view, ttl)
+    record = _access_record(rpc, pin, pulled, view, me, request)
     checks.append(
         f"access recorded by the pinned ledger in {record.tx_hash} (block {record.block_number}, "
         f"use {record.use})"

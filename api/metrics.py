@@ -89,6 +89,21 @@ class Metrics:
             "Custodian broadcasts the node refused for their nonce.",
             registry=r,
         )
+        self._add_blob_gauges(r)
+        self.api_restarts = Gauge(
+            "datasafe_api_restarts",
+            "Times the node supervisor restarted the API after it crashed (up to this process).",
+            registry=r,
+        )
+        self.scrape_errors = Counter(
+            "datasafe_metrics_scrape_errors",
+            "Scrapes in which a gauge could not be read (chain or database down).",
+            ["source"],
+            registry=r,
+        )
+
+    def _add_blob_gauges(self, r: CollectorRegistry) -> None:
+        """What the blob scrub found, and when it last ran."""
         self.blobs_missing = Gauge(
             "datasafe_blobs_missing",
             "Blobs the scrub found missing (data loss until restored from a backup).",
@@ -107,17 +122,6 @@ class Metrics:
         self.scrub_last_full_pass = Gauge(
             "datasafe_blob_scrub_last_full_pass_timestamp_seconds",
             "When the blob scrub last finished a round over every blob (Unix time; 0 never).",
-            registry=r,
-        )
-        self.api_restarts = Gauge(
-            "datasafe_api_restarts",
-            "Times the node supervisor restarted the API after it crashed (up to this process).",
-            registry=r,
-        )
-        self.scrape_errors = Counter(
-            "datasafe_metrics_scrape_errors",
-            "Scrapes in which a gauge could not be read (chain or database down).",
-            ["source"],
             registry=r,
         )
 

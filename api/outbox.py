@@ -1,7 +1,7 @@
 """Relays that must end "confirmed and stored" or "failed and cleaned up", even across a crash.
 
 A row is written before a transaction is sent and settled after its receipt;
-:func:`api.flows.recover` finishes or cleans up rows left pending by a crash
+:func:`api.startup.recover` finishes or cleans up rows left pending by a crash
 by looking at what the chain actually holds.
 """
 

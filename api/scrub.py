@@ -180,34 +180,7 @@ def scrub_pass(
             report.findings.append(finding)
         elif digest is not None:
             recomputed[str(asset_id)] = digest
-    if chain is not None and recomputed:
-        ids = list(recomputed)
-        try:
-            on_chain = chain([bytes.fromhex(a[2:]) for a in ids])
-        except Exception as exc:  # an unreachable chain must not stop the scrub: DB-only then
-            log.warning("scrub: chain unreachable, digests checked against the DB only: %s", exc)
-            sound += ids
-        else:
-            report.chain_checked = True
-            for asset_id, want in zip(ids, on_chain, strict=True):
-                got = recomputed[asset_id]
-                if want is None:
-                    report.findings.append(
-                        Finding(asset_id, "", CORRUPT, "the chain holds no anchor for this asset")
-                    )
-                elif want != got:
-                    report.findings.append(
-                        Finding(
-                            asset_id,
-                            "",
-                            CORRUPT,
-                            f"ciphertext digest 0x{got.hex()} is not the chain's 0x{want.hex()}",
-                        )
-                    )
-                else:
-                    sound.append(asset_id)
-    else:
-        sound += list(recomputed)
+    sound += _sound_against_chain(chain, recomputed, report)
     blob_of = {str(a): str(b) for a, b, _ in rows}
     for f in report.findings:
         f.blob = f.blob or blob_of.get(f.asset_id, "")
@@ -247,6 +220,43 @@ def scrub_pass(
             extra={"missing": report.count(MISSING), "corrupt": report.count(CORRUPT)},
         )
     return report
+
+
+def _sound_against_chain(
+    chain: ChainDigests | None, recomputed: dict[str, bytes], report: PassReport
+) -> list[str]:
+    """Assets whose recomputed digest the chain anchors; the others become findings.
+
+    Without a chain (or when it is unreachable) the digests stand as checked against the DB.
+    """
+    if chain is None or not recomputed:
+        return list(recomputed)
+    sound: list[str] = []
+    ids = list(recomputed)
+    try:
+        on_chain = chain([bytes.fromhex(a[2:]) for a in ids])
+    except Exception as exc:  # an unreachable chain must not stop the scrub: DB-only then
+        log.warning("scrub: chain unreachable, digests checked against the DB only: %s", exc)
+        return ids
+    report.chain_checked = True
+    for asset_id, want in zip(ids, on_chain, strict=True):
+        got = recomputed[asset_id]
+        if want is None:
+            report.findings.append(
+                Finding(asset_id, "", CORRUPT, "the chain holds no anchor for this asset")
+            )
+        elif want != got:
+            report.findings.append(
+                Finding(
+                    asset_id,
+                    "",
+                    CORRUPT,
+                    f"ciphertext digest 0x{got.hex()} is not the chain's 0x{want.hex()}",
+                )
+            )
+        else:
+            sound.append(asset_id)
+    return sound
 
 
 def _state(conn: Connection) -> dict[str, Any]:

@@ -25,248 +25,42 @@ Nothing here imports ``api`` or ``wallet_cli``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from ledger import chaintime
+from ledger._pin import (
+    PIN_FACTS,
+    DeploymentMismatchError,
+    NotConfirmedError,
+    NotPinnedError,
+    PinnedDeployment,
+    ServiceContradictedError,
+    TrustError,
+    check_hint,
+    fingerprint_of,
+    genesis_hash,
+    normalise_fingerprint,
+    pin_from_fingerprint,
+    read_deployment,
+    verify_deployment,
+)
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.calls import LedgerCalls, Read
 from ledger.errors import ContractRevertError, LedgerError, RpcResponseError
-from ledger.manifest import Manifest, code_hash
 from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
 from ledger.rpc import RpcClient
 
 T = TypeVar("T")
 
-#: The four facts a pin fixes, in the order messages name them.
-PIN_FACTS = ("chain id", "ledger address", "genesis block hash", "ledger runtime code hash")
-_FINGERPRINT_LABEL = b"datasafe-deployment-pin/v1"
 
-
-# ---- errors -----------------------------------------------------------------------------
-
-
-class TrustError(LedgerError):
-    """The chain the client reads contradicts what it was told; ``code`` is a stable slug."""
-
-    code = "trust_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class DeploymentMismatchError(TrustError):
-    """The chain behind the RPC endpoint is not the pinned deployment."""
-
-    code = "deployment_mismatch"
-
-    def __init__(self, differs: Sequence[str], detail: str) -> None:
-        self.differs = tuple(differs)
-        super().__init__(f"the deployment differs from the pin in its {detail}")
-
-
-class NotPinnedError(TrustError):
-    """No deployment is pinned yet, and nobody confirmed a fingerprint."""
-
-    code = "deployment_not_pinned"
-
-
-class ServiceContradictedError(TrustError):
-    """What the service served is contradicted by the chain (it lied, or is broken)."""
-
-    code = "service_mismatch"
-
-
-class NotConfirmedError(TrustError):
-    """The chain does not show an action the service reported as done."""
-
-    code = "not_confirmed"
-
-
-# ---- the trust anchor -------------------------------------------------------------------
-
-
-def _hex32(value: str, what: str) -> str:
-    raw = value.lower()
-    if not raw.startswith("0x") or len(raw) != 66:
-        raise TrustError(f"{what} must be 0x + 64 hex digits, got {value!r}", code="invalid_pin")
-    try:
-        bytes.fromhex(raw[2:])
-    except ValueError:
-        raise TrustError(f"{what} is not hex: {value!r}", code="invalid_pin") from None
-    return raw
-
-
-@dataclass(frozen=True)
-class PinnedDeployment:
-    """The deployment a client trusts; ``deploy_block`` is where event scans start."""
-
-    chain_id: int
-    ledger_address: str
-    genesis_hash: str
-    code_hash: str
-    deploy_block: int = 0
-
-    def __post_init__(self) -> None:
-        if not is_address(self.ledger_address):
-            raise TrustError(f"not an address: {self.ledger_address!r}", code="invalid_pin")
-        object.__setattr__(self, "ledger_address", to_checksum_address(self.ledger_address))
-        object.__setattr__(self, "genesis_hash", _hex32(self.genesis_hash, "genesis hash"))
-        object.__setattr__(self, "code_hash", _hex32(self.code_hash, "code hash"))
-
-    @property
-    def fingerprint(self) -> str:
-        """Short, human-comparable: 128 bits of SHA-256 over the four facts, in 8 groups."""
-        return fingerprint_of(self.chain_id, self.ledger_address, self.genesis_hash, self.code_hash)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"fingerprint": self.fingerprint}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PinnedDeployment:
-        try:
-            pin = cls(
-                int(data["chain_id"]),
-                str(data["ledger_address"]),
-                str(data["genesis_hash"]),
-                str(data["code_hash"]),
-                int(data.get("deploy_block") or 0),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TrustError(f"a stored pin is unreadable: {exc}", code="invalid_pin") from exc
-        if "fingerprint" in data and data["fingerprint"] != pin.fingerprint:
-            raise TrustError("a stored pin does not match its own fingerprint", code="invalid_pin")
-        return pin
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest, rpc: RpcClient | None = None) -> PinnedDeployment:
-        """The manifest's facts; a manifest without ``genesisHash`` takes it from ``rpc``."""
-        genesis = manifest.genesis_hash
-        if genesis is None:
-            if rpc is None:
-                raise NotPinnedError("the manifest has no genesis hash and no chain was given")
-            genesis = genesis_hash(rpc)
-        return cls(
-            manifest.chain_id,
-            manifest.ledger_address,
-            genesis,
-            manifest.code_hash,
-            manifest.deploy_block,
-        )
-
-
-def fingerprint_of(chain_id: int, ledger: str, genesis: str, code: str) -> str:
-    canonical = b"|".join(
-        [
-            _FINGERPRINT_LABEL,
-            str(int(chain_id)).encode(),
-            ledger.lower().encode(),
-            genesis.lower().encode(),
-            code.lower().encode(),
-        ]
-    )
-    digest = hashlib.sha256(canonical).hexdigest()[:32]
-    return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
-
-
-def normalise_fingerprint(value: str) -> str:
-    """Accept any case, with or without dashes or spaces."""
-    raw = "".join(ch for ch in value.lower() if ch not in "-: ")
-    if len(raw) != 32 or any(ch not in "0123456789abcdef" for ch in raw):
-        raise TrustError(
-            f"a deployment fingerprint is 32 hex digits (8 groups of 4), got {value!r}",
-            code="invalid_pin",
-        )
-    return "-".join(raw[i : i + 4] for i in range(0, 32, 4))
-
-
-def genesis_hash(rpc: RpcClient) -> str:
-    block = rpc.call("eth_getBlockByNumber", ["0x0", False])
-    if not block or not block.get("hash"):
-        raise TrustError("the RPC endpoint has no genesis block", code="deployment_mismatch")
-    return str(block["hash"]).lower()
-
-
-def read_deployment(rpc: RpcClient, ledger_address: str, deploy_block: int = 0) -> PinnedDeployment:
-    """The four facts as the chain behind ``rpc`` has them for ``ledger_address``."""
-    if not is_address(ledger_address):
-        raise ServiceContradictedError(f"not a ledger address: {ledger_address!r}")
-    address = to_checksum_address(ledger_address)
-    code = str(rpc.call("eth_getCode", [address, "latest"]))
-    if code in ("0x", ""):
-        raise DeploymentMismatchError(
-            ["ledger runtime code hash"], f"code: there is no contract at {address}"
-        )
-    return PinnedDeployment(
-        int(rpc.call("eth_chainId"), 16), address, genesis_hash(rpc), code_hash(code), deploy_block
-    )
-
-
-def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
-    """Raise :class:`DeploymentMismatchError` naming each of the four facts that differs."""
-    differs: list[str] = []
-    details: list[str] = []
-    chain_id = int(rpc.call("eth_chainId"), 16)
-    if chain_id != pin.chain_id:
-        differs.append(PIN_FACTS[0])
-        details.append(f"chain id ({chain_id}, pinned {pin.chain_id})")
-    genesis = genesis_hash(rpc)
-    if genesis != pin.genesis_hash:
-        differs.append(PIN_FACTS[2])
-        details.append(f"genesis block hash ({genesis}, pinned {pin.genesis_hash})")
-    code = str(rpc.call("eth_getCode", [pin.ledger_address, "latest"]))
-    actual = code_hash(code) if code not in ("0x", "") else "no code"
-    if actual != pin.code_hash:
-        differs.append(PIN_FACTS[3])
-        details.append(
-            f"ledger runtime code hash at {pin.ledger_address} ({actual}, pinned {pin.code_hash})"
-        )
-    if differs:
-        raise DeploymentMismatchError(differs, "; ".join(details))
-
-
-def check_hint(pin: PinnedDeployment, chain_id: Any, ledger_address: Any) -> None:
-    """The service's ``/v1/info`` against the pin: a different ledger is a lie, not a hint."""
-    differs: list[str] = []
-    details: list[str] = []
-    if chain_id is not None and int(chain_id) != pin.chain_id:
-        differs.append(PIN_FACTS[0])
-        details.append(f"chain id (service says {chain_id}, pinned {pin.chain_id})")
-    if ledger_address is not None and str(ledger_address).lower() != pin.ledger_address.lower():
-        differs.append(PIN_FACTS[1])
-        details.append(
-            f"ledger address (service says {ledger_address}, pinned {pin.ledger_address})"
-        )
-    if differs:
-        raise DeploymentMismatchError(differs, "; ".join(details))
-
-
-def pin_from_fingerprint(
-    rpc: RpcClient, ledger_address: str, fingerprint: str, deploy_block: int = 0
-) -> PinnedDeployment:
-    """The deployment at ``ledger_address`` (a hint), accepted only if it has ``fingerprint``."""
-    wanted = normalise_fingerprint(fingerprint)
-    pin = read_deployment(rpc, ledger_address, deploy_block)
-    if pin.fingerprint != wanted:
-        raise DeploymentMismatchError(
-            ["fingerprint"],
-            f"fingerprint: the chain and the ledger the service names give {pin.fingerprint}, "
-            f"you confirmed {wanted}",
-        )
-    return pin
-
-
-# ---- reading the pinned ledger ----------------------------------------------------------
+# ---- reads of the pinned ledger ----------------------------------------------------------
 
 
 def read(rpc: RpcClient, pin: PinnedDeployment, r: Read[T], block: str = "latest") -> T:

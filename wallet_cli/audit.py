@@ -382,14 +382,7 @@ def verify_(
     if rows_file:
         pin = st.require_pin(None)
         first = pin.deploy_block if from_block is None else from_block
-        for path in rows_file:
-            try:
-                loaded = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise UserError(f"{path}: not a JSON trace export ({exc})") from None
-            if not isinstance(loaded, list):
-                raise UserError(f"{path}: not a JSON trace export (expected a list of rows)")
-            claimed += loaded
+        claimed = _load_exports(rows_file)
         last = _chain.block_number(rpc) if to_block is None else to_block
     else:
         p, key = st.unlock()
@@ -417,41 +410,53 @@ def verify_(
                 f"{behind['index_behind']} block(s) behind the chain head {behind['head']}"
             )
 
-    def human(con: Console) -> None:
-        n = len(report["missing"]) + len(report["extra"]) + len(report["altered"])
-        verdict = "everything matches" if report["ok"] else f"{n} difference(s)"
-        con.print(
-            f"blocks {first}..{last}: {report['chain_rows']} rows on chain, "
-            f"{report['claimed_rows']} claimed: {verdict}"
-        )
-        if report.get("drift"):
-            con.print(f"drift: {report['drift']}")
-        diffs = [
-            *(
-                ("missing", r["block_number"], r["log_index"], r["kind"], "")
-                for r in report["missing"]
-            ),
-            *(("extra", r["block_number"], r["log_index"], r["kind"], "") for r in report["extra"]),
-            *(
-                (
-                    "altered",
-                    a["block_number"],
-                    a["log_index"],
-                    a["chain"]["kind"],
-                    "; ".join(
-                        f"{k}: chain {v['chain']!r} vs claimed {v['claimed']!r}"
-                        for k, v in a["fields"].items()
-                    ),
-                )
-                for a in report["altered"]
-            ),
-        ]
-        if diffs:
-            table(con, "Differences", ["problem", "block", "log", "kind", "detail"], diffs)
-
-    st.emit(report, human)
+    st.emit(report, lambda con: _show_report(con, report, first, last))
     if not report["ok"]:
         raise typer.Exit(code=EXIT_REFUSED)
+
+
+def _load_exports(rows_file: list[Path]) -> list[dict[str, Any]]:
+    """The rows of JSON trace exports, in the order given."""
+    claimed: list[dict[str, Any]] = []
+    for path in rows_file:
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: not a JSON trace export ({exc})") from None
+        if not isinstance(loaded, list):
+            raise UserError(f"{path}: not a JSON trace export (expected a list of rows)")
+        claimed += loaded
+    return claimed
+
+
+def _show_report(con: Console, report: dict[str, Any], first: int, last: int) -> None:
+    n = len(report["missing"]) + len(report["extra"]) + len(report["altered"])
+    verdict = "everything matches" if report["ok"] else f"{n} difference(s)"
+    con.print(
+        f"blocks {first}..{last}: {report['chain_rows']} rows on chain, "
+        f"{report['claimed_rows']} claimed: {verdict}"
+    )
+    if report.get("drift"):
+        con.print(f"drift: {report['drift']}")
+    diffs = [
+        *(("missing", r["block_number"], r["log_index"], r["kind"], "") for r in report["missing"]),
+        *(("extra", r["block_number"], r["log_index"], r["kind"], "") for r in report["extra"]),
+        *(
+            (
+                "altered",
+                a["block_number"],
+                a["log_index"],
+                a["chain"]["kind"],
+                "; ".join(
+                    f"{k}: chain {v['chain']!r} vs claimed {v['claimed']!r}"
+                    for k, v in a["fields"].items()
+                ),
+            )
+            for a in report["altered"]
+        ),
+    ]
+    if diffs:
+        table(con, "Differences", ["problem", "block", "log", "kind", "detail"], diffs)
 
 
 def _indexed_to(c: DataSafeClient) -> int | None:

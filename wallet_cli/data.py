@@ -13,7 +13,7 @@ from ledger import trust
 from ledger.models import AssetStatus
 from vault.sealing import SealedAsset, open_asset
 from wallet_cli import _assets, _chain, _confirm
-from wallet_cli._context import JsonOpt, command, state
+from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
 from wallet_cli.contacts import name_of
 from wallet_cli.errors import RefusedError
@@ -120,33 +120,37 @@ def open_(
         out.write_text(json.dumps(data, indent=2) + "\n")
         out.chmod(0o600)
 
-    def human(con: Any) -> None:
-        kv(
-            con,
-            f"{schema['name']} (version {anchor['version']}, {anchor['status']})",
-            {
-                "issued by": name_of(st, anchor["issuer"]),
-                "anchored": f"block {data['anchored_block']} {when(anchor['anchored_at'])}".strip(),
-                "root": anchor["root"],
-                "verified against": "the chain"
-                if anchor["source"] == "chain"
-                else "the service's anchor (pass --rpc to check the chain)",
-            },
-        )
-        if key_binding == "foreign":
-            con.print(
-                "Warning: the encryption key bound on chain for this safe is not in this wallet; "
-                "new data will be sealed to it. Rotate your key (datasafe account rotate-key).",
-                style="bold red",
-            )
-        table(
-            con,
-            "Fields (each checked against the root)",
-            ["field", "value", "verified"],
-            [(k, v, "yes") for k, v in values.items()],
-        )
+    st.emit(data, lambda con: _show_opened(st, con, data, schema, anchor))
 
-    st.emit(data, human)
+
+def _show_opened(
+    st: State, con: Any, data: dict[str, Any], schema: dict[str, Any], anchor: dict[str, Any]
+) -> None:
+    key_binding, values = data["key_binding"], data["fields"]
+    kv(
+        con,
+        f"{schema['name']} (version {anchor['version']}, {anchor['status']})",
+        {
+            "issued by": name_of(st, anchor["issuer"]),
+            "anchored": f"block {data['anchored_block']} {when(anchor['anchored_at'])}".strip(),
+            "root": anchor["root"],
+            "verified against": "the chain"
+            if anchor["source"] == "chain"
+            else "the service's anchor (pass --rpc to check the chain)",
+        },
+    )
+    if key_binding == "foreign":
+        con.print(
+            "Warning: the encryption key bound on chain for this safe is not in this wallet; "
+            "new data will be sealed to it. Rotate your key (datasafe account rotate-key).",
+            style="bold red",
+        )
+    table(
+        con,
+        "Fields (each checked against the root)",
+        ["field", "value", "verified"],
+        [(k, v, "yes") for k, v in values.items()],
+    )
 
 
 @app.command()

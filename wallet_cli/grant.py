@@ -6,6 +6,8 @@ import datetime as dt
 import secrets
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -16,9 +18,9 @@ from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
 from ledger.keybinding import KeyBindingError
-from ledger.models import GrantStatus, GrantTerms
+from ledger.models import GrantStatus, GrantTerms, SignedStatusChange
 from vault.keys import PublicEncryptionKey
-from vault.packages import build_key_package
+from vault.packages import KeyPackage, build_key_package
 from vault.sealing import SealedAsset
 from wallet_cli import _assets, _chain, _confirm
 from wallet_cli._context import JsonOpt, State, command, state
@@ -143,7 +145,7 @@ def create(
         names, mask = parse_fields(fields, list(schema["fields"]))
         member = resolve_member(st, c, to)
         grantee = member["address"]
-        grantee_key = PublicEncryptionKey.from_bytes(
+        served_key = PublicEncryptionKey.from_bytes(
             _assets.b64(member["encryption_key"], "an encryption key")
         )
         anchor = _assets.anchored(st, c, a)
@@ -152,97 +154,154 @@ def create(
                 f"asset {asset} is {anchor['status']}; it cannot be shared",
                 code=f"asset_{anchor['status']}",
             )
-        rpc = st.rpc()
-        if rpc is not None:
-            _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
-            # The grantee's key must be the one it bound itself (signature + proof of possession).
-            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
-                try:
-                    grantee_key = verified_member_key(lc, member)
-                except KeyBindingError as exc:
-                    if exc.reason == "no_key":
-                        raise RefusedError(
-                            f"{to} has no encryption key of its own binding yet: {exc}",
-                            code="no_encryption_key",
-                        ) from None
-                    raise ContradictedError(
-                        f"the key the service serves for {to} is not {to}'s own binding: {exc}",
-                        code="service_mismatch",
-                    ) from None
-        terms_words = (
-            f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
-            f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
-            f"{name_of(st, a['issuer'])}) for {purpose_words(purpose_code)}, from now until "
-            f"{when(expiry)}, "
-            + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
-        )
-        if not st.json:
-            st.console.print("You are about to share:", style="bold")
-            st.console.print("  " + terms_words)
-            hidden = [f for f in schema["fields"] if f not in names]
-            if hidden:
-                st.console.print(f"  Not shared: {', '.join(hidden)}.")
+        grantee_key = _grantee_key(st, c, to, member, served_key, list(schema["fields"]), anchor)
+        terms = GrantTerms(aid, grantee, purpose_code, mask, 0, expiry, max_uses)
+        terms_words = _terms_words(st, terms, member, names, schema, a)
+        _show_terms(st, terms_words, [f for f in schema["fields"] if f not in names])
         if not yes and not typer.confirm("Sign and send this consent?", default=False):
             raise UserError("cancelled; nothing was signed or sent", code="cancelled")
-        sealed_out = c.get(f"/v1/assets/{asset}/sealed")
-        raw = _assets.b64(sealed_out["sealed"], "a sealed asset")
-        sealed = SealedAsset.from_bytes(raw)
-        if "0x" + sealed.root.hex() != anchor["root"].lower():
-            raise RefusedError(
-                "the sealed asset is not the anchored one", code="verification_failed"
-            )
-        nonce = secrets.randbits(64)
-        gid = grant_id_of(signer.address, nonce)
-        package = build_key_package(
-            sealed, ring, grant_id=gid, fields=names, grantee_key=grantee_key
-        )
-        terms = GrantTerms(aid, grantee, purpose_code, mask, 0, expiry, max_uses)
-        signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
-        import base64
-
-        receipt: dict[str, Any] = c.post(
-            "/v1/grants",
-            {
-                "terms": {
-                    "asset_id": asset.lower(),
-                    "grantee": grantee,
-                    "purpose": purpose_code,
-                    "fields_mask": mask,
-                    "not_before": 0,
-                    "expiry": expiry,
-                    "max_uses": max_uses,
-                },
-                "grantor": signer.address,
-                "nonce": str(nonce),
-                "deadline": signed.deadline,
-                "signature": "0x" + signed.signature.hex(),
-                "key_package": base64.b64encode(package.to_bytes()).decode(),
-            },
-        )
+        sealed = _anchored_sealed(c, asset, anchor)
+        package = partial(build_key_package, sealed, ring, fields=names, grantee_key=grantee_key)
+        body, gid = _signed_grant(key, signer.address, _domain(st, c), terms, package, now)
+        receipt: dict[str, Any] = c.post("/v1/grants", body)
     rpc = st.rpc()
     if rpc is not None:
-        _confirm.on_chain(
-            st,
-            rpc,
-            lambda r, pin: trust.get_grant(r, pin, gid),
-            lambda got: (
-                got.status == GrantStatus.ACTIVE
-                and got.asset_id == aid
-                and got.grantee.lower() == grantee.lower()
-                and got.fields_mask == mask
-                and got.expiry == expiry
-                and got.max_uses == max_uses
-            ),
-            what=f"grant 0x{gid.hex()} with the terms you signed",
-            claimed_tx=receipt.get("tx_hash"),
-            offer="Your signature is unused: grant again through another service (--api URL).",
-        )
+        _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
     receipt |= {
         "fields": names,
         "grantee_name": name_of(st, grantee),
         "words": terms_words,
         "confirmed_on_chain": rpc is not None,
     }
+    _save_and_emit(st, owner, signer, receipt)
+
+
+def _terms_words(
+    st: State,
+    terms: GrantTerms,
+    member: dict[str, Any],
+    names: list[str],
+    schema: dict[str, Any],
+    a: dict[str, Any],
+) -> str:
+    """The grant in plain words, as the subject confirms it."""
+    grantee, max_uses = terms.grantee, terms.max_uses
+    return (
+        f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
+        f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
+        f"{name_of(st, a['issuer'])}) for {purpose_words(terms.purpose)}, from now until "
+        f"{when(terms.expiry)}, "
+        + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+    )
+
+
+def _signed_grant(
+    key: bytes,
+    grantor: str,
+    domain: Domain,
+    terms: GrantTerms,
+    package: Callable[..., KeyPackage],
+    now: int,
+) -> tuple[dict[str, Any], bytes]:
+    """The ``POST /v1/grants`` body (terms signed here, key package built here), its grant id."""
+    import base64
+
+    nonce = secrets.randbits(64)
+    gid = grant_id_of(grantor, nonce)
+    built = package(grant_id=gid)
+    signed = sign_grant(key, domain, terms, nonce, now + _SIGNATURE_TTL)
+    body = {
+        "terms": {
+            "asset_id": "0x" + terms.asset_id.hex(),
+            "grantee": terms.grantee,
+            "purpose": terms.purpose,
+            "fields_mask": terms.fields_mask,
+            "not_before": 0,
+            "expiry": terms.expiry,
+            "max_uses": terms.max_uses,
+        },
+        "grantor": grantor,
+        "nonce": str(nonce),
+        "deadline": signed.deadline,
+        "signature": "0x" + signed.signature.hex(),
+        "key_package": base64.b64encode(built.to_bytes()).decode(),
+    }
+    return body, gid
+
+
+def _grantee_key(
+    st: State,
+    c: DataSafeClient,
+    to: str,
+    member: dict[str, Any],
+    served_key: PublicEncryptionKey,
+    schema_fields: list[str],
+    anchor: dict[str, Any],
+) -> PublicEncryptionKey:
+    """The grantee's encryption key: with a chain to read, only the one it bound itself
+    (signature + proof of possession); without one, the key the service serves."""
+    rpc = st.rpc()
+    if rpc is None:
+        return served_key
+    _assets.check_fields_hash(schema_fields, anchor["fields_hash"])
+    with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+        try:
+            return verified_member_key(lc, member)
+        except KeyBindingError as exc:
+            if exc.reason == "no_key":
+                raise RefusedError(
+                    f"{to} has no encryption key of its own binding yet: {exc}",
+                    code="no_encryption_key",
+                ) from None
+            raise ContradictedError(
+                f"the key the service serves for {to} is not {to}'s own binding: {exc}",
+                code="service_mismatch",
+            ) from None
+
+
+def _show_terms(st: State, terms_words: str, hidden: list[str]) -> None:
+    if st.json:
+        return
+    st.console.print("You are about to share:", style="bold")
+    st.console.print("  " + terms_words)
+    if hidden:
+        st.console.print(f"  Not shared: {', '.join(hidden)}.")
+
+
+def _anchored_sealed(c: DataSafeClient, asset: str, anchor: dict[str, Any]) -> SealedAsset:
+    """The sealed asset, refused unless its root is the anchored one."""
+    sealed_out = c.get(f"/v1/assets/{asset}/sealed")
+    raw = _assets.b64(sealed_out["sealed"], "a sealed asset")
+    sealed = SealedAsset.from_bytes(raw)
+    if "0x" + sealed.root.hex() != anchor["root"].lower():
+        raise RefusedError("the sealed asset is not the anchored one", code="verification_failed")
+    return sealed
+
+
+def _confirm_grant(
+    st: State, rpc: str, gid: bytes, terms: GrantTerms, claimed_tx: str | None
+) -> None:
+    """The grant is on the chain, active, with exactly the terms signed here."""
+    _confirm.on_chain(
+        st,
+        rpc,
+        lambda r, pin: trust.get_grant(r, pin, gid),
+        lambda got: (
+            got.status == GrantStatus.ACTIVE
+            and got.asset_id == terms.asset_id
+            and got.grantee.lower() == terms.grantee.lower()
+            and got.fields_mask == terms.fields_mask
+            and got.expiry == terms.expiry
+            and got.max_uses == terms.max_uses
+        ),
+        what=f"grant 0x{gid.hex()} with the terms you signed",
+        claimed_tx=claimed_tx,
+        offer="Your signature is unused: grant again through another service (--api URL).",
+    )
+
+
+def _save_and_emit(st: State, owner: Profile, signer: Profile, receipt: dict[str, Any]) -> None:
+    """The consent receipt saved with the owner (and the signing agent), then shown."""
     path = owner.save_receipt(receipt)
     if signer is not owner:
         signer.save_receipt(receipt)
@@ -382,17 +441,7 @@ def _status_change(
             "signature": "0x" + signed.signature.hex(),
         }
         if direct:
-            sent = _chain.send_ledger_tx(
-                rpc,
-                key,
-                domain.verifying_contract,
-                f"{action}BySig",
-                gid,
-                signed.signer,
-                signed.deadline,
-                signed.signature,
-            )
-            receipt: dict[str, Any] = {"grant_id": grant.lower(), "via": "own transaction"} | sent
+            receipt: dict[str, Any] = _send_own(rpc, key, domain, action, grant, signed)
         elif relay:
             with DataSafeClient(
                 relay.rstrip("/"),
@@ -431,21 +480,31 @@ def _status_change(
             f"Send your signed {action} to the chain yourself now (your own gas)?", default=False
         ):
             raise
-        sent = _chain.send_ledger_tx(
-            rpc,
-            key,
-            domain.verifying_contract,
-            f"{action}BySig",
-            gid,
-            signed.signer,
-            signed.deadline,
-            signed.signature,
-        )
-        receipt = {"grant_id": grant.lower(), "via": "own transaction"} | sent
+        receipt = _send_own(rpc, key, domain, action, grant, signed)
         live = confirmed(receipt["tx_hash"])
     receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
     p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
-    done = _DONE[action]
+    _emit_status(st, receipt, _DONE[action])
+
+
+def _send_own(
+    rpc: str, key: bytes, domain: Domain, action: str, grant: str, signed: SignedStatusChange
+) -> dict[str, Any]:
+    """The subject's signed status change sent to the chain by the subject (its own gas)."""
+    sent = _chain.send_ledger_tx(
+        rpc,
+        key,
+        domain.verifying_contract,
+        f"{action}BySig",
+        _assets.b32(grant, "grant id"),
+        signed.signer,
+        signed.deadline,
+        signed.signature,
+    )
+    return {"grant_id": grant.lower(), "via": "own transaction"} | sent
+
+
+def _emit_status(st: State, receipt: dict[str, Any], done: str) -> None:
     st.emit(
         receipt,
         lambda con: kv(

@@ -1,31 +1,16 @@
-"""Pulls: the grantee's signed access request is recorded on-chain, then the data is served.
-
-Order matters and is the point of the service: refuse what the chain would refuse
-(:mod:`api.prechecks`, judged at the time the record would be made), prepare the
-answer, record the access (batched with concurrent pulls), and only when this
-request's ``Accessed`` event is confirmed return ciphertexts, key package, proofs
-and anchor. No record, no data.
-"""
+"""Pulls (recorded on-chain first, then served: :mod:`api.flows.pull`) and the access log
+(:mod:`api.flows.accesses`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
-from anyio import to_thread
-from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 
-from api import _paging, _store, errors, prechecks
-from api.auth import Role
-from api.batcher import AccessRequest
+from api import _paging, errors
 from api.deps import Consumer, CurrentMember, ServicesDep
-from api.models import AccessCreate, AccessPublic, Anchor, TxRef
-from api.routers._shared import listing_scope
-from api.services import Services
-from api.terms import field_names
-from vault.packages import Anchor as VaultAnchor
+from api.flows import accesses
+from api.flows import pull as pull_flow
+from api.flows.accesses import AccessEntry
+from api.models import AccessCreate, AccessPublic
 
 router = APIRouter(prefix="/access", tags=["access"])
 
@@ -62,105 +47,7 @@ router = APIRouter(prefix="/access", tags=["access"])
     ),
 )
 async def pull(body: AccessCreate, member: Consumer, services: ServicesDep) -> AccessPublic:
-    request = AccessRequest(
-        grant_id=bytes.fromhex(body.grant_id[2:]),
-        fields_mask=body.fields_mask,
-        nonce=int(body.nonce),
-        deadline=body.deadline,
-        signature=bytes.fromhex(body.signature[2:]),
-        grantee=member.address,
-    )
-    # Everything the chain would refuse is refused here, before any preparation or gas.
-    admitted = await prechecks.admit_pull(services, request)
-    try:
-        view = admitted.view
-        asset_hex = "0x" + view.grant.asset_id.hex()
-        asset_row, fields, disclosure = await to_thread.run_sync(
-            _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
-        )
-        record = await services.batcher.record(request)
-    finally:
-        admitted.reservation.release()
-    return AccessPublic(
-        grant_id=body.grant_id,
-        fields_mask=body.fields_mask,
-        fields=field_names(body.fields_mask, fields) if fields else None,
-        disclosure=disclosure,
-        anchor=Anchor(
-            asset_id=asset_hex,
-            root=asset_row["root"],
-            issuer=to_checksum_address(asset_row["issuer"]),
-            version=asset_row["version"],
-            schema_id=asset_row["schema_id"],
-            ciphertext_digest=asset_row["ciphertext_digest"],
-            block=asset_row["anchor_block"],
-            tx_hash=asset_row["anchor_tx"],
-        ),
-        access=TxRef(tx_hash=record.tx_hash, block=record.block_number),
-        use=record.use,
-    )
-
-
-def _prepare(
-    services: Services, grant_id: str, asset_hex: str, grant_mask: int
-) -> tuple[dict[str, Any], list[str] | None, str]:
-    """Everything a pull answers with, read in one worker-thread hop, before any record.
-
-    The anchor comes from the asset row, written only once the anchor transaction carrying
-    exactly this root was confirmed (an asset id's root and issuer never change on chain;
-    status changes are the chain's ``check``). The grantee re-reads it from the chain anyway.
-    """
-    asset_row = _store.get_asset(services.engine, asset_hex)
-    if asset_row is None:
-        raise errors.AssetNotFoundError(f"asset {asset_hex} is not held by this vault")
-    package = services.vault.get_key_package(grant_id)
-    if package is None:
-        raise errors.KeyPackageMissingError(f"no key package for grant {grant_id}")
-    schema = _store.get_schema(services.engine, asset_row["schema_id"])
-    anchor = VaultAnchor(
-        root=bytes.fromhex(asset_row["root"][2:]),
-        issuer=bytes.fromhex(asset_row["issuer"][2:]),
-        block_number=int(asset_row["anchor_block"]),
-    )
-    disclosure = services.vault.disclose(asset_hex, package, grant_mask=grant_mask, anchor=anchor)
-    return asset_row, list(schema["fields"]) if schema else None, disclosure
-
-
-class AccessEntry(BaseModel):
-    grant_id: str
-    grantee: str
-    owner: str
-    asset_id: str
-    fields_mask: int
-    purpose: int
-    use: int
-    block: int
-    block_timestamp: int
-    tx_hash: str
-
-
-def _list_accesses(
-    services: Any,
-    *,
-    owner: str | None = None,
-    grantee: str | None = None,
-    after: tuple[Any, ...] | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    from ledger.db import accesses
-
-    table = accesses
-    order = [table.c.block_number, table.c.log_index]
-    stmt = sa.select(table).where(_paging.after(order, after)).order_by(*order).limit(limit)
-    if owner is not None:
-        stmt = stmt.where(table.c.owner == owner.lower())
-    if grantee is not None:
-        stmt = stmt.where(table.c.grantee == grantee.lower())
-    try:
-        with services.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(stmt).mappings()]
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-        raise errors.NotReadyError("the access index is not built (indexer not running)") from exc
+    return await pull_flow.pull(services, member, body)
 
 
 @router.get(
@@ -183,30 +70,6 @@ async def list_accesses(
     limit: _paging.Limit = _paging.PAGE_DEFAULT,
     cursor: _paging.Cursor = None,
 ) -> list[AccessEntry]:
-    scope = listing_scope(
-        member,
-        [(Role.REGULATOR, None), (Role.SUBJECT, "owner"), (Role.CONSUMER, "grantee")],
-        "only subjects, institutions and regulators have accesses",
+    return await accesses.list_accesses(
+        services, member, request, response, limit=limit, cursor=cursor
     )
-    after = _paging.decode_cursor("access", cursor, (int, int))
-    rows = await to_thread.run_sync(
-        lambda: _list_accesses(services, **scope, after=after, limit=limit + 1)
-    )
-    rows = _paging.page(
-        request, response, "access", rows, limit, lambda r: (r["block_number"], r["log_index"])
-    )
-    return [
-        AccessEntry(
-            grant_id=r["grant_id"],
-            grantee=r["grantee"],
-            owner=r["owner"],
-            asset_id=r["asset_id"],
-            fields_mask=r["fields_mask"],
-            purpose=r["purpose"],
-            use=r["use"],
-            block=r["block_number"],
-            block_timestamp=r["block_timestamp"],
-            tx_hash=r["tx_hash"],
-        )
-        for r in rows
-    ]

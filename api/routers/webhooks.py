@@ -2,81 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from anyio import to_thread
 from fastapi import APIRouter, Path, status
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from api import errors, webhooks
-from api.auth import Member
+from api import errors
 from api.deps import Consumer, ServicesDep
+from api.flows import webhooks as webhook_flows
+from api.flows.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
-WebhookKind = Literal["revoked", "paused", "expired", "resumed"]
 WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
-
-
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: AnyHttpUrl
-    kinds: list[WebhookKind] = Field(default=["revoked", "paused", "expired"], min_length=1)
-
-
-class WebhookPublic(BaseModel):
-    id: str
-    url: str
-    kinds: list[str]
-    active: bool
-    created_at: int
-
-
-class WebhookCreated(WebhookPublic):
-    secret: str = Field(description="HMAC-SHA256 key of the signature header; shown only once")
-
-
-class DeliveryPublic(BaseModel):
-    event_key: str = Field(description="Idempotency key (X-DataSafe-Idempotency-Key)")
-    type: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    next_attempt_at: float
-    created_at: int
-    delivered_at: int | None
 
 
 _PROBLEMS = errors.problem_responses(errors.RoleRequiredError, errors.NotFoundError)
 _CREATE_PROBLEMS = errors.problem_responses(
     errors.RoleRequiredError, errors.NotFoundError, errors.EgressRefusedError
 )
-
-
-def _public(row: dict[str, object]) -> WebhookPublic:
-    return WebhookPublic(
-        id=str(row["id"]),
-        url=str(row["url"]),
-        kinds=list(row["kinds"]),  # type: ignore[call-overload]
-        active=bool(row["active"]),
-        created_at=int(row["created_at"]),  # type: ignore[call-overload]
-    )
-
-
-async def _own(
-    services: ServicesDep, member: Member, webhook_id: str, *, active: bool = True
-) -> dict[str, object]:
-    row = await to_thread.run_sync(webhooks.get, services.engine, webhook_id)
-    # Another institution's webhook is reported as absent, not as forbidden.
-    if (
-        row is None
-        or row["institution"] != member.address.lower()
-        or (active and not row["active"])
-    ):
-        raise errors.NotFoundError(f"no webhook {webhook_id}")
-    return row
 
 
 @router.post(
@@ -89,26 +32,12 @@ async def _own(
 async def create_webhook(
     body: WebhookCreate, member: Consumer, services: ServicesDep
 ) -> WebhookCreated:
-    cfg = services.extras.get("webhooks")
-    policy = (
-        cfg if isinstance(cfg, webhooks.WebhookSettings) else webhooks.WebhookSettings()
-    ).policy()
-    # A refused target raises egress.TargetRefusedError: the fixed ``egress_refused`` problem.
-    row = await to_thread.run_sync(
-        webhooks.create,
-        services.engine,
-        member.address,
-        str(body.url),
-        [str(k) for k in body.kinds],
-        policy,
-    )
-    return WebhookCreated(**_public(row).model_dump(), secret=str(row["secret"]))
+    return await webhook_flows.create(services, member, body)
 
 
 @router.get("", response_model=list[WebhookPublic], summary="My webhooks", responses=_PROBLEMS)
 async def list_webhooks(member: Consumer, services: ServicesDep) -> list[WebhookPublic]:
-    rows = await to_thread.run_sync(webhooks.list_for, services.engine, member.address)
-    return [_public(r) for r in rows]
+    return await webhook_flows.list_webhooks(services, member)
 
 
 @router.delete(
@@ -120,9 +49,7 @@ async def list_webhooks(member: Consumer, services: ServicesDep) -> list[Webhook
 async def delete_webhook(
     webhook_id: WebhookId, member: Consumer, services: ServicesDep
 ) -> WebhookPublic:
-    row = await _own(services, member, webhook_id)
-    await to_thread.run_sync(webhooks.deactivate, services.engine, webhook_id)
-    return _public({**row, "active": False})
+    return await webhook_flows.delete(services, member, webhook_id)
 
 
 @router.get(
@@ -134,19 +61,4 @@ async def delete_webhook(
 async def deliveries(
     webhook_id: WebhookId, member: Consumer, services: ServicesDep
 ) -> list[DeliveryPublic]:
-    await _own(services, member, webhook_id, active=False)
-    rows = await to_thread.run_sync(webhooks.delivery_log, services.engine, webhook_id)
-    return [
-        DeliveryPublic(
-            event_key=r["event_key"],
-            type=r["payload"]["type"],
-            status=r["status"],
-            attempts=r["attempts"],
-            last_status=r["last_status"],
-            last_error=r["last_error"],
-            next_attempt_at=r["next_attempt_at"],
-            created_at=r["created_at"],
-            delivered_at=r["delivered_at"],
-        )
-        for r in rows
-    ]
+    return await webhook_flows.deliveries(services, member, webhook_id)

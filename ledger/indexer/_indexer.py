@@ -443,34 +443,7 @@ class Indexer:
         for number in range(window_start + 1, last + 1):
             if headers[number]["parentHash"] != headers[number - 1]["hash"]:
                 raise ChainMovedError(f"blocks {number - 1}..{number} are not linked")
-        decoded: list[DecodedEvent] = []
-        skipped: list[dict[str, Any]] = []
-        for lg in logs:
-            ref = self._ref_of(lg, headers)
-            topics = lg["topics"]
-            topic0 = topics[0].lower() if topics else None
-            spec = self._specs.get(topic0) if topic0 is not None else None
-            if spec is None:
-                if self._on_unknown == "error":
-                    raise UnknownEventError(ref.block_number, ref.tx_hash, ref.log_index, topic0)
-                skipped.append(
-                    {
-                        **ref.row(),
-                        "address": str(lg["address"]).lower(),
-                        "topic0": topic0,
-                        "topics": [t.lower() for t in topics],
-                        "data": lg["data"],
-                        "reason": "unknown event topic",
-                    }
-                )
-                continue
-            try:
-                args = spec.decode(topics, lg["data"])
-            except ValueError as exc:
-                raise EventDecodeError(
-                    spec.name, ref.block_number, ref.log_index, str(exc)
-                ) from exc
-            decoded.append(DecodedEvent(spec.name, args, ref))
+        decoded, skipped = self._decode(logs, headers)
         last_hash = str(headers[last]["hash"])
         with self._engine.begin() as conn:
             projector = Projector(conn)
@@ -508,6 +481,40 @@ class Indexer:
             conn.execute(sa.delete(_BLOCKS).where(_BLOCKS.c.number <= last - self._window))
             self._advance(conn, cursor, last, last_hash)
         return Cursor(last, last_hash), len(decoded) + len(skipped)
+
+    def _decode(
+        self, logs: list[dict[str, Any]], headers: dict[int, dict[str, Any]]
+    ) -> tuple[list[DecodedEvent], list[dict[str, Any]]]:
+        """The range's logs as events, and the logs of unknown topics kept as skipped rows."""
+        decoded: list[DecodedEvent] = []
+        skipped: list[dict[str, Any]] = []
+        for lg in logs:
+            ref = self._ref_of(lg, headers)
+            topics = lg["topics"]
+            topic0 = topics[0].lower() if topics else None
+            spec = self._specs.get(topic0) if topic0 is not None else None
+            if spec is None:
+                if self._on_unknown == "error":
+                    raise UnknownEventError(ref.block_number, ref.tx_hash, ref.log_index, topic0)
+                skipped.append(
+                    {
+                        **ref.row(),
+                        "address": str(lg["address"]).lower(),
+                        "topic0": topic0,
+                        "topics": [t.lower() for t in topics],
+                        "data": lg["data"],
+                        "reason": "unknown event topic",
+                    }
+                )
+                continue
+            try:
+                args = spec.decode(topics, lg["data"])
+            except ValueError as exc:
+                raise EventDecodeError(
+                    spec.name, ref.block_number, ref.log_index, str(exc)
+                ) from exc
+            decoded.append(DecodedEvent(spec.name, args, ref))
+        return decoded, skipped
 
     @staticmethod
     def _ref_of(lg: dict[str, Any], headers: dict[int, dict[str, Any]]) -> LogRef:

@@ -1,13 +1,18 @@
-"""Steps several routers repeat: checking a relayed ledger call, acting for an owner."""
+"""Steps several flows repeat: checking a relayed ledger call, acting for an owner, a listing's
+scope, an asset's field names."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from api import errors
+from anyio import to_thread
+
+from api import _store, errors
 from api._rawtx import RawTx, decode_raw_tx, expect_call
 from api.auth import Member, MemberStatus, Role
+from api.chain import GrantView
+from api.models import GrantTerms
 from api.services import Services
 from ledger.abi import FunctionSpec
 from ledger.errors import LedgerError
@@ -68,3 +73,26 @@ async def may_act_for(services: Services, owner: str, who: str) -> bool:
     if (await services.chain.member(owner)).status != MemberStatus.ACTIVE:
         return False
     return await services.reads.is_agent(owner, who)
+
+
+async def fields_for_asset(
+    services: Services, asset_row: dict[str, Any] | None
+) -> list[str] | None:
+    """The field names of an asset's schema, as this service registered them (None: unknown)."""
+    if asset_row is None:
+        return None
+    schema = await to_thread.run_sync(_store.get_schema, services.engine, asset_row["schema_id"])
+    return list(schema["fields"]) if schema else None
+
+
+def terms_of(view: GrantView) -> GrantTerms:
+    """A grant's terms as the chain holds them, in the public shape."""
+    return GrantTerms(
+        asset_id="0x" + view.grant.asset_id.hex(),
+        grantee=view.grant.grantee,
+        purpose=view.grant.purpose,
+        fields_mask=view.grant.fields_mask,
+        not_before=view.grant.not_before,
+        expiry=view.grant.expiry,
+        max_uses=view.grant.max_uses,
+    )

@@ -23,7 +23,7 @@ from api.services import Services
 from ledger.abi import ledger_abi
 from ledger.indexer import TRANSIENT_ERRORS, Indexer
 
-log = logging.getLogger("api.flows")
+log = logging.getLogger("api.startup")
 
 
 async def start(services: Services) -> None:

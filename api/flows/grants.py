@@ -1,0 +1,99 @@
+"""The grant views each party may see: the owner (or agent) its own, the grantee those made to
+it, a regulator all; a suspended subject only its own, to withdraw them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import Request, Response
+
+from api import _paging, _store, errors
+from api.auth import Member, MemberStatus, Role
+from api.chain import GrantView
+from api.flows._shared import b32, fields_for_asset, listing_scope, may_act_for, terms_of
+from api.models import GrantPublic
+from api.services import Services
+from api.terms import describe_terms, field_names
+
+
+async def list_grants(
+    services: Services,
+    member: Member,
+    request: Request,
+    response: Response,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> list[GrantPublic]:
+    if member.status == MemberStatus.SUSPENDED:
+        # A suspended subject still lists its own grants, to withdraw them; nobody else does.
+        if not member.roles & Role.SUBJECT:
+            raise errors.MemberSuspendedError(f"{member.address} is suspended")
+        scope: dict[str, str] = {"owner": member.address}
+    else:
+        scope = listing_scope(
+            member,
+            [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
+            "only subjects, institutions and regulators have grants to list",
+        )
+    after = _paging.decode_cursor("grants", cursor, (int, str))
+    rows = await to_thread.run_sync(
+        lambda: _store.list_grants(services.engine, **scope, after=after, limit=limit + 1)
+    )
+    rows = _paging.page(
+        request, response, "grants", rows, limit, lambda r: (r["block"], r["grant_id"])
+    )
+    # Chain reads per row of this page (at most ``limit``), never per row of the table.
+    out = []
+    for row in rows:
+        view = await services.reads.grant(b32(row["grant_id"]))
+        out.append(await _public(services, view, row))
+    return out
+
+
+async def get_grant(services: Services, member: Member, grant_id: str) -> GrantPublic:
+    view = await services.reads.grant(b32(grant_id))
+    if not view.exists:
+        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    owner = (await services.reads.asset(view.grant.asset_id)).owner
+    if member.status == MemberStatus.SUSPENDED:
+        # A suspended member sees only what it may still withdraw: its own grants.
+        if not await may_act_for(services, owner, member.address):
+            raise errors.MemberSuspendedError(f"{member.address} is suspended")
+    elif not await _visible(services, member, view, owner):
+        raise errors.ForbiddenError(f"{member.address} is not a party to grant {grant_id}")
+    row = await to_thread.run_sync(_store.get_grant, services.engine, grant_id)
+    return await _public(services, view, row)
+
+
+async def _public(services: Services, view: GrantView, row: dict[str, Any] | None) -> GrantPublic:
+    asset_row = await to_thread.run_sync(
+        _store.get_asset, services.engine, "0x" + view.grant.asset_id.hex()
+    )
+    fields = await fields_for_asset(services, asset_row)
+    terms = terms_of(view)
+    owner = (
+        asset_row["owner"] if asset_row else (await services.reads.asset(view.grant.asset_id)).owner
+    )
+    return GrantPublic(
+        grant_id="0x" + view.grant_id.hex(),
+        asset_id=terms.asset_id,
+        owner=owner,
+        grantor=row["grantor"] if row else None,
+        grantee=view.grant.grantee,
+        terms=terms,
+        terms_text=describe_terms(terms, fields, asset_row),
+        fields=field_names(view.grant.fields_mask, fields) if fields else None,
+        uses=view.grant.uses,
+        status=view.status,
+        block=view.block,
+    )
+
+
+async def _visible(services: Services, member: Member, view: GrantView, owner: str) -> bool:
+    if member.has(Role.REGULATOR):
+        return True
+    if view.grant.grantee.lower() == member.address.lower():
+        return True
+    return await may_act_for(services, owner, member.address)

@@ -21,6 +21,13 @@ from api.settings import ApiSettings, get_settings
 from ledger import restore_recursion_limit
 
 API_VERSION = "1.0.0"
+API_DESCRIPTION = (
+    "Departments push sealed data into citizens' safes, citizens' signed consents are "
+    "relayed (citizens need no gas), and institutions pull authorised data, each pull "
+    "recorded on-chain before any byte leaves. Privileged calls carry an EIP-712 signed "
+    "request envelope (see the DataSafeEIP712 security scheme). Errors are RFC 9457 "
+    "problem+json with a stable `type` per reason."
+)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -50,13 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         title="DataSafe Ledger API",
         version=API_VERSION,
         summary="Encrypted data safes and field-level consents on a permissioned EVM chain",
-        description=(
-            "Departments push sealed data into citizens' safes, citizens' signed consents are "
-            "relayed (citizens need no gas), and institutions pull authorised data, each pull "
-            "recorded on-chain before any byte leaves. Privileged calls carry an EIP-712 signed "
-            "request envelope (see the DataSafeEIP712 security scheme). Errors are RFC 9457 "
-            "problem+json with a stable `type` per reason."
-        ),
+        description=API_DESCRIPTION,
         lifespan=lifespan,
         # Served by install_offline_docs from pinned local assets (the defaults use a CDN).
         docs_url=None,

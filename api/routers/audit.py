@@ -20,7 +20,6 @@ from api.deps import Regulator, ServicesDep
 from api.routers.trace import TraceRowPublic
 from ledger import audit, trace
 from ledger.errors import LedgerError
-from ledger.manifest import Manifest
 from ledger.trace import TraceFilter, TraceRow
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -111,7 +110,7 @@ async def verify(
     purpose: Annotated[int | None, Query(ge=0, le=2**32 - 1)] = None,
     grant_id: Annotated[str | None, Query(pattern=_BYTES32)] = None,
 ) -> AuditReportPublic:
-    manifest = Manifest.model_validate(services.deployment.raw)
+    manifest = services.deployment
     first = manifest.deploy_block if from_block is None else from_block
     if to_block is None:
         to_block = await to_thread.run_sync(_indexed_to, services.engine)

@@ -136,12 +136,14 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
 
 
 def revert_error(exc: Any, tx_hash: str | None = None) -> errors.ApiError:
-    """Problem for a JSON-RPC error carrying revert data (eth_call / eth_estimateGas)."""
+    """Problem for a JSON-RPC error answer to eth_call / eth_estimateGas (a revert, mostly)."""
+    extra: dict[str, Any] = {"tx_hash": tx_hash} if tx_hash else {}
+    if isinstance(exc, lerr.ContractRevertError):  # decoded by ledger's transport
+        return _revert_problem(exc, extra)
     raw = getattr(exc, "data", None)
     if isinstance(raw, dict):
         raw = raw.get("data")
-    message = str(getattr(exc, "message", exc))
-    extra: dict[str, Any] = {"tx_hash": tx_hash} if tx_hash else {}
+    message = str(getattr(exc, "rpc_message", exc))
     data = b""
     if isinstance(raw, str) and raw.startswith("0x"):
         try:

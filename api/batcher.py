@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from eth_abi.abi import decode
 
 from api import errors
-from api.relay import Receipt, Relayer
+from api.relay import Relayer
 from ledger.abi import ledger_abi
+from ledger.models import Receipt
 
 _ABI = ledger_abi()
 RECORD_ACCESS_BATCH = _ABI.fn("recordAccessBatch")

@@ -1,4 +1,4 @@
-"""Chain reads on the request path: raw JSON-RPC over one aiohttp session, cached per block.
+"""Chain reads on the request path: ledger's JSON-RPC transport, cached per block.
 
 Writes (relaying signed messages) go through ``ledger``'s transaction sender;
 reads that every request makes (member roles and status, ``check``) are
@@ -8,7 +8,6 @@ issued here directly so that the per-block cache and request coalescing in
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +21,9 @@ from api import errors
 from api._blocks import BlockClock, PerBlockCache, SingleFlight
 from api.auth import Member
 from ledger import chaintime, models
+from ledger import errors as lerr
 from ledger.abi import ledger_abi
+from ledger.rpc import AsyncRpcClient
 
 # Encoders/decoders come from the generated ABI (ledger.abi); only the transport is ours.
 _ABI = ledger_abi()
@@ -68,14 +69,8 @@ class RecordTime:
         return self.at if self.overrides else self.latest_timestamp
 
 
-class RpcError(Exception):
-    """A JSON-RPC error answer (e.g. a revert): carries code, message and revert data."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.data = data
+#: A JSON-RPC error answer of the node (a revert, decoded by selector, or another error).
+RpcError = (lerr.RpcResponseError, lerr.ContractRevertError)
 
 
 class ChainGateway:
@@ -83,7 +78,8 @@ class ChainGateway:
         self.rpc_url = rpc_url
         self.ledger_address = to_checksum_address(ledger_address)
         self._session = session
-        self._ids = itertools.count(1)
+        #: ledger's one JSON-RPC transport, on the service's shared session.
+        self.transport = AsyncRpcClient(rpc_url, session=session, errors=_ABI.errors)
         self.clock = BlockClock(self.block_number)
         self._members: PerBlockCache[Member] = PerBlockCache()
         self.reads: PerBlockCache[bytes] = PerBlockCache()
@@ -96,20 +92,15 @@ class ChainGateway:
         self.wall_clock: Callable[[], float] = time.time
 
     async def rpc(self, method: str, params: list[Any]) -> Any:
-        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        """One call over ledger's transport; an outage is :class:`errors.ChainUnavailableError`.
+
+        A JSON-RPC error answer raises one of :data:`RpcError` (see
+        :func:`api._translate.revert_error`).
+        """
         try:
-            async with self._session.post(self.rpc_url, json=payload) as resp:
-                if resp.status >= 500:
-                    raise errors.ChainUnavailableError(f"chain node answered HTTP {resp.status}")
-                body = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise errors.ChainUnavailableError(
-                f"chain node unreachable: {exc.__class__.__name__}"
-            ) from exc
-        if "error" in body:
-            err = body["error"]
-            raise RpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
-        return body["result"]
+            return await self.transport.call(method, params)
+        except lerr.RpcUnavailableError as exc:
+            raise errors.ChainUnavailableError(f"chain node unreachable: {exc.reason}") from exc
 
     async def block_number(self) -> int:
         return int(await self.rpc("eth_blockNumber", []), 16)

@@ -111,12 +111,12 @@ def _task(name: str, argv: list[str]) -> int:
 
 def _scrub(settings: ApiSettings, args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from api import db, scrub
-    from api.services import load_deployment
+    from ledger.manifest import Manifest
     from vault.store import BlobStore
 
     chain = None
     if settings.manifest_path is not None and settings.manifest_path.exists():
-        deployment = load_deployment(settings.manifest_path)
+        deployment = Manifest.load(settings.manifest_path)
         chain = scrub.chain_digests(settings.rpc_url, deployment.ledger_address)
     engine = db.make_engine(settings.database_url)
     try:

@@ -32,6 +32,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from api import errors
 from api.db import assets, grants, nonce_locks, schemas, tx_journal
+from ledger import errors as lerr
+from ledger.rpc import RpcClient
 
 log = logging.getLogger("api.journal")
 
@@ -221,8 +223,6 @@ class TxJournal:
 
 # ---- re-submission after a lost chain -----------------------------------------------------
 
-Rpc = Callable[[str, list[Any]], Any]
-
 
 @dataclass
 class ResubmitReport:
@@ -248,8 +248,25 @@ class ResubmitError(errors.ApiError):
     slug, status, title = "chain_not_restorable", 503, "The chain lost records it cannot regain"
 
 
+class _Chain:
+    """Blocking calls over ledger's transport for start-up work outside the event loop."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self._rpc = rpc
+
+    def __call__(self, method: str, params: list[Any]) -> Any:
+        try:
+            return self._rpc.call(method, params)
+        except lerr.RpcUnavailableError as exc:
+            raise errors.ChainUnavailableError(f"{method}: {exc.reason}") from exc
+
+    def mined(self, tx_hash: str) -> dict[str, Any] | None:
+        receipt = self("eth_getTransactionReceipt", [tx_hash])
+        return receipt if receipt is not None and receipt.get("blockNumber") is not None else None
+
+
 def resubmit(
-    journal: TxJournal, rpc: Rpc, *, timeout: float = 30.0, poll: float = 0.02
+    journal: TxJournal, rpc: RpcClient, *, timeout: float = 30.0, poll: float = 0.02
 ) -> ResubmitReport:
     """Give the chain back every journaled transaction it does not hold, same bytes.
 
@@ -260,56 +277,22 @@ def resubmit(
     outbox settles their relays). Entries once mined whose nonce is now taken, or that
     do not get mined again, make the records unrestorable: :class:`ResubmitError`.
     """
+    chain = _Chain(rpc)
 
     def block_hash_at(number: int) -> str | None:
-        block = rpc("eth_getBlockByNumber", [hex(number), False])
+        block = chain("eth_getBlockByNumber", [hex(number), False])
         return None if block is None else str(block["hash"])
 
     entries = journal.unconfirmed(journal.common_ancestor(block_hash_at))
     report = ResubmitReport(checked=len(entries))
     senders: set[str] = set()
-
-    def give_up(entry: JournalEntry) -> None:
-        (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
-
     for entry in entries:
         senders.add(entry.sender)
-        receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
-        if receipt is not None and receipt.get("blockNumber") is not None:
-            journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"])
-            report.already_mined += 1
-            continue
-        if entry.nonce < int(rpc("eth_getTransactionCount", [entry.sender, "latest"]), 16):
-            give_up(entry)  # another transaction holds this nonce on the chain now
-            continue
-        try:
-            rpc("eth_sendRawTransaction", ["0x" + entry.raw.hex()])
-        except errors.InvalidRequestError as exc:
-            if "already known" not in str(exc).lower():
-                give_up(entry)
-                continue
-        deadline = time.monotonic() + timeout
-        while True:
-            receipt = rpc("eth_getTransactionReceipt", [entry.tx_hash])
-            if receipt is not None and receipt.get("blockNumber") is not None:
-                journal.remined(
-                    entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"]
-                )
-                if int(receipt.get("status", "0x1"), 16) == 1 or entry.ok is not True:
-                    report.resubmitted.append(entry.tx_hash)
-                else:
-                    # Mined again but reverted now (e.g. its signature's deadline passed
-                    # during the outage): what the database records is not restored.
-                    report.lost.append(entry.tx_hash)
-                break
-            if time.monotonic() > deadline:
-                give_up(entry)
-                break
-            time.sleep(poll)
+        _resubmit_one(journal, chain, entry, report, timeout=timeout, poll=poll)
     for h in report.dropped:
         journal.forget(h)
     for sender in senders:
-        journal.reset_nonce(sender, int(rpc("eth_getTransactionCount", [sender, "pending"]), 16))
+        journal.reset_nonce(sender, int(chain("eth_getTransactionCount", [sender, "pending"]), 16))
     if report.resubmitted or report.dropped or report.lost:
         log.warning("re-submitted journaled transactions", extra=report.as_dict())
     if report.lost:
@@ -320,24 +303,42 @@ def resubmit(
     return report
 
 
-def http_rpc(url: str, timeout: float = 10.0) -> tuple[Rpc, Callable[[], None]]:
-    """A blocking JSON-RPC caller (for start-up work outside the event loop) and its closer."""
-    import httpx
+def _resubmit_one(
+    journal: TxJournal,
+    chain: _Chain,
+    entry: JournalEntry,
+    report: ResubmitReport,
+    *,
+    timeout: float,
+    poll: float,
+) -> None:
+    def give_up() -> None:
+        (report.lost if entry.block is not None else report.dropped).append(entry.tx_hash)
 
-    client = httpx.Client(timeout=timeout)
-
-    def call(method: str, params: list[Any]) -> Any:
-        try:
-            body = client.post(
-                url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-            ).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise errors.ChainUnavailableError(f"{method}: {exc}") from exc
-        if "error" in body:
-            raise errors.InvalidRequestError(f"{method}: {body['error'].get('message')}")
-        return body.get("result")
-
-    return call, client.close
+    receipt = chain.mined(entry.tx_hash)
+    if receipt is not None:
+        journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"])
+        report.already_mined += 1
+        return
+    if entry.nonce < int(chain("eth_getTransactionCount", [entry.sender, "latest"]), 16):
+        return give_up()  # another transaction holds this nonce on the chain now
+    try:
+        chain("eth_sendRawTransaction", ["0x" + entry.raw.hex()])
+    except lerr.RpcResponseError as exc:
+        if "already known" not in exc.rpc_message.lower():
+            return give_up()
+    deadline = time.monotonic() + timeout
+    while (receipt := chain.mined(entry.tx_hash)) is None:
+        if time.monotonic() > deadline:
+            return give_up()
+        time.sleep(poll)
+    journal.remined(entry.tx_hash, int(receipt["blockNumber"], 16), receipt["blockHash"])
+    if int(receipt.get("status", "0x1"), 16) == 1 or entry.ok is not True:
+        report.resubmitted.append(entry.tx_hash)
+    else:
+        # Mined again but reverted now (e.g. its signature's deadline passed during the
+        # outage): what the database records is not restored.
+        report.lost.append(entry.tx_hash)
 
 
 # ---- the indexer lease --------------------------------------------------------------------

@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from api import errors
-from api.journal import ResubmitError, TxJournal, http_rpc, resubmit
+from api.journal import ResubmitError, TxJournal, resubmit
 from api.settings import ApiSettings
 from ledger.indexer import Indexer, IndexerError
+from ledger.rpc import RpcClient
 
 _PREFIX = str(ApiSettings.model_config.get("env_prefix", "DATASAFE_API_"))
 
@@ -219,11 +220,8 @@ def restore_journaled(
     try:
         if "api_tx_journal" not in set(sa.inspect(engine).get_table_names()):
             raise ResubmitError("no transaction journal to re-submit from")
-        rpc, close = http_rpc(chain_url, timeout=rpc_timeout)
-        try:
+        with RpcClient(chain_url, timeout=rpc_timeout) as rpc:
             report = resubmit(TxJournal(engine), rpc, timeout=max(10.0, rpc_timeout))
-        finally:
-            close()
         indexer = Indexer(
             rpc_url=chain_url,
             ledger_address=ledger_address,

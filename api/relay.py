@@ -3,42 +3,46 @@
 Two paths: members' own signed transactions are pre-flighted (``eth_call`` as
 the sender, so a revert is refused before anything is stored or broadcast) and
 broadcast as-is; the custodian's transactions (relayed consents, access
-records) are built, estimated and signed here, one nonce manager behind a lock
-that resyncs from the chain after any send failure.
+records) are built, estimated and signed by ``ledger``'s transaction manager
+(:class:`ledger.tx.AsyncTxManager`: one nonce manager behind a lock that resyncs
+from the chain after any send failure). With a journal, both paths journal the
+raw transaction before it leaves (the manager's ``before_broadcast`` hook) and the
+custodian's nonce is allocated under the database row lock every replica shares.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Any
 
 from anyio import to_thread
-from eth_account import Account
-from eth_utils.address import to_checksum_address
 
 from api import errors
 from api._rawtx import RawTx
 from api._translate import revert_error
 from api.chain import ChainGateway, RpcError
-from api.journal import TxJournal
+from api.journal import NonceSlot, TxJournal
+from ledger import errors as lerr
+from ledger.models import Receipt
+from ledger.tx import AsyncTxManager, LocalKeySender, SignedTx, TxHooks
 
 #: Re-tries of a custodian broadcast refused for its nonce (resynced from the chain each time).
 _NONCE_RETRIES = 3
 
 
-def _is_nonce_error(exc: RpcError) -> bool:
-    text = exc.message.lower()
-    return "nonce" in text or "replacement transaction" in text or "already known" in text
+class _JournalNonces:
+    """:class:`ledger.tx.SharedNonces` on the journal's row lock (shared by all replicas)."""
 
+    def __init__(self, journal: TxJournal) -> None:
+        self._journal = journal
+        self._slots: dict[str, NonceSlot] = {}
 
-@dataclass(frozen=True)
-class Receipt:
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    success: bool
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    async def acquire(self, address: str) -> int:
+        slot = await to_thread.run_sync(self._journal.nonce_slot, address)
+        self._slots[address] = slot
+        return slot.stored
+
+    async def release(self, address: str, next_nonce: int | None) -> None:
+        await to_thread.run_sync(self._slots.pop(address).release, next_nonce)
 
 
 class Relayer:
@@ -58,16 +62,51 @@ class Relayer:
         self.confirmations = confirmations
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self._key = custodian_key
-        self.custodian = Account.from_key(custodian_key).address if custodian_key else None
-        self._nonce: int | None = None
-        self._lock = asyncio.Lock()
         #: With a journal, every broadcast is journaled first and the custodian's nonce is
         #: allocated under the database row lock shared by all replicas.
         self.journal = journal
-        self._resync = True
-        self.sent = 0
-        self.nonce_errors = 0
+        hooks = TxHooks(self._journal_tx, self._forget_refused) if journal else TxHooks()
+        self.tx: AsyncTxManager | None = None
+        self.custodian: str | None = None
+        if custodian_key:
+            self.tx = AsyncTxManager(
+                chain.transport,
+                LocalKeySender.from_key(custodian_key),
+                chain_id=chain_id,
+                gas_multiplier=1.2,
+                gas_margin=10_000,
+                hooks=hooks,
+                shared_nonces=_JournalNonces(journal) if journal else None,
+                nonce_retries=_NONCE_RETRIES,
+                kind="custodian",
+            )
+            self.custodian = self.tx.address
+        # Members' raw transactions go out under the same hooks (no key of ours involved).
+        self._raw = self.tx or AsyncTxManager(
+            chain.transport, _NoKey(), chain_id=chain_id, hooks=hooks
+        )
+
+    @property
+    def sent(self) -> int:
+        return self.tx.sent if self.tx is not None else 0
+
+    @property
+    def nonce_errors(self) -> int:
+        return self.tx.nonce_errors if self.tx is not None else 0
+
+    async def _journal_tx(self, tx: SignedTx) -> None:
+        journal = self.journal
+        assert journal is not None
+        await to_thread.run_sync(
+            lambda: journal.record(
+                tx_hash=tx.tx_hash, sender=tx.sender, nonce=tx.nonce, raw=tx.raw, kind=tx.kind
+            )
+        )
+
+    async def _forget_refused(self, tx: SignedTx, exc: lerr.RpcResponseError) -> None:
+        """The node refused it outright: unless it is mined after all, it never will be."""
+        if self.journal is not None and await self.receipt_or_none(tx.tx_hash) is None:
+            await to_thread.run_sync(self.journal.forget, tx.tx_hash)
 
     # ---- members' transactions ----------------------------------------------------------
 
@@ -85,26 +124,22 @@ class Relayer:
             raise revert_error(exc) from exc
 
     async def broadcast(self, tx: RawTx) -> str:
-        if self.journal is not None:
-            journal = self.journal
-            await to_thread.run_sync(
-                lambda: journal.record(
-                    tx_hash=tx.tx_hash, sender=tx.sender, nonce=tx.nonce, raw=tx.raw, kind="member"
-                )
-            )
+        signed = SignedTx(tx.tx_hash, tx.sender, tx.nonce, tx.raw, "member")
         try:
-            await self.chain.rpc("eth_sendRawTransaction", ["0x" + tx.raw.hex()])
-        except RpcError as exc:
-            if "already known" in exc.message.lower():
-                return tx.tx_hash
-            if self.journal is not None and await self.receipt_or_none(tx.tx_hash) is None:
-                await to_thread.run_sync(self.journal.forget, tx.tx_hash)
+            return await self._raw.broadcast_raw(signed)
+        except lerr.RpcResponseError as exc:
             raise errors.InvalidRequestError(
-                f"the node refused the transaction: {exc.message}"
+                f"the node refused the transaction: {exc.rpc_message}"
             ) from exc
-        return tx.tx_hash
+        except lerr.RpcUnavailableError as exc:
+            raise errors.ChainUnavailableError(f"chain node unreachable: {exc.reason}") from exc
 
     # ---- the custodian's transactions ---------------------------------------------------
+
+    def _custodian(self) -> AsyncTxManager:
+        if self.tx is None:
+            raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
+        return self.tx
 
     async def estimate(self, data: bytes) -> int:
         """Gas limit for a custodian call (estimate + 20 %); a revert raises its problem.
@@ -112,108 +147,28 @@ class Relayer:
         The estimate executes the call, so it is also the pre-flight: a call the ledger
         would revert is refused here, before anything is written or sent.
         """
-        if self._key is None or self.custodian is None:
-            raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
-        call = {"from": self.custodian, "to": self.chain.ledger_address, "data": "0x" + data.hex()}
+        tx = self._custodian()
         try:
-            estimate = await self.chain.rpc("eth_estimateGas", [call])
+            return await tx.estimate_gas(self.chain.ledger_address, data)
         except RpcError as exc:
             raise revert_error(exc) from exc
-        return int(estimate, 16) * 12 // 10 + 10_000
+        except lerr.RpcUnavailableError as exc:
+            raise errors.ChainUnavailableError(f"chain node unreachable: {exc.reason}") from exc
 
     async def send(self, data: bytes, *, gas: int | None = None) -> str:
         """Sign and send a call to the ledger as the custodian; returns the tx hash."""
-        if self._key is None or self.custodian is None:
-            raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
-        to = self.chain.ledger_address
+        tx = self._custodian()
         if gas is None:
             gas = await self.estimate(data)
-        async with self._lock:
-            if self.journal is not None:
-                return await self._send_shared(data, gas, to)
-            try:
-                if self._nonce is None:
-                    self._nonce = await self._pending_nonce()
-                tx_hash, _ = await self._sign_and_send(data, gas, to, self._nonce)
-                self._nonce += 1
-                return tx_hash
-            except BaseException:
-                self._nonce = None  # resync from the chain on the next send
-                raise
-
-    async def _pending_nonce(self) -> int:
-        assert self.custodian is not None
-        return int(await self.chain.rpc("eth_getTransactionCount", [self.custodian, "pending"]), 16)
-
-    async def _send_shared(self, data: bytes, gas: int, to: str) -> str:
-        """Allocate the nonce and broadcast under the row lock every replica shares."""
-        assert self.journal is not None and self.custodian is not None
-        journal = self.journal
-        slot = await to_thread.run_sync(journal.nonce_slot, self.custodian)
-        next_nonce: int | None = None
         try:
-            for attempt in range(_NONCE_RETRIES + 1):
-                # The chain's pending count is the truth at start and after a failure; otherwise
-                # the stored next nonce, kept under the row lock every replica takes, is (and it
-                # also covers a node whose pending view lags behind, e.g. load-balanced RPC).
-                # A nonce taken outside the service is refused by the node: resync and retry.
-                nonce = await self._pending_nonce() if self._resync else slot.stored
-                try:
-                    tx_hash, _ = await self._sign_and_send(data, gas, to, nonce, journal=journal)
-                except RpcError as exc:
-                    # Someone else (outside this service) took the nonce: resync and retry.
-                    if not _is_nonce_error(exc) or attempt == _NONCE_RETRIES:
-                        raise errors.RelayFailedError(
-                            f"the node refused the custodian transaction: {exc.message}"
-                        ) from exc
-                    self._resync = True
-                    continue
-                next_nonce = nonce + 1
-                self._resync = False
-                return tx_hash
-            raise AssertionError("unreachable")
-        except BaseException:
-            self._resync = True
-            raise
-        finally:
-            await to_thread.run_sync(slot.release, next_nonce)
-
-    async def _sign_and_send(
-        self, data: bytes, gas: int, to: str, nonce: int, *, journal: TxJournal | None = None
-    ) -> tuple[str, bytes]:
-        assert self._key is not None and self.custodian is not None
-        gas_price = int(await self.chain.rpc("eth_gasPrice", []), 16)
-        tx = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": to_checksum_address(to),
-            "value": 0,
-            "gas": gas,
-            "maxFeePerGas": gas_price * 2 + 1,
-            "maxPriorityFeePerGas": min(gas_price, 1_000_000_000),
-            "data": data,
-        }
-        signed = Account.sign_transaction(tx, self._key)
-        raw = bytes(signed.raw_transaction)
-        tx_hash = "0x" + bytes(signed.hash).hex()
-        if journal is not None:
-            sender = self.custodian
-            await to_thread.run_sync(
-                lambda: journal.record(
-                    tx_hash=tx_hash, sender=sender, nonce=nonce, raw=raw, kind="custodian"
-                )
-            )
-        try:
-            sent = await self.chain.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
-        except RpcError as exc:
-            if _is_nonce_error(exc):
-                self.nonce_errors += 1
-            if journal is not None and await self.receipt_or_none(tx_hash) is None:
-                await to_thread.run_sync(journal.forget, tx_hash)
-            raise
-        self.sent += 1
-        return str(sent), raw
+            pending = await tx.submit(self.chain.ledger_address, data, gas=gas)
+        except lerr.RpcResponseError as exc:
+            raise errors.RelayFailedError(
+                f"the node refused the custodian transaction: {exc.rpc_message}"
+            ) from exc
+        except lerr.RpcUnavailableError as exc:
+            raise errors.ChainUnavailableError(f"chain node unreachable: {exc.reason}") from exc
+        return pending.tx_hash
 
     async def send_and_wait(self, data: bytes, *, gas: int | None = None) -> Receipt:
         return await self.wait(await self.send(data, gas=gas))
@@ -221,38 +176,30 @@ class Relayer:
     # ---- receipts -----------------------------------------------------------------------
 
     async def wait(self, tx_hash: str) -> Receipt:
-        """The receipt once buried under ``confirmations`` blocks; ChainUnavailable on timeout."""
+        """The receipt once buried under ``confirmations`` blocks; RelayFailed on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         while True:
-            raw = await self.chain.rpc("eth_getTransactionReceipt", [tx_hash])
-            if raw is not None and raw.get("blockNumber") is not None:
-                block = int(raw["blockNumber"], 16)
-                if (
-                    self.confirmations == 0
-                    or await self.chain.block_number() >= block + self.confirmations
-                ):
-                    if self.journal is not None:
-                        await to_thread.run_sync(
-                            self.journal.mined,
-                            tx_hash,
-                            block,
-                            str(raw["blockHash"]),
-                            int(raw["status"], 16) == 1,
-                        )
-                    return Receipt(
-                        tx_hash=tx_hash,
-                        block_number=block,
-                        block_hash=str(raw["blockHash"]),
-                        success=int(raw["status"], 16) == 1,
-                        logs=list(raw.get("logs", [])),
+            receipt = await self.receipt_or_none(tx_hash)
+            if receipt is not None and (
+                self.confirmations == 0
+                or await self.chain.block_number() >= receipt.block_number + self.confirmations
+            ):
+                if self.journal is not None:
+                    await to_thread.run_sync(
+                        self.journal.mined,
+                        tx_hash,
+                        receipt.block_number,
+                        receipt.block_hash,
+                        receipt.success,
                     )
+                return receipt
             if loop.time() > deadline:
                 # Resync the custodian nonce from the chain before the next send (a dropped
                 # transaction would otherwise leave a gap every later one queues behind).
-                async with self._lock:
-                    self._nonce = None
-                    self._resync = True
+                if self.tx is not None:
+                    async with self.tx.nonces.lock:
+                        self.tx.nonces.invalidate()
                 raise errors.RelayFailedError(
                     f"transaction {tx_hash} not confirmed within {self.timeout}s", tx_hash=tx_hash
                 )
@@ -262,13 +209,7 @@ class Relayer:
         raw = await self.chain.rpc("eth_getTransactionReceipt", [tx_hash])
         if raw is None or raw.get("blockNumber") is None:
             return None
-        return Receipt(
-            tx_hash=tx_hash,
-            block_number=int(raw["blockNumber"], 16),
-            block_hash=str(raw["blockHash"]),
-            success=int(raw["status"], 16) == 1,
-            logs=list(raw.get("logs", [])),
-        )
+        return Receipt.from_rpc(raw)
 
     async def explain_failure(self, receipt: Receipt, sender: str, data: bytes) -> errors.ApiError:
         """Why a mined transaction reverted: replay it at its block's parent state."""
@@ -285,3 +226,15 @@ class Relayer:
         return errors.ContractRejectedError(
             f"transaction {receipt.tx_hash} reverted", tx_hash=receipt.tx_hash
         )
+
+
+class _NoKey:
+    """The sender of a relayer without a custodian key: it only broadcasts members' bytes."""
+
+    address = "0x0000000000000000000000000000000000000000"
+
+    def sign(self, tx: dict[str, object]) -> tuple[str, bytes | None]:
+        raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
+
+    async def send(self, rpc: object, tx: dict[str, object]) -> tuple[str, bytes | None]:
+        raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")

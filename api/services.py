@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,42 +22,19 @@ from api.chain import ChainGateway, LedgerReads
 from api.journal import TxJournal
 from api.nonces import NonceStore
 from api.outbox import Outbox
-from api.relay import Receipt, Relayer
+from api.relay import Relayer
 from api.settings import ApiSettings
 from ledger.manifest import Manifest
+from ledger.models import Receipt
 
 log = logging.getLogger("api.services")
-
-
-@dataclass(frozen=True)
-class Deployment:
-    chain_id: int
-    ledger_address: str
-    deploy_block: int
-    code_hash: str
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-def load_deployment(path: Path) -> Deployment:
-    """Read the deployment manifest written by ``ledger`` (chain id, address, block, code hash).
-
-    A missing or malformed manifest is a start-up error (``ledger.errors.ManifestError``):
-    the service never guesses which contract it serves.
-    """
-    m = Manifest.load(path)
-    return Deployment(
-        chain_id=m.chain_id,
-        ledger_address=m.ledger_address,
-        deploy_block=m.deploy_block,
-        code_hash=m.code_hash,
-        raw=json.loads(path.read_text()),
-    )
 
 
 @dataclass
 class Services:
     settings: ApiSettings
-    deployment: Deployment
+    #: The deployment manifest written by ``ledger`` (chain id, address, block, code hash).
+    deployment: Manifest
     engine: Engine
     session: aiohttp.ClientSession
     chain: ChainGateway
@@ -182,7 +157,9 @@ class Services:
 async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
     if settings.manifest_path is None:
         raise errors.NotReadyError("DATASAFE_API_MANIFEST_PATH is not set")
-    deployment = load_deployment(settings.manifest_path)
+    # A missing or malformed manifest is a start-up error (ledger.errors.ManifestError):
+    # the service never guesses which contract it serves.
+    deployment = Manifest.load(settings.manifest_path)
     engine = db.make_engine(settings.database_url)
     await to_thread.run_sync(db.migrate, engine)
     connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=30)

@@ -18,10 +18,11 @@ from typing import Any
 from anyio import to_thread
 
 from api import _shred, _store, scrub
-from api.journal import IndexerLease, ResubmitError, http_rpc, resubmit
+from api.journal import IndexerLease, ResubmitError, resubmit
 from api.services import Services
 from ledger.abi import ledger_abi
 from ledger.indexer import TRANSIENT_ERRORS, Indexer
+from ledger.rpc import RpcClient
 
 log = logging.getLogger("api.startup")
 
@@ -173,11 +174,8 @@ async def resubmit_lost(services: Services) -> dict[str, object]:
     journal = services.journal
     if journal is None:
         return {}
-    rpc, close = http_rpc(services.settings.rpc_url)
-    try:
+    with RpcClient(services.settings.rpc_url) as rpc:
         report = await to_thread.run_sync(lambda: resubmit(journal, rpc))
-    finally:
-        close()
     services.extras["resubmitted"] = report.as_dict()
     return report.as_dict()
 

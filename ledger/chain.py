@@ -27,9 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
-from ledger.errors import ChainProcessError
+from ledger.errors import ChainProcessError, ContractRevertError, RpcError
+from ledger.rpc import RpcClient
 
 #: anvil's well-known first dev key (mnemonic "test test ... junk"); never for real chains.
 DEV_PRIVATE_KEYS: tuple[str, ...] = (
@@ -248,19 +247,15 @@ class EmbeddedChain:
         return self
 
     def _rpc(self, method: str, params: list[object]) -> object:
-        payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         try:
-            reply = httpx.post(self.url, json=payload, timeout=10.0).json()
-        except (httpx.HTTPError, ValueError) as exc:
+            with RpcClient(self.url, timeout=10.0, retries=0, trust_env=False) as rpc:
+                return rpc.call(method, params)
+        except (RpcError, ContractRevertError) as exc:
             raise ChainProcessError(f"anvil {method} failed: {exc}") from exc
-        if "error" in reply:
-            raise ChainProcessError(f"anvil {method} failed: {reply['error']}")
-        return reply.get("result")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-        with httpx.Client(timeout=1.0) as http:
+        with RpcClient(self.url, timeout=1.0, retries=0, trust_env=False) as rpc:
             while True:
                 assert self.proc is not None
                 code = self.proc.poll()
@@ -269,11 +264,11 @@ class EmbeddedChain:
                         f"anvil exited with code {code} during startup (see {self._log})"
                     )
                 try:
-                    if http.post(self.url, json=payload).status_code == 200:
-                        if self.proc.poll() is None:
-                            return
-                        continue
-                except httpx.HTTPError:
+                    rpc.call("eth_chainId")
+                    if self.proc.poll() is None:
+                        return
+                    continue
+                except RpcError:
                     pass
                 if time.monotonic() > deadline:
                     raise ChainProcessError(

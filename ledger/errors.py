@@ -63,6 +63,15 @@ class RpcResponseError(RpcError):
         self.data = data
 
 
+class RpcNonceError(RpcResponseError):
+    """The node refused a transaction for its nonce (too low or high, already known, or a
+    replacement that does not pay enough): resync the nonce from the chain."""
+
+
+class RpcMethodNotFoundError(RpcResponseError):
+    """The node does not offer the method (JSON-RPC code -32601)."""
+
+
 class ManifestError(LedgerError):
     """Root of deployment-manifest failures."""
 

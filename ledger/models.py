@@ -320,7 +320,11 @@ class Access:
 
 @dataclass(frozen=True)
 class Receipt:
-    """A mined transaction with its decoded ledger events."""
+    """A mined transaction: its block, status, raw logs and (when decoded) ledger events.
+
+    The one receipt type of the product: ``ledger``'s transaction manager and the
+    service's relayer both build it with :meth:`from_rpc`.
+    """
 
     tx_hash: str
     block_number: int
@@ -330,6 +334,26 @@ class Receipt:
     contract_address: str | None
     events: list[Event] = field(default_factory=list)
     result: Any = None
+    #: The receipt's logs as the node returned them (JSON-RPC dicts).
+    logs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.status == 1
+
+    @classmethod
+    def from_rpc(cls, raw: dict[str, Any], events: list[Event] | None = None) -> Receipt:
+        """A receipt from ``eth_getTransactionReceipt``'s answer (a mined transaction)."""
+        return cls(
+            tx_hash=str(raw["transactionHash"]),
+            block_number=int(raw["blockNumber"], 16),
+            block_hash=str(raw["blockHash"]),
+            status=int(raw.get("status", "0x1"), 16),
+            gas_used=int(raw.get("gasUsed", "0x0"), 16),
+            contract_address=raw.get("contractAddress"),
+            events=list(events or []),
+            logs=list(raw.get("logs", [])),
+        )
 
     def events_named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]

@@ -1,12 +1,20 @@
-"""Raw JSON-RPC over one persistent HTTP connection, sync and async, with batches.
+"""The one JSON-RPC transport: sync and async clients over persistent HTTP, with batches.
 
-web3.py's provider stack costs several HTTP requests and milliseconds per call;
-the hot paths (relaying, checks) talk JSON-RPC directly and keep web3.py/eth-abi
-for encoding only. Both clients share the request/response code below.
+Every part of the product that talks to a chain node goes through :class:`RpcClient`
+(httpx, thread-safe) or :class:`AsyncRpcClient` (aiohttp, one session); web3.py's
+provider stack is not used at run time. Both share one request/response/error model
+(:class:`_Codec`):
 
-Transient failures (connection errors, timeouts, HTTP 429/5xx) are retried
-``retries`` times with a short backoff; JSON-RPC error objects are not retried.
-A revert (error with revert data) becomes a typed :class:`ContractRevertError`.
+* Transient failures (connection errors, timeouts, HTTP 429 and 5xx) are retried
+  ``retries`` times with a growing backoff. Sending a transaction is retried only when
+  the request cannot have reached the node (the connection was never made, or HTTP 429):
+  a lost answer must not turn into a second broadcast.
+* A node that stays unreachable raises :class:`RpcUnavailableError`.
+* A JSON-RPC error object raises a typed :class:`RpcResponseError` (or its subclasses
+  :class:`RpcNonceError`, :class:`RpcMethodNotFoundError`); it is not retried. A revert
+  (error with revert data) becomes a :class:`ContractRevertError` decoded by selector.
+* :meth:`RpcClient.batch` sends JSON-RPC batches of at most ``max_batch`` calls; each slot
+  of the answer is the result or the typed error of that call.
 """
 
 from __future__ import annotations
@@ -24,26 +32,57 @@ import httpx
 from ledger.errors import (
     ContractRevertError,
     ErrorRegistry,
+    RpcMethodNotFoundError,
+    RpcNonceError,
     RpcResponseError,
     RpcUnavailableError,
     UnknownRevertError,
 )
 
 Call = tuple[str, Sequence[Any]]
-_RETRY_STATUS = {429, 502, 503, 504}
 _BACKOFF = 0.05
+#: Calls that change the node's state: never repeated once the request may have arrived.
+_UNSAFE = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
+_NONCE_MESSAGES = (
+    "nonce",
+    "already known",
+    "known transaction",
+    "replacement transaction",
+)
+
+
+def _retryable_status(status: int, safe: bool) -> bool:
+    return status == 429 or (safe and status >= 500)
+
+
+def _backoff(attempt: int) -> float:
+    return _BACKOFF * (attempt + 1)
+
+
+def _safe(calls: Sequence[Call]) -> bool:
+    return not any(method in _UNSAFE for method, _ in calls)
 
 
 class _Codec:
-    """Request building and response parsing shared by both transports."""
+    """Request building, HTTP answer and JSON-RPC reply parsing shared by both clients."""
 
     def __init__(self, url: str, errors: ErrorRegistry | None) -> None:
         self.url = url
-        self._errors = errors
+        self.errors = errors
         self._ids = itertools.count(1)
 
-    def request(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
-        return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+    def request(self, method: str, params: Sequence[Any], id_: int | None = None) -> dict[str, Any]:
+        ident = next(self._ids) if id_ is None else id_
+        return {"jsonrpc": "2.0", "id": ident, "method": method, "params": list(params)}
+
+    def body(self, status: int, content: bytes) -> Any:
+        """The decoded JSON body of an HTTP answer; a server failure is an outage."""
+        if status >= 500 or (status >= 400 and not content):
+            raise RpcUnavailableError(self.url, f"HTTP {status}")
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise RpcUnavailableError(self.url, f"HTTP {status} with a non-JSON body") from exc
 
     def result(self, method: str, reply: Any) -> Any:
         if not isinstance(reply, dict):
@@ -64,25 +103,38 @@ class _Codec:
         revert = _revert_data(code, message, data)
         if revert is not None:
             return self.decode_revert(revert)
+        if code == -32601:
+            return RpcMethodNotFoundError(method, code, message, data)
+        if any(s in message.lower() for s in _NONCE_MESSAGES):
+            return RpcNonceError(method, code, message, data)
         return RpcResponseError(method, code, message, data)
 
     def decode_revert(self, data: bytes) -> ContractRevertError:
-        registry = self._errors
+        registry = self.errors
         if registry is None:
             from ledger.errors import default_registry
 
             registry = default_registry()
         return registry.decode(data)
 
+    def batch_payload(self, calls: Sequence[Call]) -> list[dict[str, Any]]:
+        return [self.request(m, p, i + 1) for i, (m, p) in enumerate(calls)]
+
     def batch_results(self, calls: Sequence[Call], body: Any) -> list[Any | Exception]:
+        """Each call's result or typed error, in the order of ``calls`` (ids 1..n)."""
         if not isinstance(body, list):
             # A node may answer a whole batch with one error object.
             raise self.error("batch", body.get("error") if isinstance(body, dict) else body)
         by_id = {r.get("id"): r for r in body if isinstance(r, dict)}
-        return [
-            by_id.get(i + 1, {"error": {"code": -1, "message": "missing"}})
-            for i in range(len(calls))
-        ]
+        out: list[Any | Exception] = []
+        for i, (method, _) in enumerate(calls):
+            try:
+                if i + 1 not in by_id:
+                    raise RpcUnavailableError(self.url, f"batch reply misses id {i + 1}")
+                out.append(self.result(method, by_id[i + 1]))
+            except (RpcResponseError, ContractRevertError, RpcUnavailableError) as exc:
+                out.append(exc)
+        return out
 
 
 def _revert_data(code: int, message: str, data: Any) -> bytes | None:
@@ -98,14 +150,8 @@ def _revert_data(code: int, message: str, data: Any) -> bytes | None:
     return None
 
 
-def _unwrap(codec: _Codec, calls: Sequence[Call], replies: list[Any]) -> list[Any | Exception]:
-    out: list[Any | Exception] = []
-    for (method, _), reply in zip(calls, replies, strict=True):
-        try:
-            out.append(codec.result(method, reply))
-        except (RpcResponseError, ContractRevertError, RpcUnavailableError) as exc:
-            out.append(exc)
-    return out
+def _chunks(calls: Sequence[Call], size: int) -> list[Sequence[Call]]:
+    return [calls[i : i + size] for i in range(0, len(calls), max(1, size))]
 
 
 class RpcClient:
@@ -118,10 +164,15 @@ class RpcClient:
         timeout: float = 10.0,
         retries: int = 3,
         errors: ErrorRegistry | None = None,
+        max_batch: int = 200,
+        trust_env: bool = True,
     ) -> None:
         self._codec = _Codec(url, errors)
         self._retries = retries
-        self._http = httpx.Client(timeout=timeout, headers={"content-type": "application/json"})
+        self.max_batch = max_batch
+        self._http = httpx.Client(
+            timeout=timeout, headers={"content-type": "application/json"}, trust_env=trust_env
+        )
 
     @property
     def url(self) -> str:
@@ -136,35 +187,39 @@ class RpcClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, payload: Any) -> Any:
-        body = json.dumps(payload)
+    def _post(self, payload: Any, safe: bool) -> Any:
+        content = json.dumps(payload)
         for attempt in range(self._retries + 1):
+            last = attempt >= self._retries
             try:
-                response = self._http.post(self.url, content=body)
-                if response.status_code in _RETRY_STATUS and attempt < self._retries:
-                    time.sleep(_BACKOFF * (attempt + 1))
-                    continue
-                return response.json()
-            except (httpx.TransportError, ValueError) as exc:
-                if attempt >= self._retries:
+                response = self._http.post(self.url, content=content)
+            except httpx.HTTPError as exc:
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if last or not (safe or unsent):
                     raise RpcUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from exc
-                time.sleep(_BACKOFF * (attempt + 1))
+                time.sleep(_backoff(attempt))
+                continue
+            if not last and _retryable_status(response.status_code, safe):
+                time.sleep(_backoff(attempt))
+                continue
+            return self._codec.body(response.status_code, response.content)
         raise RpcUnavailableError(self.url, "retries exhausted")  # pragma: no cover
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        return self._codec.result(method, self._post(self._codec.request(method, params)))
+        reply = self._post(self._codec.request(method, params), method not in _UNSAFE)
+        return self._codec.result(method, reply)
 
     def batch(self, calls: Sequence[Call]) -> list[Any | Exception]:
-        """Send ``calls`` as one JSON-RPC batch; each slot is a result or the typed error."""
-        if not calls:
-            return []
-        codec = _Codec(self.url, self._codec._errors)
-        payload = [codec.request(m, p) for m, p in calls]
-        return _unwrap(codec, calls, codec.batch_results(calls, self._post(payload)))
+        """Send ``calls`` as JSON-RPC batches; each slot is a result or the typed error."""
+        out: list[Any | Exception] = []
+        for chunk in _chunks(calls, self.max_batch):
+            reply = self._post(self._codec.batch_payload(chunk), _safe(chunk))
+            out += self._codec.batch_results(chunk, reply)
+        return out
 
 
 class AsyncRpcClient:
-    """Asyncio JSON-RPC client over one persistent aiohttp session."""
+    """Asyncio JSON-RPC client over one persistent aiohttp session (its own or a shared one)."""
 
     def __init__(
         self,
@@ -174,9 +229,11 @@ class AsyncRpcClient:
         retries: int = 3,
         errors: ErrorRegistry | None = None,
         session: aiohttp.ClientSession | None = None,
+        max_batch: int = 200,
     ) -> None:
         self._codec = _Codec(url, errors)
         self._retries = retries
+        self.max_batch = max_batch
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owns_session = session is None
@@ -204,31 +261,35 @@ class AsyncRpcClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _post(self, payload: Any) -> Any:
-        body = json.dumps(payload)
+    async def _post(self, payload: Any, safe: bool) -> Any:
+        content = json.dumps(payload)
         headers = {"content-type": "application/json"}
         for attempt in range(self._retries + 1):
+            last = attempt >= self._retries
             try:
-                async with self._get_session().post(self.url, data=body, headers=headers) as r:
-                    if r.status in _RETRY_STATUS and attempt < self._retries:
-                        await asyncio.sleep(_BACKOFF * (attempt + 1))
+                async with self._get_session().post(self.url, data=content, headers=headers) as r:
+                    if not last and _retryable_status(r.status, safe):
+                        await asyncio.sleep(_backoff(attempt))
                         continue
-                    return json.loads(await r.read())
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                if attempt >= self._retries:
+                    return self._codec.body(r.status, await r.read())
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                unsent = isinstance(exc, aiohttp.ClientConnectorError)
+                if last or not (safe or unsent):
                     raise RpcUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from exc
-                await asyncio.sleep(_BACKOFF * (attempt + 1))
+                await asyncio.sleep(_backoff(attempt))
         raise RpcUnavailableError(self.url, "retries exhausted")  # pragma: no cover
 
     async def call(self, method: str, params: Sequence[Any] = ()) -> Any:
-        return self._codec.result(method, await self._post(self._codec.request(method, params)))
+        reply = await self._post(self._codec.request(method, params), method not in _UNSAFE)
+        return self._codec.result(method, reply)
 
     async def batch(self, calls: Sequence[Call]) -> list[Any | Exception]:
-        if not calls:
-            return []
-        codec = _Codec(self.url, self._codec._errors)
-        payload = [codec.request(m, p) for m, p in calls]
-        return _unwrap(codec, calls, codec.batch_results(calls, await self._post(payload)))
+        """Send ``calls`` as JSON-RPC batches; each slot is a result or the typed error."""
+        out: list[Any | Exception] = []
+        for chunk in _chunks(calls, self.max_batch):
+            reply = await self._post(self._codec.batch_payload(chunk), _safe(chunk))
+            out += self._codec.batch_results(chunk, reply)
+        return out
 
 
 __all__ = ["AsyncRpcClient", "Call", "RpcClient", "UnknownRevertError"]

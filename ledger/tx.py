@@ -1,4 +1,4 @@
-"""Sending transactions: senders (local key / node account), nonces, receipts, re-sends.
+"""The one transaction manager: senders, nonces, journal hooks, receipts, re-sends, replacement.
 
 Rules this module keeps:
 
@@ -7,20 +7,27 @@ Rules this module keeps:
   advances once the node accepted it, so concurrent asyncio tasks never collide
   and a failed send leaves no gap. On a nonce error the counter is resynced from
   the chain (``eth_getTransactionCount(..., "pending")``) and the send retried.
-  Several processes must use different keys (one relayer key per process).
+  Several processes share one key only through :class:`SharedNonces` (a store every
+  process locks, e.g. a database row); otherwise each process uses its own key.
 * Gas is estimated before a nonce is taken; a revert there raises the decoded
   custom error and sends nothing.
+* :class:`TxHooks` let a service journal every signed transaction *before* it leaves
+  (``before_broadcast``) and drop it again when the node refuses it (``refused``);
+  :meth:`AsyncTxManager.broadcast_raw` sends a transaction someone else signed under
+  the same hooks.
 * Receipts are awaited with a timeout and ``confirmations``; a transaction the
   node no longer knows (dropped from the pool, or lost with a node restart) is
-  re-sent with the same signed payload.
+  re-sent with the same signed payload; a stuck one can be replaced
+  (:meth:`AsyncTxManager.replace`: same nonce, higher fees).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from eth_account import Account
@@ -32,6 +39,7 @@ from ledger.errors import (
     ConfigurationError,
     ContractRevertError,
     ReceiptTimeoutError,
+    RpcNonceError,
     RpcResponseError,
     TransactionDroppedError,
     TransactionRevertedError,
@@ -39,19 +47,47 @@ from ledger.errors import (
 from ledger.models import Receipt
 from ledger.rpc import AsyncRpcClient
 
-_NONCE_ERRORS = (
-    "nonce too low",
-    "nonce too high",
-    "already known",
-    "replacement transaction",
-    "invalid nonce",
-    "known transaction",
-)
-
 
 def is_nonce_error(exc: RpcResponseError) -> bool:
-    message = exc.rpc_message.lower()
-    return any(s in message for s in _NONCE_ERRORS)
+    """Whether the node refused a transaction for its nonce (the transport types it)."""
+    return isinstance(exc, RpcNonceError)
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed transaction about to be broadcast: what a journal keeps to send it again."""
+
+    tx_hash: str
+    sender: str
+    nonce: int
+    raw: bytes
+    #: The journal's label: the manager's own ``kind`` or what :meth:`broadcast_raw` was given.
+    kind: str = "own"
+
+
+@dataclass
+class TxHooks:
+    """A service's callbacks around every raw broadcast (each optional).
+
+    ``before_broadcast`` runs before the bytes leave (a journal records them; if it raises,
+    nothing is sent). ``refused`` runs when the node answers the broadcast with an error
+    (the transaction was not accepted; a journal may forget it).
+    """
+
+    before_broadcast: Callable[[SignedTx], Awaitable[None]] | None = None
+    refused: Callable[[SignedTx, RpcResponseError], Awaitable[None]] | None = None
+
+
+class SharedNonces(Protocol):
+    """The next nonce of a key several processes share, kept where all of them lock it."""
+
+    async def acquire(self, address: str) -> int:
+        """Lock ``address``'s slot (waiting for other processes); its stored next nonce."""
+        ...
+
+    async def release(self, address: str, next_nonce: int | None) -> None:
+        """Store ``next_nonce`` (None: keep what is stored) and unlock."""
+        ...
 
 
 @dataclass
@@ -147,20 +183,30 @@ class NodeAccountSender:
 
 
 class NonceManager:
-    """The next nonce of one account, behind one asyncio lock."""
+    """The next nonce of one account, behind one asyncio lock (and a shared slot, if given).
 
-    def __init__(self, rpc: AsyncRpcClient, address: str) -> None:
+    The counter is None until read from the chain, and again after any failure
+    (:meth:`invalidate`): the next :meth:`reserve` resyncs from the chain's pending count.
+    With :class:`SharedNonces`, the stored value of the locked slot is the truth in between
+    (other processes advance it).
+    """
+
+    def __init__(
+        self, rpc: AsyncRpcClient, address: str, shared: SharedNonces | None = None
+    ) -> None:
         self._rpc = rpc
         self.address = to_checksum_address(address)
         self.lock = asyncio.Lock()
+        self.shared = shared
         self._next: int | None = None
+
+    async def chain_pending(self) -> int:
+        return int(await self._rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16)
 
     async def current(self) -> int:
         """Next nonce to use (call with :attr:`lock` held)."""
         if self._next is None:
-            self._next = int(
-                await self._rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16
-            )
+            self._next = await self.chain_pending()
         return self._next
 
     def advance(self, count: int = 1) -> None:
@@ -170,6 +216,26 @@ class NonceManager:
     def invalidate(self) -> None:
         """Forget the counter; the next :meth:`current` resyncs from the chain."""
         self._next = None
+
+    @contextlib.asynccontextmanager
+    async def reserve(self) -> AsyncIterator[int]:
+        """Hold the lock (and the shared slot) around one send; yields the nonce to use.
+
+        Call :meth:`advance` once the node accepted the transaction(s); an exception
+        resyncs the counter from the chain on the next reserve.
+        """
+        async with self.lock:
+            stored = await self.shared.acquire(self.address) if self.shared else None
+            try:
+                if self._next is not None and stored is not None:
+                    self._next = stored
+                yield await self.current()
+            except BaseException:
+                self._next = None
+                raise
+            finally:
+                if self.shared is not None:
+                    await self.shared.release(self.address, self._next)
 
 
 class AsyncTxManager:
@@ -186,7 +252,12 @@ class AsyncTxManager:
         poll_interval: float = 0.05,
         resend_after: float = 5.0,
         gas_multiplier: float = 1.2,
+        gas_margin: int = 0,
         chain_id: int | None = None,
+        hooks: TxHooks | None = None,
+        shared_nonces: SharedNonces | None = None,
+        nonce_retries: int = 2,
+        kind: str = "own",
     ) -> None:
         self.rpc = rpc
         self.sender = sender
@@ -196,9 +267,16 @@ class AsyncTxManager:
         self.poll_interval = poll_interval
         self.resend_after = resend_after
         self.gas_multiplier = gas_multiplier
-        self.nonces = NonceManager(rpc, sender.address)
+        self.gas_margin = gas_margin
+        self.hooks = hooks or TxHooks()
+        self.nonce_retries = nonce_retries
+        self.kind = kind
+        self.nonces = NonceManager(rpc, sender.address, shared_nonces)
         self._chain_id = chain_id
         self._fees: tuple[float, int, int] | None = None
+        #: Broadcasts the node accepted, and refusals for a nonce (for metrics).
+        self.sent = 0
+        self.nonce_errors = 0
 
     @property
     def address(self) -> str:
@@ -209,9 +287,9 @@ class AsyncTxManager:
             self._chain_id = int(await self.rpc.call("eth_chainId"), 16)
         return self._chain_id
 
-    async def _fee_fields(self) -> dict[str, int]:
+    async def _fee_fields(self, *, fresh: bool = False) -> dict[str, int]:
         now = time.monotonic()
-        if self._fees is None or now - self._fees[0] > 2.0:
+        if fresh or self._fees is None or now - self._fees[0] > 2.0:
             price = int(await self.rpc.call("eth_gasPrice"), 16)
             tip = min(price, 10**9)
             self._fees = (now, price * 2 + tip, tip)
@@ -230,7 +308,7 @@ class AsyncTxManager:
         estimate = int(
             await self.rpc.call("eth_estimateGas", [self._call_obj(to, data, value)]), 16
         )
-        return int(estimate * self.gas_multiplier)
+        return int(estimate * self.gas_multiplier) + self.gas_margin
 
     async def _build(self, to: str | None, data: bytes, gas: int, value: int) -> dict[str, Any]:
         tx: dict[str, Any] = {
@@ -251,23 +329,74 @@ class AsyncTxManager:
         if gas is None:
             gas = await self.estimate_gas(to, data, value)
         tx = await self._build(to, data, gas, value)
-        for attempt in range(3):
-            async with self.nonces.lock:
-                tx["nonce"] = await self.nonces.current()
-                try:
-                    tx_hash, raw = await self.sender.send(self.rpc, tx)
-                except RpcResponseError as exc:
-                    self.nonces.invalidate()
-                    if is_nonce_error(exc) and attempt < 2:
-                        continue
-                    raise
-                except BaseException:
-                    # Unknown whether the node got it: resync rather than guess.
-                    self.nonces.invalidate()
-                    raise
-                self.nonces.advance()
-                return PendingTx(tx_hash, tx["nonce"], dict(tx), raw)
+        for attempt in range(self.nonce_retries + 1):
+            try:
+                async with self.nonces.reserve() as nonce:
+                    tx["nonce"] = nonce
+                    tx_hash, raw = await self._sign_and_send(tx)
+                    self.nonces.advance()
+            except RpcNonceError:
+                # Someone else took the nonce (the counter resyncs from the chain): retry.
+                if attempt < self.nonce_retries:
+                    continue
+                raise
+            return PendingTx(tx_hash, tx["nonce"], dict(tx), raw)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _sign_and_send(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
+        tx_hash, raw = self.sender.sign(tx)
+        if raw is None:  # a node account: the node signs
+            tx_hash, _ = await self.sender.send(self.rpc, tx)
+            self.sent += 1
+            return tx_hash, None
+        await self._broadcast(SignedTx(tx_hash, self.address, int(tx["nonce"]), raw, self.kind))
+        return tx_hash, raw
+
+    async def _broadcast(self, signed: SignedTx) -> None:
+        """The hooks around one ``eth_sendRawTransaction``."""
+        if self.hooks.before_broadcast is not None:
+            await self.hooks.before_broadcast(signed)
+        try:
+            await self.rpc.call("eth_sendRawTransaction", ["0x" + signed.raw.hex()])
+        except RpcResponseError as exc:
+            if isinstance(exc, RpcNonceError):
+                self.nonce_errors += 1
+            # "already known": the node holds these very bytes, so they were not refused.
+            known = "already known" in exc.rpc_message.lower()
+            if self.hooks.refused is not None and not known:
+                await self.hooks.refused(signed, exc)
+            raise
+        self.sent += 1
+
+    async def broadcast_raw(self, signed: SignedTx) -> str:
+        """Broadcast a transaction signed elsewhere (a member's own), under the same hooks.
+
+        A node that already holds it is no failure; other refusals raise the typed
+        :class:`RpcResponseError` after the ``refused`` hook.
+        """
+        try:
+            await self._broadcast(signed)
+        except RpcResponseError as exc:
+            if "already known" not in exc.rpc_message.lower():
+                raise
+        return signed.tx_hash
+
+    async def replace(self, pending: PendingTx, *, fee_bump: float = 1.125) -> PendingTx:
+        """Replace a stuck transaction: same nonce and call, fees raised by ``fee_bump``.
+
+        Nodes accept a replacement only if it pays at least 10 % more; the fees are also
+        raised to what a new transaction would pay now. Returns the replacement (the old
+        hash may still be mined instead: wait on the new one, which fails if so).
+        """
+        if fee_bump < 1.1:
+            raise ConfigurationError(f"fee_bump {fee_bump} is below the 10 % nodes require")
+        now = await self._fee_fields(fresh=True)
+        tx = dict(pending.tx)
+        tip = max(int(tx["maxPriorityFeePerGas"] * fee_bump) + 1, now["maxPriorityFeePerGas"])
+        tx["maxPriorityFeePerGas"] = tip
+        tx["maxFeePerGas"] = max(int(tx["maxFeePerGas"] * fee_bump) + 1, now["maxFeePerGas"], tip)
+        tx_hash, raw = await self._sign_and_send(tx)
+        return PendingTx(tx_hash, pending.nonce, tx, raw)
 
     async def submit_many(self, calls: Sequence[tuple[str | None, bytes, int]]) -> list[PendingTx]:
         """Sign many (to, data, gas) transactions with consecutive nonces; send as one batch.
@@ -278,24 +407,33 @@ class AsyncTxManager:
         if not calls:
             return []
         txs = [await self._build(to, data, gas, 0) for to, data, gas in calls]
-        async with self.nonces.lock:
-            first = await self.nonces.current()
-            signed: list[tuple[dict[str, Any], str, bytes]] = []
+        async with self.nonces.reserve() as first:
+            signed: list[tuple[dict[str, Any], SignedTx]] = []
             for i, tx in enumerate(txs):
                 tx["nonce"] = first + i
                 tx_hash, raw = self.sender.sign(tx)
                 if raw is None:
                     raise ConfigurationError("submit_many needs a local signing key")
-                signed.append((tx, tx_hash, raw))
+                signed.append((tx, SignedTx(tx_hash, self.address, first + i, raw, self.kind)))
+            if self.hooks.before_broadcast is not None:
+                for _, one in signed:
+                    await self.hooks.before_broadcast(one)
             results = await self.rpc.batch(
-                [("eth_sendRawTransaction", ["0x" + raw.hex()]) for _, _, raw in signed]
+                [("eth_sendRawTransaction", ["0x" + one.raw.hex()]) for _, one in signed]
             )
-            failures = [r for r in results if isinstance(r, Exception)]
+            failures = [
+                (one, r)
+                for (_, one), r in zip(signed, results, strict=True)
+                if isinstance(r, Exception)
+            ]
+            for one, exc in failures:
+                if self.hooks.refused is not None and isinstance(exc, RpcResponseError):
+                    await self.hooks.refused(one, exc)
             if failures:
-                self.nonces.invalidate()
-                raise failures[0]
+                raise failures[0][1]
+            self.sent += len(signed)
             self.nonces.advance(len(signed))
-        return [PendingTx(h, tx["nonce"], tx, raw) for tx, h, raw in signed]
+        return [PendingTx(one.tx_hash, one.nonce, tx, one.raw) for tx, one in signed]
 
     async def send(
         self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0
@@ -375,25 +513,13 @@ class AsyncTxManager:
         return [out[i] for i in range(len(pending))]
 
     async def _finish(self, pending: PendingTx, raw: dict[str, Any]) -> Receipt:
-        block = int(raw["blockNumber"], 16)
-        status = int(raw.get("status", "0x1"), 16)
-        if status == 0:
-            raise await self._revert_reason(pending, block)
-        events = []
-        if self.abi is not None:
-            for log in raw.get("logs", []):
-                event = self.abi.decode_log(log)
-                if event is not None:
-                    events.append(event)
-        return Receipt(
-            tx_hash=str(raw["transactionHash"]),
-            block_number=block,
-            block_hash=str(raw["blockHash"]),
-            status=status,
-            gas_used=int(raw["gasUsed"], 16),
-            contract_address=raw.get("contractAddress"),
-            events=events,
-        )
+        receipt = Receipt.from_rpc(raw)
+        if not receipt.success:
+            raise await self._revert_reason(pending, receipt.block_number)
+        if self.abi is None:
+            return receipt
+        events = [e for e in (self.abi.decode_log(log) for log in receipt.logs) if e is not None]
+        return replace(receipt, events=events)
 
     async def _revert_reason(self, pending: PendingTx, block: int) -> Exception:
         """Replay a failed transaction as a call to recover its custom error."""

@@ -169,29 +169,47 @@ def test_import_contracts_pass_on_the_tree() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_import_contracts_fail_on_an_upward_import(tmp_path: Path) -> None:
-    """A copy of the tree with one upward import, inside a function (``ledger`` reaching the
-    composition root ``node``), fails the contracts: imports inside functions count."""
+def _lint_imports_with(
+    tmp_path: Path, module: str, source: str
+) -> subprocess.CompletedProcess[str]:
+    """lint-imports on a copy of the tree with one more module ``ledger/<module>.py``."""
     for package in ("ledger", "vault", "api", "wallet_cli", "node"):
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "ledger" / "_upward.py").write_text(
-        "def reach_up() -> None:\n    from node import cli  # noqa: F401\n"
-    )
+    (tmp_path / "ledger" / f"{module}.py").write_text(source)
     # lint-imports puts its working directory first on the import path: it reads the copy.
-    result = subprocess.run(
+    return subprocess.run(
         [str(ROOT / ".venv" / "bin" / "lint-imports"), "--no-cache"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_import_contracts_fail_on_an_upward_import(tmp_path: Path) -> None:
+    """A copy of the tree with one upward import, inside a function (``ledger`` reaching the
+    composition root ``node``), fails the contracts: imports inside functions count."""
+    result = _lint_imports_with(
+        tmp_path, "_upward", "def reach_up() -> None:\n    from node import cli  # noqa: F401\n"
+    )
     assert result.returncode != 0, result.stdout
     assert "ledger is not allowed to import node:" in result.stdout
     assert "ledger._upward -> node.cli" in result.stdout
-    assert "Contracts: 6 kept" not in result.stdout
+    assert " broken" in result.stdout
+
+
+def test_import_contracts_fail_on_web3_at_runtime(tmp_path: Path) -> None:
+    """The runtime talks JSON-RPC through ledger's transport: a web3 import (even a lazy
+    one) in a product package fails the contracts."""
+    result = _lint_imports_with(
+        tmp_path, "_w3", "def provider() -> None:\n    import web3  # noqa: F401\n"
+    )
+    assert result.returncode != 0, result.stdout
+    assert "ledger is not allowed to import web3:" in result.stdout
+    assert "ledger._w3 -> web3" in result.stdout
 
 
 def test_sdk_imports_without_server_frameworks() -> None:

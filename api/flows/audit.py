@@ -80,7 +80,7 @@ def _public(report: audit.AuditReport) -> AuditReportPublic:
 async def verify(
     services: Services, from_block: int | None, to_block: int | None, flt: TraceFilter
 ) -> AuditReportPublic:
-    manifest = Manifest.model_validate(services.deployment.raw)
+    manifest = services.deployment
     first = manifest.deploy_block if from_block is None else from_block
     if to_block is None:
         to_block = await to_thread.run_sync(_indexed_to, services.engine)

@@ -21,8 +21,9 @@ from eth_account import Account
 
 from api import db as api_db
 from api import errors
-from api.journal import IndexerLease, ResubmitError, TxJournal, http_rpc, resubmit
+from api.journal import IndexerLease, ResubmitError, TxJournal, resubmit
 from api.outbox import Outbox
+from ledger.rpc import RpcClient
 
 
 @pytest.fixture
@@ -94,12 +95,12 @@ def test_lost_tail_is_resubmitted_with_the_same_hash(world: World, engine: Any) 
     world.revert(snap)  # the chain loses its tail; the database does not
     assert _receipt(world, tx_hash) is None
 
-    rpc, close = http_rpc(world.rpc_url)
+    rpc = RpcClient(world.rpc_url)
     try:
         report = resubmit(journal, rpc)
         again = resubmit(journal, rpc)  # idempotent: nothing left to do
     finally:
-        close()
+        rpc.close()
     assert report.resubmitted == [tx_hash] and not report.lost and not report.dropped
     assert again.checked == 0
     receipt = _receipt(world, tx_hash)
@@ -122,12 +123,12 @@ def test_a_taken_nonce_makes_the_lost_tail_unrestorable(world: World, engine: An
     world.w3.eth.wait_for_transaction_receipt(other)
     assert other != tx_hash
 
-    rpc, close = http_rpc(world.rpc_url)
+    rpc = RpcClient(world.rpc_url)
     try:
         with pytest.raises(ResubmitError, match="cannot be restored") as info:
             resubmit(journal, rpc)
     finally:
-        close()
+        rpc.close()
     assert tx_hash in str(info.value)
     assert _receipt(world, tx_hash) is None
     assert journal.count() == 1  # the evidence stays for the operator
@@ -144,11 +145,11 @@ def test_a_never_mined_entry_whose_nonce_is_taken_is_dropped(world: World, engin
     world.w3.eth.send_raw_transaction(other_raw)
     world.w3.eth.wait_for_transaction_receipt(other)
 
-    rpc, close = http_rpc(world.rpc_url)
+    rpc = RpcClient(world.rpc_url)
     try:
         report = resubmit(journal, rpc)
     finally:
-        close()
+        rpc.close()
     assert report.dropped == [tx_hash] and not report.lost
     assert journal.count() == 0
 
@@ -263,7 +264,7 @@ def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
     )
     world.revert(snap)
 
-    rpc, close = http_rpc(world.rpc_url)
+    rpc = RpcClient(world.rpc_url)
     try:
         if was_ok:
             with pytest.raises(ResubmitError, match=tx_hash):
@@ -271,5 +272,5 @@ def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
         else:
             assert resubmit(journal, rpc).resubmitted == [tx_hash]
     finally:
-        close()
+        rpc.close()
     assert _receipt(world, tx_hash) is not None

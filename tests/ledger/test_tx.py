@@ -14,10 +14,23 @@ from eth_account import Account
 
 from ledger.abi import ledger_abi
 from ledger.client import AsyncLedgerClient
-from ledger.errors import ReceiptTimeoutError, RpcResponseError, contract_error
+from ledger.errors import (
+    ConfigurationError,
+    ReceiptTimeoutError,
+    RpcNonceError,
+    RpcResponseError,
+    contract_error,
+)
 from ledger.models import GrantStatus
 from ledger.rpc import AsyncRpcClient, RpcClient
-from ledger.tx import AsyncTxManager, LocalKeySender, NodeAccountSender
+from ledger.tx import (
+    AsyncTxManager,
+    LocalKeySender,
+    NodeAccountSender,
+    PendingTx,
+    SignedTx,
+    TxHooks,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,3 +229,150 @@ def test_send_error_that_is_not_a_nonce_error_is_raised(world: World) -> None:
             await client.close()
 
     asyncio.run(run())
+
+
+async def test_stuck_transaction_is_replaced_with_same_nonce_higher_fees(world: World) -> None:
+    client = _client(world, world.subject_key, poll_interval=0.02)
+    rpc = client.rpc
+    assert client.tx is not None
+    try:
+        await rpc.call("evm_setAutomine", [False])
+        stuck = await client.submit(client.calls.grant(world.terms(), 91), gas=500_000)
+        replacement = await client.tx.replace(stuck)
+        assert replacement.nonce == stuck.nonce and replacement.tx_hash != stuck.tx_hash
+        assert replacement.tx["maxFeePerGas"] > stuck.tx["maxFeePerGas"]
+        assert replacement.tx["maxPriorityFeePerGas"] > stuck.tx["maxPriorityFeePerGas"]
+        await rpc.call("evm_mine")
+        receipt = await client.tx.wait(replacement)
+        assert receipt.success and receipt.events_named("ConsentGranted")
+        assert await rpc.call("eth_getTransactionReceipt", [stuck.tx_hash]) is None
+        with pytest.raises(ConfigurationError):
+            await client.tx.replace(replacement, fee_bump=1.05)
+    finally:
+        await rpc.call("evm_setAutomine", [True])
+        await client.close()
+
+
+async def test_hooks_journal_before_the_bytes_leave_and_see_refusals(world: World) -> None:
+    """``before_broadcast`` runs while the node does not know the transaction yet; a hook
+    that fails stops the broadcast; ``refused`` sees what the node turned down."""
+    seen: list[tuple[str, bool]] = []
+    refused: list[str] = []
+    rpc = AsyncRpcClient(world.url)
+
+    async def before(signed: SignedTx) -> None:
+        known = await rpc.call("eth_getTransactionByHash", [signed.tx_hash]) is not None
+        seen.append((signed.tx_hash, known))
+        if signed.nonce < 0:  # pragma: no cover - never: nonces are non-negative
+            raise AssertionError
+
+    async def on_refused(signed: SignedTx, exc: RpcResponseError) -> None:
+        refused.append(signed.tx_hash)
+
+    hooks = TxHooks(before_broadcast=before, refused=on_refused)
+    tx = AsyncTxManager(
+        rpc, LocalKeySender.from_key(world.subject_key), abi=ledger_abi(), hooks=hooks
+    )
+    client = AsyncLedgerClient(rpc, world.manifest.ledger_address, tx=tx)
+    try:
+        receipt = await client.send(client.calls.grant(world.terms(), 92))
+        assert seen == [(receipt.tx_hash, False)] and tx.sent == 1
+
+        async def failing(signed: SignedTx) -> None:
+            raise RuntimeError("journal down")
+
+        tx.hooks = TxHooks(before_broadcast=failing)
+        pending_before = await tx.nonces.chain_pending()
+        with pytest.raises(RuntimeError, match="journal down"):
+            await client.submit(client.calls.grant(world.terms(), 93), gas=500_000)
+        assert await tx.nonces.chain_pending() == pending_before  # nothing was sent
+    finally:
+        await client.close()
+
+    poor = AsyncTxManager(
+        AsyncRpcClient(world.url), LocalKeySender.from_key("0x" + "12" * 32), hooks=hooks
+    )
+    try:
+        with pytest.raises(RpcResponseError):
+            await poor.submit(world.manifest.ledger_address, b"\0" * 4, gas=100_000)
+        assert len(refused) == 1
+    finally:
+        await poor.rpc.close()
+
+
+async def test_raw_broadcast_of_a_transaction_signed_elsewhere(world: World) -> None:
+    journal: list[str] = []
+
+    async def before(signed: SignedTx) -> None:
+        journal.append(signed.kind)
+
+    rpc = AsyncRpcClient(world.url)
+    member = LocalKeySender.from_key(world.subject_key)
+    relay = AsyncTxManager(rpc, NodeAccountSender(member.address), hooks=TxHooks(before))
+    try:
+        nonce = await relay.nonces.chain_pending()
+        data = _client(world, world.subject_key).calls.grant(world.terms(), 94).data
+        raw_tx = {
+            "chainId": await relay.chain_id(),
+            "nonce": nonce,
+            "to": world.manifest.ledger_address,
+            "value": 0,
+            "gas": 500_000,
+            "data": "0x" + data.hex(),
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
+        tx_hash, raw = member.sign(raw_tx)
+        assert raw is not None
+        signed = SignedTx(tx_hash, member.address, nonce, raw, "member")
+        assert await relay.broadcast_raw(signed) == tx_hash
+        with pytest.raises(RpcNonceError):  # mined already (automine): its nonce is used
+            await relay.broadcast_raw(signed)
+        receipt = await relay.wait(PendingTx(tx_hash, nonce, raw_tx, raw))
+        assert receipt.success and journal[0] == "member"
+    finally:
+        await rpc.close()
+
+
+class _Slot:
+    """A shared nonce store standing in for the service's database row (one process here)."""
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self.lock = asyncio.Lock()
+        self.acquired = 0
+
+    async def acquire(self, address: str) -> int:
+        await self.lock.acquire()
+        self.acquired += 1
+        return self.stored
+
+    async def release(self, address: str, next_nonce: int | None) -> None:
+        if next_nonce is not None:
+            self.stored = next_nonce
+        self.lock.release()
+
+
+async def test_shared_nonces_are_resynced_from_the_chain_then_kept_in_the_slot(
+    world: World,
+) -> None:
+    slot = _Slot()
+    client = _client(world, world.subject_key, shared_nonces=slot)
+    assert client.tx is not None
+    try:
+        receipts = await asyncio.gather(
+            *(client.send(client.calls.grant(world.terms(), 200 + i)) for i in range(5))
+        )
+        assert all(r.success for r in receipts)
+        assert slot.stored == await client.tx.nonces.chain_pending()
+        assert slot.acquired == 5
+        # Another replica advanced the shared slot: the manager takes the stored value.
+        external = _client(world, world.subject_key)
+        await external.send(external.calls.grant(world.terms(), 300))
+        await external.close()
+        slot.stored += 1
+        assert (await client.send(client.calls.grant(world.terms(), 301))).success
+        assert client.tx.nonce_errors == 0  # the slot, not a refusal, gave the nonce
+    finally:
+        await client.close()

@@ -21,23 +21,6 @@ MAX_FUNCTION_LINES = 80
 #: ``upgrade()`` would change nothing a reader needs.
 EXEMPT_DIRS = ("migrations/versions",)
 
-#: TEMPORARY (issue 13 part 3): these files are being rewritten into one chain stack on
-#: another branch; whatever offends in them is reported by that work, and this allow-list is
-#: removed once it is merged. Listed so that the merge order does not matter.
-CHAIN_STACK_IN_PROGRESS = frozenset(
-    {
-        "ledger/rpc.py",
-        "ledger/chain.py",
-        "ledger/indexer/_rpc.py",
-        "ledger/tx.py",
-        "api/chain.py",
-        "api/journal.py",
-        "api/relay.py",
-        "api/services.py",
-        "api/batcher.py",
-    }
-)
-
 
 def offenders(
     root: Path,
@@ -69,7 +52,7 @@ def offenders(
 
 
 def test_product_modules_and_functions_are_within_size() -> None:
-    found = offenders(ROOT, allow=CHAIN_STACK_IN_PROGRESS)
+    found = offenders(ROOT)
     assert not found, "over the size rule:\n" + "\n".join(found)
 
 

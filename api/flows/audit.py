@@ -19,7 +19,6 @@ from api.flows.trace import TraceRowPublic
 from api.services import Services
 from ledger import audit, trace
 from ledger.errors import LedgerError
-from ledger.manifest import Manifest
 from ledger.trace import TraceFilter, TraceRow
 
 #: Largest block range one request may audit (larger ranges: several requests, or the CLI).

@@ -6,20 +6,50 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import errors
 from api._edge import BodyGuardMiddleware
 from api._streams import StreamSlots
+from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import router as metrics_router
 from api.observability import RequestIdMiddleware, configure_logging
-from api.routers import health, meta
+from api.routers import (
+    access,
+    assets,
+    audit,
+    grants,
+    health,
+    history,
+    members,
+    meta,
+    schemas,
+    trace,
+)
+from api.routers import webhooks as webhook_routes
 from api.services import build_services
 from api.settings import ApiSettings, get_settings
 from ledger import restore_recursion_limit
 
 API_VERSION = "1.0.0"
+
+#: Every route of the service, in the order the OpenAPI document lists them: the unversioned
+#: operator routes (metrics, health), then the resources under ``/v1``.
+ROUTERS: tuple[APIRouter, ...] = (metrics_router, health.router)
+V1_ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    members.router,
+    schemas.router,
+    assets.router,
+    grants.router,
+    access.router,
+    trace.router,
+    audit.router,
+    history.router,
+    webhook_routes.router,
+)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -70,9 +100,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         max_json_items=cfg.max_json_items,
     )
     app.add_middleware(RequestIdMiddleware)
-    from api.metrics import Metrics, MetricsMiddleware
-    from api.metrics import router as metrics_router
-
     app.state.metrics = Metrics()
     app.state.metrics_token = cfg.metrics_token
     app.state.metrics.api_restarts.set(cfg.supervisor_restarts)
@@ -81,16 +108,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         metrics=app.state.metrics,
         templates=lambda: list(app.openapi().get("paths", {})),
     )
-    app.include_router(metrics_router)
     errors.install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(meta.router, prefix="/v1")
-    from api.routers import include_v1
-
-    include_v1(app)
-    from api.routers import audit, history, trace, webhooks
-
-    for router in (trace.router, audit.router, history.router, webhooks.router):
+    for router in ROUTERS:
+        app.include_router(router)
+    for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
 
     def openapi() -> dict[str, Any]:

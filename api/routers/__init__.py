@@ -1,18 +1,1 @@
-"""Routers by resource, mounted under ``/v1``."""
-
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-
-def include_v1(app: FastAPI) -> None:
-    import importlib
-
-    for name in ("members", "schemas", "assets", "grants", "access"):
-        try:
-            module = importlib.import_module(f"api.routers.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"api.routers.{name}":
-                continue
-            raise
-        app.include_router(module.router, prefix="/v1")
+"""Routers by resource; :data:`api.app.V1_ROUTERS` lists those mounted under ``/v1``."""

@@ -25,8 +25,9 @@ own variable (``DATASAFE_API_DATABASE_URL``), a renamed variable it still accept
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
@@ -35,7 +36,6 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from typing_extensions import Self
 
 from ledger.errors import SettingsError
 
@@ -137,13 +137,14 @@ class BaseDataSafeSettings(BaseSettings):
             raise ValueError(f"{field!r} is not a setting of {cls.__name__}")
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; a new ``data_dir`` moves the derived places that were not set themselves."""
         if update and "data_dir" in update:
-            update = dict(update)
+            moved = dict(update)
             for name in DERIVED:
-                if name not in self.model_fields_set and name not in update:
-                    update[name] = _derived(name, Path(update["data_dir"]))
+                if name not in self.model_fields_set and name not in moved:
+                    moved[name] = _derived(name, Path(moved["data_dir"]))
+            update = moved
         return super().model_copy(update=update, deep=deep)
 
 

@@ -14,7 +14,7 @@ import typer
 from eth_account import Account
 
 from api.errors import ApiError
-from api.ops import env_setting, redact_database_url
+from api.ops import redact_database_url
 from ledger import restore_recursion_limit
 from ledger.client import sender_from_settings
 from ledger.errors import LedgerError, SettingsError

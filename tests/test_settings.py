@@ -175,6 +175,18 @@ def test_renamed_variables_still_work(monkeypatch: pytest.MonkeyPatch) -> None:
     assert WalletSettings().rpc_url == "http://new-name:8545"
 
 
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DATASAFE_API_DATABASE_URL=`` leaves the shared variable, then the default, to speak."""
+    monkeypatch.setenv("DATASAFE_API_DATABASE_URL", "")
+    monkeypatch.setenv("DATASAFE_DATABASE_URL", "sqlite:///shared.db")
+    assert ApiSettings().database_url == "sqlite:///shared.db"
+    monkeypatch.setenv("DATASAFE_RPC_URL", "")
+    monkeypatch.setenv("DATASAFE_RPC", "http://old-name:8545")
+    assert WalletSettings().rpc_url == "http://old-name:8545"
+    monkeypatch.setenv("DATASAFE_API_METRICS_TOKEN", "")
+    assert ApiSettings().metrics_token is None  # not an empty bearer token
+
+
 def test_an_explicit_value_wins_over_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -49,8 +49,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def start_anvil() -> Iterator[EmbeddedChain]:
-    """A fresh anvil (automine, chain id 31337, in-memory state, pruned history)."""
-    with EmbeddedChain() as chain:
+    """A fresh anvil (automine, chain id 31337, in-memory state, full history).
+
+    Full history, as the API tests' own anvil had: the service reads state at the block it
+    saw, and a pruned node refuses a block one behind its head when another request has
+    mined in between (``BlockOutOfRangeError``).
+    """
+    with EmbeddedChain(prune_history=False) as chain:
         yield chain
 
 

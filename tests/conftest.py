@@ -85,7 +85,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def anvil_chain() -> Iterator[Any]:
-    """The session's anvil (automine, in-memory state, pruned history) on a free loopback
+    """The session's anvil (automine, in-memory state, full history) on a free loopback
     port: the ledger's, the API's, the wallet's and the indexer's tests share it, each
     reverting what it changed (``_fixtures.start_anvil`` is the one way to start one)."""
     from _fixtures import start_anvil

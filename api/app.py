@@ -14,6 +14,8 @@ from api import errors
 from api._docs import install_offline_docs
 from api._edge import BodyGuardMiddleware
 from api._streams import StreamSlots
+from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import router as metrics_router
 from api.observability import RequestIdMiddleware, configure_logging
 from api.routers import include_routers
 from api.services import build_services
@@ -75,9 +77,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         max_json_items=cfg.max_json_items,
     )
     app.add_middleware(RequestIdMiddleware)
-    from api.metrics import Metrics, MetricsMiddleware
-    from api.metrics import router as metrics_router
-
     app.state.metrics = Metrics()
     app.state.metrics_token = cfg.metrics_token
     app.state.metrics.api_restarts.set(cfg.supervisor_restarts)

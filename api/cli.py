@@ -26,17 +26,25 @@ from ledger import restore_recursion_limit
 #: A task found blobs missing or corrupt (``scrub``; ``datasafe-node status`` uses it too).
 EXIT_BLOBS_DAMAGED = 4
 EXIT_FAILED = 1
+#: A setting has a bad value (the message names the variable).
+EXIT_USAGE = 2
 TASKS = ("serve", "scrub", "backup", "restore", "migrate")
 
 
 def main(argv: list[str] | None = None) -> None:
     restore_recursion_limit()
+    from ledger.errors import SettingsError
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in TASKS[1:]:
-        raise SystemExit(_task(args[0], args[1:]))
-    if args and args[0] == "serve":
-        args = args[1:]
-    _serve(args)
+    try:
+        if args and args[0] in TASKS[1:]:
+            raise SystemExit(_task(args[0], args[1:]))
+        if args and args[0] == "serve":
+            args = args[1:]
+        _serve(args)
+    except SettingsError as exc:  # a bad DATASAFE_* value: say which, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def _serve(argv: list[str]) -> None:

@@ -38,6 +38,13 @@ def env_setting(name: str) -> str | None:
     return value if value else None
 
 
+def service_paths(data_dir: Path) -> tuple[str, Path]:
+    """(database URL, blob dir) the service uses with this data dir: what its own or the
+    shared environment sets, else the places inside ``data_dir``."""
+    settings = ApiSettings(data_dir=data_dir)
+    return settings.database_url, settings.blob_dir
+
+
 def _env_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

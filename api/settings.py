@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from ledger.settings import BaseDataSafeSettings
 
 
-class ApiSettings(BaseSettings):
-    """Everything the service needs to start; nothing is read at import time."""
+class ApiSettings(BaseDataSafeSettings):
+    """Everything the service needs to start; nothing is read at import time.
 
-    model_config = SettingsConfigDict(env_prefix="DATASAFE_API_", env_file=None, extra="ignore")
+    The chain (``rpc_url``), the database for nonces, relays, vault metadata and the event
+    index (``database_url``), the manifest and the blob store come from
+    :class:`BaseDataSafeSettings`: under the data directory unless set.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DATASAFE_API_")
 
     host: str = "127.0.0.1"
-    port: int = 8700
-    #: JSON-RPC endpoint of the chain node.
-    rpc_url: str = "http://127.0.0.1:8545"
-    #: Deployment manifest written by ``ledger`` deploy (chain id, addresses, block).
-    manifest_path: Path | None = None
-    #: SQL database for nonces, relays, vault metadata and the event index.
-    database_url: str = "sqlite:///./datasafe-api.db"
-    #: Directory of the content-addressed ciphertext blob store.
-    blob_dir: Path = Path("./datasafe-blobs")
+    port: int = Field(default=8700, ge=0, le=65535)
     #: Private key of the custodian account that relays signed messages and pays gas.
     custodian_key: SecretStr | None = None
     #: Blocks a relayed transaction must be buried under before it is reported.
@@ -72,6 +70,6 @@ class ApiSettings(BaseSettings):
     log_json: bool = True
 
 
-@lru_cache
+@lru_cache(maxsize=1)
 def get_settings() -> ApiSettings:
     return ApiSettings()

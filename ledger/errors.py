@@ -27,6 +27,10 @@ class ConfigurationError(LedgerError):
     """A setting is missing or invalid (no key, unknown sender, bad path)."""
 
 
+class SettingsError(ConfigurationError, ValueError):
+    """A settings class refused a value; the message names the environment variable."""
+
+
 class ArtifactError(LedgerError):
     """A contract artifact is missing, unreadable or does not match the sources."""
 

@@ -6,18 +6,35 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from ledger._settings_base import (
+    BLOB_DIR,
+    DB_FILE,
+    MANIFEST_FILE,
+    BaseDataSafeSettings,
+    default_database_url,
+)
+
+__all__ = [
+    "BLOB_DIR",
+    "DB_FILE",
+    "MANIFEST_FILE",
+    "BaseDataSafeSettings",
+    "LedgerSettings",
+    "default_database_url",
+    "get_settings",
+]
 
 
-class LedgerSettings(BaseSettings):
-    """Where the chain is, who signs, and how long to wait.
+class LedgerSettings(BaseDataSafeSettings):
+    """Where the chain is, who signs, and how long to wait (``datasafe-node`` reads these).
 
-    ``rpc_url`` empty means "the embedded chain" for ``datasafe-node``.
+    The data directory, RPC URL and manifest come from :class:`BaseDataSafeSettings`.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DATASAFE_LEDGER_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DATASAFE_LEDGER_")
 
-    rpc_url: str = "http://127.0.0.1:8545"
     #: Hex private key of the sender (governor/relayer). Prefer ``keystore_path`` outside dev.
     private_key: SecretStr | None = None
     keystore_path: Path | None = None
@@ -32,8 +49,6 @@ class LedgerSettings(BaseSettings):
     #: Re-send a transaction the node forgot after this many seconds without a receipt.
     resend_after: float = Field(default=5.0, gt=0)
     gas_multiplier: float = Field(default=1.2, ge=1.0)
-    data_dir: Path = Path(".datasafe")
-    manifest_path: Path | None = None
     #: anvil binary; default: the repo's ``node_modules`` install.
     anvil_path: Path | None = None
     anvil_port: int = Field(default=8545, ge=0, le=65535)
@@ -44,7 +59,8 @@ class LedgerSettings(BaseSettings):
 
     @property
     def resolved_manifest_path(self) -> Path:
-        return self.manifest_path or self.data_dir / "deployment.json"
+        """The manifest (kept for the node's callers; the same as ``manifest_path``)."""
+        return self.manifest_path
 
 
 @lru_cache(maxsize=1)

@@ -14,10 +14,10 @@ import typer
 from eth_account import Account
 
 from api.errors import ApiError
-from api.ops import env_setting, redact_database_url
+from api.ops import redact_database_url
 from ledger import restore_recursion_limit
 from ledger.client import sender_from_settings
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, SettingsError
 from ledger.settings import LedgerSettings
 from node.blobs import backup, restore, scrub
 from node.datadir import (
@@ -28,6 +28,7 @@ from node.datadir import (
     RUN_FILE,
     custodian_key,
     data_dir_lock,
+    database_url_for,
     default_database_url,
     node_running,
     read_run_file,
@@ -112,9 +113,9 @@ def reset(
         typer.echo(f"removed {path}")
     if not removed:
         typer.echo(f"nothing to remove in {root}")
-    db_env = env_setting("database_url")
-    if db_env and db_env != default_database_url(root):
-        typer.echo(f"not touched: external database {redact_database_url(db_env)}")
+    db_url = database_url_for(root, None)
+    if db_url != default_database_url(root):
+        typer.echo(f"not touched: external database {redact_database_url(db_url)}")
 
 
 def _reset(s: LedgerSettings) -> list[Path]:
@@ -191,7 +192,11 @@ for command in (up, deploy, status, down, reset, demo, scrub, backup, restore):
 
 def main() -> None:
     restore_recursion_limit()
-    app()
+    try:
+        app()
+    except SettingsError as exc:  # a bad DATASAFE_* value: say which, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ from typing import IO, Any
 
 from eth_account import Account
 
-from api.ops import env_setting
+from api.ops import env_setting, service_paths
+from ledger.settings import BLOB_DIR as BLOB_DIR
+from ledger.settings import DB_FILE as DB_FILE
 from ledger.settings import LedgerSettings, get_settings
+from ledger.settings import default_database_url as default_database_url
 from node.errors import NodeError, NodeRunningError
 
 #: Files and folders of a data dir (see README "Data directory").
@@ -23,8 +26,6 @@ LOCK_FILE = "node.lock"
 RUN_FILE = "node.json"
 CUSTODIAN_KEY_FILE = "custodian.key"
 CHAIN_DIR = "chain"
-DB_FILE = "datasafe.db"
-BLOB_DIR = "blobs"
 LOG_DIR = "logs"
 
 
@@ -35,17 +36,14 @@ def settings_for(data_dir: Path | None) -> LedgerSettings:
     return s
 
 
-def default_database_url(data_dir: Path) -> str:
-    return f"sqlite:///{(data_dir / DB_FILE).resolve()}"
-
-
 def database_url_for(data_dir: Path, option: str | None) -> str:
-    """``--database-url``, else the API's DATASAFE_API_DATABASE_URL, else SQLite in the data dir."""
-    return option or env_setting("database_url") or default_database_url(data_dir)
+    """``--database-url``, else the service's (DATASAFE_API_DATABASE_URL, DATASAFE_DATABASE_URL),
+    else SQLite in the data dir."""
+    return option or service_paths(data_dir)[0]
 
 
 def blob_dir_for(data_dir: Path) -> Path:
-    return Path(env_setting("blob_dir") or data_dir / BLOB_DIR)
+    return service_paths(data_dir)[1]
 
 
 # ---- lock and run file ----------------------------------------------------------------

@@ -85,10 +85,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def anvil_chain() -> Iterator[Any]:
-    """A session anvil (automine, in-memory state, pruned history) on a free loopback port."""
-    from ledger.chain import EmbeddedChain
+    """The session's anvil (automine, in-memory state, full history) on a free loopback
+    port: the ledger's, the API's, the wallet's and the indexer's tests share it, each
+    reverting what it changed (``_fixtures.start_anvil`` is the one way to start one)."""
+    from _fixtures import start_anvil
 
-    with EmbeddedChain() as chain:
+    with start_anvil() as chain:
         yield chain
 
 

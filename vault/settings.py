@@ -1,9 +1,13 @@
-"""Vault settings (env prefix ``DATASAFE_VAULT_``), obtained through :func:`get_settings`."""
+"""Vault settings (env prefix ``DATASAFE_VAULT_``), obtained through :func:`get_settings`.
+
+Only the limits: the vault stores nothing itself (the service owns the tables and the blob
+store), and it does not derive from ``ledger``'s settings base because ``vault`` and
+``ledger`` never import each other.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,12 +15,10 @@ from vault.limits import Limits
 
 
 class VaultSettings(BaseSettings):
-    """Where the vault keeps metadata and ciphertext, and how much it accepts."""
+    """How much the vault accepts."""
 
     model_config = SettingsConfigDict(env_prefix="DATASAFE_VAULT_", extra="ignore")
 
-    db_url: str = "sqlite:///./data/vault.db"
-    blob_dir: Path = Path("./data/vault-blobs")
     max_fields: int = 256
     max_field_name_bytes: int = 128
     max_field_value_bytes: int = 16 * 1024 * 1024

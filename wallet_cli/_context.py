@@ -183,7 +183,7 @@ class State:
                 meta = (profile or self.profile()).meta()
             except UserError:
                 meta = {}
-            url = self.rpc_url or self.settings.rpc or meta.get("rpc") or None
+            url = self.rpc_url or self.settings.rpc_url or meta.get("rpc") or None
         if not url and required:
             raise UserError(f"{required} needs the chain: pass --rpc URL or set DATASAFE_RPC")
         return str(url) if url else None

@@ -72,7 +72,7 @@ def _new_profile(
             "address": account.address,
             "kind": kind,
             "api": st.api_url or st.settings.api,
-            "rpc": st.rpc_url or st.settings.rpc,
+            "rpc": st.rpc_url or st.settings.rpc_url or None,
             "created": int(time.time()),
         }
     )

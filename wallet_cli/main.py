@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ledger import restore_recursion_limit
+from ledger.errors import SettingsError
 from wallet_cli import account, agent, audit, contacts, data, grant, history, institution
 from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
@@ -62,9 +63,10 @@ def root(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output for scripts")] = False,
 ) -> None:
     """DataSafe wallet. Example: datasafe --api http://127.0.0.1:8700 data list"""
+    get_settings.cache_clear()  # one read of the environment per invocation
     settings = get_settings()
     if home is not None:
-        settings.home = home
+        settings = settings.model_copy(update={"home": home})
     set_state(
         State(
             settings=settings,
@@ -94,7 +96,11 @@ app.command("pull")(institution.pull)
 def main() -> None:
     # eth-account's py_ecc import raised the recursion limit past the C stack: undo it.
     restore_recursion_limit()
-    app()
+    try:
+        app()
+    except SettingsError as exc:  # a bad DATASAFE_* value: say which, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

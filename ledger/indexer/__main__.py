@@ -12,6 +12,7 @@ import sys
 import threading
 from types import FrameType
 
+from ledger.errors import SettingsError
 from ledger.indexer._indexer import Indexer
 from ledger.indexer.errors import IndexerError
 from ledger.indexer.settings import IndexerSettings
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in {
             "rpc_url": args.rpc_url,
             "ledger_address": args.ledger_address,
-            "db_url": args.db_url,
+            "database_url": args.db_url,
             "start_block": args.start_block,
             "batch_size": args.batch_size,
             "confirmations": args.confirmations,
@@ -42,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         }.items()
         if v is not None
     }
-    settings = IndexerSettings(**overrides)
     try:
+        settings = IndexerSettings(**overrides)
         indexer = Indexer.from_settings(settings)
-    except IndexerError as exc:
+    except (IndexerError, SettingsError) as exc:
         print(f"indexer: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

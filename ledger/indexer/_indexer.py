@@ -145,7 +145,7 @@ class Indexer:
         indexer = cls(
             rpc_url=s.rpc_url,
             ledger_address=s.ledger_address,
-            engine=db.make_engine(s.resolved_db_url()),
+            engine=db.make_engine(s.database_url),
             start_block=s.start_block,
             batch_size=s.batch_size,
             min_batch_size=s.min_batch_size,

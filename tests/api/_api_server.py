@@ -7,71 +7,37 @@ parametrised SQLite/PostgreSQL ``db_url``, the chain is an anvil process.
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
-import threading
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
-from api.app import create_app
 from api.settings import ApiSettings
 from ledger.manifest import Manifest, code_hash
 
-REPO = Path(__file__).resolve().parents[2]
+# tests/ (its _fixtures) for importers that put only tests/api on the path (scripts/bench_*).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _fixtures import REPO, LiveServer, free_port, start_api
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """uvicorn serving ``create_app(settings)`` in a background thread."""
-
-    def __init__(self, settings: ApiSettings) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("uvicorn exited during start-up")
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(timeout=30)
+__all__ = ["REPO", "LiveServer", "free_port", "live_server"]
 
 
 @contextlib.contextmanager
 def live_server(settings: ApiSettings) -> Iterator[LiveServer]:
-    with LiveServer(settings) as srv:
+    """The API in this process (``tests/_fixtures.start_api``)."""
+    with start_api(settings) as srv:
         yield srv
 
 
 class Anvil:
+    """An anvil started by hand (``scripts/bench_hostile.py``; the tests use
+    ``_fixtures.start_anvil``)."""
+
     def __init__(self, port: int, proc: subprocess.Popen[bytes]) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"

@@ -1,19 +1,18 @@
-"""Fixtures for the API tests: real anvil, real uvicorn, real SQLite/PostgreSQL."""
+"""Fixtures for the API tests: real anvil, real uvicorn, real SQLite/PostgreSQL.
+
+The chain is the session's ``anvil_chain`` (tests/conftest.py), the server
+``_fixtures.start_api`` (through ``_api_server.live_server``).
+"""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from _api_server import (
     FAKE_LEDGER,
-    Anvil,
     LiveServer,
-    free_port,
     live_server,
     world_settings,
     write_manifest,
@@ -21,48 +20,18 @@ from _api_server import (
 from _api_world import DEV_KEYS, Actor, World
 
 from api.settings import ApiSettings
+from ledger.chain import EmbeddedChain
 
 __all__ = ["FAKE_LEDGER", "LiveServer"]
 
 
-@pytest.fixture(scope="session")
-def api_anvil() -> Iterator[Anvil]:
-    """A bare anvil (no contracts) for tests of the envelope and health endpoints."""
-    from ledger.chain import find_anvil
-
-    exe = str(find_anvil())
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "--port", str(port), "--silent", "--chain-id", "31337"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    anvil = Anvil(port, proc)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            anvil.rpc("eth_chainId", [])
-            break
-        except (httpx.HTTPError, RuntimeError):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
-    yield anvil
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture
-def bare_settings(api_anvil: Anvil, db_url: str, tmp_path: Path) -> ApiSettings:
+def bare_settings(anvil_chain: EmbeddedChain, db_url: str, tmp_path: Path) -> ApiSettings:
     manifest = write_manifest(
         tmp_path / "manifest.json", chain_id=31337, ledger=FAKE_LEDGER, block=0
     )
     return ApiSettings(
-        rpc_url=api_anvil.url,
+        rpc_url=anvil_chain.url,
         manifest_path=manifest,
         database_url=db_url,
         blob_dir=tmp_path / "blobs",
@@ -81,8 +50,8 @@ def bare_server(bare_settings: ApiSettings) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def world_session(api_anvil: Anvil) -> World:
-    world = World(api_anvil.url)
+def world_session(anvil_chain: EmbeddedChain) -> World:
+    world = World(anvil_chain.url)
     custodian = Actor("custodian", DEV_KEYS[9])
     world.admit(custodian, 16, 8)  # CUSTODIAN, OPERATOR
     world.custodian = custodian  # type: ignore[attr-defined]

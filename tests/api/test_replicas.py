@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +22,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from _api_seed import key_package, seed_asset
-from _api_server import METRICS_HEADERS, METRICS_TOKEN, REPO, free_port, world_manifest
+from _api_server import METRICS_HEADERS, world_settings
 from _api_world import World
+from _fixtures import ApiProcess, start_api_process
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.client import AsyncDataSafeClient
@@ -40,32 +38,13 @@ TX_TIMEOUT = 5  # relays of the dead replica count as abandoned ~10 s after its 
 
 
 class Replica:
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(self.port)],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
+    """One replica: ``python -m api`` (``_fixtures.start_api_process``) and its metrics."""
 
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
+    def __init__(self, name: str, api: ApiProcess) -> None:
+        self.name = name
+        self.api = api
+        self.proc = api.proc
+        self.url = api.url
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(self.url + "/metrics", headers=METRICS_HEADERS, timeout=10).text
@@ -76,13 +55,7 @@ class Replica:
         }
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.api.stop()
 
 
 @pytest.fixture
@@ -92,25 +65,20 @@ def pg_url(pg_databases: Any) -> str:
 
 @pytest.fixture
 def replicas(world: World, pg_url: str, tmp_path: Path) -> Iterator[list[Replica]]:
-    env = {
-        "DATASAFE_API_RPC_URL": world.rpc_url,
-        "DATASAFE_API_MANIFEST_PATH": str(world_manifest(world, tmp_path / "manifest.json")),
-        "DATASAFE_API_DATABASE_URL": pg_url,
-        "DATASAFE_API_BLOB_DIR": str(tmp_path / "blobs"),
-        "DATASAFE_API_CUSTODIAN_KEY": world.custodian.key,  # type: ignore[attr-defined]
-        "DATASAFE_API_RUN_INDEXER": "true",
-        "DATASAFE_API_METRICS_TOKEN": METRICS_TOKEN,
-        "DATASAFE_API_INDEXER_INTERVAL_SECONDS": "0.2",
-        "DATASAFE_API_TX_TIMEOUT_SECONDS": str(TX_TIMEOUT),
-        "DATASAFE_API_LOG_LEVEL": "WARNING",
-    }
+    settings = world_settings(
+        world,
+        pg_url,
+        tmp_path,
+        run_indexer=True,
+        indexer_interval_seconds=0.2,
+        tx_timeout_seconds=TX_TIMEOUT,
+    )
     started: list[Replica] = []
     try:
         # The first one migrates the schema; the second starts against a ready database.
         for name in ("replica-a", "replica-b"):
-            replica = Replica(name, env, tmp_path / f"{name}.log")
-            started.append(replica)
-            replica.wait_healthy()
+            api = start_api_process(settings, tmp_path / f"{name}.log")
+            started.append(Replica(name, api))
         yield started
     finally:
         for replica in started:

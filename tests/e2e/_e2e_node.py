@@ -90,10 +90,11 @@ class Node:
         self.data_dir = data_dir
         self.anvil_port = free_port()
         self.api_port = free_port()
+        # No DATASAFE_* setting of the runner's shell (the shared DATASAFE_DATA_DIR included).
         self.env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("DATASAFE_LEDGER_", "DATASAFE_API_"))
+            if not k.startswith("DATASAFE_") or k.startswith("DATASAFE_TEST_")
         }
         self.env.update(
             {

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from _e2e_node import Node, Story, alive
+from _fixtures import start_anvil
 from eth_account import Account
 
 from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain
@@ -24,7 +25,7 @@ from ledger.rpc import RpcClient
 
 @pytest.fixture(scope="module")
 def external_chain() -> Iterator[EmbeddedChain]:
-    with EmbeddedChain() as chain:
+    with start_anvil() as chain:
         yield chain
 
 

@@ -107,7 +107,7 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("DATASAFE_DATA_DIR", str(tmp_path))
     s = IndexerSettings()
     assert s.batch_size == 77
-    assert s.resolved_db_url() == f"sqlite:///{tmp_path / 'indexer.db'}"
+    assert s.database_url == f"sqlite:///{tmp_path / 'datasafe.db'}"
     monkeypatch.setenv("DATASAFE_INDEXER_ON_UNKNOWN_EVENT", "ignore")
     with pytest.raises(ValueError):
         IndexerSettings()

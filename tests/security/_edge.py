@@ -8,31 +8,34 @@ helpers of ``tests/api`` are reused, not copied.
 
 from __future__ import annotations
 
-import os
 import select
-import shutil
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
-from _api_server import REPO, Anvil, free_port, world_settings
+from _api_server import world_settings
 from _api_world import DEV_KEYS, Actor, World
+from _fixtures import (
+    REPO,
+    ApiProcess,
+    start_anvil,
+    start_api,
+    start_api_process,
+    stop_api_process,
+)
 
 from api.envelope import sign_request
-from api.settings import ApiSettings
+from ledger.chain import EmbeddedChain
 
 __all__ = [
+    "REPO",
     "ApiProcess",
     "edge_anvil",
     "edge_world",
@@ -40,41 +43,19 @@ __all__ = [
     "raw_post",
     "rss_kib",
     "start_api_process",
+    "stop_api_process",
 ]
 
 
 @pytest.fixture(scope="module")
-def edge_anvil() -> Iterator[Anvil]:
-    exe = shutil.which("anvil", path=str(REPO / "node_modules" / ".bin")) or shutil.which("anvil")
-    if exe is None:
-        pytest.fail("anvil not found (run `make bootstrap`)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "--host", "127.0.0.1", "--port", str(port), "--silent", "--chain-id", "31337"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    anvil = Anvil(port, proc)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            anvil.rpc("eth_chainId", [])
-            break
-        except (httpx.HTTPError, RuntimeError):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
-    yield anvil
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def edge_anvil() -> Iterator[EmbeddedChain]:
+    """A chain of this module's own: a hostile request may crash the API mid-transaction."""
+    with start_anvil() as chain:
+        yield chain
 
 
 @pytest.fixture(scope="module")
-def edge_world(edge_anvil: Anvil) -> World:
+def edge_world(edge_anvil: EmbeddedChain) -> World:
     world = World(edge_anvil.url)
     custodian = Actor("custodian", DEV_KEYS[9])
     world.admit(custodian, 16, 8)  # CUSTODIAN, OPERATOR
@@ -99,75 +80,6 @@ def reset_peak(pid: int) -> bool:
     return True
 
 
-@dataclass
-class ApiProcess:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def _env_of(settings: ApiSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATASAFE_API_")}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"DATASAFE_API_{name.upper()}"] = str(value)
-    return env
-
-
-def start_api_process(settings: ApiSettings, log: Path, source: Path = REPO) -> ApiProcess:
-    """``python -m api`` with ``settings`` in its environment, once ``/v1/info`` answers.
-
-    ``source``: the tree whose ``api`` package runs (another checkout, for a before/after).
-    """
-    port = free_port()
-    env = _env_of(settings) | {"DATASAFE_API_LOG_LEVEL": "WARNING", "PYTHONPATH": str(source)}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=source,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    api = ApiProcess(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"the API exited during start-up:\n{api.tail()}")
-        try:
-            if httpx.get(api.url + "/v1/info", timeout=2).status_code == 200:
-                return api
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the API did not start:\n{api.tail()}")
-        time.sleep(0.1)
-
-
-def stop_api_process(api: ApiProcess) -> None:
-    if api.alive():
-        api.proc.terminate()
-        try:
-            api.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            api.proc.kill()
-            api.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def edge_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('edge-db') / 'datasafe.db'}"
@@ -175,12 +87,10 @@ def edge_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def api_for(world: World, db_url: str, tmp: Path, **overrides: Any) -> Iterator[ApiProcess]:
     """Start the API process for ``world`` with settings ``overrides``; stop it after."""
-    settings = world_settings(world, db_url, tmp, **overrides)
-    api = start_api_process(settings, tmp / "api.log")
-    try:
+    with start_api(
+        world_settings(world, db_url, tmp, **overrides), process=True, log=tmp / "api.log"
+    ) as api:
         yield api
-    finally:
-        stop_api_process(api)
 
 
 # ---- hostile requests (tests and scripts/bench_hostile.py) -------------------------------

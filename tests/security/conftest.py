@@ -2,7 +2,7 @@
 
 ``tests/api`` has no package; its helpers (``_api_server``, ``_api_world``...) are imported
 by path, and its ``conftest.py`` is loaded under another module name so its fixtures are
-defined here too (the session-scoped anvil is then this directory's own).
+defined here too (on the session's ``anvil_chain``, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ assert _spec is not None and _spec.loader is not None
 _api_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_api_conftest)
 
-api_anvil = _api_conftest.api_anvil
 world_session = _api_conftest.world_session
 world = _api_conftest.world
 bare_settings = _api_conftest.bare_settings

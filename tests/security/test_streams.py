@@ -136,11 +136,10 @@ def test_a_non_subject_gets_no_stream(api: ApiProcess, edge_world: World) -> Non
 
 
 def test_setting_bounds(tmp_path: Path) -> None:
-    from pydantic import ValidationError
-
     from api.settings import ApiSettings
+    from ledger.errors import SettingsError
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match="DATASAFE_API_MAX_STREAM_SECONDS"):
         ApiSettings(max_stream_seconds=0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsError, match="DATASAFE_API_MAX_STREAMS_TOTAL"):
         ApiSettings(max_streams_total=0)

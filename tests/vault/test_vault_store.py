@@ -106,11 +106,8 @@ def test_writer_killed_before_rename_leaves_no_blob(tmp_path: Path) -> None:
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from vault.settings import VaultSettings, get_settings
 
-    monkeypatch.setenv("DATASAFE_VAULT_DB_URL", "sqlite:///x.db")
-    monkeypatch.setenv("DATASAFE_VAULT_BLOB_DIR", str(tmp_path))
     monkeypatch.setenv("DATASAFE_VAULT_MAX_FIELDS", "12")
     s = VaultSettings()
-    assert s.db_url == "sqlite:///x.db" and s.blob_dir == tmp_path
     assert s.limits.max_fields == 12
     get_settings.cache_clear()
     try:

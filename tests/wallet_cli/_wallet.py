@@ -28,6 +28,7 @@ class Wallet:
             "DATASAFE_PROFILE": "",
             "DATASAFE_API": "",
             "DATASAFE_RPC": "",
+            "DATASAFE_RPC_URL": "",
             "DATASAFE_PIN": "",
         } | self.env
 

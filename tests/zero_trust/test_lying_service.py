@@ -177,9 +177,9 @@ def test_another_ledger_in_info_is_refused(stack: Stack, liar: LyingProxy, tmp_p
 
 def test_rpc_of_another_chain_is_refused(stack: Stack, tmp_path: Path) -> None:
     """The same profile pointed at another node (other genesis, no ledger there)."""
-    from ledger.chain import EmbeddedChain
+    from _fixtures import start_anvil
 
-    with EmbeddedChain() as other:
+    with start_anvil() as other:
         code, msg = _code(stack.bank, EXIT_DEPLOYMENT, "account", "pin", DATASAFE_RPC=other.url)
     assert code == "deployment_mismatch"
     assert "genesis block hash" in msg and "ledger runtime code hash" in msg

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -20,11 +20,11 @@ from ledger.models import GrantStatus, GrantTerms
 from vault.keys import PublicEncryptionKey
 from vault.packages import build_key_package
 from vault.sealing import SealedAsset
-from wallet_cli import _assets, _chain, _confirm
+from wallet_cli import _assets, _chain, _confirm, _terms
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
-from wallet_cli.contacts import name_of, resolve_member
+from wallet_cli.contacts import display_name, member_or_none, name_of, resolve_member
 from wallet_cli.errors import ContradictedError, NotConfirmedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
@@ -64,30 +64,69 @@ def parse_fields(spec: str, schema_fields: list[str]) -> tuple[list[str], int]:
     return [f for f in schema_fields if f in wanted], mask
 
 
-def _expiry(days: int | None, until: str | None, now: int) -> int:
-    if (days is None) == (until is None):
-        raise UserError("give exactly one of --days N or --until YYYY-MM-DD")
-    if days is not None:
-        if days <= 0:
-            raise UserError("--days must be at least 1")
-        return now + days * 86_400
-    try:
-        day = dt.datetime.strptime(str(until), "%Y-%m-%d").replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise UserError(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
-    expiry = int(day.timestamp()) + 86_399
-    if expiry <= now:
-        raise UserError(
-            f"--until {until} is in the past: the grant would be expired already",
-            code="grant_expired",
-        )
-    return expiry
-
-
 def _domain(st: State, c: DataSafeClient) -> Domain:
     chain_id, ledger = st.ledger_address(c)
     assert chain_id is not None
     return Domain(chain_id, ledger)
+
+
+@dataclass
+class Share:
+    """What a grant shares, checked: the asset as anchored, the fields, the grantee's key."""
+
+    asset: dict[str, Any]
+    schema: dict[str, Any]
+    names: list[str]
+    mask: int
+    member: dict[str, Any]
+    grantee: str
+    grantee_key: PublicEncryptionKey
+    anchor: dict[str, Any]
+
+
+def prepare_share(st: State, c: DataSafeClient, asset: str, to: str, fields: str) -> Share:
+    """The asset, fields and grantee of a grant; with --rpc the grantee's key is its own."""
+    a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
+    schema = _assets.schema_fields(c, a["schema_id"])
+    names, mask = parse_fields(fields, list(schema["fields"]))
+    member = resolve_member(st, c, to)
+    grantee = member["address"]
+    grantee_key = PublicEncryptionKey.from_bytes(
+        _assets.b64(member["encryption_key"], "an encryption key")
+    )
+    anchor = _assets.anchored(st, c, a)
+    if anchor["status"] != "active":
+        raise RefusedError(
+            f"asset {asset} is {anchor['status']}; it cannot be shared",
+            code=f"asset_{anchor['status']}",
+        )
+    rpc = st.rpc()
+    if rpc is not None:
+        _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
+        # The grantee's key must be the one it bound itself (signature + proof of possession).
+        with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+            try:
+                grantee_key = verified_member_key(lc, member)
+            except KeyBindingError as exc:
+                if exc.reason == "no_key":
+                    raise RefusedError(
+                        f"{to} has no encryption key of its own binding yet: {exc}",
+                        code="no_encryption_key",
+                    ) from None
+                raise ContradictedError(
+                    f"the key the service serves for {to} is not {to}'s own binding: {exc}",
+                    code="service_mismatch",
+                ) from None
+    return Share(a, schema, names, mask, member, grantee, grantee_key, anchor)
+
+
+def sealed_of(c: DataSafeClient, asset: str, anchor: dict[str, Any]) -> SealedAsset:
+    """The sealed asset from the service, accepted only when it is the anchored one."""
+    sealed_out = c.get(f"/v1/assets/{asset}/sealed")
+    sealed = SealedAsset.from_bytes(_assets.b64(sealed_out["sealed"], "a sealed asset"))
+    if "0x" + sealed.root.hex() != anchor["root"].lower():
+        raise RefusedError("the sealed asset is not the anchored one", code="verification_failed")
+    return sealed
 
 
 def _owner_profile(st: State, signer: Profile, on_behalf: str | None) -> Profile:
@@ -101,13 +140,27 @@ def create(
     to: Annotated[str, typer.Option(help="Institution: contact name or address")],
     fields: Annotated[str, typer.Option(help="Comma-separated field names, e.g. name,income")],
     purpose: Annotated[str, typer.Option(help="Purpose code or words, e.g. 'loan'")],
-    days: Annotated[int | None, typer.Option(help="Valid for N days from now")] = None,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Valid for this long: 30m, 2h, 3d, 90d, 2w")
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Usable from this date or time (2026-12-24 or '2026-12-24 18:00', local)"
+        ),
+    ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Valid until this date (YYYY-MM-DD, UTC)")
+        str | None,
+        typer.Option(help="Valid until this date (end of day) or time ('2026-12-24 18:00', local)"),
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="Valid for N days (same as --for Nd)")] = None,
+    uses: Annotated[
+        str | None, typer.Option(help="How many reads: 1 (default), 3 … or unlimited")
     ] = None,
     max_uses: Annotated[
-        int, typer.Option(help="At most this many reads (0 = no limit)", min=0, max=2**32 - 1)
-    ] = 1,
+        int | None,
+        typer.Option(help="For scripts: at most this many reads, 0 = no limit", min=0),
+    ] = None,
     on_behalf_of: Annotated[
         str | None,
         typer.Option(
@@ -123,7 +176,10 @@ def create(
     here (the service never sees a key), the consent is signed here, the service relays it.
 
     Example: datasafe grant create --asset 0x12… --to citybank --fields name,income
-    --purpose loan --days 30 --max-uses 3
+    --purpose loan --for 30d --uses 3
+
+    Times are your local time zone unless they carry an offset; `datasafe purposes` lists
+    the purposes.
     """
     st = state()
     if st.json and not yes:
@@ -131,49 +187,30 @@ def create(
     aid = _assets.b32(asset, "asset id")
     purpose_code = parse_purpose(purpose)
     now = int(time.time())
-    expiry = _expiry(days, until, now)
+    zone = _terms.local_zone()
+    window = _terms.grant_window(now=now, for_=for_, days=days, start=from_, until=until, zone=zone)
+    expiry = window.expiry
+    max_uses = _terms.parse_uses(uses, max_uses)
     signer = st.profile()
     owner = _owner_profile(st, signer, on_behalf_of)
     passphrase = st.passphrase(f"Passphrase for {signer.name}")
     key = signer.unlock(passphrase)
     ring = owner.keyring(passphrase)
     with st.client(key, signer) as c:
-        a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
-        schema = _assets.schema_fields(c, a["schema_id"])
-        names, mask = parse_fields(fields, list(schema["fields"]))
-        member = resolve_member(st, c, to)
-        grantee = member["address"]
-        grantee_key = PublicEncryptionKey.from_bytes(
-            _assets.b64(member["encryption_key"], "an encryption key")
+        share = prepare_share(st, c, asset, to, fields)
+        a, schema, names, mask = share.asset, share.schema, share.names, share.mask
+        member, grantee, grantee_key = share.member, share.grantee, share.grantee_key
+        start_words = (
+            f"from {_terms.local_when(window.not_before, zone)}"
+            if window.not_before
+            else "from now"
         )
-        anchor = _assets.anchored(st, c, a)
-        if anchor["status"] != "active":
-            raise RefusedError(
-                f"asset {asset} is {anchor['status']}; it cannot be shared",
-                code=f"asset_{anchor['status']}",
-            )
-        rpc = st.rpc()
-        if rpc is not None:
-            _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
-            # The grantee's key must be the one it bound itself (signature + proof of possession).
-            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
-                try:
-                    grantee_key = verified_member_key(lc, member)
-                except KeyBindingError as exc:
-                    if exc.reason == "no_key":
-                        raise RefusedError(
-                            f"{to} has no encryption key of its own binding yet: {exc}",
-                            code="no_encryption_key",
-                        ) from None
-                    raise ContradictedError(
-                        f"the key the service serves for {to} is not {to}'s own binding: {exc}",
-                        code="service_mismatch",
-                    ) from None
         terms_words = (
-            f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
+            f"{display_name(st, grantee, member)} ({member['kind']}, {grantee}) may read "
             f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
-            f"{name_of(st, a['issuer'])}) for {purpose_words(purpose_code)}, from now until "
-            f"{when(expiry)}, "
+            f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
+            f"{purpose_words(purpose_code)}, {start_words} until "
+            f"{_terms.local_when(expiry, zone)}, "
             + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
         )
         if not st.json:
@@ -184,19 +221,13 @@ def create(
                 st.console.print(f"  Not shared: {', '.join(hidden)}.")
         if not yes and not typer.confirm("Sign and send this consent?", default=False):
             raise UserError("cancelled; nothing was signed or sent", code="cancelled")
-        sealed_out = c.get(f"/v1/assets/{asset}/sealed")
-        raw = _assets.b64(sealed_out["sealed"], "a sealed asset")
-        sealed = SealedAsset.from_bytes(raw)
-        if "0x" + sealed.root.hex() != anchor["root"].lower():
-            raise RefusedError(
-                "the sealed asset is not the anchored one", code="verification_failed"
-            )
+        sealed = sealed_of(c, asset, share.anchor)
         nonce = secrets.randbits(64)
         gid = grant_id_of(signer.address, nonce)
         package = build_key_package(
             sealed, ring, grant_id=gid, fields=names, grantee_key=grantee_key
         )
-        terms = GrantTerms(aid, grantee, purpose_code, mask, 0, expiry, max_uses)
+        terms = GrantTerms(aid, grantee, purpose_code, mask, window.not_before, expiry, max_uses)
         signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
         import base64
 
@@ -208,7 +239,7 @@ def create(
                     "grantee": grantee,
                     "purpose": purpose_code,
                     "fields_mask": mask,
-                    "not_before": 0,
+                    "not_before": window.not_before,
                     "expiry": expiry,
                     "max_uses": max_uses,
                 },
@@ -231,6 +262,7 @@ def create(
                 and got.grantee.lower() == grantee.lower()
                 and got.fields_mask == mask
                 and got.expiry == expiry
+                and got.not_before == window.not_before
                 and got.max_uses == max_uses
             ),
             what=f"grant 0x{gid.hex()} with the terms you signed",
@@ -239,7 +271,7 @@ def create(
         )
     receipt |= {
         "fields": names,
-        "grantee_name": name_of(st, grantee),
+        "grantee_name": display_name(st, grantee, member),
         "words": terms_words,
         "confirmed_on_chain": rpc is not None,
     }
@@ -260,6 +292,25 @@ def create(
                 "block": receipt["block"],
                 "saved to": path,
             },
+        ),
+    )
+
+
+@command
+def purposes(json_out: JsonOpt = False) -> None:
+    """The purposes a grant can be for, with what each means (give the code or a word).
+
+    Example: datasafe purposes
+    """
+    st = state()
+    rows = _terms.purposes()
+    st.emit(
+        rows,
+        lambda con: table(
+            con,
+            "Purposes",
+            ["code", "purpose", "what it means"],
+            [(r["code"], r["purpose"], r["description"]) for r in rows],
         ),
     )
 

@@ -70,18 +70,19 @@ _ACTIONS = {
 async def create_grant(
     body: GrantCreate, member: CurrentMember, services: ServicesDep
 ) -> ConsentReceipt:
-    if body.grantor.lower() != member.address.lower():
-        raise errors.NotOwnerError(
-            "the grant must be signed by the caller (grantor = request signer)"
-        )
     t = body.terms
+    # The grantee may submit too: a counter code hands it the grantor's signed grant.
+    if member.address.lower() not in (body.grantor.lower(), t.grantee.lower()):
+        raise errors.NotOwnerError(
+            "the grant must be submitted by its grantor (or by its grantee, redeeming a code)"
+        )
     nonce = int(body.nonce)
     asset_row = await to_thread.run_sync(_store.get_asset, services.engine, t.asset_id)
     if asset_row is None:
         raise errors.AssetNotFoundError(f"asset {t.asset_id} is not held by this vault")
-    if not await _may_act_for(services, asset_row["owner"], member.address):
+    if not await _may_act_for(services, asset_row["owner"], body.grantor):
         raise errors.NotOwnerError(
-            f"{member.address} is neither the owner of {t.asset_id} nor its agent"
+            f"{body.grantor} is neither the owner of {t.asset_id} nor its agent"
         )
     terms = ledger_models.GrantTerms(
         _b32(t.asset_id),

@@ -150,7 +150,8 @@ def code(
 
     def human(con: Any) -> None:
         con.print("Show this code at the counter:", style="bold")
-        qr.terminal(out=sys.stdout, compact=True, border=2)
+        # light modules as blocks: right on a dark terminal (on a light one, use --out)
+        qr.terminal(out=sys.stdout, compact=True)
         con.print("  " + words)
         con.print(f"  grant {data['grant_id']} · QR version {qr.version}-{qr.error}")
         con.print(f"  code text (for a scanner that types): {text}", soft_wrap=True)

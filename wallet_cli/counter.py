@@ -16,7 +16,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,12 @@ from wallet_cli._context import JsonOpt, command, state
 from wallet_cli._counter import CodeError, CounterCode
 from wallet_cli._render import kv, purpose_words
 from wallet_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from ledger.eip712 import Domain
+    from vault.keys import Keyring
+    from vault.sealing import SealedAsset
+    from wallet_cli.grant import Share
 
 #: The grant stays usable this long after the code's deadline, so a pull started just
 #: before the deadline still finds it valid.
@@ -43,6 +49,64 @@ def _save_qr(qr: Any, out: Path) -> None:
         raise UserError(f"--out {out}: give a .png or .svg file name", code="bad_output")
     out.parent.mkdir(parents=True, exist_ok=True)
     qr.save(str(out), scale=8 if suffix == ".png" else 4, border=4)
+
+
+def _check_fits(share: Share, to: str) -> None:
+    """A code carries the wrapped keys of a few fields for an X25519 key, no more."""
+    from vault.keys import Suite
+
+    if len(share.names) > _counter.MAX_FIELDS:
+        raise UserError(
+            f"a counter code carries at most {_counter.MAX_FIELDS} fields "
+            "(use `datasafe grant create` for more)",
+            code="code_too_many_fields",
+        )
+    if share.grantee_key.suite is not Suite.X25519_HKDF_SHA256_AES256GCM:
+        raise UserError(
+            f"{to} uses a post-quantum hybrid key, whose wrapped keys do not fit a QR code: "
+            "use `datasafe grant create`",
+            code="code_key_too_large",
+        )
+
+
+def _signed_code(
+    grantor: str,
+    key: bytes,
+    ring: Keyring,
+    share: Share,
+    sealed: SealedAsset,
+    domain: Domain,
+    what: tuple[bytes, int],
+    seconds: int,
+) -> tuple[bytes, int, str]:
+    """The one-time grant signed offline and packed: (grant id, deadline, payload text)."""
+    from ledger.calls import grant_id_of
+    from ledger.eip712 import sign_grant
+    from ledger.models import GrantTerms
+    from vault.packages import build_key_package
+
+    aid, purpose = what
+    deadline = int(time.time()) + seconds
+    nonce = secrets.randbits(64)
+    gid = grant_id_of(grantor, nonce)
+    package = build_key_package(
+        sealed, ring, grant_id=gid, fields=share.names, grantee_key=share.grantee_key
+    )
+    expiry = deadline + PULL_MARGIN
+    terms = GrantTerms(aid, share.grantee, purpose, share.mask, 0, expiry, 1)
+    signed = sign_grant(key, domain, terms, nonce, deadline)
+    text = CounterCode(
+        aid,
+        share.grantee,
+        purpose,
+        share.mask,
+        expiry,
+        deadline,
+        nonce,
+        signed.signature,
+        package.wrapped.ciphertext,
+    ).to_text()
+    return gid, deadline, text
 
 
 @command
@@ -66,11 +130,7 @@ def code(
 
     Example: datasafe grant code --asset 0x12… --to citybank --fields name,income --purpose loan
     """
-    from ledger.calls import grant_id_of
-    from ledger.eip712 import Domain, sign_grant
-    from ledger.models import GrantTerms
-    from vault.keys import Suite
-    from vault.packages import build_key_package
+    from ledger.eip712 import Domain
     from wallet_cli import _assets
     from wallet_cli.contacts import display_name, member_or_none
     from wallet_cli.grant import parse_purpose, prepare_share, sealed_of
@@ -89,43 +149,15 @@ def code(
     ring = p.keyring(passphrase)
     with st.client(key, p) as c:
         share = prepare_share(st, c, asset, to, fields)
-        if len(share.names) > _counter.MAX_FIELDS:
-            raise UserError(
-                f"a counter code carries at most {_counter.MAX_FIELDS} fields "
-                "(use `datasafe grant create` for more)",
-                code="code_too_many_fields",
-            )
-        if share.grantee_key.suite is not Suite.X25519_HKDF_SHA256_AES256GCM:
-            raise UserError(
-                f"{to} uses a post-quantum hybrid key, whose wrapped keys do not fit a QR code: "
-                "use `datasafe grant create`",
-                code="code_key_too_large",
-            )
+        _check_fits(share, to)
         sealed = sealed_of(c, asset, share.anchor)
         chain_id, ledger = st.ledger_address(c)
         assert chain_id is not None
         name = display_name(st, share.grantee, share.member)
         issuer = display_name(st, share.asset["issuer"], member_or_none(c, share.asset["issuer"]))
-    now = int(time.time())
-    deadline = now + seconds
-    nonce = secrets.randbits(64)
-    gid = grant_id_of(p.address, nonce)
-    package = build_key_package(
-        sealed, ring, grant_id=gid, fields=share.names, grantee_key=share.grantee_key
+    gid, deadline, text = _signed_code(
+        p.address, key, ring, share, sealed, Domain(chain_id, ledger), (aid, purpose_code), seconds
     )
-    terms = GrantTerms(aid, share.grantee, purpose_code, share.mask, 0, deadline + PULL_MARGIN, 1)
-    signed = sign_grant(key, Domain(chain_id, ledger), terms, nonce, deadline)
-    text = CounterCode(
-        aid,
-        share.grantee,
-        purpose_code,
-        share.mask,
-        terms.expiry,
-        deadline,
-        nonce,
-        signed.signature,
-        package.wrapped.ciphertext,
-    ).to_text()
     qr = _qr(text)
     if out is not None:
         _save_qr(qr, out)

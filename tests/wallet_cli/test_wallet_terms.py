@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from wallet_cli import _terms
+from wallet_cli._context import State
+from wallet_cli.contacts import display_name
 from wallet_cli.errors import UserError
+from wallet_cli.settings import WalletSettings
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 # 2026-12-01 10:00 in Shanghai
@@ -122,3 +126,18 @@ def test_purposes_have_descriptions() -> None:
     rows = _terms.purposes()
     assert [r["code"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all(r["description"] for r in rows)
+
+
+def test_display_names_registered_nickname_address(tmp_path: Path) -> None:
+    st = State(settings=WalletSettings(home=tmp_path))
+    bank = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    other = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
+    st.home.set_contact("citybank", bank)
+    assert display_name(st, bank) == "citybank"
+    assert display_name(st, bank.lower(), {"name": "City Bank of Weihai"}) == (
+        "City Bank of Weihai (your contact citybank)"
+    )
+    assert display_name(st, bank, {"name": "CityBank"}) == "CityBank"  # same name, said once
+    assert display_name(st, other, {"name": "Tax Bureau"}) == "Tax Bureau"
+    assert display_name(st, other.lower(), {"name": "  "}) == other  # checksummed address
+    assert display_name(st, other.lower(), None) == other

@@ -201,11 +201,11 @@ def read_image(path: Path) -> str:
     try:
         width, height, rows, info = png.Reader(filename=str(path)).asDirect()
         planes = int(info["planes"])
-        scale = 255 // ((1 << int(info["bitdepth"])) - 1)
+        top = (1 << int(info["bitdepth"])) - 1
         grey = bytearray()
         for row in rows:
             # first channel of each pixel (grey, or red of RGB(A)), scaled to 8 bits
-            grey.extend(v * scale for v in row[::planes])
+            grey.extend(v * 255 // top for v in row[::planes])
         found = zxingcpp.read_barcodes(memoryview(bytes(grey)).cast("B", (height, width)))
     except FileNotFoundError:
         raise UserError(f"no image at {path}", code="not_a_code") from None

@@ -8,12 +8,14 @@ import json
 import time
 from pathlib import Path
 
+import png
 import pytest
 import segno
 from _stack import Stack
 
 from wallet_cli import _counter
 from wallet_cli._counter import CodeError, CounterCode
+from wallet_cli.counter import read_image
 from wallet_cli.errors import UserError
 
 
@@ -251,3 +253,30 @@ def test_grant_terms_as_people_say_them(stack: Stack) -> None:
     assert purposes[0]["code"] == 1 and "loan" in purposes[0]["description"]
     human = stack.citizen.ok("purposes").stdout
     assert "what it means" in human and "tenancy application" in human
+
+
+@pytest.mark.parametrize(("bitdepth", "planes"), [(1, 1), (8, 1), (16, 3), (8, 4)])
+def test_read_image_of_any_png_depth(tmp_path: Path, bitdepth: int, planes: int) -> None:
+    text = _sample(2).to_text()
+    qr = segno.make(text, error=_counter.ERROR, boost_error=False, micro=False)
+    top = (1 << bitdepth) - 1
+    rows = []
+    for row in qr.matrix_iter(scale=4, border=4):
+        rows.append([v for dark in row for v in [0 if dark else top] * planes])
+    if planes == 4:  # RGBA: opaque
+        rows = [[v if i % 4 != 3 else top for i, v in enumerate(r)] for r in rows]
+    path = tmp_path / "code.png"
+    with path.open("wb") as f:
+        png.Writer(
+            len(rows[0]) // planes,
+            len(rows),
+            greyscale=planes == 1,
+            alpha=planes == 4,
+            bitdepth=bitdepth,
+        ).write(f, rows)
+    assert read_image(path) == text
+    blank = tmp_path / "blank.png"
+    with blank.open("wb") as f:
+        png.Writer(40, 40, greyscale=True, bitdepth=8).write(f, [[255] * 40] * 40)
+    with pytest.raises(UserError, match="no QR code found"):
+        read_image(blank)

@@ -12,8 +12,8 @@ from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
+from wallet_cli._terms import grant_window
 from wallet_cli.errors import UserError
-from wallet_cli.grant import _expiry
 
 app = typer.Typer(help="Enterprise agents: add, remove, list.", no_args_is_help=True)
 
@@ -48,8 +48,13 @@ def _pin_fields(pin: PinnedDeployment) -> tuple[str, int]:
 @command
 def add(
     agent: Annotated[str, typer.Argument(help="Agent: address, profile or contact")],
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Valid for this long: 30d, 12w, 2h")
+    ] = None,
     days: Annotated[int | None, typer.Option(help="Valid for N days")] = None,
-    until: Annotated[str | None, typer.Option(help="Valid until (YYYY-MM-DD, UTC)")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Valid until a date or time (local, like grant --until)")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Let a person grant and revoke on this enterprise's behalf until an expiry.
@@ -61,7 +66,7 @@ def add(
     rpc = st.rpc(p, required="agent add")
     assert rpc is not None
     address = _agent_address(st, agent)
-    expiry = _expiry(days, until, int(time.time()))
+    expiry = grant_window(now=int(time.time()), for_=for_, days=days, until=until).expiry
     ledger, _ = _ledger(st, key)
     out = _chain.send_ledger_tx(rpc, key, ledger, "addAgent", address, expiry)
     data = {"enterprise": p.address, "agent": address, "expiry": expiry, **out}

@@ -25,6 +25,26 @@ def name_of(st: State, address: str) -> str:
     return to_checksum_address(address) if is_address(address) else address
 
 
+def display_name(st: State, address: str, member: dict[str, Any] | None = None) -> str:
+    """How the person knows a member: the registered name (when the directory has one) with
+    their own nickname for it, else the nickname, else the address."""
+    known = name_of(st, address)
+    nick = None if known.lower() == address.lower() else known
+    registered = str((member or {}).get("name") or "").strip() or None
+    if registered and nick and registered.lower() != nick.lower():
+        return f"{registered} (your contact {nick})"
+    return registered or nick or (to_checksum_address(address) if is_address(address) else address)
+
+
+def member_or_none(c: DataSafeClient, address: str) -> dict[str, Any] | None:
+    """The service's directory entry of ``address`` for its name only; ``None`` if absent."""
+    try:
+        entry: dict[str, Any] = c.get(f"/v1/members/{address}")
+    except DataSafeProblemError:
+        return None
+    return entry
+
+
 def resolve_member(
     st: State,
     c: DataSafeClient,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import sys
 import time
-from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -18,15 +16,15 @@ from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
 from ledger.keybinding import KeyBindingError
-from ledger.models import GrantStatus, GrantTerms, SignedStatusChange
+from ledger.models import GrantStatus, GrantTerms
 from vault.keys import PublicEncryptionKey
-from vault.packages import KeyPackage, build_key_package
+from vault.packages import build_key_package
 from vault.sealing import SealedAsset
-from wallet_cli import _assets, _chain, _confirm
+from wallet_cli import _assets, _chain, _confirm, _terms
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
-from wallet_cli.contacts import name_of, resolve_member
+from wallet_cli.contacts import display_name, member_or_none, name_of, resolve_member
 from wallet_cli.errors import ContradictedError, NotConfirmedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
@@ -66,30 +64,69 @@ def parse_fields(spec: str, schema_fields: list[str]) -> tuple[list[str], int]:
     return [f for f in schema_fields if f in wanted], mask
 
 
-def _expiry(days: int | None, until: str | None, now: int) -> int:
-    if (days is None) == (until is None):
-        raise UserError("give exactly one of --days N or --until YYYY-MM-DD")
-    if days is not None:
-        if days <= 0:
-            raise UserError("--days must be at least 1")
-        return now + days * 86_400
-    try:
-        day = dt.datetime.strptime(str(until), "%Y-%m-%d").replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise UserError(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
-    expiry = int(day.timestamp()) + 86_399
-    if expiry <= now:
-        raise UserError(
-            f"--until {until} is in the past: the grant would be expired already",
-            code="grant_expired",
-        )
-    return expiry
-
-
 def _domain(st: State, c: DataSafeClient) -> Domain:
     chain_id, ledger = st.ledger_address(c)
     assert chain_id is not None
     return Domain(chain_id, ledger)
+
+
+@dataclass
+class Share:
+    """What a grant shares, checked: the asset as anchored, the fields, the grantee's key."""
+
+    asset: dict[str, Any]
+    schema: dict[str, Any]
+    names: list[str]
+    mask: int
+    member: dict[str, Any]
+    grantee: str
+    grantee_key: PublicEncryptionKey
+    anchor: dict[str, Any]
+
+
+def prepare_share(st: State, c: DataSafeClient, asset: str, to: str, fields: str) -> Share:
+    """The asset, fields and grantee of a grant; with --rpc the grantee's key is its own."""
+    a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
+    schema = _assets.schema_fields(c, a["schema_id"])
+    names, mask = parse_fields(fields, list(schema["fields"]))
+    member = resolve_member(st, c, to)
+    grantee = member["address"]
+    grantee_key = PublicEncryptionKey.from_bytes(
+        _assets.b64(member["encryption_key"], "an encryption key")
+    )
+    anchor = _assets.anchored(st, c, a)
+    if anchor["status"] != "active":
+        raise RefusedError(
+            f"asset {asset} is {anchor['status']}; it cannot be shared",
+            code=f"asset_{anchor['status']}",
+        )
+    rpc = st.rpc()
+    if rpc is not None:
+        _assets.check_fields_hash(list(schema["fields"]), anchor["fields_hash"])
+        # The grantee's key must be the one it bound itself (signature + proof of possession).
+        with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+            try:
+                grantee_key = verified_member_key(lc, member)
+            except KeyBindingError as exc:
+                if exc.reason == "no_key":
+                    raise RefusedError(
+                        f"{to} has no encryption key of its own binding yet: {exc}",
+                        code="no_encryption_key",
+                    ) from None
+                raise ContradictedError(
+                    f"the key the service serves for {to} is not {to}'s own binding: {exc}",
+                    code="service_mismatch",
+                ) from None
+    return Share(a, schema, names, mask, member, grantee, grantee_key, anchor)
+
+
+def sealed_of(c: DataSafeClient, asset: str, anchor: dict[str, Any]) -> SealedAsset:
+    """The sealed asset from the service, accepted only when it is the anchored one."""
+    sealed_out = c.get(f"/v1/assets/{asset}/sealed")
+    sealed = SealedAsset.from_bytes(_assets.b64(sealed_out["sealed"], "a sealed asset"))
+    if "0x" + sealed.root.hex() != anchor["root"].lower():
+        raise RefusedError("the sealed asset is not the anchored one", code="verification_failed")
+    return sealed
 
 
 def _owner_profile(st: State, signer: Profile, on_behalf: str | None) -> Profile:
@@ -103,13 +140,27 @@ def create(
     to: Annotated[str, typer.Option(help="Institution: contact name or address")],
     fields: Annotated[str, typer.Option(help="Comma-separated field names, e.g. name,income")],
     purpose: Annotated[str, typer.Option(help="Purpose code or words, e.g. 'loan'")],
-    days: Annotated[int | None, typer.Option(help="Valid for N days from now")] = None,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Valid for this long: 30m, 2h, 3d, 90d, 2w")
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Usable from this date or time (2026-12-24 or '2026-12-24 18:00', local)"
+        ),
+    ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Valid until this date (YYYY-MM-DD, UTC)")
+        str | None,
+        typer.Option(help="Valid until this date (end of day) or time ('2026-12-24 18:00', local)"),
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="Valid for N days (same as --for Nd)")] = None,
+    uses: Annotated[
+        str | None, typer.Option(help="How many reads: 1 (default), 3 … or unlimited")
     ] = None,
     max_uses: Annotated[
-        int, typer.Option(help="At most this many reads (0 = no limit)", min=0, max=2**32 - 1)
-    ] = 1,
+        int | None,
+        typer.Option(help="For scripts: at most this many reads, 0 = no limit", min=0),
+    ] = None,
     on_behalf_of: Annotated[
         str | None,
         typer.Option(
@@ -125,7 +176,10 @@ def create(
     here (the service never sees a key), the consent is signed here, the service relays it.
 
     Example: datasafe grant create --asset 0x12… --to citybank --fields name,income
-    --purpose loan --days 30 --max-uses 3
+    --purpose loan --for 30d --uses 3
+
+    Times are your local time zone unless they carry an offset; `datasafe purposes` lists
+    the purposes.
     """
     st = state()
     if st.json and not yes:
@@ -133,175 +187,94 @@ def create(
     aid = _assets.b32(asset, "asset id")
     purpose_code = parse_purpose(purpose)
     now = int(time.time())
-    expiry = _expiry(days, until, now)
+    zone = _terms.local_zone()
+    window = _terms.grant_window(now=now, for_=for_, days=days, start=from_, until=until, zone=zone)
+    expiry = window.expiry
+    max_uses = _terms.parse_uses(uses, max_uses)
     signer = st.profile()
     owner = _owner_profile(st, signer, on_behalf_of)
     passphrase = st.passphrase(f"Passphrase for {signer.name}")
     key = signer.unlock(passphrase)
     ring = owner.keyring(passphrase)
     with st.client(key, signer) as c:
-        a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
-        schema = _assets.schema_fields(c, a["schema_id"])
-        names, mask = parse_fields(fields, list(schema["fields"]))
-        member = resolve_member(st, c, to)
-        grantee = member["address"]
-        served_key = PublicEncryptionKey.from_bytes(
-            _assets.b64(member["encryption_key"], "an encryption key")
+        share = prepare_share(st, c, asset, to, fields)
+        a, schema, names, mask = share.asset, share.schema, share.names, share.mask
+        member, grantee, grantee_key = share.member, share.grantee, share.grantee_key
+        start_words = (
+            f"from {_terms.local_when(window.not_before, zone)}"
+            if window.not_before
+            else "from now"
         )
-        anchor = _assets.anchored(st, c, a)
-        if anchor["status"] != "active":
-            raise RefusedError(
-                f"asset {asset} is {anchor['status']}; it cannot be shared",
-                code=f"asset_{anchor['status']}",
-            )
-        grantee_key = _grantee_key(st, c, to, member, served_key, list(schema["fields"]), anchor)
-        terms = GrantTerms(aid, grantee, purpose_code, mask, 0, expiry, max_uses)
-        terms_words = _terms_words(st, terms, member, names, schema, a)
-        _show_terms(st, terms_words, [f for f in schema["fields"] if f not in names])
+        terms_words = (
+            f"{display_name(st, grantee, member)} ({member['kind']}, {grantee}) may read "
+            f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
+            f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
+            f"{purpose_words(purpose_code)}, {start_words} until "
+            f"{_terms.local_when(expiry, zone)}, "
+            + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+        )
+        if not st.json:
+            st.console.print("You are about to share:", style="bold")
+            st.console.print("  " + terms_words)
+            hidden = [f for f in schema["fields"] if f not in names]
+            if hidden:
+                st.console.print(f"  Not shared: {', '.join(hidden)}.")
         if not yes and not typer.confirm("Sign and send this consent?", default=False):
             raise UserError("cancelled; nothing was signed or sent", code="cancelled")
-        sealed = _anchored_sealed(c, asset, anchor)
-        package = partial(build_key_package, sealed, ring, fields=names, grantee_key=grantee_key)
-        body, gid = _signed_grant(key, signer.address, _domain(st, c), terms, package, now)
-        receipt: dict[str, Any] = c.post("/v1/grants", body)
+        sealed = sealed_of(c, asset, share.anchor)
+        nonce = secrets.randbits(64)
+        gid = grant_id_of(signer.address, nonce)
+        package = build_key_package(
+            sealed, ring, grant_id=gid, fields=names, grantee_key=grantee_key
+        )
+        terms = GrantTerms(aid, grantee, purpose_code, mask, window.not_before, expiry, max_uses)
+        signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
+        import base64
+
+        receipt: dict[str, Any] = c.post(
+            "/v1/grants",
+            {
+                "terms": {
+                    "asset_id": asset.lower(),
+                    "grantee": grantee,
+                    "purpose": purpose_code,
+                    "fields_mask": mask,
+                    "not_before": window.not_before,
+                    "expiry": expiry,
+                    "max_uses": max_uses,
+                },
+                "grantor": signer.address,
+                "nonce": str(nonce),
+                "deadline": signed.deadline,
+                "signature": "0x" + signed.signature.hex(),
+                "key_package": base64.b64encode(package.to_bytes()).decode(),
+            },
+        )
     rpc = st.rpc()
     if rpc is not None:
-        _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
+        _confirm.on_chain(
+            st,
+            rpc,
+            lambda r, pin: trust.get_grant(r, pin, gid),
+            lambda got: (
+                got.status == GrantStatus.ACTIVE
+                and got.asset_id == aid
+                and got.grantee.lower() == grantee.lower()
+                and got.fields_mask == mask
+                and got.expiry == expiry
+                and got.not_before == window.not_before
+                and got.max_uses == max_uses
+            ),
+            what=f"grant 0x{gid.hex()} with the terms you signed",
+            claimed_tx=receipt.get("tx_hash"),
+            offer="Your signature is unused: grant again through another service (--api URL).",
+        )
     receipt |= {
         "fields": names,
-        "grantee_name": name_of(st, grantee),
+        "grantee_name": display_name(st, grantee, member),
         "words": terms_words,
         "confirmed_on_chain": rpc is not None,
     }
-    _save_and_emit(st, owner, signer, receipt)
-
-
-def _terms_words(
-    st: State,
-    terms: GrantTerms,
-    member: dict[str, Any],
-    names: list[str],
-    schema: dict[str, Any],
-    a: dict[str, Any],
-) -> str:
-    """The grant in plain words, as the subject confirms it."""
-    grantee, max_uses = terms.grantee, terms.max_uses
-    return (
-        f"{name_of(st, grantee)} ({member['kind']}, {grantee}) may read "
-        f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
-        f"{name_of(st, a['issuer'])}) for {purpose_words(terms.purpose)}, from now until "
-        f"{when(terms.expiry)}, "
-        + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
-    )
-
-
-def _signed_grant(
-    key: bytes,
-    grantor: str,
-    domain: Domain,
-    terms: GrantTerms,
-    package: Callable[..., KeyPackage],
-    now: int,
-) -> tuple[dict[str, Any], bytes]:
-    """The ``POST /v1/grants`` body (terms signed here, key package built here), its grant id."""
-    import base64
-
-    nonce = secrets.randbits(64)
-    gid = grant_id_of(grantor, nonce)
-    built = package(grant_id=gid)
-    signed = sign_grant(key, domain, terms, nonce, now + _SIGNATURE_TTL)
-    body = {
-        "terms": {
-            "asset_id": "0x" + terms.asset_id.hex(),
-            "grantee": terms.grantee,
-            "purpose": terms.purpose,
-            "fields_mask": terms.fields_mask,
-            "not_before": 0,
-            "expiry": terms.expiry,
-            "max_uses": terms.max_uses,
-        },
-        "grantor": grantor,
-        "nonce": str(nonce),
-        "deadline": signed.deadline,
-        "signature": "0x" + signed.signature.hex(),
-        "key_package": base64.b64encode(built.to_bytes()).decode(),
-    }
-    return body, gid
-
-
-def _grantee_key(
-    st: State,
-    c: DataSafeClient,
-    to: str,
-    member: dict[str, Any],
-    served_key: PublicEncryptionKey,
-    schema_fields: list[str],
-    anchor: dict[str, Any],
-) -> PublicEncryptionKey:
-    """The grantee's encryption key: with a chain to read, only the one it bound itself
-    (signature + proof of possession); without one, the key the service serves."""
-    rpc = st.rpc()
-    if rpc is None:
-        return served_key
-    _assets.check_fields_hash(schema_fields, anchor["fields_hash"])
-    with st.chain(rpc, st.ledger_address(c)[1]) as lc:
-        try:
-            return verified_member_key(lc, member)
-        except KeyBindingError as exc:
-            if exc.reason == "no_key":
-                raise RefusedError(
-                    f"{to} has no encryption key of its own binding yet: {exc}",
-                    code="no_encryption_key",
-                ) from None
-            raise ContradictedError(
-                f"the key the service serves for {to} is not {to}'s own binding: {exc}",
-                code="service_mismatch",
-            ) from None
-
-
-def _show_terms(st: State, terms_words: str, hidden: list[str]) -> None:
-    if st.json:
-        return
-    st.console.print("You are about to share:", style="bold")
-    st.console.print("  " + terms_words)
-    if hidden:
-        st.console.print(f"  Not shared: {', '.join(hidden)}.")
-
-
-def _anchored_sealed(c: DataSafeClient, asset: str, anchor: dict[str, Any]) -> SealedAsset:
-    """The sealed asset, refused unless its root is the anchored one."""
-    sealed_out = c.get(f"/v1/assets/{asset}/sealed")
-    raw = _assets.b64(sealed_out["sealed"], "a sealed asset")
-    sealed = SealedAsset.from_bytes(raw)
-    if "0x" + sealed.root.hex() != anchor["root"].lower():
-        raise RefusedError("the sealed asset is not the anchored one", code="verification_failed")
-    return sealed
-
-
-def _confirm_grant(
-    st: State, rpc: str, gid: bytes, terms: GrantTerms, claimed_tx: str | None
-) -> None:
-    """The grant is on the chain, active, with exactly the terms signed here."""
-    _confirm.on_chain(
-        st,
-        rpc,
-        lambda r, pin: trust.get_grant(r, pin, gid),
-        lambda got: (
-            got.status == GrantStatus.ACTIVE
-            and got.asset_id == terms.asset_id
-            and got.grantee.lower() == terms.grantee.lower()
-            and got.fields_mask == terms.fields_mask
-            and got.expiry == terms.expiry
-            and got.max_uses == terms.max_uses
-        ),
-        what=f"grant 0x{gid.hex()} with the terms you signed",
-        claimed_tx=claimed_tx,
-        offer="Your signature is unused: grant again through another service (--api URL).",
-    )
-
-
-def _save_and_emit(st: State, owner: Profile, signer: Profile, receipt: dict[str, Any]) -> None:
-    """The consent receipt saved with the owner (and the signing agent), then shown."""
     path = owner.save_receipt(receipt)
     if signer is not owner:
         signer.save_receipt(receipt)
@@ -319,6 +292,25 @@ def _save_and_emit(st: State, owner: Profile, signer: Profile, receipt: dict[str
                 "block": receipt["block"],
                 "saved to": path,
             },
+        ),
+    )
+
+
+@command
+def purposes(json_out: JsonOpt = False) -> None:
+    """The purposes a grant can be for, with what each means (give the code or a word).
+
+    Example: datasafe purposes
+    """
+    st = state()
+    rows = _terms.purposes()
+    st.emit(
+        rows,
+        lambda con: table(
+            con,
+            "Purposes",
+            ["code", "purpose", "what it means"],
+            [(r["code"], r["purpose"], r["description"]) for r in rows],
         ),
     )
 
@@ -441,7 +433,17 @@ def _status_change(
             "signature": "0x" + signed.signature.hex(),
         }
         if direct:
-            receipt: dict[str, Any] = _send_own(rpc, key, domain, action, grant, signed)
+            sent = _chain.send_ledger_tx(
+                rpc,
+                key,
+                domain.verifying_contract,
+                f"{action}BySig",
+                gid,
+                signed.signer,
+                signed.deadline,
+                signed.signature,
+            )
+            receipt: dict[str, Any] = {"grant_id": grant.lower(), "via": "own transaction"} | sent
         elif relay:
             with DataSafeClient(
                 relay.rstrip("/"),
@@ -480,31 +482,21 @@ def _status_change(
             f"Send your signed {action} to the chain yourself now (your own gas)?", default=False
         ):
             raise
-        receipt = _send_own(rpc, key, domain, action, grant, signed)
+        sent = _chain.send_ledger_tx(
+            rpc,
+            key,
+            domain.verifying_contract,
+            f"{action}BySig",
+            gid,
+            signed.signer,
+            signed.deadline,
+            signed.signature,
+        )
+        receipt = {"grant_id": grant.lower(), "via": "own transaction"} | sent
         live = confirmed(receipt["tx_hash"])
     receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
     p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
-    _emit_status(st, receipt, _DONE[action])
-
-
-def _send_own(
-    rpc: str, key: bytes, domain: Domain, action: str, grant: str, signed: SignedStatusChange
-) -> dict[str, Any]:
-    """The subject's signed status change sent to the chain by the subject (its own gas)."""
-    sent = _chain.send_ledger_tx(
-        rpc,
-        key,
-        domain.verifying_contract,
-        f"{action}BySig",
-        _assets.b32(grant, "grant id"),
-        signed.signer,
-        signed.deadline,
-        signed.signature,
-    )
-    return {"grant_id": grant.lower(), "via": "own transaction"} | sent
-
-
-def _emit_status(st: State, receipt: dict[str, Any], done: str) -> None:
+    done = _DONE[action]
     st.emit(
         receipt,
         lambda con: kv(

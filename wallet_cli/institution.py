@@ -9,6 +9,7 @@ issuer must hold the ISSUER role.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +17,11 @@ import typer
 
 from api.bank import grant_view, pull_verified
 from api.client import DataSafeClient
+from vault.keys import KeySource
 from wallet_cli import _assets
 from wallet_cli._chain import rpc_client
 from wallet_cli._context import JsonOpt, State, command, state
+from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import name_of
 from wallet_cli.errors import ContradictedError, RefusedError, UserError
@@ -68,6 +71,70 @@ def _verdict(st: State, c: DataSafeClient, gid: str, me: str, mask: int) -> dict
             )
         verdict["checked_on_chain"] = True
     return verdict
+
+
+def pull_into(
+    st: State,
+    c: DataSafeClient,
+    p: Profile,
+    key: bytes,
+    ring: KeySource,
+    *,
+    grant: str,
+    out: Path,
+    fields: str | None = None,
+) -> tuple[dict[str, Any], Callable[[Any], None]]:
+    """The verified pull of ``grant`` saved under ``out``: the data and its human rendering."""
+    rpc = st.rpc(p, required="pull (every field is verified against the chain)")
+    assert rpc is not None
+    g, view = _view(st, c, grant, p.address)
+    _, mask = _mask_for(view.fields, view.grant.fields_mask, fields)
+    if mask != view.grant.fields_mask:
+        raise UserError(
+            "a pull releases every granted field together (one access record for the "
+            f"whole key package): omit --fields or name all of {', '.join(view.fields)}",
+            code="fields_mask_mismatch",
+        )
+    verdict = _verdict(st, c, grant, p.address, mask)
+    if not verdict["allowed"]:
+        raise RefusedError(
+            f"not allowed: {verdict['reason']} ({verdict['code']})", code=verdict["code"]
+        )
+    with rpc_client(rpc) as r:
+        done = pull_verified(
+            c, r, st.require_pin(c, p), grant_id=grant, key=key, ring=ring, view=view
+        )
+    anchor: dict[str, Any] = {"issuer": done.issuer, "root": done.root, "version": done.version}
+    out.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {
+        "grant_id": grant,
+        "asset_id": done.asset_id,
+        "issuer": anchor["issuer"],
+        "root": anchor["root"],
+        "version": anchor["version"],
+        "purpose": g["terms"]["purpose"],
+        "use": done.use,
+        "access_tx": done.access.tx_hash,
+        "access_block": done.access.block_number,
+        "fields": {k: v.decode("utf-8", "replace") for k, v in done.fields.items()},
+        "checks": done.checks,
+    }
+    target = out / f"{grant}-use{done.use}.json"
+    target.write_text(json.dumps(data, indent=2) + "\n")
+    target.chmod(0o600)
+    data["saved_to"] = str(target)
+
+    def human(con: Any) -> None:
+        kv(
+            con,
+            f"Pulled and verified (use {done.use})",
+            {"issuer": name_of(st, anchor["issuer"]), "saved to": target},
+        )
+        for check in done.checks:
+            con.print(f"  ✓ {check}")
+        table(con, "Fields", ["field", "value"], list(data["fields"].items()))
+
+    return data, human
 
 
 FieldsOpt = Annotated[str | None, typer.Option(help="Field names (default: all granted)")]
@@ -129,58 +196,5 @@ def pull(
     key = p.unlock(passphrase)
     ring = p.keyring(passphrase)
     with st.client(key, p) as c:
-        g, view = _view(st, c, grant, p.address)
-        _, mask = _mask_for(view.fields, view.grant.fields_mask, fields)
-        if mask != view.grant.fields_mask:
-            raise UserError(
-                "a pull releases every granted field together (one access record for the "
-                f"whole key package): omit --fields or name all of {', '.join(view.fields)}",
-                code="fields_mask_mismatch",
-            )
-        verdict = _verdict(st, c, grant, p.address, mask)
-        if not verdict["allowed"]:
-            raise RefusedError(
-                f"not allowed: {verdict['reason']} ({verdict['code']})", code=verdict["code"]
-            )
-        with rpc_client(rpc) as r:
-            done = pull_verified(
-                c, r, st.require_pin(c, p), grant_id=grant, key=key, ring=ring, view=view
-            )
-    values = done.fields
-    checks = done.checks
-    anchor: dict[str, Any] = {"issuer": done.issuer, "root": done.root, "version": done.version}
-    a = {"asset_id": done.asset_id}
-    pulled: dict[str, Any] = {
-        "use": done.use,
-        "access": {"tx_hash": done.access.tx_hash, "block": done.access.block_number},
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    data = {
-        "grant_id": grant,
-        "asset_id": a["asset_id"],
-        "issuer": anchor["issuer"],
-        "root": anchor["root"],
-        "version": anchor["version"],
-        "purpose": g["terms"]["purpose"],
-        "use": pulled["use"],
-        "access_tx": pulled["access"]["tx_hash"],
-        "access_block": pulled["access"]["block"],
-        "fields": {k: v.decode("utf-8", "replace") for k, v in values.items()},
-        "checks": checks,
-    }
-    target = out / f"{grant}-use{pulled['use']}.json"
-    target.write_text(json.dumps(data, indent=2) + "\n")
-    target.chmod(0o600)
-    data["saved_to"] = str(target)
-
-    def human(con: Any) -> None:
-        kv(
-            con,
-            f"Pulled and verified (use {pulled['use']})",
-            {"issuer": name_of(st, anchor["issuer"]), "saved to": target},
-        )
-        for check in checks:
-            con.print(f"  ✓ {check}")
-        table(con, "Fields", ["field", "value"], list(data["fields"].items()))
-
+        data, human = pull_into(st, c, p, key, ring, grant=grant, out=out, fields=fields)
     st.emit(data, human)

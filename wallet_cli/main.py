@@ -14,7 +14,7 @@ import typer
 
 from ledger import restore_recursion_limit
 from ledger.errors import SettingsError
-from wallet_cli import account, agent, audit, contacts, data, grant, history, institution
+from wallet_cli import account, agent, audit, contacts, counter, data, grant, history, institution
 from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
 from wallet_cli.settings import get_settings
@@ -89,8 +89,11 @@ app.add_typer(history.app, name="history")
 app.add_typer(agent.app, name="agent")
 app.add_typer(audit.app, name="audit")
 app.add_typer(member_cmd.app, name="member")
+grant.app.command("code")(counter.code)
+app.command("purposes")(grant.purposes)
 app.command("verify")(institution.verify)
 app.command("pull")(institution.pull)
+app.command("redeem")(counter.redeem)
 
 
 def main() -> None:

@@ -63,17 +63,18 @@ async def grant(services: Services, member: Member, body: GrantCreate) -> Consen
 async def _asset_the_caller_may_grant(
     services: Services, member: Member, body: GrantCreate
 ) -> dict[str, Any]:
-    if body.grantor.lower() != member.address.lower():
+    # The grantee may submit too: a counter code hands it the grantor's signed grant.
+    if member.address.lower() not in (body.grantor.lower(), body.terms.grantee.lower()):
         raise errors.NotOwnerError(
-            "the grant must be signed by the caller (grantor = request signer)"
+            "the grant must be submitted by its grantor (or by its grantee, redeeming a code)"
         )
     asset_id = body.terms.asset_id
     asset_row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
     if asset_row is None:
         raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
-    if not await may_act_for(services, asset_row["owner"], member.address):
+    if not await may_act_for(services, asset_row["owner"], body.grantor):
         raise errors.NotOwnerError(
-            f"{member.address} is neither the owner of {asset_id} nor its agent"
+            f"{body.grantor} is neither the owner of {asset_id} nor its agent"
         )
     return asset_row
 

@@ -94,11 +94,29 @@ def test_grant_receipt_and_revoke_deletes_package(
         assert [g["grant_id"] for g in bank.get("/v1/grants")] == [gid]
 
 
+def test_grantee_submits_a_grant_signed_for_it(
+    server: LiveServer, world: World, db_url: str
+) -> None:
+    """A counter code hands the grantee the grantor's signed grant: the grantee may relay it."""
+    asset = seed_asset(world, db_url)
+    body = grant_body(world, asset, max_uses=1)
+    with DataSafeClient(server.url, world.bank.key) as bank:
+        resp = post_grant(bank, body)
+        assert resp.status_code == 201, resp.text  # type: ignore[attr-defined]
+        gid = str(body["_grant_id"])
+        grantor = resp.json()["grantor"]  # type: ignore[attr-defined]
+        assert grantor.lower() == world.citizen.address.lower()
+    on_chain = world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()
+    assert on_chain[1] == world.bank.address and on_chain[8] == 1
+    assert package_of(db_url, gid) == base64.b64decode(str(body["key_package"]))
+
+
 def test_grant_wrong_actors_and_bad_input(server: LiveServer, world: World, db_url: str) -> None:
     asset = seed_asset(world, db_url)
     body = grant_body(world, asset)
-    # somebody else relaying the citizen's consent as if it were theirs
-    for actor, code in ((world.citizen2, "not_owner"), (world.bank, "not_owner")):
+    # somebody else relaying the citizen's consent as if it were theirs (only the grantor and
+    # the grantee, redeeming a counter code, may submit it: tests/wallet_cli/test_wallet_counter)
+    for actor, code in ((world.citizen2, "not_owner"), (world.bank2, "not_owner")):
         with DataSafeClient(server.url, actor.key) as c:
             assert_problem(post_grant(c, body), 403, code)
     # another subject signing a grant over the citizen's asset

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from _api_world import INDIVIDUAL, SUBJECT
 from _stack import Stack, pin_of
+from _wallet import PASSPHRASE
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "tmux passphrase 42"
@@ -154,3 +155,69 @@ def test_create_grant_confirm_revoke_at_a_terminal(stack: Stack, tmp_path: Path)
     status = world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[8]
     assert status == 3  # REVOKED on chain
     assert os.stat(home / "profiles" / "tom" / "keystore.json").st_mode & 0o077 == 0
+
+
+def test_counter_code_shown_redeemed_and_seen_in_history(stack: Stack, tmp_path: Path) -> None:
+    """亮码 at a terminal: the citizen shows the code, the clerk redeems it (from the PNG and
+    from the text a scanner types), a replay is refused, the citizen sees the access."""
+    aid = stack.issue("terminal-counter")
+    common = {
+        "DATASAFE_SCRYPT_N": "1024",
+        "DATASAFE_API": stack.server.url,
+        "DATASAFE_RPC": stack.rpc,
+        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
+        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
+        "TERM": "xterm",
+        "LANG": "C.UTF-8",
+        "PS1": "$ ",
+    }
+    citizen = Terminal(common | {"DATASAFE_HOME": str(stack.citizen.home)})
+    clerk = Terminal(common | {"DATASAFE_HOME": str(stack.bank.home)})
+    png = tmp_path / "code.png"
+    try:
+        citizen.type(
+            f"datasafe grant code --asset {aid} --to citybank --fields name,income "
+            f"--purpose loan --valid 5m --out {png}"
+        )
+        citizen.wait_for("Passphrase for li:")
+        citizen.type(PASSPHRASE)
+        screen = citizen.wait_for("saved to")
+        assert "Show this code at the counter:" in screen
+        assert "▀" in screen or "█" in screen  # the QR code itself, in half blocks
+        assert "citybank may read name, income of your income statement" in screen
+        assert "once, for loan underwriting" in screen and "QR version 12-M" in screen
+        text = screen.split("code text (for a scanner that types): ", 1)[1].split()[0]
+        assert text.startswith("DS1:") and png.exists()
+
+        clerk.type(f"datasafe redeem --image {png} --out {tmp_path / 'counter'}")
+        clerk.wait_for("Passphrase for citybank:")
+        clerk.type(PASSPHRASE)
+        screen = clerk.wait_for("Pulled and verified (use 1)")
+        assert "Code redeemed" in screen and stack.world.citizen.address in screen
+        screen = clerk.wait_for("182000")
+        assert "Li Wei" in screen and "id_number" not in screen.split("Code redeemed")[1]
+
+        mark = len(clerk.screen())
+        clerk.type(f"datasafe redeem {text} --out {tmp_path / 'again'}")
+        clerk.wait_for("Passphrase for citybank:", mark)
+        clerk.type(PASSPHRASE)
+        screen = clerk.wait_for("error:", mark)
+        assert "already redeemed" in screen[mark:] and "a code works once" in screen[mark:]
+        assert not (tmp_path / "again").exists()
+        mark = len(clerk.screen())
+        clerk.type("datasafe redeem DS1:AE1")
+        screen = clerk.wait_for("error:", mark)
+        assert "not valid base32 (altered or mis-scanned)" in screen[mark:]
+
+        mark = len(citizen.screen())
+        citizen.type("datasafe history list")
+        citizen.wait_for("Passphrase for li:", mark)
+        citizen.type(PASSPHRASE)
+        screen = citizen.wait_for("citybank", mark)
+        saved = json.loads(next((tmp_path / "counter").glob("*.json")).read_text())
+        screen = citizen.wait_for(saved["access_tx"][:20], mark)
+        assert "name, income" in screen[mark:]
+        assert PASSPHRASE not in citizen.screen() + clerk.screen()
+    finally:
+        citizen.close()
+        clerk.close()

@@ -106,7 +106,7 @@ class Relayer:
 
     # ---- the custodian's transactions ---------------------------------------------------
 
-    async def estimate(self, data: bytes) -> int:
+    async def estimate(self, data: bytes, *, to: str | None = None) -> int:
         """Gas limit for a custodian call (estimate + 20 %); a revert raises its problem.
 
         The estimate executes the call, so it is also the pre-flight: a call the ledger
@@ -114,20 +114,21 @@ class Relayer:
         """
         if self._key is None or self.custodian is None:
             raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
-        call = {"from": self.custodian, "to": self.chain.ledger_address, "data": "0x" + data.hex()}
+        target = to or self.chain.ledger_address
+        call = {"from": self.custodian, "to": target, "data": "0x" + data.hex()}
         try:
             estimate = await self.chain.rpc("eth_estimateGas", [call])
         except RpcError as exc:
             raise revert_error(exc) from exc
         return int(estimate, 16) * 12 // 10 + 10_000
 
-    async def send(self, data: bytes, *, gas: int | None = None) -> str:
-        """Sign and send a call to the ledger as the custodian; returns the tx hash."""
+    async def send(self, data: bytes, *, gas: int | None = None, to: str | None = None) -> str:
+        """Sign and send a call to the ledger (or ``to``: its forwarder) as the custodian."""
         if self._key is None or self.custodian is None:
             raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
-        to = self.chain.ledger_address
+        to = to or self.chain.ledger_address
         if gas is None:
-            gas = await self.estimate(data)
+            gas = await self.estimate(data, to=to)
         async with self._lock:
             if self.journal is not None:
                 return await self._send_shared(data, gas, to)

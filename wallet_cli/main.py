@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ledger import restore_recursion_limit
-from wallet_cli import account, agent, audit, contacts, data, grant, history, institution
+from wallet_cli import account, agent, audit, contacts, data, directory, grant, history, institution
 from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
 from wallet_cli.settings import get_settings
@@ -87,6 +87,7 @@ app.add_typer(history.app, name="history")
 app.add_typer(agent.app, name="agent")
 app.add_typer(audit.app, name="audit")
 app.add_typer(member_cmd.app, name="member")
+app.add_typer(directory.app, name="directory")
 app.command("verify")(institution.verify)
 app.command("pull")(institution.pull)
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 def include_v1(app: FastAPI) -> None:
     import importlib
 
-    for name in ("members", "schemas", "assets", "grants", "access"):
+    for name in ("members", "schemas", "assets", "grants", "access", "forward"):
         try:
             module = importlib.import_module(f"api.routers.{name}")
         except ModuleNotFoundError as exc:

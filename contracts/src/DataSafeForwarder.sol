@@ -77,13 +77,7 @@ contract DataSafeForwarder is IDataSafeForwarder {
     /// @dev Computed on each call rather than cached in an immutable, so the runtime code is the same everywhere.
     function _domainSeparator() private view returns (bytes32) {
         return keccak256(
-            abi.encode(
-                _DOMAIN_TYPEHASH,
-                keccak256("DataSafeForwarder"),
-                keccak256("1"),
-                block.chainid,
-                address(this)
-            )
+            abi.encode(_DOMAIN_TYPEHASH, keccak256("DataSafeForwarder"), keccak256("1"), block.chainid, address(this))
         );
     }
 

@@ -57,7 +57,9 @@ def test_forward_relays_and_refuses_a_replay(server: LiveServer, world: World) -
         assert out["forwarder"] == fwd.forwarder_address(world.ledger_address)
         assert world.ledger.functions.isAgent(firm.address, world.bank.address).call()
         assert world.w3.eth.get_balance(firm.address) == 0
-        assert_problem(c.request("POST", "/v1/forward", body), 409, "forward_nonce_invalid")
+        assert_problem(
+            c.request("POST", "/v1/forward", json_body=body), 409, "forward_nonce_invalid"
+        )
 
 
 def test_forward_refuses_anothers_request(server: LiveServer, world: World) -> None:
@@ -65,11 +67,15 @@ def test_forward_refuses_anothers_request(server: LiveServer, world: World) -> N
     # Signed by the firm, sent by the bank: the service pays only for a caller's own request.
     body = _body(world, firm, _add_agent(world, world.bank))
     with DataSafeClient(server.url, world.bank.key) as c:
-        assert_problem(c.request("POST", "/v1/forward", body), 403, "forward_signature_invalid")
+        assert_problem(
+            c.request("POST", "/v1/forward", json_body=body), 403, "forward_signature_invalid"
+        )
     # Claimed for the firm, signed by the bank.
     forged = _body(world, world.bank, _add_agent(world, world.bank), sender=firm.address)
     with DataSafeClient(server.url, firm.key) as c:
-        assert_problem(c.request("POST", "/v1/forward", forged), 403, "forward_signature_invalid")
+        assert_problem(
+            c.request("POST", "/v1/forward", json_body=forged), 403, "forward_signature_invalid"
+        )
     assert not world.ledger.functions.isAgent(firm.address, world.bank.address).call()
 
 
@@ -78,17 +84,21 @@ def test_forward_refuses_expired_other_calls_and_targets(server: LiveServer, wor
     expired = _body(world, firm, _add_agent(world, world.bank), deadline=world.now() - 1)
     grant = ledger_abi().fn("revoke").encode(b"\x01" * 32)
     with DataSafeClient(server.url, firm.key) as c:
-        assert_problem(c.request("POST", "/v1/forward", expired), 403, "forward_expired")
+        assert_problem(c.request("POST", "/v1/forward", json_body=expired), 403, "forward_expired")
         not_carried = _body(world, firm, grant)
-        assert_problem(c.request("POST", "/v1/forward", not_carried), 422, "invalid_request")
+        assert_problem(
+            c.request("POST", "/v1/forward", json_body=not_carried), 422, "invalid_request"
+        )
         elsewhere = _body(world, firm, _add_agent(world, world.bank), to=world.bank.address)
-        assert_problem(c.request("POST", "/v1/forward", elsewhere), 422, "invalid_request")
+        assert_problem(
+            c.request("POST", "/v1/forward", json_body=elsewhere), 422, "invalid_request"
+        )
 
 
 def test_forward_passes_the_ledgers_refusal_back(server: LiveServer, world: World) -> None:
     firm = _enterprise(world)
     remove = ledger_abi().fn("removeAgent").encode(world.bank.address)  # not an agent
     with DataSafeClient(server.url, firm.key) as c:
-        resp = c.request("POST", "/v1/forward", _body(world, firm, remove))
+        resp = c.request("POST", "/v1/forward", json_body=_body(world, firm, remove))
     assert resp.status_code == 409, resp.text
     assert resp.json()["contract_error"] == "MembershipNotAgent"

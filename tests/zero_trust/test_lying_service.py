@@ -325,8 +325,9 @@ def test_swallowed_pause_is_caught_and_relayed_elsewhere(stack: Stack, liar: Lyi
 def _fake_forward(_m: str, _p: str, _q: str, body: bytes) -> dict[str, Any]:
     """A relayed call the service says it sent: a made-up transaction, nothing on chain."""
     request = json.loads(body)["request"]
+    fake = "0x" + os.urandom(32).hex()
     return {"function": "?", "sender": request["from"], "nonce": request["nonce"],
-            "forwarder": request["to"], "tx_hash": "0x" + os.urandom(32).hex(), "block": 1}  # fmt: skip
+            "forwarder": request["to"], "tx_hash": fake, "block": 1}  # fmt: skip
 
 
 def test_swallowed_dispute_is_caught(stack: Stack, liar: LyingProxy) -> None:

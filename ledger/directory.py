@@ -60,8 +60,9 @@ def named_logs(
     """account -> (latest name, block, tx hash), from the forwarder's own logs."""
     abi = forwarder_abi()
     spec = abi.events_by_name["MemberNamed"]
-    flt = {
-        "address": forwarder_address(ledger),
+    forwarder = forwarder_address(ledger)
+    flt: dict[str, Any] = {
+        "address": forwarder,
         "fromBlock": hex(from_block),
         "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
         "topics": ["0x" + spec.topic0.hex()],
@@ -70,7 +71,7 @@ def named_logs(
     logs = rpc.call("eth_getLogs", [flt]) or []
     events = [e for e in (abi.decode_log(log) for log in logs) if e is not None]
     for e in sorted(events, key=lambda e: (e.block_number, e.log_index)):
-        if e.address.lower() != flt["address"].lower():
+        if e.address.lower() != forwarder.lower():
             continue  # a node that answers with other contracts' logs is ignored, not believed
         out[to_checksum_address(e.args["account"])] = (
             str(e.args["name"]),

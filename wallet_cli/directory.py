@@ -106,6 +106,17 @@ def name(
     except LedgerError as exc:
         raise UserError(str(exc), code="invalid_name") from None
     ledger, _ = _ledger(st, key)
+    from ledger import trust
+    from ledger.calls import LedgerCalls
+
+    with _chain.rpc_client(rpc) as r:
+        governor = trust.read(r, st.require_pin(None), LedgerCalls().governor())
+    # The forwarder would refuse anyone else (ForwarderNotGovernor): say so before signing.
+    if governor.lower() != p.address.lower():
+        raise UserError(
+            f"only the governor ({governor}) names members; you are {p.address}",
+            code="not_governor",
+        )
     raw = _chain.sign_call(rpc, key, forwarder_address(ledger), data)
     out = _chain.send_raw(rpc, raw, "nameMember")
     result = {"member": address, "name": registered_name, **out}

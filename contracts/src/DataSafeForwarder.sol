@@ -18,6 +18,7 @@ contract DataSafeForwarder is IDataSafeForwarder {
     uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     /// @dev Storage, not an immutable: the runtime code stays the same in every deployment.
+    // slither-disable-next-line immutable-states -- an immutable would make the code hash differ per deployment
     address private _ledger;
     mapping(address from => uint256 nonce) private _nonces;
 
@@ -38,9 +39,11 @@ contract DataSafeForwarder is IDataSafeForwarder {
         // Only the ledger that created this forwarder reads the appended sender; any other target would not.
         if (request.to != _ledger) revert ForwarderUntrustedTarget(request.to);
         _nonces[request.from] = expected + 1;
+        // Emitted before the call: if the call reverts, so does everything, the event included.
+        emit RequestForwarded(request.from, request.to, expected);
+        // slither-disable-next-line low-level-calls -- ERC-2771: the call with the sender appended; `ok` is checked
         (bool ok, bytes memory result) = request.to.call(abi.encodePacked(request.data, request.from));
         if (!ok) revert ForwarderCallFailed(result);
-        emit RequestForwarded(request.from, request.to, expected);
         return result;
     }
 

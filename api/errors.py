@@ -308,6 +308,26 @@ class GrantGranteeSuspendedError(ApiError):
     )
 
 
+class ForwardSignatureInvalidError(ApiError):
+    slug, status, title = (
+        "forward_signature_invalid",
+        403,
+        "The forward request is not signed by its sender, or not by the caller",
+    )
+
+
+class ForwardExpiredError(ApiError):
+    slug, status, title = "forward_expired", 403, "The forward request's deadline has passed"
+
+
+class ForwardNonceError(ApiError):
+    slug, status, title = (
+        "forward_nonce_invalid",
+        409,
+        "The forward request's nonce is not the sender's next one (replayed?)",
+    )
+
+
 class ContractRejectedError(ApiError):
     slug, status, title = "contract_rejected", 409, "The ledger contract rejected the message"
 

@@ -88,6 +88,37 @@ class MemberKeyPublish(_Model):
     binding: KeyBindingSignature | None = None
 
 
+class ForwardRequestBody(_Model):
+    """An EIP-712 ``ForwardRequest`` (domain "DataSafeForwarder") as the citizen signed it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sender: Address = Field(alias="from")
+    to: Address
+    nonce: int = Field(ge=0, lt=2**256)
+    deadline: int = Field(ge=0, lt=2**64)
+    data: HexBytes
+
+
+class ForwardCreate(_Model):
+    """A citizen's own ledger call (dispute, agent add/remove), relayed through the forwarder.
+
+    The service pays the gas; the citizen's wallet reads the result back from the chain.
+    """
+
+    request: ForwardRequestBody
+    signature: Signature
+
+
+class ForwardPublic(BaseModel):
+    function: str
+    sender: Address
+    nonce: int
+    forwarder: Address
+    tx_hash: Bytes32
+    block: int
+
+
 # ---- schemas -----------------------------------------------------------------------------
 
 

@@ -141,7 +141,7 @@ class Relayer:
             raise errors.NotReadyError("no custodian key configured (DATASAFE_API_CUSTODIAN_KEY)")
         return self.tx
 
-    async def estimate(self, data: bytes) -> int:
+    async def estimate(self, data: bytes, *, to: str | None = None) -> int:
         """Gas limit for a custodian call (estimate + 20 %); a revert raises its problem.
 
         The estimate executes the call, so it is also the pre-flight: a call the ledger
@@ -149,19 +149,20 @@ class Relayer:
         """
         tx = self._custodian()
         try:
-            return await tx.estimate_gas(self.chain.ledger_address, data)
+            return await tx.estimate_gas(to or self.chain.ledger_address, data)
         except RpcError as exc:
             raise revert_error(exc) from exc
         except lerr.RpcUnavailableError as exc:
             raise errors.ChainUnavailableError(f"chain node unreachable: {exc.reason}") from exc
 
-    async def send(self, data: bytes, *, gas: int | None = None) -> str:
-        """Sign and send a call to the ledger as the custodian; returns the tx hash."""
+    async def send(self, data: bytes, *, gas: int | None = None, to: str | None = None) -> str:
+        """Sign and send a call to the ledger (or ``to``: its forwarder) as the custodian."""
         tx = self._custodian()
+        to = to or self.chain.ledger_address
         if gas is None:
-            gas = await self.estimate(data)
+            gas = await self.estimate(data, to=to)
         try:
-            pending = await tx.submit(self.chain.ledger_address, data, gas=gas)
+            pending = await tx.submit(to, data, gas=gas)
         except lerr.RpcResponseError as exc:
             raise errors.RelayFailedError(
                 f"the node refused the custodian transaction: {exc.rpc_message}"

@@ -62,6 +62,7 @@ class Services:
         payload: dict[str, Any],
         data: bytes,
         on_confirmed: Callable[[str, int], None],
+        to: str | None = None,
     ) -> Receipt:
         """Send a call as the custodian; store its effects only once it is confirmed.
 
@@ -71,19 +72,24 @@ class Services:
         chain outage leaves it pending for recovery.
         """
         await to_thread.run_sync(self.outbox.check_claimable, key, kind)
-        gas = await self.relayer.estimate(data)
+        gas = await self.relayer.estimate(data, to=to)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload)
         self.relays_in_flight += 1
         try:
-            return await self._relay_custodian(key, data, gas, on_confirmed)
+            return await self._relay_custodian(key, data, gas, on_confirmed, to)
         finally:
             self.relays_in_flight -= 1
 
     async def _relay_custodian(
-        self, key: str, data: bytes, gas: int, on_confirmed: Callable[[str, int], None]
+        self,
+        key: str,
+        data: bytes,
+        gas: int,
+        on_confirmed: Callable[[str, int], None],
+        to: str | None = None,
     ) -> Receipt:
         try:
-            tx_hash = await self.relayer.send(data, gas=gas)
+            tx_hash = await self.relayer.send(data, gas=gas, to=to)
         except errors.ApiError as exc:
             # A refused pre-flight changed nothing; an outage may or may not have sent
             # the transaction, so the row stays pending for recovery to decide.

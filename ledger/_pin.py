@@ -16,6 +16,7 @@ from typing import Any
 from eth_utils.address import is_address, to_checksum_address
 
 from ledger.errors import LedgerError
+from ledger.forwarder import forwarder_address
 from ledger.manifest import Manifest, code_hash
 from ledger.rpc import RpcClient
 
@@ -89,6 +90,10 @@ class PinnedDeployment:
     genesis_hash: str
     code_hash: str
     deploy_block: int = 0
+    #: The runtime code hash of the ledger's ERC-2771 forwarder (None: a pin from before it).
+    #: Not part of the fingerprint: the ledger's code holds the forwarder's address, and the
+    #: forwarder has no immutables, so its hash is also checked against the wallet's own build.
+    forwarder_code_hash: str | None = None
 
     def __post_init__(self) -> None:
         if not is_address(self.ledger_address):
@@ -96,6 +101,9 @@ class PinnedDeployment:
         object.__setattr__(self, "ledger_address", to_checksum_address(self.ledger_address))
         object.__setattr__(self, "genesis_hash", _hex32(self.genesis_hash, "genesis hash"))
         object.__setattr__(self, "code_hash", _hex32(self.code_hash, "code hash"))
+        if self.forwarder_code_hash is not None:
+            fch = _hex32(self.forwarder_code_hash, "forwarder code hash")
+            object.__setattr__(self, "forwarder_code_hash", fch)
 
     @property
     def fingerprint(self) -> str:
@@ -114,6 +122,7 @@ class PinnedDeployment:
                 str(data["genesis_hash"]),
                 str(data["code_hash"]),
                 int(data.get("deploy_block") or 0),
+                data.get("forwarder_code_hash") or None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TrustError(f"a stored pin is unreadable: {exc}", code="invalid_pin") from exc
@@ -135,6 +144,7 @@ class PinnedDeployment:
             genesis,
             manifest.code_hash,
             manifest.deploy_block,
+            manifest.forwarder_code_hash,
         )
 
 
@@ -180,8 +190,14 @@ def read_deployment(rpc: RpcClient, ledger_address: str, deploy_block: int = 0) 
         raise DeploymentMismatchError(
             ["ledger runtime code hash"], f"code: there is no contract at {address}"
         )
+    fcode = str(rpc.call("eth_getCode", [forwarder_address(address), "latest"]))
     return PinnedDeployment(
-        int(rpc.call("eth_chainId"), 16), address, genesis_hash(rpc), code_hash(code), deploy_block
+        int(rpc.call("eth_chainId"), 16),
+        address,
+        genesis_hash(rpc),
+        code_hash(code),
+        deploy_block,
+        code_hash(fcode) if fcode not in ("0x", "") else None,
     )
 
 
@@ -204,6 +220,16 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
         details.append(
             f"ledger runtime code hash at {pin.ledger_address} ({actual}, pinned {pin.code_hash})"
         )
+    if pin.forwarder_code_hash is not None:
+        forwarder = forwarder_address(pin.ledger_address)
+        fcode = str(rpc.call("eth_getCode", [forwarder, "latest"]))
+        factual = code_hash(fcode) if fcode not in ("0x", "") else "no code"
+        if factual != pin.forwarder_code_hash:
+            differs.append("forwarder runtime code hash")
+            details.append(
+                f"forwarder runtime code hash at {forwarder} ({factual}, "
+                f"pinned {pin.forwarder_code_hash})"
+            )
     if differs:
         raise DeploymentMismatchError(differs, "; ".join(details))
 

@@ -18,6 +18,7 @@ from ledger.errors import ArtifactError
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 LEDGER_CONTRACT = "DataSafeLedger"
+FORWARDER_CONTRACT = "DataSafeForwarder"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.artifacts import ARTIFACTS_DIR, LEDGER_CONTRACT, Artifact, artifact_path, read_artifact
+from ledger.artifacts import (
+    ARTIFACTS_DIR,
+    FORWARDER_CONTRACT,
+    LEDGER_CONTRACT,
+    Artifact,
+    artifact_path,
+    read_artifact,
+)
 from ledger.errors import ArtifactDriftError, ArtifactError, CompilationError
 
 #: Contracts whose artifacts are generated (the deployable ones).
-DEPLOYED_CONTRACTS: tuple[str, ...] = (LEDGER_CONTRACT,)
+DEPLOYED_CONTRACTS: tuple[str, ...] = (LEDGER_CONTRACT, FORWARDER_CONTRACT)
 
 COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 2000},

@@ -18,7 +18,7 @@ from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.abi import LedgerAbi
-from ledger.artifacts import LEDGER_CONTRACT, Artifact, load_artifact
+from ledger.artifacts import FORWARDER_CONTRACT, LEDGER_CONTRACT, Artifact, load_artifact
 from ledger.errors import (
     ChainMismatchError,
     CodeMismatchError,
@@ -26,6 +26,7 @@ from ledger.errors import (
     ManifestNotFoundError,
     TransactionError,
 )
+from ledger.forwarder import forwarder_address
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.tx import AsyncTxManager, Sender
 
@@ -47,10 +48,16 @@ class Manifest(BaseModel):
     deployed_at: int = Field(alias="deployedAt")
     #: Block 0's hash: with chain id, address and code hash, what a client pins.
     genesis_hash: str | None = Field(default=None, alias="genesisHash")
+    #: The ERC-2771 forwarder the ledger's constructor created, and its runtime code hash.
+    forwarder_address: str | None = Field(default=None, alias="forwarder")
+    forwarder_code_hash: str | None = Field(default=None, alias="forwarderCodeHash")
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {self.contract: self.ledger_address}
+        out = {self.contract: self.ledger_address}
+        if self.forwarder_address:
+            out[FORWARDER_CONTRACT] = self.forwarder_address
+        return out
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -87,12 +94,23 @@ def _compare(manifest: Manifest, chain_id: int, code: str) -> None:
         raise CodeMismatchError(manifest.ledger_address, manifest.code_hash, actual)
 
 
+def _compare_forwarder(manifest: Manifest, code: str) -> None:
+    if manifest.forwarder_address is None or manifest.forwarder_code_hash is None:
+        return
+    actual = code_hash(code) if code not in ("0x", "") else "0x (no code)"
+    if actual != manifest.forwarder_code_hash:
+        raise CodeMismatchError(manifest.forwarder_address, manifest.forwarder_code_hash, actual)
+
+
 def verify_manifest(rpc: RpcClient, manifest: Manifest) -> None:
-    """Raise unless the node's chain id and the code at the ledger address match."""
+    """Raise unless the node's chain id and the code at the ledger (and forwarder) match."""
     chain_id = int(rpc.call("eth_chainId"), 16)
     if chain_id != manifest.chain_id:
         raise ChainMismatchError(manifest.chain_id, chain_id)
     _compare(manifest, chain_id, rpc.call("eth_getCode", [manifest.ledger_address, "latest"]))
+    if manifest.forwarder_address:
+        code = rpc.call("eth_getCode", [manifest.forwarder_address, "latest"])
+        _compare_forwarder(manifest, code)
 
 
 async def averify_manifest(rpc: AsyncRpcClient, manifest: Manifest) -> None:
@@ -101,6 +119,9 @@ async def averify_manifest(rpc: AsyncRpcClient, manifest: Manifest) -> None:
         raise ChainMismatchError(manifest.chain_id, chain_id)
     code = await rpc.call("eth_getCode", [manifest.ledger_address, "latest"])
     _compare(manifest, chain_id, code)
+    if manifest.forwarder_address:
+        code = await rpc.call("eth_getCode", [manifest.forwarder_address, "latest"])
+        _compare_forwarder(manifest, code)
 
 
 def load_verified(path: Path, rpc: RpcClient) -> Manifest:
@@ -122,6 +143,8 @@ async def adeploy_ledger(
         raise TransactionError(f"deployment {receipt.tx_hash} created no contract")
     address = to_checksum_address(receipt.contract_address)
     code = await tx.rpc.call("eth_getCode", [address, hex(receipt.block_number)])
+    forwarder = forwarder_address(address)
+    fcode = await tx.rpc.call("eth_getCode", [forwarder, hex(receipt.block_number)])
     genesis = await tx.rpc.call("eth_getBlockByNumber", ["0x0", False])
     return Manifest(
         chain_id=await tx.chain_id(),
@@ -134,6 +157,8 @@ async def adeploy_ledger(
         artifact_source_hash=artifact.source_hash,
         deployed_at=int(time.time()),
         genesis_hash=str(genesis["hash"]).lower(),
+        forwarder_address=forwarder,
+        forwarder_code_hash=code_hash(fcode),
     )
 
 

@@ -1,7 +1,8 @@
 """What the wallet reads from and signs for the chain directly (given ``--rpc``).
 
-Members' own ledger transactions (key rotation, dispute, agents) are signed here
-and either relayed by the service (``raw_transaction``) or sent to the RPC node.
+Members' own ledger calls (dispute, agents) are signed here as ERC-2771 forward
+requests the service relays without the citizen paying gas (:func:`forward`), or as
+transactions sent to the RPC node by those who choose to pay.
 History and audit trails are decoded from the ledger's events.
 """
 
@@ -26,17 +27,21 @@ def rpc_client(url: str) -> RpcClient:
 def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:
     """A signed (not sent) ledger transaction; a call the contract would refuse fails here."""
     abi: LedgerAbi = ledger_abi()
-    data = abi.fn(fn).encode(*args)
+    return sign_call(rpc_url, key, ledger, abi.fn(fn).encode(*args))
+
+
+def sign_call(rpc_url: str, key: bytes, to: str, data: bytes) -> str:
+    """A signed (not sent) transaction calling ``to`` (the ledger, or its forwarder)."""
     sender = Account.from_key(key).address
     with rpc_client(rpc_url) as rpc:
-        call = {"from": sender, "to": to_checksum_address(ledger), "data": "0x" + data.hex()}
+        call = {"from": sender, "to": to_checksum_address(to), "data": "0x" + data.hex()}
         gas = int(int(rpc.call("eth_estimateGas", [call]), 16) * 1.3)
         price = int(rpc.call("eth_gasPrice"), 16)
         tx = {
             "type": 2,
             "chainId": int(rpc.call("eth_chainId"), 16),
             "nonce": int(rpc.call("eth_getTransactionCount", [sender, "pending"]), 16),
-            "to": to_checksum_address(ledger),
+            "to": to_checksum_address(to),
             "data": "0x" + data.hex(),
             "value": 0,
             "gas": gas,
@@ -50,9 +55,12 @@ def send_ledger_tx(
     rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any, timeout: float = 60.0
 ) -> dict[str, Any]:
     """Sign, send and wait for the receipt; a revert is a :class:`RefusedError`."""
+    return send_raw(rpc_url, sign_ledger_tx(rpc_url, key, ledger, fn, *args), fn, timeout)
+
+
+def send_raw(rpc_url: str, raw: str, what: str, timeout: float = 60.0) -> dict[str, Any]:
     import time
 
-    raw = sign_ledger_tx(rpc_url, key, ledger, fn, *args)
     with rpc_client(rpc_url) as rpc:
         tx_hash = rpc.call("eth_sendRawTransaction", [raw])
         deadline = time.monotonic() + timeout
@@ -61,11 +69,41 @@ def send_ledger_tx(
             if receipt is not None:
                 break
             if time.monotonic() > deadline:
-                raise RefusedError(f"{fn}: no receipt for {tx_hash} after {timeout:.0f}s")
+                raise RefusedError(f"{what}: no receipt for {tx_hash} after {timeout:.0f}s")
             time.sleep(0.1)
     if int(receipt["status"], 16) != 1:
-        raise RefusedError(f"{fn} reverted in transaction {tx_hash}", code="contract_rejected")
+        raise RefusedError(f"{what} reverted in transaction {tx_hash}", code="contract_rejected")
     return {"tx_hash": tx_hash, "block": int(receipt["blockNumber"], 16)}
+
+
+#: How long a signed forward request stays valid (the service relays it at once).
+FORWARD_TTL = 600
+
+
+def forward(c: Any, rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> dict[str, Any]:
+    """Sign ``fn(*args)`` as a forward request and have the service relay it (no gas).
+
+    The forwarder, its code and the signer's nonce are read from the wallet's own RPC;
+    the caller still confirms the effect on chain: the service's answer proves nothing.
+    """
+    from ledger import forwarder as fwd
+
+    data = ledger_abi().fn(fn).encode(*args)
+    sender = Account.from_key(key).address
+    with rpc_client(rpc_url) as rpc:
+        try:
+            forwarder = fwd.read_forwarder(rpc, ledger)
+        except fwd.ForwarderError as exc:
+            raise RefusedError(str(exc), code=exc.code) from None
+        nonce = fwd.read_nonce(rpc, forwarder, sender)
+        chain_id = int(rpc.call("eth_chainId"), 16)
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+    deadline = int(head["timestamp"], 16) + FORWARD_TTL
+    request = fwd.ForwardRequest(sender, ledger, nonce, deadline, data)
+    signature = fwd.sign_request(key, chain_id, forwarder, request)
+    body = {"request": request.to_json(), "signature": "0x" + signature.hex()}
+    out: dict[str, Any] = c.post("/v1/forward", body)
+    return out
 
 
 def _topic_addr(address: str) -> str:
@@ -118,9 +156,12 @@ def block_number(rpc_url: str) -> int:
 __all__ = [
     "block_number",
     "block_times",
+    "forward",
     "get_events",
     "rpc_client",
     "send_ledger_tx",
+    "send_raw",
+    "sign_call",
     "sign_ledger_tx",
     "topic_addr",
 ]

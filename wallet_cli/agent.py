@@ -44,6 +44,37 @@ def _pin_fields(pin: PinnedDeployment) -> tuple[str, int]:
     return pin.ledger_address, pin.deploy_block
 
 
+def _change(
+    st: State, key: bytes, rpc: str, fn: str, agent: str, expiry: int, *args: Any
+) -> dict[str, Any]:
+    """``fn`` relayed through the forwarder (no gas) when a service is set, else sent directly;
+    done only once the wallet's own chain reads show the agent's new expiry."""
+    from ledger import trust
+    from ledger.calls import LedgerCalls
+    from wallet_cli import _confirm
+
+    p = st.profile()
+    try:
+        st.api_base(p)
+    except UserError:
+        ledger, _ = _pin_fields(st.require_pin(None))
+        return _chain.send_ledger_tx(rpc, key, ledger, fn, *args)
+    with st.client(key) as c:
+        ledger, _ = _pin_fields(st.require_pin(c))
+        out = _chain.forward(c, rpc, key, ledger, fn, *args)
+    read = LedgerCalls().agent_expiry(p.address, agent)
+    _confirm.on_chain(
+        st,
+        rpc,
+        lambda r, pin: trust.read(r, pin, read),
+        lambda got: got == expiry,
+        what=f"{fn}({agent}) for {p.address}",
+        claimed_tx=out.get("tx_hash"),
+        offer="Try another service (--api URL), or drop --api to send it yourself (needs gas).",
+    )
+    return {"tx_hash": out.get("tx_hash"), "block": out.get("block"), "via": "forwarder"}
+
+
 @app.command()
 @command
 def add(
@@ -67,8 +98,7 @@ def add(
     assert rpc is not None
     address = _agent_address(st, agent)
     expiry = grant_window(now=int(time.time()), for_=for_, days=days, until=until).expiry
-    ledger, _ = _ledger(st, key)
-    out = _chain.send_ledger_tx(rpc, key, ledger, "addAgent", address, expiry)
+    out = _change(st, key, rpc, "addAgent", address, expiry, address, expiry)
     data = {"enterprise": p.address, "agent": address, "expiry": expiry, **out}
     st.emit(
         data,
@@ -95,8 +125,7 @@ def remove(
     rpc = st.rpc(p, required="agent remove")
     assert rpc is not None
     address = _agent_address(st, agent)
-    ledger, _ = _ledger(st, key)
-    out = _chain.send_ledger_tx(rpc, key, ledger, "removeAgent", address)
+    out = _change(st, key, rpc, "removeAgent", address, 0, address)
     data = {"enterprise": p.address, "agent": address, **out}
     st.emit(
         data, lambda c: kv(c, "Agent removed", {"agent": address, "transaction": out["tx_hash"]})

@@ -14,7 +14,18 @@ import typer
 
 from ledger import restore_recursion_limit
 from ledger.errors import SettingsError
-from wallet_cli import account, agent, audit, contacts, counter, data, grant, history, institution
+from wallet_cli import (
+    account,
+    agent,
+    audit,
+    contacts,
+    counter,
+    data,
+    directory,
+    grant,
+    history,
+    institution,
+)
 from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
 from wallet_cli.settings import get_settings
@@ -91,6 +102,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(member_cmd.app, name="member")
 grant.app.command("code")(counter.code)
 app.command("purposes")(grant.purposes)
+app.add_typer(directory.app, name="directory")
 app.command("verify")(institution.verify)
 app.command("pull")(institution.pull)
 app.command("redeem")(counter.redeem)

@@ -64,10 +64,12 @@ abstract contract Assets is Schemas, IAssets {
     function disputeAsset(bytes32 assetId, bytes32 reasonHash) external {
         AssetRecord storage record = _assets[_assetNoOf(assetId)];
         address owner = record.owner;
-        if (msg.sender != owner && !_isLiveAgent(owner, msg.sender)) revert AssetNotOwner(assetId, msg.sender);
+        // The owner or its agent, directly or through the trusted forwarder (ERC-2771).
+        address sender = _msgSender();
+        if (sender != owner && !_isLiveAgent(owner, sender)) revert AssetNotOwner(assetId, sender);
         if (record.status != AssetStatus.ACTIVE) revert AssetInvalidStatus(assetId, record.status);
         record.status = AssetStatus.DISPUTED;
-        emit AssetDisputed(assetId, owner, msg.sender, reasonHash, uint64(block.timestamp));
+        emit AssetDisputed(assetId, owner, sender, reasonHash, uint64(block.timestamp));
     }
 
     /// @inheritdoc IAssets

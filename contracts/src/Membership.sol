@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IMembership, Member, MemberKind, MemberStatus} from "./interfaces/IMembership.sol";
 import {EIP712Base} from "./EIP712Base.sol";
+import {DataSafeForwarder} from "./DataSafeForwarder.sol";
 
 /// @title Membership
 /// @notice Roles, kinds, suspension, member-signed encryption keys, enterprise agents and the two-step governor
@@ -22,6 +23,8 @@ abstract contract Membership is EIP712Base, IMembership {
     mapping(address account => Member member) internal _members;
     mapping(address enterprise => mapping(address agent => uint64 expiry)) internal _agentExpiry;
     mapping(uint32 number => address account) internal _memberByNumber;
+    /// @dev Created by the constructor, so the ledger's runtime code (which holds this address) pins it.
+    address private immutable _trustedForwarder;
     uint32 private _memberCount;
     address private _governor;
     address private _pendingGovernor;
@@ -31,6 +34,7 @@ abstract contract Membership is EIP712Base, IMembership {
     constructor(address governor_) {
         if (governor_ == address(0)) revert MembershipZeroAddress();
         _governor = governor_;
+        _trustedForwarder = address(new DataSafeForwarder());
         _admit(governor_, ROLE_GOVERNOR | ROLE_CUSTODIAN, MemberKind.OPERATOR, bytes32(0));
     }
 
@@ -136,26 +140,28 @@ abstract contract Membership is EIP712Base, IMembership {
 
     /// @inheritdoc IMembership
     function addAgent(address agent, uint64 expiry) external {
-        Member storage enterprise = _members[msg.sender];
+        address sender = _msgSender();
+        Member storage enterprise = _members[sender];
         if (
             enterprise.status != MemberStatus.ACTIVE || enterprise.kind != MemberKind.ENTERPRISE
                 || enterprise.roles & ROLE_SUBJECT == 0
-        ) revert MembershipNotEnterprise(msg.sender);
+        ) revert MembershipNotEnterprise(sender);
         if (agent == address(0)) revert MembershipZeroAddress();
         // Agents transact with the ledger, so they must be active members themselves.
         MemberStatus agentStatus = _members[agent].status;
         if (agentStatus == MemberStatus.NONE) revert MembershipNotMember(agent);
         if (agentStatus != MemberStatus.ACTIVE) revert MembershipNotActive(agent);
         if (expiry <= block.timestamp) revert MembershipInvalidAgentExpiry(expiry);
-        _agentExpiry[msg.sender][agent] = expiry;
-        emit AgentAdded(msg.sender, agent, expiry);
+        _agentExpiry[sender][agent] = expiry;
+        emit AgentAdded(sender, agent, expiry);
     }
 
     /// @inheritdoc IMembership
     function removeAgent(address agent) external {
-        if (_agentExpiry[msg.sender][agent] == 0) revert MembershipNotAgent(msg.sender, agent);
-        delete _agentExpiry[msg.sender][agent];
-        emit AgentRemoved(msg.sender, agent);
+        address sender = _msgSender();
+        if (_agentExpiry[sender][agent] == 0) revert MembershipNotAgent(sender, agent);
+        delete _agentExpiry[sender][agent];
+        emit AgentRemoved(sender, agent);
     }
 
     /// @inheritdoc IMembership
@@ -225,6 +231,11 @@ abstract contract Membership is EIP712Base, IMembership {
     }
 
     /// @inheritdoc IMembership
+    function isTrustedForwarder(address forwarder) external view returns (bool) {
+        return forwarder == _trustedForwarder;
+    }
+
+    /// @inheritdoc IMembership
     function agentExpiry(address enterprise, address agent) external view returns (uint64) {
         return _agentExpiry[enterprise][agent];
     }
@@ -278,6 +289,15 @@ abstract contract Membership is EIP712Base, IMembership {
         }
         if (valid && roles & ROLE_REGISTRAR != 0) valid = roles & ROLE_ISSUER != 0;
         if (!valid) revert MembershipInvalidRoles(roles, kind);
+    }
+
+    /// @dev ERC-2771: a call through the trusted forwarder carries its signer in the last 20 bytes of calldata. Only
+    ///      the citizen's own actions read it (dispute, agents); everything else keeps `msg.sender`.
+    function _msgSender() internal view returns (address) {
+        if (msg.sender == _trustedForwarder && msg.data.length >= 20) {
+            return address(bytes20(msg.data[msg.data.length - 20:]));
+        }
+        return msg.sender;
     }
 
     function _requireAnyRole(address account, uint16 roles) internal view {

@@ -21,7 +21,7 @@ from api.client import (
 from ledger.audit import chain_rows
 from ledger.eip712 import sign_status_change
 from ledger.errors import LedgerError
-from ledger.models import AssetStatus, GrantStatus, Role
+from ledger.models import AssetStatus, GrantStatus, MemberKind, Role
 from ledger.rpc import AsyncRpcClient
 from ledger.trace import TraceFilter
 from ledger.tx import AsyncTxManager
@@ -60,6 +60,30 @@ from vault.sealing import seal_asset
 class Demo(DemoBase):
     """The steps of the story (:data:`STEPS`), each a method."""
 
+    def _name_institutions(self, admitted: list[Actor]) -> None:
+        """The governor registers the institutions' names (the directory), after admission."""
+        from ledger.directory import encode_name_member
+        from ledger.forwarder import forwarder_address
+
+        named = [
+            a for a in admitted if a.kind not in (MemberKind.INDIVIDUAL, MemberKind.ENTERPRISE)
+        ]
+        if not named:
+            return
+        forwarder = forwarder_address(self.ledger_address)
+
+        async def go() -> None:
+            async with AsyncRpcClient(self.t.rpc_url, errors=self.abi.errors) as rpc:
+                tx = AsyncTxManager(rpc, self.governor, abi=self.abi)
+                pending = [
+                    await tx.submit(forwarder, encode_name_member(a.address, a.label))
+                    for a in named
+                ]
+                await tx.wait_many(pending)
+
+        asyncio.run(go())
+        self.n.say(f"{len(named)} institution(s) named in the member directory", ok=True)
+
     def admit(self) -> None:
         self.n.step("The big-data bureau (governor) admits the members")
         gov = self.governor.address
@@ -88,6 +112,7 @@ class Demo(DemoBase):
 
         if todo or fund:
             asyncio.run(go())
+        self._name_institutions(todo)
         if len(todo) < len(self.cast):
             self.n.say(f"{len(self.cast) - len(todo)} member(s) were already admitted (resumed)")
         for a in self.cast.values():

@@ -55,9 +55,16 @@ def test_manifest_roundtrip_and_verify(
     ledger_manifest.save(path)
     raw = json.loads(path.read_text())
     assert raw["chainId"] == 31337 and raw["ledger"] == ledger_manifest.ledger_address
-    assert raw["addresses"] == {"DataSafeLedger": ledger_manifest.ledger_address}
+    assert raw["addresses"] == {
+        "DataSafeLedger": ledger_manifest.ledger_address,
+        "DataSafeForwarder": raw["forwarder"],
+    }
     with RpcClient(anvil_chain.url) as rpc:
         assert load_verified(path, rpc) == ledger_manifest
+        # the forwarder's code is part of what a manifest pins
+        other = ledger_manifest.model_copy(update={"forwarder_code_hash": "0x" + "00" * 32})
+        with pytest.raises(CodeMismatchError):
+            verify_manifest(rpc, other)
 
 
 def test_wrong_chain_id_is_refused(ledger_manifest: Manifest, anvil_chain: Any) -> None:

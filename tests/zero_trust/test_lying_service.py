@@ -322,21 +322,45 @@ def test_swallowed_pause_is_caught_and_relayed_elsewhere(stack: Stack, liar: Lyi
     assert _chain_grant(stack, gid).status == GrantStatus.PAUSED
 
 
+def _fake_forward(_m: str, _p: str, _q: str, body: bytes) -> dict[str, Any]:
+    """A relayed call the service says it sent: a made-up transaction, nothing on chain."""
+    request = json.loads(body)["request"]
+    fake = "0x" + os.urandom(32).hex()
+    return {"function": "?", "sender": request["from"], "nonce": request["nonce"],
+            "forwarder": request["to"], "tx_hash": fake, "block": 1}  # fmt: skip
+
+
 def test_swallowed_dispute_is_caught(stack: Stack, liar: LyingProxy) -> None:
     aid = stack.issue("swallowed-dispute")
-    liar.intercept(
-        "POST",
-        r"/v1/assets/0x[0-9a-f]{64}/dispute",
-        lambda _m, p, _q, _b: {"asset_id": p.split("/")[3], "status": "disputed",
-                               "issuer": stack.world.issuer.address},
-    )  # fmt: skip
+    liar.intercept("POST", "/v1/forward", _fake_forward)
     env = _lied(stack, liar) | {"DATASAFE_CONFIRM_TIMEOUT": "1"}
     code, msg = _code(
         stack.citizen, EXIT_NOT_CONFIRMED, "data", "dispute", aid, "--reason", "wrong", **env
     )
-    assert code == "not_confirmed" and "it named no transaction" in msg
+    assert code == "not_confirmed" and "not on the chain you read" in msg
     done = stack.citizen.json("data", "dispute", aid, "--reason", "wrong", "--direct", **env)
     assert done["status"] == "disputed" and done["confirmed_on_chain"] is True
+
+
+def test_swallowed_agent_change_is_caught(stack: Stack, liar: LyingProxy) -> None:
+    world = stack.world
+    acme = Actor("acme-zt", "0x" + os.urandom(32).hex())  # holds no gas at all
+    world.admit(acme, 32, 2)  # SUBJECT, ENTERPRISE
+    w = stack.citizen
+    w.ok("account", "import", "acme-zt", "--kind", "enterprise", DATASAFE_IMPORT_KEY=acme.key)
+    liar.intercept("POST", "/v1/forward", _fake_forward)
+    env = _lied(stack, liar) | {"DATASAFE_CONFIRM_TIMEOUT": "1"}
+    code, msg = _code(
+        w, EXIT_NOT_CONFIRMED, "-p", "acme-zt", "agent", "add", "li", "--days", "5", **env
+    )
+    assert code == "not_confirmed" and "not on the chain you read" in msg
+    assert world.ledger.functions.agentExpiry(acme.address, world.citizen.address).call() == 0
+    # the honest relay: same command, the chain shows it, and acme still paid nothing
+    liar.honest()
+    added = w.json("-p", "acme-zt", "agent", "add", "li", "--days", "5", **env)
+    assert added["via"] == "forwarder"
+    assert world.ledger.functions.agentExpiry(acme.address, world.citizen.address).call() > 0
+    assert world.w3.eth.get_balance(acme.address) == 0
 
 
 def test_swallowed_grant_is_caught(stack: Stack, liar: LyingProxy) -> None:

@@ -243,6 +243,12 @@ interface IMembership {
     /// @param agent The agent.
     function isAgent(address enterprise, address agent) external view returns (bool);
 
+    /// @notice ERC-2771: whether `forwarder` is the ledger's trusted forwarder. Through it, `addAgent`,
+    ///         `removeAgent` and `disputeAsset` act for the request's signer; every other function ignores it. The
+    ///         forwarder is the first contract the ledger's constructor creates (CREATE from the ledger, nonce 1).
+    /// @param forwarder The address asked about.
+    function isTrustedForwarder(address forwarder) external view returns (bool);
+
     /// @notice The expiry of `agent` for `enterprise` (0: none).
     /// @param enterprise The enterprise subject.
     /// @param agent The agent.

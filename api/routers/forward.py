@@ -1,0 +1,31 @@
+"""Citizens' gasless calls (dispute, agent changes) relayed through the ledger's forwarder."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import errors
+from api.deps import CurrentMember, ServicesDep
+from api.forwarding import relay_forward
+from api.models import ForwardCreate, ForwardPublic
+
+router = APIRouter(prefix="/forward", tags=["forward"])
+
+
+@router.post(
+    "",
+    response_model=ForwardPublic,
+    summary="Relay the caller's own signed ForwardRequest (the service pays the gas)",
+    responses=errors.problem_responses(
+        errors.InvalidRequestError,
+        errors.ForwardSignatureInvalidError,
+        errors.ForwardExpiredError,
+        errors.ForwardNonceError,
+        errors.NotOwnerError,
+        errors.ContractRejectedError,
+    ),
+)
+async def forward(
+    body: ForwardCreate, member: CurrentMember, services: ServicesDep
+) -> ForwardPublic:
+    return await relay_forward(services, member, body)

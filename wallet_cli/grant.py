@@ -134,9 +134,7 @@ def create(
     expiry = _expiry(days, until, now)
     signer = st.profile()
     owner = _owner_profile(st, signer, on_behalf_of)
-    passphrase = st.passphrase(f"Passphrase for {signer.name}")
-    key = signer.unlock(passphrase)
-    ring = owner.keyring(passphrase)
+    key, ring = st.keys(signer, owner)
     with st.client(key, signer) as c:
         a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
         schema = _assets.schema_fields(c, a["schema_id"])

@@ -125,9 +125,7 @@ def pull(
     p = st.profile()
     rpc = st.rpc(p, required="pull (every field is verified against the chain)")
     assert rpc is not None
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    ring = p.keyring(passphrase)
+    key, ring = st.keys(p)
     with st.client(key, p) as c:
         g, view = _view(st, c, grant, p.address)
         _, mask = _mask_for(view.fields, view.grant.fields_mask, fields)

@@ -12,14 +12,14 @@ from typing import Annotated
 
 import typer
 
-from ledger import restore_recursion_limit
-from wallet_cli import account, agent, audit, contacts, data, grant, history, institution
-from wallet_cli import member as member_cmd
 from wallet_cli._context import State, set_state
+from wallet_cli._lazy import LazyGroup
 from wallet_cli.settings import get_settings
 
+#: Sub-commands are listed in ``wallet_cli._lazy.COMMANDS`` and imported when they run.
 app = typer.Typer(
     name="datasafe",
+    cls=LazyGroup,
     help="DataSafe wallet: your data safe, your consents, and who used your data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -79,21 +79,7 @@ def root(
     )
 
 
-app.add_typer(account.app, name="account")
-app.add_typer(contacts.app, name="contacts")
-app.add_typer(data.app, name="data")
-app.add_typer(grant.app, name="grant")
-app.add_typer(history.app, name="history")
-app.add_typer(agent.app, name="agent")
-app.add_typer(audit.app, name="audit")
-app.add_typer(member_cmd.app, name="member")
-app.command("verify")(institution.verify)
-app.command("pull")(institution.pull)
-
-
 def main() -> None:
-    # eth-account's py_ecc import raised the recursion limit past the C stack: undo it.
-    restore_recursion_limit()
     app()
 
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wallet_cli.errors import UserError, WalletError
+from wallet_cli.errors import UnreachableError, UserError, WalletError
 
 _IO_TIMEOUT = 5.0
 
 
-class AgentGoneError(WalletError):
+class AgentGoneError(UnreachableError):
     """The agent was expected (it said it would run until later) but does not answer."""
 
     code = "agent_gone"
@@ -267,7 +267,13 @@ class _Agent:
         finally:
             self.secrets.clear()
             server.close()
-            _forget(self.home)
+            if self.running:
+                # Timed out: the socket goes, the public record stays so that the next
+                # command can say "timed out at ..." rather than just "locked".
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            else:
+                _forget(self.home)
 
     def _one(self, conn: socket.socket) -> None:
         conn.settimeout(_IO_TIMEOUT)

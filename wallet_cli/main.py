@@ -12,9 +12,7 @@ from typing import Annotated
 
 import typer
 
-from wallet_cli._context import State, set_state
 from wallet_cli._lazy import LazyGroup
-from wallet_cli.settings import get_settings
 
 #: Sub-commands are listed in ``wallet_cli._lazy.COMMANDS`` and imported when they run.
 app = typer.Typer(
@@ -62,6 +60,10 @@ def root(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output for scripts")] = False,
 ) -> None:
     """DataSafe wallet. Example: datasafe --api http://127.0.0.1:8700 data list"""
+    # Not at the top: `datasafe --help` never runs this and must not pay for pydantic.
+    from wallet_cli._context import State, set_state
+    from wallet_cli.settings import get_settings
+
     settings = get_settings()
     if home is not None:
         settings.home = home

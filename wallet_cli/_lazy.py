@@ -55,14 +55,16 @@ def load(name: str, lazy: Lazy) -> click.Command:
     """Import the module and build its click command, named as the root lists it."""
     module_name, attr = lazy.target.split(":")
     obj = getattr(importlib.import_module(module_name), attr)
+    # Mounted on a throw-away root exactly as `add_typer`/`command` would mount it, so a
+    # one-command area stays a group (`datasafe history list`) and no completion is offered.
+    holder = typer.Typer(add_completion=False)
     if isinstance(obj, typer.Typer):
-        # Built as a root would be, it would offer shell completion: the real root does not.
-        obj._add_completion = False
-        cmd = typer.main.get_command(obj)
+        holder.add_typer(obj, name=name)
     else:
-        single = typer.Typer()
-        single.command(name)(obj)
-        cmd = typer.main.get_command(single)
+        holder.command(name)(obj)
+    holder.command("_")(lambda: None)  # two entries: the holder is always a group
+    group = typer.main.get_command(holder)
+    cmd = group.commands[name]  # type: ignore[attr-defined]
     cmd.name = name
     return cmd
 

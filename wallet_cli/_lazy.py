@@ -64,7 +64,8 @@ def load(name: str, lazy: Lazy) -> click.Command:
         holder.command(name)(obj)
     holder.command("_")(lambda: None)  # two entries: the holder is always a group
     group = typer.main.get_command(holder)
-    cmd = group.commands[name]  # type: ignore[attr-defined]
+    assert isinstance(group, TyperGroup)
+    cmd = group.commands[name]
     cmd.name = name
     return cmd
 

@@ -173,6 +173,8 @@ def start(home: Path, ttl: float) -> None:
             return
     except (AgentGoneError, AgentTimedOutError):
         _forget(home)
+    if len(os.fsencode(socket_path(home))) > 107:
+        raise UserError(f"the wallet home {home} is too deep for the agent's socket (107 bytes)")
     folder = agent_dir(home)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)

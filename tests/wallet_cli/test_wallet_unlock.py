@@ -153,3 +153,10 @@ def test_duration_words() -> None:
     for bad in ("0m", "soon", "2d", "-5m"):
         with pytest.raises(UserError):
             parse_duration(bad)
+
+
+def test_home_too_deep_for_a_socket(tmp_path: Path) -> None:
+    deep = Cli(tmp_path / ("d" * 60) / ("e" * 60))
+    assert deep.run("account", "create", "alice", passphrase=PASS).returncode == 0
+    done = deep.run("--json", "unlock", passphrase=PASS)
+    assert done.returncode == 2 and "too deep" in done.stderr, done.stderr

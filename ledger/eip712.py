@@ -15,8 +15,6 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_keys.datatypes import PrivateKey
 from eth_keys.main import KeyAPI
 from eth_utils.address import to_checksum_address
@@ -202,6 +200,9 @@ def key_binding_message(
 
 def reference_digest(document: dict[str, Any]) -> bytes:
     """Digest of a typed-data document computed by eth-account."""
+    # The reference route only: eth-account imports py_ecc (about half a second).
+    from eth_account.messages import _hash_eip191_message, encode_typed_data
+
     digest: bytes = _hash_eip191_message(encode_typed_data(full_message=document))
     return bytes(digest)
 
@@ -355,5 +356,7 @@ def sign_key_binding(
 
 def sign_typed_data_reference(private_key: bytes | str, document: dict[str, Any]) -> bytes:
     """eth-account's own signer over a typed-data document (slow; for cross-checks)."""
+    from eth_account import Account
+
     signed = Account.sign_typed_data(private_key, full_message=document)
     return bytes(signed.signature)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -28,7 +28,11 @@ from ledger.errors import (
 )
 from ledger.forwarder import forwarder_address
 from ledger.rpc import AsyncRpcClient, RpcClient
-from ledger.tx import AsyncTxManager, Sender
+
+if TYPE_CHECKING:
+    # Deploying signs transactions (eth-account); reading a manifest, as the wallet does,
+    # must not pay for that import.
+    from ledger.tx import AsyncTxManager, Sender
 
 
 class Manifest(BaseModel):
@@ -172,6 +176,8 @@ def deploy_ledger(
     **tx_options: Any,
 ) -> Manifest:
     """Blocking deploy; writes the manifest to ``manifest_path`` when given."""
+
+    from ledger.tx import AsyncTxManager
 
     async def run() -> Manifest:
         async with AsyncRpcClient(rpc_url) as rpc:

@@ -1,6 +1,7 @@
 """An HPKE private key sealed under a passphrase, for keeping it on disk.
 
-The construction is the wallet's (``wallet_cli._home.seal_enc_key``): scrypt(passphrase,
+The construction is the wallet's first format (``wallet_cli._home.seal_enc_key``, which the
+wallet still opens; its new keys are sealed under its keystore's derivation): scrypt(passphrase,
 salt; n, r=8, p=1) gives a 32-byte key; AES-256-GCM encrypts the ``DSSK`` private-key
 encoding with associated data ``label ‖ lowercase address ‖ key digest``, so a sealed key
 cannot be passed off as another member's or another key. The account (signing) key beside it

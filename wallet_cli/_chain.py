@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from ledger.abi import LedgerAbi, ledger_abi
@@ -26,6 +25,9 @@ def rpc_client(url: str) -> RpcClient:
 
 def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:
     """A signed (not sent) ledger transaction; a call the contract would refuse fails here."""
+    # eth-account (and py_ecc behind it) only for the rare command that pays its own gas.
+    from eth_account import Account
+
     abi: LedgerAbi = ledger_abi()
     return sign_call(rpc_url, key, ledger, abi.fn(fn).encode(*args))
 

@@ -16,30 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
-import httpx
 import typer
-from rich.console import Console
 
-from api.client import DataSafeClient, DataSafeProblemError
-from ledger.client import LedgerClient
-from ledger.errors import ContractRevertError, LedgerError, RpcUnavailableError
-from ledger.manifest import Manifest
-from ledger.rpc import RpcClient
-from ledger.trust import (
-    DeploymentMismatchError,
-    NotPinnedError,
-    PinnedDeployment,
-    ServiceContradictedError,
-    TrustError,
-    check_hint,
-    pin_from_fingerprint,
-    read_deployment,
-    verify_deployment,
-)
-from ledger.trust import NotConfirmedError as ChainNotConfirmedError
-from vault.errors import FieldError, VaultError
+from wallet_cli import _keyagent
 from wallet_cli._home import Home, Profile
 from wallet_cli.errors import (
     ContradictedError,
@@ -49,8 +30,21 @@ from wallet_cli.errors import (
     UnreachableError,
     UserError,
     WalletError,
+    WrongPassphraseError,
 )
 from wallet_cli.settings import WalletSettings, get_settings
+
+# The service client, the chain client and rich cost most of a command's start-up: they are
+# imported when a command first needs them, so `--help` and argument errors stay instant.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from api.client import DataSafeClient
+    from ledger.client import LedgerClient
+    from ledger.errors import ContractRevertError
+    from ledger.rpc import RpcClient
+    from ledger.trust import PinnedDeployment
+    from vault.keys import Keyring
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -137,6 +131,8 @@ class State:
     _info: dict[str, Any] | None = field(default=None, repr=False)
     _pin: PinnedDeployment | None = field(default=None, repr=False)
     _pin_checked: set[str] = field(default_factory=set, repr=False)
+    _secrets: dict[str, _keyagent.Secret] = field(default_factory=dict, repr=False)
+    _typed: list[str] = field(default_factory=list, repr=False)
 
     @property
     def home(self) -> Home:
@@ -144,6 +140,8 @@ class State:
 
     @property
     def console(self) -> Console:
+        from rich.console import Console
+
         # Built per use so CliRunner's redirected stdout is honoured; wide so ids never wrap.
         return Console(file=sys.stdout, width=200, highlight=False, soft_wrap=True, markup=False)
 
@@ -163,7 +161,54 @@ class State:
 
     def unlock(self, profile: Profile | None = None) -> tuple[Profile, bytes]:
         p = profile or self.profile()
-        return p, p.unlock(self.passphrase(f"Passphrase for {p.name}"))
+        return p, self.secret(p).key
+
+    def secret(self, profile: Profile) -> _keyagent.Secret:
+        """The profile unlocked: from the agent (no derivation) or the passphrase (one).
+
+        Once per profile and invocation. An agent that vanished or timed out is said on
+        stderr and the passphrase asked for instead; without a terminal or
+        ``DATASAFE_PASSPHRASE`` that ends in a typed error.
+        """
+        cached = self._secrets.get(profile.name)
+        if cached is not None:
+            return cached
+        secret, why = None, ""
+        try:
+            secret = _keyagent.fetch(self.settings.home, profile.name)
+        except (_keyagent.AgentGoneError, _keyagent.AgentTimedOutError) as exc:
+            if self.settings.passphrase is None and not sys.stdin.isatty():
+                raise
+            why = str(exc)
+        if secret is None:
+            if why:
+                typer.echo(f"note: {why}; asking for the passphrase", err=True)
+            elif self.settings.passphrase is None and not sys.stdin.isatty():
+                raise _keyagent.WalletLockedError(
+                    f"profile {profile.name!r} is locked: run `datasafe unlock` first, or set "
+                    "DATASAFE_PASSPHRASE"
+                )
+            secret = self._open(profile)
+        self._secrets[profile.name] = secret
+        return secret
+
+    def _open(self, profile: Profile) -> _keyagent.Secret:
+        # A passphrase typed for another profile of this command (an agent acting for its
+        # enterprise) is tried first, so one person types it once.
+        for typed in list(self._typed):
+            try:
+                return profile.open(typed)
+            except WrongPassphraseError:
+                continue
+        typed = self.passphrase(f"Passphrase for {profile.name}")
+        secret = profile.open(typed)
+        self._typed.append(typed)
+        return secret
+
+    def keys(self, signer: Profile, owner: Profile | None = None) -> tuple[bytes, Keyring]:
+        """The signer's key and the owner's keyring (keys opened when a record needs them)."""
+        owner = owner or signer
+        return self.secret(signer).key, owner.ring(self.secret(owner))
 
     # ---- endpoints ---------------------------------------------------------------------
 
@@ -191,6 +236,8 @@ class State:
     @contextmanager
     def client(self, key: bytes | None, profile: Profile | None = None) -> Iterator[DataSafeClient]:
         """The service, signing for the pinned deployment (resolved and checked first)."""
+        from api.client import DataSafeClient
+
         with DataSafeClient(self.api_base(profile), key, timeout=30.0) as c:
             pin = self.deployment(c, profile)
             if pin is not None:
@@ -232,6 +279,8 @@ class State:
         if rpc is not None:
             self.verify_pin(rpc)
         if c is not None:
+            from ledger.trust import DeploymentMismatchError, check_hint
+
             info = self.info(c)
             try:
                 check_hint(pin, info.get("chain_id"), info.get("ledger_address"))
@@ -246,6 +295,10 @@ class State:
     def _resolve_pin(
         self, c: DataSafeClient | None, profile: Profile | None
     ) -> PinnedDeployment | None:
+        from ledger.errors import LedgerError
+        from ledger.manifest import Manifest
+        from ledger.trust import NotPinnedError, PinnedDeployment, TrustError
+
         p = self._pin_profile(profile)
         stored_json = p.meta().get("pin") if p is not None else None
         stored = PinnedDeployment.from_json(stored_json) if stored_json else None
@@ -281,6 +334,8 @@ class State:
         return pin
 
     def _pin_by_fingerprint(self, c: DataSafeClient, rpc: str) -> PinnedDeployment:
+        from ledger.trust import pin_from_fingerprint, read_deployment
+
         info = self.info(c)
         hint, block = str(info["ledger_address"]), int(info.get("deploy_block") or 0)
         with _rpc(rpc) as r:
@@ -304,6 +359,8 @@ class State:
         """Once per endpoint and invocation: the chain behind ``rpc_url`` is the pinned one."""
         if self._pin is None or rpc_url in self._pin_checked:
             return
+        from ledger.trust import verify_deployment
+
         with _rpc(rpc_url) as r:
             verify_deployment(r, self._pin)
         self._pin_checked.add(rpc_url)
@@ -344,6 +401,8 @@ class State:
             raise DeploymentPinError(
                 f"ledger {ledger} is not the pinned ledger {pin.ledger_address}",
             )
+        from ledger.client import LedgerClient
+
         lc = LedgerClient(rpc_url, ledger)
         try:
             if pin is not None:
@@ -370,6 +429,8 @@ class State:
 
 
 def _rpc(url: str) -> RpcClient:
+    from ledger.rpc import RpcClient
+
     return RpcClient(url, timeout=15.0, retries=1)
 
 
@@ -394,6 +455,19 @@ def translate(exc: BaseException, st: State | None = None) -> WalletError | None
     """The wallet error for a library failure (None: not ours to translate)."""
     if isinstance(exc, WalletError):
         return exc
+    import httpx
+
+    from api.client import DataSafeProblemError
+    from ledger.errors import ContractRevertError, LedgerError, RpcUnavailableError
+    from ledger.trust import (
+        DeploymentMismatchError,
+        NotPinnedError,
+        ServiceContradictedError,
+        TrustError,
+    )
+    from ledger.trust import NotConfirmedError as ChainNotConfirmedError
+    from vault.errors import FieldError, VaultError
+
     if isinstance(exc, DataSafeProblemError):
         code = exc.code or "http_error"
         detail = exc.detail or code

@@ -6,8 +6,9 @@ Layout under ``--home`` (default ``~/.datasafe-wallet``)::
     contacts.json                   {"<name>": "<address>"}  (the person's address book)
     profiles/<name>/profile.json    address, kind, api and rpc URLs (public)
     profiles/<name>/keystore.json   Ethereum V3 keystore (scrypt) of the signing key
-    profiles/<name>/enc-keys.json   HPKE private keys, each AES-256-GCM under a
-                                    scrypt-derived key; old keys are kept for old data
+    profiles/<name>/enc-keys.json   HPKE private keys, each AES-256-GCM under a key derived
+                                    (HKDF) from the keystore's scrypt output, so one
+                                    derivation opens both; old keys are kept for old data
     profiles/<name>/receipts/       consent receipts, one JSON per grant
 
 Secrets exist only encrypted on disk and decrypted in memory; files are 0600.
@@ -20,18 +21,21 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from eth_account import Account
-from eth_utils.address import is_address, to_checksum_address
 
 from vault.errors import VaultError
 from vault.keys import EncryptionKeyPair, Keyring, Suite
+from wallet_cli._keyagent import Secret
+from wallet_cli._keystore import checksum, is_address, open_keystore
 from wallet_cli.errors import UserError, WalletError, WrongPassphraseError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -110,14 +114,49 @@ def seal_enc_key(kp: EncryptionKeyPair, passphrase: str, address: str, n: int) -
     }
 
 
+def _keystore_kek(derived: bytes, address: str, digest: bytes) -> bytes:
+    """The key an encryption key is sealed under: HKDF-SHA256 over the keystore's kdf output,
+    bound to the member and the key (no second passphrase derivation)."""
+    info = _ENC_LABEL + b"/kek/" + address.lower().encode() + digest
+    return HKDF(hashes.SHA256(), length=32, salt=None, info=info).derive(derived)
+
+
+def seal_enc_key_under(kp: EncryptionKeyPair, derived: bytes, address: str) -> dict[str, Any]:
+    """Seal under the keystore's kdf output (``kdf: keystore-hkdf``, the current format)."""
+    nonce = secrets.token_bytes(12)
+    aad = _ENC_LABEL + address.lower().encode() + kp.digest()
+    kek = _keystore_kek(derived, address, kp.digest())
+    ct = AESGCM(kek).encrypt(nonce, kp.private_bytes(), aad)
+    return {"kdf": "keystore-hkdf", "cipher": "aes-256-gcm", "nonce": nonce.hex(),
+            "ciphertext": ct.hex()}  # fmt: skip
+
+
+def open_enc_key_with(stored: StoredEncKey, secret: Secret, address: str) -> EncryptionKeyPair:
+    """Open with what unlocking yielded: no derivation for keys in the current format."""
+    if stored.blob.get("kdf") != "keystore-hkdf":
+        if secret.passphrase is None:
+            raise WalletError("an old-format encryption key needs the passphrase: unlock again")
+        return open_enc_key(stored, secret.passphrase, address)
+    kek = _keystore_kek(secret.derived, address, bytes.fromhex(stored.digest))
+    return _open_blob(stored, address, kek)
+
+
 def open_enc_key(stored: StoredEncKey, passphrase: str, address: str) -> EncryptionKeyPair:
+    """Open a key sealed the old way (its own scrypt salt: one derivation per key)."""
+    b = stored.blob
+    try:
+        kek = Scrypt(salt=bytes.fromhex(b["salt"]), length=32, n=b["n"], r=b["r"], p=b["p"])
+        key = kek.derive(passphrase.encode())
+    except (KeyError, ValueError) as exc:
+        raise WalletError(f"encryption key file is damaged: {exc}") from exc
+    return _open_blob(stored, address, key)
+
+
+def _open_blob(stored: StoredEncKey, address: str, kek: bytes) -> EncryptionKeyPair:
     b = stored.blob
     aad = _ENC_LABEL + address.lower().encode() + bytes.fromhex(stored.digest)
     try:
-        kek = Scrypt(salt=bytes.fromhex(b["salt"]), length=32, n=b["n"], r=b["r"], p=b["p"])
-        raw = AESGCM(kek.derive(passphrase.encode())).decrypt(
-            bytes.fromhex(b["nonce"]), bytes.fromhex(b["ciphertext"]), aad
-        )
+        raw = AESGCM(kek).decrypt(bytes.fromhex(b["nonce"]), bytes.fromhex(b["ciphertext"]), aad)
     except InvalidTag:
         raise WrongPassphraseError("wrong passphrase for the encryption key") from None
     except (KeyError, ValueError) as exc:
@@ -129,6 +168,42 @@ def open_enc_key(stored: StoredEncKey, passphrase: str, address: str) -> Encrypt
     if kp.digest().hex() != stored.digest:
         raise WalletError("encryption key file is damaged: digest mismatch")
     return kp
+
+
+class LazyKeyring(Keyring):
+    """A profile's keys, each opened only when a record needs it (old keys usually never)."""
+
+    def __init__(self, stored: list[StoredEncKey], secret: Secret, address: str) -> None:
+        super().__init__()
+        self._stored = {bytes.fromhex(k.digest): k for k in stored}
+        self._secret, self._address = secret, address
+        self._current_digest = next((d for d, k in self._stored.items() if k.current), None)
+
+    def _load(self, digest: bytes) -> EncryptionKeyPair:
+        if digest not in self._by_digest:
+            kp = open_enc_key_with(self._stored[digest], self._secret, self._address)
+            self.add(kp, current=digest == self._current_digest)
+        return self._by_digest[digest]
+
+    @property
+    def current(self) -> EncryptionKeyPair:
+        if self._current_digest is None:
+            return super().current
+        return self._load(self._current_digest)
+
+    def get(self, digest: bytes) -> EncryptionKeyPair:
+        if digest in self._stored:
+            return self._load(digest)
+        return super().get(digest)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._stored or super().__contains__(digest)
+
+    def __iter__(self) -> Iterator[EncryptionKeyPair]:
+        return iter([self._load(d) for d in self._stored])
+
+    def __len__(self) -> int:
+        return len(self._stored)
 
 
 class Profile:
@@ -168,15 +243,22 @@ class Profile:
     def save_keystore(self, keystore: dict[str, Any]) -> None:
         _write_private(self.dir / "keystore.json", keystore)
 
+    def open(self, passphrase: str) -> Secret:
+        """One key derivation: the signing key and what opens the encryption keys.
+
+        The passphrase itself is kept only while an encryption key sealed the old way (its
+        own scrypt salt) is left, since only it opens that key.
+        """
+        try:
+            opened = open_keystore(self.keystore(), passphrase)
+        except WrongPassphraseError:
+            raise WrongPassphraseError(f"wrong passphrase for profile {self.name!r}") from None
+        legacy = any(k.blob.get("kdf") != "keystore-hkdf" for k in self.enc_keys())
+        return Secret(opened.key, opened.derived, passphrase if legacy else None)
+
     def unlock(self, passphrase: str) -> bytes:
         """The signing key, or :class:`WrongPassphraseError`."""
-        try:
-            key = bytes(Account.decrypt(self.keystore(), passphrase))
-        except ValueError as exc:
-            if "MAC mismatch" in str(exc):
-                raise WrongPassphraseError(f"wrong passphrase for profile {self.name!r}") from None
-            raise WalletError(f"keystore of {self.name!r} is damaged: {exc}") from None
-        return key
+        return self.open(passphrase).key
 
     # ---- encryption keys ---------------------------------------------------------------
 
@@ -194,7 +276,7 @@ class Profile:
         raise UserError(f"profile {self.name!r} has no encryption key")
 
     def add_enc_key(
-        self, passphrase: str, n: int, suite: Suite = Suite.X25519_HKDF_SHA256_AES256GCM
+        self, secret: Secret, suite: Suite = Suite.X25519_HKDF_SHA256_AES256GCM
     ) -> StoredEncKey:
         """Generate a new current key; older keys stay (they open older data)."""
         kp = EncryptionKeyPair.generate(suite)
@@ -208,7 +290,7 @@ class Profile:
             created=int(time.time()),
             current=True,
             registered_block=None,
-            blob=seal_enc_key(kp, passphrase, self.address, n),
+            blob=seal_enc_key_under(kp, secret.derived, self.address),
         )
         keys.append(new)
         self.save_enc_keys(keys)
@@ -222,10 +304,11 @@ class Profile:
         self.save_enc_keys(keys)
 
     def keyring(self, passphrase: str) -> Keyring:
-        """Every key of this profile (current last, so it is the ring's current one)."""
-        keys = self.enc_keys()
-        ordered = [k for k in keys if not k.current] + [k for k in keys if k.current]
-        return Keyring(open_enc_key(k, passphrase, self.address) for k in ordered)
+        """Every key of this profile, each opened when first needed."""
+        return self.ring(self.open(passphrase))
+
+    def ring(self, secret: Secret) -> LazyKeyring:
+        return LazyKeyring(self.enc_keys(), secret, self.address)
 
     # ---- receipts ----------------------------------------------------------------------
 
@@ -296,7 +379,7 @@ class Home:
         if not is_address(address):
             raise UserError(f"{address!r} is not an address")
         data = self.contacts()
-        data[name] = to_checksum_address(address)
+        data[name] = checksum(address)
         _write_private(self.path / "contacts.json", data)
 
     def remove_contact(self, name: str) -> None:

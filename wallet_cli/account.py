@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eth_account import Account
 
 from api.client import key_binding_body
 from ledger import trust
@@ -21,7 +20,16 @@ from vault.keyproof import key_proof_valid
 from vault.keys import EncryptionKeyPair, Suite
 from wallet_cli import _confirm
 from wallet_cli._context import JsonOpt, command, state
-from wallet_cli._home import Profile, check_name, open_enc_key
+from wallet_cli._home import Profile, check_name, open_enc_key_with
+from wallet_cli._keyagent import Secret
+from wallet_cli._keystore import (
+    KeystoreError,
+    Opened,
+    address_of,
+    check_private_key,
+    make_keystore,
+    open_keystore,
+)
 from wallet_cli._render import kv, table, when
 from wallet_cli.errors import ContradictedError, UserError, WrongPassphraseError
 
@@ -54,8 +62,14 @@ def _public(p: Profile) -> dict[str, Any]:
 
 
 def _new_profile(
-    name: str, key: bytes, passphrase: str, kind: str, suite: str, keystore: dict[str, Any] | None
+    name: str,
+    key: bytes,
+    passphrase: str,
+    kind: str,
+    suite: str,
+    keystore: tuple[dict[str, Any], Opened] | None,
 ) -> Profile:
+    """A new profile; the keystore's one derivation also seals the encryption key."""
     st = state()
     p = st.home.profile(check_name(name))
     if p.exists:
@@ -64,12 +78,14 @@ def _new_profile(
         raise UserError(f"unknown kind {kind!r}: one of {', '.join(_KINDS)}")
     if suite not in _SUITES:
         raise UserError(f"unknown suite {suite!r}: one of {', '.join(_SUITES)}")
-    account = Account.from_key(key)
-    ks = keystore or Account.encrypt(key, passphrase, kdf="scrypt", iterations=st.settings.scrypt_n)
+    if keystore is not None:
+        ks, opened = keystore
+    else:
+        ks, opened = make_keystore(key, passphrase, n=st.settings.scrypt_n)
     p.save_meta(
         {
             "name": name,
-            "address": account.address,
+            "address": address_of(key),
             "kind": kind,
             "api": st.api_url or st.settings.api,
             "rpc": st.rpc_url or st.settings.rpc_url or None,
@@ -77,7 +93,7 @@ def _new_profile(
         }
     )
     p.save_keystore(dict(ks))
-    p.add_enc_key(passphrase, st.settings.scrypt_n, _SUITES[suite])
+    p.add_enc_key(Secret(opened.key, opened.derived), _SUITES[suite])
     if st.home.default_name is None:
         st.home.set_default(name)
     return p
@@ -151,20 +167,20 @@ def import_(
             raise UserError(f"cannot read keystore {keystore}: {exc}") from None
         passphrase = st.passphrase(f"Passphrase of {keystore.name}")
         try:
-            key = bytes(Account.decrypt(ks, passphrase))
-        except ValueError as exc:
-            if "MAC mismatch" in str(exc):
-                raise WrongPassphraseError(f"wrong passphrase for {keystore}") from None
+            opened = open_keystore(ks, passphrase)
+        except WrongPassphraseError:
+            raise WrongPassphraseError(f"wrong passphrase for {keystore}") from None
+        except KeystoreError as exc:
             raise UserError(f"{keystore} is not a V3 keystore: {exc}") from None
-        p = _new_profile(name, key, passphrase, kind, suite, ks)
+        p = _new_profile(name, opened.key, passphrase, kind, suite, (ks, opened))
     else:
         raw = os.environ.get("DATASAFE_IMPORT_KEY") or typer.prompt(
             "Private key (hex)", hide_input=True
         )
         try:
             key = bytes.fromhex(raw.strip().removeprefix("0x"))
-            Account.from_key(key)
-        except ValueError:
+            check_private_key(key)
+        except (ValueError, UserError):
             raise UserError("that is not a 32-byte hex private key") from None
         passphrase = st.passphrase("New passphrase", confirm=True)
         p = _new_profile(name, key, passphrase, kind, suite, None)
@@ -420,9 +436,9 @@ def register_key(json_out: JsonOpt = False) -> None:
     """
     st = state()
     p = st.profile()
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    kp = open_enc_key(p.current_enc_key(), passphrase, p.address)
+    secret = st.secret(p)
+    key = secret.key
+    kp = open_enc_key_with(p.current_enc_key(), secret, p.address)
     data = _register(p, key, kp)
     st.emit(data, lambda c: kv(c, "Encryption key registered", data))
 
@@ -439,14 +455,14 @@ def rotate_key(
     """
     st = state()
     p = st.profile()
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
     if suite not in _SUITES:
         raise UserError(f"unknown suite {suite!r}: one of {', '.join(_SUITES)}")
+    secret = st.secret(p)
+    key = secret.key
     old = p.enc_keys()
-    new = p.add_enc_key(passphrase, st.settings.scrypt_n, _SUITES[suite])
+    new = p.add_enc_key(secret, _SUITES[suite])
     try:
-        data = _register(p, key, open_enc_key(new, passphrase, p.address))
+        data = _register(p, key, open_enc_key_with(new, secret, p.address))
     except Exception:
         p.save_enc_keys(old)  # nothing changed: the new key was never registered
         raise

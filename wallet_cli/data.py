@@ -78,9 +78,7 @@ def open_(
     st = state()
     _assets.b32(asset, "asset id")
     p = st.profile()
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    ring = p.keyring(passphrase)
+    key, ring = st.keys(p)
     with st.client(key, p) as c:
         sealed_out: dict[str, Any] = c.get(f"/v1/assets/{asset}/sealed")
         anchor = _assets.anchored(st, c, sealed_out)

@@ -193,9 +193,7 @@ def create(
     max_uses = _terms.parse_uses(uses, max_uses)
     signer = st.profile()
     owner = _owner_profile(st, signer, on_behalf_of)
-    passphrase = st.passphrase(f"Passphrase for {signer.name}")
-    key = signer.unlock(passphrase)
-    ring = owner.keyring(passphrase)
+    key, ring = st.keys(signer, owner)
     with st.client(key, signer) as c:
         share = prepare_share(st, c, asset, to, fields)
         a, schema, names, mask = share.asset, share.schema, share.names, share.mask
@@ -571,3 +569,13 @@ def resume(
     Example: datasafe --rpc http://127.0.0.1:8545 grant resume 0xab… --yes
     """
     _status_change(grant, "resume", "ResumeConsent", yes, direct, relay)
+
+
+def _register_counter_code() -> None:
+    """``datasafe grant code``: the counter code lives in wallet_cli.counter."""
+    from wallet_cli.counter import code
+
+    app.command("code")(code)
+
+
+_register_counter_code()

@@ -192,9 +192,7 @@ def pull(
     p = st.profile()
     rpc = st.rpc(p, required="pull (every field is verified against the chain)")
     assert rpc is not None
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    ring = p.keyring(passphrase)
+    key, ring = st.keys(p)
     with st.client(key, p) as c:
         data, human = pull_into(st, c, p, key, ring, grant=grant, out=out, fields=fields)
     st.emit(data, human)

@@ -12,26 +12,12 @@ from typing import Annotated
 
 import typer
 
-from ledger import restore_recursion_limit
-from ledger.errors import SettingsError
-from wallet_cli import (
-    account,
-    agent,
-    audit,
-    contacts,
-    counter,
-    data,
-    directory,
-    grant,
-    history,
-    institution,
-)
-from wallet_cli import member as member_cmd
-from wallet_cli._context import State, set_state
-from wallet_cli.settings import get_settings
+from wallet_cli._lazy import LazyGroup
 
+#: Sub-commands are listed in ``wallet_cli._lazy.COMMANDS`` and imported when they run.
 app = typer.Typer(
     name="datasafe",
+    cls=LazyGroup,
     help="DataSafe wallet: your data safe, your consents, and who used your data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -74,6 +60,10 @@ def root(
     json_out: Annotated[bool, typer.Option("--json", help="JSON output for scripts")] = False,
 ) -> None:
     """DataSafe wallet. Example: datasafe --api http://127.0.0.1:8700 data list"""
+    # Not at the top: `datasafe --help` never runs this and must not pay for pydantic.
+    from wallet_cli._context import State, set_state
+    from wallet_cli.settings import get_settings
+
     get_settings.cache_clear()  # one read of the environment per invocation
     settings = get_settings()
     if home is not None:
@@ -92,28 +82,15 @@ def root(
     )
 
 
-app.add_typer(account.app, name="account")
-app.add_typer(contacts.app, name="contacts")
-app.add_typer(data.app, name="data")
-app.add_typer(grant.app, name="grant")
-app.add_typer(history.app, name="history")
-app.add_typer(agent.app, name="agent")
-app.add_typer(audit.app, name="audit")
-app.add_typer(member_cmd.app, name="member")
-grant.app.command("code")(counter.code)
-app.command("purposes")(grant.purposes)
-app.add_typer(directory.app, name="directory")
-app.command("verify")(institution.verify)
-app.command("pull")(institution.pull)
-app.command("redeem")(counter.redeem)
-
-
 def main() -> None:
-    # eth-account's py_ecc import raised the recursion limit past the C stack: undo it.
-    restore_recursion_limit()
     try:
         app()
-    except SettingsError as exc:  # a bad DATASAFE_* value: say which, no traceback
+    except ValueError as exc:
+        # A bad DATASAFE_* value: say which, no traceback (imported here: start-up stays light).
+        from ledger.errors import SettingsError
+
+        if not isinstance(exc, SettingsError):
+            raise
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
 

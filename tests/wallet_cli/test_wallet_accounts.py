@@ -6,6 +6,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import eth_keyfile
 import pytest
@@ -161,6 +162,7 @@ def test_passphrase_prompt_is_hidden(wallet: Wallet) -> None:
 
 
 def test_every_command_has_help_with_an_example(wallet: Wallet) -> None:
+    import typer
     import typer.main
 
     from wallet_cli.main import app
@@ -168,12 +170,12 @@ def test_every_command_has_help_with_an_example(wallet: Wallet) -> None:
     group = typer.main.get_command(app)
     seen = 0
 
-    def walk(cmd: object, path: list[str]) -> None:
+    def walk(cmd: Any, path: list[str]) -> None:
         nonlocal seen
-        sub = getattr(cmd, "commands", None)
-        if sub:
-            for name, child in sub.items():
-                walk(child, [*path, name])
+        if hasattr(cmd, "list_commands"):  # a group (the root loads its areas lazily)
+            ctx = typer._click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), [*path, name])
             return
         r = wallet.ok(*path, "--help")
         assert "Example:" in r.stdout, path

@@ -1,0 +1,111 @@
+"""Start-up: the CLI's import graph, checked in a fresh interpreter (not by timing).
+
+`datasafe --help` imports none of the areas; no command imports web3, eth-account or py_ecc
+(eth-account's keystore code pulls py_ecc's pairing code, ~0.5 s, and raises the recursion
+limit): the wallet reads and writes V3 keystores itself (``wallet_cli._keystore``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("web3", "py_ecc", "eth_account", "eth_keyfile")
+
+_PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from wallet_cli.main import app
+results = []
+for args in json.loads(sys.argv[1]):
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    results.append(r.exit_code)
+top = sorted({m.split(".")[0] for m in sys.modules})
+areas = sorted(m for m in sys.modules if m.startswith("wallet_cli."))
+print(json.dumps({"codes": results, "top": top, "areas": areas, "limit": sys.getrecursionlimit()}))
+"""
+
+
+def _probe(tmp_path: Path, *commands: list[str]) -> dict[str, object]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DATASAFE_HOME": str(tmp_path / "wallet"),
+        "DATASAFE_PASSPHRASE": "start-up passphrase",
+        "DATASAFE_SCRYPT_N": "1024",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(list(commands))],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def test_help_imports_no_area_and_nothing_heavy(tmp_path: Path) -> None:
+    got = _probe(tmp_path, ["--help"])
+    assert got["codes"] == [0]
+    top = set(got["top"])  # type: ignore[arg-type]
+    assert not top & set(HEAVY), sorted(top & set(HEAVY))
+    # Lazy areas: the help screen lists them from their summaries.
+    assert not {"api", "ledger", "vault", "pydantic", "httpx"} & top, sorted(top)
+    assert "wallet_cli.grant" not in got["areas"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["grant", "create", "--help"],
+        ["pull", "--help"],
+        ["audit", "--help"],
+        ["data", "open", "--help"],
+        ["history", "--help"],
+        ["account", "register-key", "--help"],
+    ],
+)
+def test_command_paths_import_no_web3_nor_py_ecc(tmp_path: Path, command: list[str]) -> None:
+    got = _probe(tmp_path, command)
+    assert got["codes"] == [0]
+    top = set(got["top"])  # type: ignore[arg-type]
+    assert not top & set(HEAVY), sorted(top & set(HEAVY))
+    assert got["limit"] == 1000
+
+
+def test_account_lifecycle_without_eth_account(tmp_path: Path) -> None:
+    """Create (writes a keystore), show and list: real commands, still no eth-account."""
+    got = _probe(
+        tmp_path,
+        ["account", "create", "alice"],
+        ["--json", "account", "list"],
+        ["--api", "http://127.0.0.1:9", "data", "open", "0x" + "11" * 32],
+    )
+    # `data open` got past the unlock (one derivation, no eth-account) to the network: exit 4.
+    assert got["codes"] == [0, 0, 4], got["codes"]
+    top = set(got["top"])  # type: ignore[arg-type]
+    assert not top & set(HEAVY), sorted(top & set(HEAVY))
+
+
+def test_py_ecc_imported_later_is_tamed() -> None:
+    """`ledger` no longer imports py_ecc; its import hook undoes py_ecc's limit whenever."""
+    code = (
+        "import sys, ledger\n"
+        "assert 'py_ecc' not in sys.modules\n"
+        "import eth_account\n"
+        "assert 'py_ecc' in sys.modules\n"
+        "print(sys.getrecursionlimit())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1000"

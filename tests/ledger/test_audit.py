@@ -19,7 +19,7 @@ from ledger.rpc import RpcClient
 from ledger.trace import TraceFilter
 
 # The ``world`` fixture (tests/ledger/conftest.py) gives a ``World``; imported by fixture,
-# not by ``from conftest import``, so this module also collects next to tests/api.
+# not by ``from _ledger_world import``, so this module also collects next to tests/api.
 World = Any
 FAR_FUTURE = 4_000_000_000
 

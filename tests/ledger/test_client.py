@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ASSET_ID, FAR_FUTURE, World
+from _ledger_world import ASSET_ID, FAR_FUTURE, World
 
 from ledger import eip712
 from ledger.abi import ledger_abi

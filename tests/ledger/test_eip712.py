@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import FAR_FUTURE, World
+from _ledger_world import FAR_FUTURE, World
 from eth_account import Account
 from eth_utils.crypto import keccak
 

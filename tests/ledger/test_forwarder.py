@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import FAR_FUTURE, World
+from _ledger_world import FAR_FUTURE, World
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
@@ -31,7 +31,7 @@ def _request(world: World, data: bytes, nonce: int = 0) -> fwd.ForwardRequest:
 
 
 def _dispute() -> bytes:
-    from conftest import ASSET_ID
+    from _ledger_world import ASSET_ID
 
     from ledger.abi import ledger_abi
 
@@ -56,7 +56,7 @@ def test_digest_matches_contract_and_reference(world: World) -> None:
 
 
 def test_forwarded_dispute_lands_for_the_owner(world: World) -> None:
-    from conftest import ASSET_ID
+    from _ledger_world import ASSET_ID
 
     from ledger.models import AssetStatus
 

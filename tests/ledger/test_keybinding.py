@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import FAR_FUTURE, World
+from _ledger_world import FAR_FUTURE, World
 from eth_account import Account
 from eth_utils.crypto import keccak
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import World
+from _ledger_world import World
 from eth_account import Account
 
 from ledger.abi import ledger_abi

@@ -20,6 +20,7 @@ from api.auth import Member
 from api.chain import RpcError
 from api.models import ForwardCreate, ForwardPublic
 from api.services import Services
+from ledger import errors as lerr
 from ledger import forwarder as fwd
 from ledger.errors import LedgerError, UnknownRevertError
 
@@ -71,18 +72,32 @@ class _Revert:
 
     def __init__(self, data: bytes, message: str) -> None:
         self.data = "0x" + data.hex()
-        self.message = message
+        self.rpc_message = message
 
 
-def _forward_problem(exc: RpcError) -> errors.ApiError:
+def _revert_bytes(exc: Exception) -> bytes:
+    """The revert data of a refused call, whichever shape the transport gave it."""
+    if isinstance(exc, lerr.ContractRevertError):
+        return bytes(exc.data)
+    raw = getattr(exc, "data", None)
+    raw = raw.get("data") if isinstance(raw, dict) else raw
+    if isinstance(raw, str) and raw.startswith("0x"):
+        try:
+            return bytes.fromhex(raw[2:])
+        except ValueError:
+            return b""
+    return b""
+
+
+def _forward_problem(exc: Exception) -> errors.ApiError:
     """The forwarder's own refusal, or the ledger's refusal it wraps, as a problem."""
-    raw = exc.data.get("data") if isinstance(exc.data, dict) else exc.data
-    data = bytes.fromhex(raw[2:]) if isinstance(raw, str) and raw.startswith("0x") else b""
+    data = _revert_bytes(exc)
     decoded = fwd.forwarder_abi().errors.decode(data) if data else None
     if isinstance(decoded, UnknownRevertError):
         decoded = None
     if decoded is not None and decoded.error_name == "ForwarderCallFailed":
-        return revert_error(_Revert(bytes(decoded.args[0]), exc.message))
+        message = str(getattr(exc, "rpc_message", exc))
+        return revert_error(_Revert(bytes(decoded.args[0]), message))
     if decoded is not None and decoded.error_name in _FORWARDER_PROBLEMS:
         cls = _FORWARDER_PROBLEMS[decoded.error_name]
         return cls(f"the forwarder refused: {decoded.error_name}{tuple(decoded.args)!r}")

@@ -25,15 +25,15 @@ def rpc_client(url: str) -> RpcClient:
 
 def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:
     """A signed (not sent) ledger transaction; a call the contract would refuse fails here."""
-    # eth-account (and py_ecc behind it) only for the rare command that pays its own gas.
-    from eth_account import Account
-
     abi: LedgerAbi = ledger_abi()
     return sign_call(rpc_url, key, ledger, abi.fn(fn).encode(*args))
 
 
 def sign_call(rpc_url: str, key: bytes, to: str, data: bytes) -> str:
     """A signed (not sent) transaction calling ``to`` (the ledger, or its forwarder)."""
+    # eth-account (and py_ecc behind it) only for the rare command that pays its own gas.
+    from eth_account import Account
+
     sender = Account.from_key(key).address
     with rpc_client(rpc_url) as rpc:
         call = {"from": sender, "to": to_checksum_address(to), "data": "0x" + data.hex()}
@@ -89,9 +89,10 @@ def forward(c: Any, rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) 
     the caller still confirms the effect on chain: the service's answer proves nothing.
     """
     from ledger import forwarder as fwd
+    from wallet_cli._keystore import address_of
 
     data = ledger_abi().fn(fn).encode(*args)
-    sender = Account.from_key(key).address
+    sender = address_of(key)
     with rpc_client(rpc_url) as rpc:
         try:
             forwarder = fwd.read_forwarder(rpc, ledger)

@@ -17,7 +17,9 @@ from api.envelope import EnvelopeError, recover
 from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, grant_digest
-from ledger.models import GrantStatus, GrantTerms
+from ledger.models import Asset, GrantStatus, GrantTerms
+from ledger.rpc import RpcClient
+from ledger.trust import PinnedDeployment
 from vault.errors import VaultError
 from vault.keys import Keyring, Suite
 from vault.packages import KeyPackage
@@ -35,43 +37,43 @@ def terms_of(code: CounterCode) -> GrantTerms:
     )
 
 
-def submit(
-    st: State, c: DataSafeClient, p: Profile, rpc: str, code: CounterCode, ring: Keyring
-) -> dict[str, Any]:
-    """Check the code against the chain, submit its grant, wait until the chain shows it."""
-    pin = st.require_pin(c, p)
-    terms = terms_of(code)
-    with rpc_client(rpc) as r:
-        asset = trust.get_asset(r, pin, code.asset_id)
-        try:
-            grantor = recover(
-                grant_digest(
-                    Domain(pin.chain_id, pin.ledger_address), terms, code.nonce, code.deadline
-                ),
-                code.signature,
-            )
-        except EnvelopeError:
-            raise CodeError(
-                "the code's signature is malformed (altered)", code="code_altered"
-            ) from None
-        if not asset.exists or grantor.lower() != asset.owner.lower():
-            raise CodeError(
-                "the code is not signed by the owner of the data it names: it was altered or "
-                "mis-scanned (ask the citizen to show it again)",
-                code="code_altered",
-            )
-        gid = grant_id_of(grantor, code.nonce)
-        existing = trust.get_grant(r, pin, gid)
-        if existing.status != GrantStatus.NONE:
-            raise CodeError(
-                f"this code was already redeemed (grant 0x{gid.hex()} is "
-                f"{existing.status.name.lower()}, used {existing.uses} of 1): a code works once",
-                code="code_used",
-            )
-        schema: dict[str, Any] = c.get(f"/v1/schemas/0x{asset.schema_id.hex()}")
-        names = trust.verified_field_names(
-            r, pin, asset.schema_id, list(schema.get("fields") or [])
+def _grantor(pin: PinnedDeployment, code: CounterCode, asset: Asset) -> str:
+    """The signer recovered from the code, accepted only when it owns the asset on chain."""
+    try:
+        grantor = recover(
+            grant_digest(
+                Domain(pin.chain_id, pin.ledger_address), terms_of(code), code.nonce, code.deadline
+            ),
+            code.signature,
         )
+    except EnvelopeError:
+        raise CodeError(
+            "the code's signature is malformed (altered)", code="code_altered"
+        ) from None
+    if not asset.exists or grantor.lower() != asset.owner.lower():
+        raise CodeError(
+            "the code is not signed by the owner of the data it names: it was altered or "
+            "mis-scanned (ask the citizen to show it again)",
+            code="code_altered",
+        )
+    return grantor
+
+
+def _check_unused(r: RpcClient, pin: PinnedDeployment, gid: bytes) -> None:
+    """A code works once: its grant must not be on chain yet."""
+    existing = trust.get_grant(r, pin, gid)
+    if existing.status != GrantStatus.NONE:
+        raise CodeError(
+            f"this code was already redeemed (grant 0x{gid.hex()} is "
+            f"{existing.status.name.lower()}, used {existing.uses} of 1): a code works once",
+            code="code_used",
+        )
+
+
+def _opened_package(
+    code: CounterCode, ring: Keyring, gid: bytes, asset: Asset, names: list[str]
+) -> KeyPackage:
+    """The code's wrapped field keys as a key package, refused unless they open with our key."""
     package = KeyPackage(
         grant_id=gid,
         asset_id=code.asset_id,
@@ -88,25 +90,45 @@ def submit(
             "altered, or made for a key you no longer hold",
             code="code_altered",
         ) from None
-    receipt: dict[str, Any] = c.post(
-        "/v1/grants",
-        {
-            "terms": {
-                "asset_id": "0x" + code.asset_id.hex(),
-                "grantee": code.grantee,
-                "purpose": code.purpose,
-                "fields_mask": code.fields_mask,
-                "not_before": 0,
-                "expiry": code.expiry,
-                "max_uses": 1,
-            },
-            "grantor": grantor,
-            "nonce": str(code.nonce),
-            "deadline": code.deadline,
-            "signature": "0x" + code.signature.hex(),
-            "key_package": base64.b64encode(package.to_bytes()).decode(),
+    return package
+
+
+def _grant_body(code: CounterCode, grantor: str, package: KeyPackage) -> dict[str, Any]:
+    """The ``POST /v1/grants`` body of the code's grant, as the citizen signed it."""
+    return {
+        "terms": {
+            "asset_id": "0x" + code.asset_id.hex(),
+            "grantee": code.grantee,
+            "purpose": code.purpose,
+            "fields_mask": code.fields_mask,
+            "not_before": 0,
+            "expiry": code.expiry,
+            "max_uses": 1,
         },
-    )
+        "grantor": grantor,
+        "nonce": str(code.nonce),
+        "deadline": code.deadline,
+        "signature": "0x" + code.signature.hex(),
+        "key_package": base64.b64encode(package.to_bytes()).decode(),
+    }
+
+
+def submit(
+    st: State, c: DataSafeClient, p: Profile, rpc: str, code: CounterCode, ring: Keyring
+) -> dict[str, Any]:
+    """Check the code against the chain, submit its grant, wait until the chain shows it."""
+    pin = st.require_pin(c, p)
+    with rpc_client(rpc) as r:
+        asset = trust.get_asset(r, pin, code.asset_id)
+        grantor = _grantor(pin, code, asset)
+        gid = grant_id_of(grantor, code.nonce)
+        _check_unused(r, pin, gid)
+        schema: dict[str, Any] = c.get(f"/v1/schemas/0x{asset.schema_id.hex()}")
+        names = trust.verified_field_names(
+            r, pin, asset.schema_id, list(schema.get("fields") or [])
+        )
+    package = _opened_package(code, ring, gid, asset, names)
+    receipt: dict[str, Any] = c.post("/v1/grants", _grant_body(code, grantor, package))
     _confirm.on_chain(
         st,
         rpc,

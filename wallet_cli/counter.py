@@ -179,18 +179,19 @@ def code(
         "words": words,
         "saved_to": str(out) if out else None,
     }
+    st.emit(data, lambda con: _show_code(con, qr, data, out))
 
-    def human(con: Any) -> None:
-        con.print("Show this code at the counter:", style="bold")
-        # light modules as blocks: right on a dark terminal (on a light one, use --out)
-        qr.terminal(out=sys.stdout, compact=True)
-        con.print("  " + words)
-        con.print(f"  grant {data['grant_id']} · QR version {qr.version}-{qr.error}")
-        con.print(f"  code text (for a scanner that types): {text}", soft_wrap=True)
-        if out is not None:
-            con.print(f"  saved to {out}")
 
-    st.emit(data, human)
+def _show_code(con: Any, qr: Any, data: dict[str, Any], out: Path | None) -> None:
+    """The code on the terminal, with its terms in words and its text for a typing scanner."""
+    con.print("Show this code at the counter:", style="bold")
+    # light modules as blocks: right on a dark terminal (on a light one, use --out)
+    qr.terminal(out=sys.stdout, compact=True)
+    con.print("  " + data["words"])
+    con.print(f"  grant {data['grant_id']} · QR version {qr.version}-{qr.error}")
+    con.print(f"  code text (for a scanner that types): {data['payload']}", soft_wrap=True)
+    if out is not None:
+        con.print(f"  saved to {out}")
 
 
 def read_image(path: Path) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,18 +14,18 @@ from api.client import DataSafeClient, verified_member_key
 from api.terms import PURPOSES
 from ledger import trust
 from ledger.calls import grant_id_of
-from ledger.eip712 import Domain, StatusKind, sign_grant, sign_status_change
+from ledger.eip712 import Domain, sign_grant
 from ledger.keybinding import KeyBindingError
 from ledger.models import GrantStatus, GrantTerms
-from vault.keys import PublicEncryptionKey
+from vault.keys import Keyring, PublicEncryptionKey
 from vault.packages import build_key_package
 from vault.sealing import SealedAsset
-from wallet_cli import _assets, _chain, _confirm, _terms
+from wallet_cli import _assets, _confirm, _status, _terms
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._render import kv, purpose_words, table, when
 from wallet_cli.contacts import display_name, member_or_none, name_of, resolve_member
-from wallet_cli.errors import ContradictedError, NotConfirmedError, RefusedError, UserError
+from wallet_cli.errors import ContradictedError, RefusedError, UserError
 
 app = typer.Typer(help="Grant, list, revoke, pause and resume consents.", no_args_is_help=True)
 
@@ -189,90 +189,130 @@ def create(
     now = int(time.time())
     zone = _terms.local_zone()
     window = _terms.grant_window(now=now, for_=for_, days=days, start=from_, until=until, zone=zone)
-    expiry = window.expiry
     max_uses = _terms.parse_uses(uses, max_uses)
     signer = st.profile()
     owner = _owner_profile(st, signer, on_behalf_of)
     key, ring = st.keys(signer, owner)
     with st.client(key, signer) as c:
         share = prepare_share(st, c, asset, to, fields)
-        a, schema, names, mask = share.asset, share.schema, share.names, share.mask
-        member, grantee, grantee_key = share.member, share.grantee, share.grantee_key
-        start_words = (
-            f"from {_terms.local_when(window.not_before, zone)}"
-            if window.not_before
-            else "from now"
+        terms = GrantTerms(
+            aid, share.grantee, purpose_code, share.mask, window.not_before, window.expiry, max_uses
         )
-        terms_words = (
-            f"{display_name(st, grantee, member)} ({member['kind']}, {grantee}) may read "
-            f"{', '.join(names)} of your {schema['name']} (version {a['version']}, issued by "
-            f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
-            f"{purpose_words(purpose_code)}, {start_words} until "
-            f"{_terms.local_when(expiry, zone)}, "
-            + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
-        )
-        if not st.json:
-            st.console.print("You are about to share:", style="bold")
-            st.console.print("  " + terms_words)
-            hidden = [f for f in schema["fields"] if f not in names]
-            if hidden:
-                st.console.print(f"  Not shared: {', '.join(hidden)}.")
+        terms_words = _terms_words(st, c, share, terms, zone)
+        _show_terms(st, share, terms_words)
         if not yes and not typer.confirm("Sign and send this consent?", default=False):
             raise UserError("cancelled; nothing was signed or sent", code="cancelled")
-        sealed = sealed_of(c, asset, share.anchor)
-        nonce = secrets.randbits(64)
-        gid = grant_id_of(signer.address, nonce)
-        package = build_key_package(
-            sealed, ring, grant_id=gid, fields=names, grantee_key=grantee_key
-        )
-        terms = GrantTerms(aid, grantee, purpose_code, mask, window.not_before, expiry, max_uses)
-        signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
-        import base64
-
-        receipt: dict[str, Any] = c.post(
-            "/v1/grants",
-            {
-                "terms": {
-                    "asset_id": asset.lower(),
-                    "grantee": grantee,
-                    "purpose": purpose_code,
-                    "fields_mask": mask,
-                    "not_before": window.not_before,
-                    "expiry": expiry,
-                    "max_uses": max_uses,
-                },
-                "grantor": signer.address,
-                "nonce": str(nonce),
-                "deadline": signed.deadline,
-                "signature": "0x" + signed.signature.hex(),
-                "key_package": base64.b64encode(package.to_bytes()).decode(),
-            },
-        )
+        receipt, gid = _send_grant(st, c, key, ring, signer.address, terms, asset, share, now)
     rpc = st.rpc()
     if rpc is not None:
-        _confirm.on_chain(
-            st,
-            rpc,
-            lambda r, pin: trust.get_grant(r, pin, gid),
-            lambda got: (
-                got.status == GrantStatus.ACTIVE
-                and got.asset_id == aid
-                and got.grantee.lower() == grantee.lower()
-                and got.fields_mask == mask
-                and got.expiry == expiry
-                and got.not_before == window.not_before
-                and got.max_uses == max_uses
-            ),
-            what=f"grant 0x{gid.hex()} with the terms you signed",
-            claimed_tx=receipt.get("tx_hash"),
-            offer="Your signature is unused: grant again through another service (--api URL).",
-        )
+        _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
     receipt |= {
-        "fields": names,
-        "grantee_name": display_name(st, grantee, member),
+        "fields": share.names,
+        "grantee_name": display_name(st, share.grantee, share.member),
         "words": terms_words,
         "confirmed_on_chain": rpc is not None,
     }
+    _save_and_emit(st, owner, signer, receipt)
+
+
+def _terms_words(
+    st: State, c: DataSafeClient, share: Share, terms: GrantTerms, zone: dt.tzinfo
+) -> str:
+    """The grant in plain words, as the owner confirms it (names as this wallet knows them)."""
+    a, grantee, max_uses = share.asset, terms.grantee, terms.max_uses
+    start_words = (
+        f"from {_terms.local_when(terms.not_before, zone)}" if terms.not_before else "from now"
+    )
+    return (
+        f"{display_name(st, grantee, share.member)} ({share.member['kind']}, {grantee}) may "
+        f"read {', '.join(share.names)} of your {share.schema['name']} (version "
+        f"{a['version']}, issued by "
+        f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
+        f"{purpose_words(terms.purpose)}, {start_words} until "
+        f"{_terms.local_when(terms.expiry, zone)}, "
+        + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+    )
+
+
+def _show_terms(st: State, share: Share, terms_words: str) -> None:
+    if st.json:
+        return
+    st.console.print("You are about to share:", style="bold")
+    st.console.print("  " + terms_words)
+    hidden = [f for f in share.schema["fields"] if f not in share.names]
+    if hidden:
+        st.console.print(f"  Not shared: {', '.join(hidden)}.")
+
+
+def _send_grant(
+    st: State,
+    c: DataSafeClient,
+    key: bytes,
+    ring: Keyring,
+    grantor: str,
+    terms: GrantTerms,
+    asset: str,
+    share: Share,
+    now: int,
+) -> tuple[dict[str, Any], bytes]:
+    """The consent signed here, its key package built here (from the anchored sealed asset),
+    relayed by the service: the service's receipt and the grant id."""
+    import base64
+
+    sealed = sealed_of(c, asset, share.anchor)
+    nonce = secrets.randbits(64)
+    gid = grant_id_of(grantor, nonce)
+    package = build_key_package(
+        sealed, ring, grant_id=gid, fields=share.names, grantee_key=share.grantee_key
+    )
+    signed = sign_grant(key, _domain(st, c), terms, nonce, now + _SIGNATURE_TTL)
+    receipt: dict[str, Any] = c.post(
+        "/v1/grants",
+        {
+            "terms": {
+                "asset_id": asset.lower(),
+                "grantee": terms.grantee,
+                "purpose": terms.purpose,
+                "fields_mask": terms.fields_mask,
+                "not_before": terms.not_before,
+                "expiry": terms.expiry,
+                "max_uses": terms.max_uses,
+            },
+            "grantor": grantor,
+            "nonce": str(nonce),
+            "deadline": signed.deadline,
+            "signature": "0x" + signed.signature.hex(),
+            "key_package": base64.b64encode(package.to_bytes()).decode(),
+        },
+    )
+    return receipt, gid
+
+
+def _confirm_grant(
+    st: State, rpc: str, gid: bytes, terms: GrantTerms, claimed_tx: str | None
+) -> None:
+    """The grant is on the chain, active, with exactly the terms signed here."""
+    _confirm.on_chain(
+        st,
+        rpc,
+        lambda r, pin: trust.get_grant(r, pin, gid),
+        lambda got: (
+            got.status == GrantStatus.ACTIVE
+            and got.asset_id == terms.asset_id
+            and got.grantee.lower() == terms.grantee.lower()
+            and got.fields_mask == terms.fields_mask
+            and got.expiry == terms.expiry
+            and got.not_before == terms.not_before
+            and got.max_uses == terms.max_uses
+        ),
+        what=f"grant 0x{gid.hex()} with the terms you signed",
+        claimed_tx=claimed_tx,
+        offer="Your signature is unused: grant again through another service (--api URL).",
+    )
+
+
+def _save_and_emit(st: State, owner: Profile, signer: Profile, receipt: dict[str, Any]) -> None:
+    """The consent receipt saved with the owner (and the signing agent), then shown."""
     path = owner.save_receipt(receipt)
     if signer is not owner:
         signer.save_receipt(receipt)
@@ -395,121 +435,6 @@ def show(
     )
 
 
-_EXPECTED = {
-    "revoke": GrantStatus.REVOKED,
-    "pause": GrantStatus.PAUSED,
-    "resume": GrantStatus.ACTIVE,
-}
-_DONE = {"revoke": "revoked", "pause": "paused", "resume": "resumed"}
-
-
-def _status_change(
-    grant: str, action: str, kind: StatusKind, yes: bool, direct: bool, relay: str | None
-) -> None:
-    st = state()
-    if st.json and not yes:
-        raise UserError("--json is for scripts: add --yes (there is no one to confirm)")
-    if direct and relay:
-        raise UserError("give --direct or --relay URL, not both")
-    gid = _assets.b32(grant, "grant id")
-    p, key = st.unlock()
-    rpc = st.rpc(p, required=f"{action} (it reads your signature nonce)")
-    assert rpc is not None
-    with st.client(key, p) as c:
-        g: dict[str, Any] = c.get(f"/v1/grants/{grant}")
-        if not yes and not st.json:
-            st.console.print(f"{action.capitalize()}: {g['terms_text']}")
-        if not yes and not typer.confirm(f"{action.capitalize()} this grant?", default=False):
-            raise UserError("cancelled; nothing was signed or sent", code="cancelled")
-        domain = _domain(st, c)
-        with st.chain(rpc, domain.verifying_contract) as lc:
-            nonce = lc.nonces(p.address)
-        signed = sign_status_change(key, domain, kind, gid, nonce, int(time.time()) + 3600)
-        body = {
-            "signer": signed.signer,
-            "deadline": signed.deadline,
-            "signature": "0x" + signed.signature.hex(),
-        }
-        if direct:
-            sent = _chain.send_ledger_tx(
-                rpc,
-                key,
-                domain.verifying_contract,
-                f"{action}BySig",
-                gid,
-                signed.signer,
-                signed.deadline,
-                signed.signature,
-            )
-            receipt: dict[str, Any] = {"grant_id": grant.lower(), "via": "own transaction"} | sent
-        elif relay:
-            with DataSafeClient(
-                relay.rstrip("/"),
-                key,
-                chain_id=domain.chain_id,
-                ledger_address=domain.verifying_contract,
-                timeout=30.0,
-            ) as rc:
-                receipt = rc.post(f"/v1/grants/{grant}/{action}", body) | {"via": relay}
-        else:
-            receipt = c.post(f"/v1/grants/{grant}/{action}", body)
-
-    def confirmed(tx: str | None) -> Any:
-        return _confirm.on_chain(
-            st,
-            rpc,
-            lambda r, pin: trust.get_grant(r, pin, gid),
-            lambda got: got.status == _EXPECTED[action],
-            what=f"grant {grant} {_DONE[action]}",
-            claimed_tx=tx,
-            offer=(
-                f"Send your signed {action} without this service: `datasafe grant {action} "
-                f"{grant} --direct` (through --rpc, with your own gas) or `--relay URL` "
-                "(another relayer)."
-            ),
-        )
-
-    try:
-        live = confirmed(receipt.get("tx_hash"))
-    except NotConfirmedError as exc:
-        # At a terminal the wallet offers to send the same signed message itself.
-        if direct or st.json or not sys.stdin.isatty():
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        if not typer.confirm(
-            f"Send your signed {action} to the chain yourself now (your own gas)?", default=False
-        ):
-            raise
-        sent = _chain.send_ledger_tx(
-            rpc,
-            key,
-            domain.verifying_contract,
-            f"{action}BySig",
-            gid,
-            signed.signer,
-            signed.deadline,
-            signed.signature,
-        )
-        receipt = {"grant_id": grant.lower(), "via": "own transaction"} | sent
-        live = confirmed(receipt["tx_hash"])
-    receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
-    p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
-    done = _DONE[action]
-    st.emit(
-        receipt,
-        lambda con: kv(
-            con,
-            f"Grant {done} (read back from the chain)",
-            {
-                "grant": receipt["grant_id"],
-                "status": receipt["status"],
-                "transaction": receipt["tx_hash"],
-                "block": receipt["block"],
-            },
-        ),
-    )
-
-
 DirectOpt = Annotated[
     bool,
     typer.Option(
@@ -536,7 +461,7 @@ def revoke(
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant revoke 0xab… --yes
     """
-    _status_change(grant, "revoke", "RevokeConsent", yes, direct, relay)
+    _status.change(grant, "revoke", "RevokeConsent", yes, direct, relay)
 
 
 @app.command()
@@ -552,7 +477,7 @@ def pause(
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant pause 0xab… --yes
     """
-    _status_change(grant, "pause", "PauseConsent", yes, direct, relay)
+    _status.change(grant, "pause", "PauseConsent", yes, direct, relay)
 
 
 @app.command()
@@ -568,7 +493,7 @@ def resume(
 
     Example: datasafe --rpc http://127.0.0.1:8545 grant resume 0xab… --yes
     """
-    _status_change(grant, "resume", "ResumeConsent", yes, direct, relay)
+    _status.change(grant, "resume", "ResumeConsent", yes, direct, relay)
 
 
 def _register_counter_code() -> None:

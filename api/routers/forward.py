@@ -1,4 +1,5 @@
-"""Citizens' gasless calls (dispute, agent changes) relayed through the ledger's forwarder."""
+"""Citizens' gasless calls (dispute, agent changes) relayed through the ledger's forwarder;
+the rules live in :mod:`api.flows.forward`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter
 
 from api import errors
 from api.deps import CurrentMember, ServicesDep
-from api.forwarding import relay_forward
+from api.flows import forward as forward_flow
 from api.models import ForwardCreate, ForwardPublic
 
 router = APIRouter(prefix="/forward", tags=["forward"])
@@ -28,4 +29,4 @@ router = APIRouter(prefix="/forward", tags=["forward"])
 async def forward(
     body: ForwardCreate, member: CurrentMember, services: ServicesDep
 ) -> ForwardPublic:
-    return await relay_forward(services, member, body)
+    return await forward_flow.relay_forward(services, member, body)

@@ -236,11 +236,18 @@ class ChainFront:
                 p.done.set_result(reply)
 
     async def _status(self, tx_hash: str) -> str:
-        """``1``/``0`` from the receipt when anvil mined it at once (automine), else ``?``."""
+        """``<receipt status> <block timestamp>`` when anvil mined it at once (automine), else
+        ``?``: the replay gives the block its original timestamp, hence its original hash."""
         call = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt"}
         try:
             got = json.loads(await self._forward(json.dumps({**call, "params": [tx_hash]})))
             receipt = got.get("result")
-            return "?" if not receipt else str(int(receipt["status"], 16))
+            if not receipt:
+                return "?"
+            block = {**call, "method": "eth_getBlockByNumber"}
+            block["params"] = [receipt["blockNumber"], False]
+            header = json.loads(await self._forward(json.dumps(block))).get("result") or {}
+            stamp = int(header["timestamp"], 16) if "timestamp" in header else "?"
+            return f"{int(receipt['status'], 16)} {stamp}"
         except (ValueError, KeyError, TypeError, AttributeError):
             return "?"

@@ -127,9 +127,11 @@ def _wait_receipt(rpc: _Rpc, tx_hash: str, timeout: float) -> dict[str, Any] | N
 def _replay_one(rpc: _Rpc, tx: LoggedTx, timeout: float) -> str | None:
     """None when mined again with its original result, else why not."""
     latest = rpc.call("eth_getBlockByNumber", ["latest", False]).get("result") or {}
-    at = tx.at_ms // 1000
-    if at > int(latest.get("timestamp", "0x0"), 16):
-        # The block time it had: a signature's deadline that held then holds again.
+    # The block time it had: the same block again (same hash), and a signature's deadline
+    # that held then holds again.
+    at = tx.block_time if tx.block_time is not None else tx.at_ms // 1000
+    if at >= int(latest.get("timestamp", "0x0"), 16):
+        rpc.call("evm_setTime", [at])  # anvil refuses a next timestamp behind its clock
         rpc.call("evm_setNextBlockTimestamp", [at])
     reply = rpc.call("eth_sendRawTransaction", ["0x" + tx.raw.hex()])
     if "error" in reply and "already" not in str(reply["error"].get("message", "")).lower():
@@ -167,6 +169,8 @@ def replay(journal: TxLog, chain_url: str, *, timeout: float = 15.0) -> ReplayRe
             sender, nonce = sender_and_nonce(tx.raw)
             lost = LostTx(tx.tx_hash, sender, nonce, why)
             (report.lost if tx.accepted else report.unacknowledged).append(lost)
+        if report.replayed:
+            rpc.call("evm_setTime", [int(time.time())])  # back on the wall clock
     finally:
         rpc.close()
     return report

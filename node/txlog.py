@@ -3,7 +3,8 @@
 One record per line, each ending in the CRC-32 of what precedes it on the line::
 
     T <unix ms> <raw transaction hex> <crc>     a transaction, journaled before it is forwarded
-    A <tx hash> <status> <crc>                  anvil accepted it; receipt status 1/0 or ?
+    A <tx hash> <status> <time> <crc>           anvil accepted it; receipt status and block
+                                                time when it mined it at once (or ``?``)
     R <tx hash> <crc>                           anvil refused it (it never reached the chain)
     L <tx hash> <crc>                           an operator accepted its loss (``up --accept-loss``)
 
@@ -46,6 +47,8 @@ class LoggedTx:
     accepted: bool = False
     #: receipt status when it was first mined (None: unknown)
     ok: bool | None = None
+    #: timestamp of the block it was first mined in (None: unknown)
+    block_time: int | None = None
     refused: bool = False
     loss_accepted: bool = False
 
@@ -118,6 +121,7 @@ class TxLog:
             if kind == "A":
                 tx.accepted, tx.refused = True, False
                 tx.ok = {"1": True, "0": False}.get(rest[1]) if len(rest) > 1 else None
+                tx.block_time = int(rest[2]) if len(rest) > 2 and rest[2].isdigit() else None
             elif kind == "R":
                 tx.refused = not tx.accepted
             else:

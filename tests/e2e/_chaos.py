@@ -80,7 +80,7 @@ class Chaos:
         self.story.publish_keys(info["api_url"])
         self.story.register_schema(info["api_url"], info["rpc_url"], manifest)
         self.story.issue(info["api_url"], info["rpc_url"], manifest)
-        self.story.grant(info["api_url"], manifest, max_uses=1_000_000)
+        self.story.grant(info["api_url"], manifest, max_uses=60_000)
         self.story.pull(info["api_url"], manifest)
 
     def _grants_and_pulls(self, stop: threading.Event) -> None:
@@ -88,7 +88,7 @@ class Chaos:
         while not stop.is_set():
             try:
                 if self.rng.random() < 0.3:
-                    self.story.grant(url, manifest, max_uses=1_000_000)
+                    self.story.grant(url, manifest, max_uses=60_000)
                 self.story.pull(url, manifest)
             except Exception:  # noqa: BLE001 - the power goes out mid-request
                 return

@@ -114,6 +114,7 @@ class ChainFront:
         async with httpx.AsyncClient(base_url=self.upstream, timeout=60, limits=limits) as http:
             self._http = http
             server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_BODY)
+            self.port = int(server.sockets[0].getsockname()[1])  # port 0: the one it got
             sequencer = asyncio.create_task(self._sequence())
             ready.set_result(None)
             async with server:

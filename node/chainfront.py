@@ -34,7 +34,7 @@ SEND_RAW = "eth_sendRawTransaction"
 SEND_UNLOCKED = "eth_sendTransaction"
 MAX_BODY = 32 * 1024 * 1024
 #: JSON-RPC error code of a refusal by the front (server error range).
-JOURNAL_ERROR_CODE = -32003
+JOURNAL_ERROR_CODE = -32098
 
 
 class FrontError(NodeError):
@@ -241,9 +241,13 @@ class ChainFront:
         ``?``: the replay gives the block its original timestamp, hence its original hash."""
         call = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt"}
         try:
-            got = json.loads(await self._forward(json.dumps({**call, "params": [tx_hash]})))
-            receipt = got.get("result")
-            if not receipt:
+            for _ in range(20):  # automine answers before the block is sealed
+                got = json.loads(await self._forward(json.dumps({**call, "params": [tx_hash]})))
+                receipt = got.get("result")
+                if receipt:
+                    break
+                await asyncio.sleep(0.005)
+            else:
                 return "?"
             block = {**call, "method": "eth_getBlockByNumber"}
             block["params"] = [receipt["blockNumber"], False]

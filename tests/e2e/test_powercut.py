@@ -72,6 +72,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
         n.stop()
 
 
+@pytest.mark.timeout(1800)
 def test_chaos(tmp_path: Path) -> None:
     """SIGKILL of node + anvil + API at random moments of a busy story, ROUNDS times."""
     chaos = Chaos(tmp_path / "data", seed=int(os.environ.get("DATASAFE_CHAOS_SEED", "14")))
@@ -80,6 +81,7 @@ def test_chaos(tmp_path: Path) -> None:
         chaos.setup()
         for i in range(ROUNDS):
             out = chaos.round(after=chaos.rng.uniform(0.1, 3.0))
+            print(f"round {i + 1}: up {chaos.start_seconds[-1]:.1f}s", flush=True)  # noqa: T201
             assert "running" in out, (i, out)
             assert not chaos.errors, (i, chaos.errors, out)
         told = chaos.check_told()

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 from concurrent.futures import Future
 from typing import Any
 
-import httpx
+from urllib.parse import urlsplit
 
 from node.errors import NodeError
 from node.txlog import JournalWriteError, TxLog
@@ -66,7 +67,9 @@ class ChainFront:
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        parsed = urlsplit(upstream)
+        self._up_host, self._up_port = parsed.hostname or "127.0.0.1", parsed.port or 80
 
     @property
     def url(self) -> str:
@@ -110,22 +113,25 @@ class ChainFront:
     async def _serve(self, ready: Future[None]) -> None:
         self._stopped = asyncio.Event()
         self._queue = asyncio.Queue()
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        async with httpx.AsyncClient(base_url=self.upstream, timeout=60, limits=limits) as http:
-            self._http = http
-            server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_BODY)
-            self.port = int(server.sockets[0].getsockname()[1])  # port 0: the one it got
-            sequencer = asyncio.create_task(self._sequence())
-            ready.set_result(None)
-            async with server:
-                await self._stopped.wait()
-            sequencer.cancel()
+        server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_BODY)
+        self.port = int(server.sockets[0].getsockname()[1])  # port 0: the one it got
+        sequencer = asyncio.create_task(self._sequence())
+        ready.set_result(None)
+        async with server:
+            await self._stopped.wait()
+        sequencer.cancel()
+        for _, w in self._idle:
+            w.close()
 
     # ---- HTTP ---------------------------------------------------------------------------
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
         try:
             while True:
+                if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+                    # A client that writes headers and body apart waits for our ACK in between.
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 headers = {
@@ -158,14 +164,38 @@ class ChainFront:
             writer.close()
 
     async def _forward(self, body: bytes) -> bytes:
-        assert self._http is not None
-        try:
-            reply = await self._http.post(
-                "/", content=body, headers={"content-type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            return json.dumps(_error(None, -32603, f"chain unavailable: {exc}")).encode()
-        return reply.content
+        """POST ``body`` to anvil over a pooled keep-alive connection (one write, no Nagle)."""
+        for attempt in (0, 1):
+            fresh = not self._idle
+            try:
+                if fresh:
+                    reader, writer = await asyncio.open_connection(
+                        self._up_host, self._up_port, limit=MAX_BODY
+                    )
+                else:
+                    reader, writer = self._idle.pop()
+                writer.write(
+                    b"POST / HTTP/1.1\r\nHost: anvil\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body
+                )
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                reply = await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                if attempt == 0 and not fresh:
+                    continue  # a keep-alive connection anvil had closed: once more, fresh
+                return json.dumps(_error(None, -32603, f"chain unavailable: {exc}")).encode()
+            if len(self._idle) < 32:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()
+            return reply
+        raise AssertionError("unreachable")
 
     async def _handle(self, body: bytes) -> bytes:
         if SEND_RAW.encode() not in body and SEND_UNLOCKED.encode() not in body:

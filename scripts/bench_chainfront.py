@@ -12,6 +12,7 @@ as the data dir). Prints the per-call times and the front/direct ratios.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from eth_account import Account  # noqa: E402
 
-from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain  # noqa: E402
+from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain, free_port  # noqa: E402
 from node.chainfront import ChainFront  # noqa: E402
 from node.txlog import TxLog  # noqa: E402
 
@@ -78,38 +79,57 @@ def sends(url: str, keys: list[str], per_key: int) -> float:
     return (time.perf_counter() - t) / (per_key * len(keys))
 
 
+def serve(upstream: str, journal_path: str, port: int) -> None:
+    """The front in its own process, as in ``datasafe-node up`` (no GIL shared with clients)."""
+    journal = TxLog.open(Path(journal_path))
+    ChainFront(journal, upstream, port).start()
+    print("ready", flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reads", type=int, default=2000)
     p.add_argument("--sends", type=int, default=300, help="per sender")
     p.add_argument("--senders", type=int, default=8)
+    p.add_argument("--serve", nargs=3, metavar=("UPSTREAM", "JOURNAL", "PORT"), help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.serve:
+        serve(a.serve[0], a.serve[1], int(a.serve[2]))
+        return
     keys = [*DEV_PRIVATE_KEYS[1:]][: a.senders]
     with tempfile.TemporaryDirectory() as d, EmbeddedChain() as chain:
-        journal = TxLog.open(Path(d) / "tx-journal.log")
-        front = ChainFront(journal, chain.url, 0).start()
+        journal_path = Path(d) / "tx-journal.log"
+        port = free_port()
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", chain.url, str(journal_path), str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        front_url = f"http://127.0.0.1:{port}"
         try:
             rows = []
-            for name, direct, fronted in (
-                ("eth_blockNumber", lambda u: reads(u, a.reads), None),
-                ("sendRawTransaction, 1 sender", lambda u: sends(u, keys[:1], a.sends), None),
+            for name, run in (
+                ("eth_blockNumber", lambda u: reads(u, a.reads)),
+                ("sendRawTransaction, 1 sender", lambda u: sends(u, keys[:1], a.sends)),
                 (
                     f"sendRawTransaction, {len(keys)} senders",
                     lambda u: sends(u, keys, a.sends // len(keys) or 1),
-                    None,
                 ),
             ):
-                del fronted
-                d_s = direct(chain.url)
-                f_s = direct(front.url)
-                rows.append((name, d_s, f_s))
+                rows.append((name, run(chain.url), run(front_url)))
             print(f"{'call':34} {'anvil ms':>9} {'front ms':>9} {'ratio':>6}")
             for name, d_s, f_s in rows:
                 print(f"{name:34} {d_s * 1e3:9.3f} {f_s * 1e3:9.3f} {f_s / d_s:6.2f}")
-            print(f"journal: {len(journal.entries)} transactions, {journal.path.stat().st_size} B")
         finally:
-            front.stop()
-            journal.close()
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(10)
+        journal = TxLog.open(journal_path)
+        print(f"journal: {len(journal.entries)} transactions, {journal_path.stat().st_size} B")
+        journal.close()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import typer
 from api.ops import child_env, env_setting
 from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
+from node.chaincopy import backup_chain, restore_chain
 from node.datadir import (
     blob_dir_for,
     data_dir_lock,
@@ -26,7 +27,6 @@ from node.datadir import (
     read_run_file,
     settings_for,
 )
-from node.chaincopy import backup_chain, restore_chain
 from node.options import DatabaseUrl, DataDir, RpcUrl, fail
 
 

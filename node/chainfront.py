@@ -23,7 +23,6 @@ import socket
 import threading
 from concurrent.futures import Future
 from typing import Any
-
 from urllib.parse import urlsplit
 
 from node.errors import NodeError
@@ -42,12 +41,16 @@ class FrontError(NodeError):
     """The journaling front could not start."""
 
 
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
 def _error(id_: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": {"code": code, "message": message}}
 
 
 class _Pending:
-    __slots__ = ("call", "raw", "done")
+    __slots__ = ("call", "done", "raw")
 
     def __init__(self, call: dict[str, Any], raw: bytes, done: asyncio.Future[Any]) -> None:
         self.call, self.raw, self.done = call, raw, done
@@ -102,7 +105,7 @@ class ChainFront:
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:
             if not ready.done():
                 ready.set_exception(exc)
             else:
@@ -229,7 +232,7 @@ class ChainFront:
 
     async def _journal_unlocked(self, call: dict[str, Any], reply: dict[str, Any]) -> Any:
         fetch = {"jsonrpc": "2.0", "id": 1, "method": "eth_getRawTransactionByHash"}
-        got = json.loads(await self._forward(json.dumps({**fetch, "params": [reply["result"]]})))
+        got = json.loads(await self._forward(_dumps({**fetch, "params": [reply["result"]]})))
         raw = bytes.fromhex(str(got.get("result") or "").removeprefix("0x"))
         try:
             txs = await asyncio.to_thread(self.journal.append, [raw]) if raw else []
@@ -258,7 +261,7 @@ class ChainFront:
                 reply = json.loads(await self._forward(json.dumps(p.call).encode()))
                 status = await self._status(tx.tx_hash) if "result" in reply else None
                 try:
-                    if "result" in reply:
+                    if status is not None:
                         self.journal.mark("A", tx.tx_hash, status)
                     else:
                         self.journal.mark("R", tx.tx_hash)
@@ -272,7 +275,7 @@ class ChainFront:
         call = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt"}
         try:
             for _ in range(20):  # automine answers before the block is sealed
-                got = json.loads(await self._forward(json.dumps({**call, "params": [tx_hash]})))
+                got = json.loads(await self._forward(_dumps({**call, "params": [tx_hash]})))
                 receipt = got.get("result")
                 if receipt:
                     break
@@ -281,7 +284,7 @@ class ChainFront:
                 return "?"
             block = {**call, "method": "eth_getBlockByNumber"}
             block["params"] = [receipt["blockNumber"], False]
-            header = json.loads(await self._forward(json.dumps(block))).get("result") or {}
+            header = json.loads(await self._forward(_dumps(block))).get("result") or {}
             stamp = int(header["timestamp"], 16) if "timestamp" in header else "?"
             return f"{int(receipt['status'], 16)} {stamp}"
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -76,7 +76,7 @@ def sender_and_nonce(raw: bytes) -> tuple[str, int]:
         sender = str(Account.recover_transaction(raw))
         fields = rlp.decode(raw if raw[0] >= 0xC0 else raw[1:])
         nonce = int.from_bytes(fields[0 if raw[0] >= 0xC0 else 1], "big")
-    except Exception:  # noqa: BLE001 - undecodable bytes are reported, not fatal
+    except Exception:
         return "unknown", -1
     return sender, nonce
 

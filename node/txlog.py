@@ -145,9 +145,10 @@ class TxLog:
                     os.fsync(self._fd)
                 except OSError:
                     pass
+                why = exc.strerror or exc
                 raise JournalWriteError(
-                    f"the transaction journal {self.path} cannot be written ({exc.strerror or exc}):"
-                    " the transaction was refused and not forwarded"
+                    f"the transaction journal {self.path} cannot be written ({why}): "
+                    "the transaction was refused and not forwarded"
                 ) from exc
             self._size += len(data)
 

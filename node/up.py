@@ -25,6 +25,7 @@ from ledger.manifest import Manifest, verify_manifest
 from ledger.rpc import RpcClient
 from ledger.settings import LedgerSettings
 from ledger.tx import Sender
+from node.chainfront import ChainFront
 from node.datadir import (
     CHAIN_DIR,
     LOG_DIR,
@@ -38,7 +39,6 @@ from node.datadir import (
     stop_orphans,
     write_private,
 )
-from node.chainfront import ChainFront
 from node.errors import EXIT_CHAIN_BEHIND, ChainBehindDatabaseError, NodeError
 from node.options import DatabaseUrl, DataDir, RpcUrl, fail, print_manifest
 from node.replay import ChainLossError, dependents, quarantine, replay

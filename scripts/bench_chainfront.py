@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-from eth_account import Account  # noqa: E402
+import httpx
+from eth_account import Account
 
-from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain, free_port  # noqa: E402
-from node.chainfront import ChainFront  # noqa: E402
-from node.txlog import TxLog  # noqa: E402
+from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain, free_port
+from node.chainfront import ChainFront
+from node.txlog import TxLog
 
 
 def _call(http: httpx.Client, url: str, method: str, params: list[object]) -> object:
@@ -63,7 +63,12 @@ def sends(url: str, keys: list[str], per_key: int) -> float:
     """Seconds per transaction, ``len(keys)`` senders in parallel, each waiting for its reply."""
     with httpx.Client() as http:
         firsts = [
-            int(_call(http, url, "eth_getTransactionCount", [Account.from_key(k).address, "pending"]), 16)  # type: ignore[arg-type]
+            int(
+                _call(
+                    http, url, "eth_getTransactionCount", [Account.from_key(k).address, "pending"]
+                ),
+                16,
+            )  # type: ignore[arg-type]
             for k in keys
         ]
     batches = [_raws(k, f, per_key) for k, f in zip(keys, firsts, strict=True)]
@@ -92,7 +97,9 @@ def main() -> None:
     p.add_argument("--reads", type=int, default=2000)
     p.add_argument("--sends", type=int, default=300, help="per sender")
     p.add_argument("--senders", type=int, default=8)
-    p.add_argument("--serve", nargs=3, metavar=("UPSTREAM", "JOURNAL", "PORT"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--serve", nargs=3, metavar=("UPSTREAM", "JOURNAL", "PORT"), help=argparse.SUPPRESS
+    )
     a = p.parse_args()
     if a.serve:
         serve(a.serve[0], a.serve[1], int(a.serve[2]))

@@ -90,7 +90,7 @@ class Chaos:
                 if self.rng.random() < 0.3:
                     self.story.grant(url, manifest, max_uses=60_000)
                 self.story.pull(url, manifest)
-            except Exception:  # noqa: BLE001 - the power goes out mid-request
+            except Exception:
                 return
 
     def _transfers(self, stop: threading.Event) -> None:
@@ -115,7 +115,7 @@ class Chaos:
                         receipt = rpc.call("eth_getTransactionReceipt", [h])
                     if receipt is not None:
                         self.told.add(str(h), "transfer")
-            except Exception:  # noqa: BLE001 - the power goes out mid-request
+            except Exception:
                 return
 
     # ---- a round: run, cut the power, restart, check ---------------------------------

@@ -164,7 +164,7 @@ class TxLog:
 
     def mark(self, kind: str, tx_hash: str, status: str = "", *, sync: bool = False) -> None:
         """An outcome (``A``/``R``/``L``); not fsync'd unless asked (the next append syncs it)."""
-        rest = [tx_hash, status] if status else [tx_hash]
+        rest = [tx_hash, *status.split()]
         self._write(_line(" ".join([kind, *rest])), sync=sync)
         self._apply(kind, rest)
 

@@ -274,12 +274,12 @@ class ChainFront:
         ``?``: the replay gives the block its original timestamp, hence its original hash."""
         call = {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt"}
         try:
-            for _ in range(20):  # automine answers before the block is sealed
+            for attempt in range(40):  # automine answers before the block is sealed
                 got = json.loads(await self._forward(_dumps({**call, "params": [tx_hash]})))
                 receipt = got.get("result")
                 if receipt:
                     break
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.001 if attempt else 0)
             else:
                 return "?"
             block = {**call, "method": "eth_getBlockByNumber"}

@@ -117,6 +117,7 @@ def _start_chain(
     s: LedgerSettings, external: str | None, database_url: str, accept_loss: bool
 ) -> _Chain:
     if external is None:
+        _set_aside_torn_state(s.data_dir / CHAIN_DIR / "anvil-state.json")
         # anvil on an internal port; the node's RPC URL is the journaling front.
         chain = EmbeddedChain(
             state_dir=s.data_dir / CHAIN_DIR,
@@ -144,6 +145,19 @@ def _start_chain(
     except ConfigurationError:
         governor = None
     return _Chain(external, None, governor)
+
+
+def _set_aside_torn_state(state: Path) -> None:
+    """A state file cut mid-write (power lost while anvil wrote it) stops anvil from starting:
+    move it aside; the journal holds every transaction and the replay restores them."""
+    if not state.exists() or not (state.parent / JOURNAL_FILE).exists():
+        return
+    try:
+        json.loads(state.read_bytes())
+    except ValueError:
+        aside = state.with_name(f"{state.name}.torn-{int(time.time() * 1000)}")
+        state.rename(aside)
+        typer.echo(f"warning: {state} was cut mid-write; set aside as {aside.name}", err=True)
 
 
 def _replay(s: LedgerSettings, c: _Chain, database_url: str, accept_loss: bool) -> None:

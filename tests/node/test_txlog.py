@@ -107,3 +107,17 @@ def test_a_write_past_the_file_size_limit_is_refused_and_undone(tmp_path: Path) 
     assert "refused:" in done.stdout and "File too large" in done.stdout, done.stdout
     assert path.stat().st_size == size  # the partial record was cut back
     assert [t.raw for t in TxLog.open(path).entries] == [_raw(0)]
+
+
+def test_a_state_file_cut_mid_write_is_set_aside(tmp_path: Path) -> None:
+    from node.up import _set_aside_torn_state
+
+    TxLog.open(tmp_path / "tx-journal.log").close()
+    state = tmp_path / "anvil-state.json"
+    state.write_text('{"block": {"number": "0x1"}, "accounts": {"0x')  # cut mid-write
+    _set_aside_torn_state(state)
+    assert not state.exists()
+    assert [p.name.startswith("anvil-state.json.torn-") for p in tmp_path.iterdir()].count(True)
+    state.write_text("{}")  # a whole one stays
+    _set_aside_torn_state(state)
+    assert state.exists()

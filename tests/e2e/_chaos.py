@@ -164,6 +164,23 @@ class Chaos:
         self.check_told()
         return out
 
+    def gas_report(self) -> str:
+        """Balances of the actors that pay gas, and the chain's gas price (diagnosis)."""
+        from node.datadir import custodian_key
+
+        custodian = Account.from_key(custodian_key(self.node.data_dir)[0]).address
+        with RpcClient(self.node.info["rpc_url"], timeout=10) as rpc:
+            price = int(rpc.call("eth_gasPrice"), 16)
+            block = rpc.call("eth_getBlockByNumber", ["latest", False])
+            out = [f"gas price {price}", f"base fee {int(block.get('baseFeePerGas', '0x0'), 16)}"]
+            for label, address in (
+                ("custodian", custodian),
+                ("wallet", Account.from_key(WALLET_KEY).address),
+            ):
+                bal = int(rpc.call("eth_getBalance", [address, "latest"]), 16)
+                out.append(f"{label} {address} balance {bal}")
+        return "; ".join(out)
+
     def check_index(self) -> None:
         """The index equals the chain over the whole range (``audit verify``)."""
         wait_indexed(self.node)

@@ -84,6 +84,9 @@ class LedgerCalls:
     def is_agent(self, enterprise: str, agent: str) -> Read[bool]:
         return self._read("isAgent", _one, _a(enterprise), _a(agent))
 
+    def is_trusted_forwarder(self, forwarder: str) -> Read[bool]:
+        return self._read("isTrustedForwarder", _one, _a(forwarder))
+
     def agent_expiry(self, enterprise: str, agent: str) -> Read[int]:
         return self._read("agentExpiry", _one, _a(enterprise), _a(agent))
 

@@ -46,6 +46,7 @@ _UNSAFE = frozenset({"eth_sendRawTransaction", "eth_sendTransaction"})
 _NONCE_MESSAGES = (
     "nonce",
     "already known",
+    "already imported",
     "known transaction",
     "replacement transaction",
 )

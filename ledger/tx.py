@@ -361,8 +361,9 @@ class AsyncTxManager:
         except RpcResponseError as exc:
             if isinstance(exc, RpcNonceError):
                 self.nonce_errors += 1
-            # "already known": the node holds these very bytes, so they were not refused.
-            known = "already known" in exc.rpc_message.lower()
+            # "already known" / "already imported": the node holds these very bytes (pending or
+            # mined), so they were not refused.
+            known = _node_holds(exc)
             if self.hooks.refused is not None and not known:
                 await self.hooks.refused(signed, exc)
             raise
@@ -377,7 +378,7 @@ class AsyncTxManager:
         try:
             await self._broadcast(signed)
         except RpcResponseError as exc:
-            if "already known" not in exc.rpc_message.lower():
+            if not _node_holds(exc):
                 raise
         return signed.tx_hash
 
@@ -450,7 +451,7 @@ class AsyncTxManager:
                 tx_hash, _ = await self.sender.send(self.rpc, pending.tx)
                 pending.tx_hash = tx_hash
         except RpcResponseError as exc:
-            if "already known" in exc.rpc_message.lower():
+            if _node_holds(exc):
                 return
             # The nonce was used by something else: this transaction can never be mined.
             raise TransactionDroppedError(
@@ -538,3 +539,9 @@ class AsyncTxManager:
         except RpcResponseError:
             pass
         return TransactionRevertedError(pending.tx_hash, block)
+
+
+def _node_holds(exc: RpcResponseError) -> bool:
+    """The node refused a broadcast because it already has these bytes (pool or chain)."""
+    message = exc.rpc_message.lower()
+    return "already known" in message or "already imported" in message

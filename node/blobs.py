@@ -18,6 +18,7 @@ import typer
 from api.ops import child_env, env_setting
 from ledger.errors import LedgerError
 from ledger.settings import LedgerSettings
+from node.chaincopy import backup_chain, restore_chain
 from node.datadir import (
     blob_dir_for,
     data_dir_lock,
@@ -70,8 +71,15 @@ def backup(
     directory: Annotated[Path, typer.Argument(help="a new or empty directory")],
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    include_custodian_key: Annotated[
+        bool,
+        typer.Option(
+            "--include-custodian-key", help="copy the custodian key too (keep the backup secret)"
+        ),
+    ] = False,
 ) -> None:
-    """Copy the database (SQLite online backup / pg_dump) and every blob into DIRECTORY."""
+    """Copy the database (SQLite online backup / pg_dump), every blob, the manifest and, on the
+    embedded chain, its state and transaction journal into DIRECTORY (while the node runs)."""
     s = settings_for(data_dir)
     code = _api_task(["backup", str(directory.resolve())], _task_env(s, None, database_url))
     if code:
@@ -79,6 +87,9 @@ def backup(
     manifest = s.resolved_manifest_path
     if manifest.exists():
         shutil.copy2(manifest, directory / "manifest.json")
+    # After the database: the journal copied now holds every transaction the copy cites.
+    for name in backup_chain(s.data_dir, directory, include_key=include_custodian_key):
+        typer.echo(f"copied {name}")
 
 
 def restore(
@@ -94,6 +105,12 @@ def restore(
         env = _task_env(s, None, database_url)
         with data_dir_lock(s.data_dir):
             code = _api_task(["restore", str(directory.resolve())], env)
+            if not code:
+                for name in restore_chain(directory, s.data_dir):
+                    typer.echo(f"restored {name}")
+                manifest = s.resolved_manifest_path
+                if (directory / "manifest.json").exists() and not manifest.exists():
+                    shutil.copy2(directory / "manifest.json", manifest)
     except LedgerError as exc:
         raise fail(exc) from exc
     if code:

@@ -18,13 +18,14 @@ import typer
 from eth_account import Account
 
 from api.ops import child_env, env_setting, redact_database_url, upgrade_database
-from ledger.chain import EmbeddedChain
+from ledger.chain import EmbeddedChain, free_port
 from ledger.client import sender_from_settings
 from ledger.errors import CodeMismatchError, ConfigurationError, LedgerError, ManifestNotFoundError
 from ledger.manifest import Manifest, verify_manifest
 from ledger.rpc import RpcClient
 from ledger.settings import LedgerSettings
 from ledger.tx import Sender
+from node.chainfront import ChainFront
 from node.datadir import (
     CHAIN_DIR,
     LOG_DIR,
@@ -40,6 +41,7 @@ from node.datadir import (
 )
 from node.errors import EXIT_CHAIN_BEHIND, ChainBehindDatabaseError, NodeError
 from node.options import DatabaseUrl, DataDir, RpcUrl, fail, print_manifest
+from node.replay import ChainLossError, dependents, quarantine, replay
 from node.startup import (
     CustodianSetup,
     check_chain_not_behind,
@@ -51,6 +53,7 @@ from node.startup import (
     restore_lost_chain,
 )
 from node.supervise import ApiChild, ApiProcess, StopFlag, supervise
+from node.txlog import JOURNAL_FILE, TxLog
 
 
 def up(
@@ -59,6 +62,14 @@ def up(
     database_url: DatabaseUrl = None,
     api_host: Annotated[str | None, typer.Option(help="default: DATASAFE_API_HOST")] = None,
     api_port: Annotated[int | None, typer.Option(help="default: DATASAFE_API_PORT or 8700")] = None,
+    accept_loss: Annotated[
+        bool,
+        typer.Option(
+            "--accept-loss",
+            help="start although journaled transactions cannot be restored: quarantine only "
+            "the records that depend on them",
+        ),
+    ] = False,
 ) -> None:
     """Start chain, ledger, custodian, database, API and indexer; stay until Ctrl-C / SIGTERM."""
     s = settings_for(data_dir)
@@ -78,8 +89,9 @@ def up(
                 database_url,
                 api_host,
                 api_port,
+                accept_loss,
             )
-    except ChainBehindDatabaseError as exc:
+    except (ChainBehindDatabaseError, ChainLossError) as exc:
         raise fail(exc, EXIT_CHAIN_BEHIND) from exc
     except LedgerError as exc:
         raise fail(exc) from exc
@@ -97,25 +109,79 @@ class _Chain:
     governor: Sender | None
     manifest: Manifest | None = None
     deployed: bool = False
+    front: ChainFront | None = None
+    journal: TxLog | None = None
 
 
-def _start_chain(s: LedgerSettings, external: str | None) -> _Chain:
+def _start_chain(
+    s: LedgerSettings, external: str | None, database_url: str, accept_loss: bool
+) -> _Chain:
     if external is None:
+        _set_aside_torn_state(s.data_dir / CHAIN_DIR / "anvil-state.json")
+        # anvil on an internal port; the node's RPC URL is the journaling front.
         chain = EmbeddedChain(
             state_dir=s.data_dir / CHAIN_DIR,
-            port=s.anvil_port,
+            port=free_port(),
             chain_id=s.chain_id,
             block_time=s.block_time,
             state_interval=s.state_interval,
             anvil_path=s.anvil_path,
             die_with_parent=True,
         ).start()
-        return _Chain(chain.url, chain, embedded_sender(s))
+        c = _Chain(chain.url, chain, embedded_sender(s))
+        try:
+            c.journal = TxLog.open(s.data_dir / CHAIN_DIR / JOURNAL_FILE)
+            _replay(s, c, database_url, accept_loss)
+            c.front = ChainFront(c.journal, chain.url, s.anvil_port).start()
+        except BaseException:
+            chain.stop()
+            if c.journal is not None:
+                c.journal.close()
+            raise
+        c.url = c.front.url
+        return c
     try:
         governor: Sender | None = sender_from_settings(s)
     except ConfigurationError:
         governor = None
     return _Chain(external, None, governor)
+
+
+def _set_aside_torn_state(state: Path) -> None:
+    """A state file cut mid-write (power lost while anvil wrote it) stops anvil from starting:
+    move it aside; the journal holds every transaction and the replay restores them."""
+    if not state.exists() or not (state.parent / JOURNAL_FILE).exists():
+        return
+    try:
+        json.loads(state.read_bytes())
+    except ValueError:
+        aside = state.with_name(f"{state.name}.torn-{int(time.time() * 1000)}")
+        state.rename(aside)
+        typer.echo(f"warning: {state} was cut mid-write; set aside as {aside.name}", err=True)
+
+
+def _replay(s: LedgerSettings, c: _Chain, database_url: str, accept_loss: bool) -> None:
+    """The journaled transactions the restored chain lacks, back in order (before anything
+    else reaches the chain); a loss is refused unless ``accept_loss``."""
+    assert c.chain is not None and c.journal is not None
+    report = replay(c.journal, c.chain.url, timeout=max(10.0, s.rpc_timeout))
+    if report.replayed or report.lost or report.unacknowledged:
+        typer.echo(
+            f"journal    {report.journaled} transaction(s): {report.on_chain} on chain, "
+            f"{len(report.replayed)} replayed, {len(report.lost)} lost, "
+            f"{len(report.unacknowledged)} never acknowledged and refused now"
+        )
+    for t in report.unacknowledged:
+        typer.echo(f"warning: not restored (no client was told it was mined): {t.describe()}")
+    if not report.lost:
+        return
+    lost = dependents(database_url, report.lost)
+    if not accept_loss:
+        raise ChainLossError(lost)
+    where = quarantine(c.journal, database_url, s.data_dir, lost)
+    for t in lost:
+        typer.echo(f"accepted loss: {t.describe()}", err=True)
+    typer.echo(f"quarantined the records that depend on them into {where}", err=True)
 
 
 def _load_ledger(s: LedgerSettings, c: _Chain) -> Manifest:
@@ -161,6 +227,7 @@ def _run(
     database_option: str | None,
     api_host: str | None,
     api_port: int | None,
+    accept_loss: bool = False,
 ) -> None:
     root = s.data_dir
     stale = read_run_file(root)
@@ -178,7 +245,7 @@ def _run(
     c: _Chain | None = None
     child: ApiChild | None = None
     try:
-        c = _start_chain(s, external)
+        c = _start_chain(s, external, database_url, accept_loss)
         manifest = _load_ledger(s, c)
         setup = ensure_custodian(c.url, manifest, custodian, s, c.governor, fund=external is None)
         # A database left behind by an older release is upgraded (a SQLite file copied first)
@@ -227,8 +294,12 @@ def _run(
         # which writes its state on SIGTERM.
         if child is not None and child.current is not None:
             child.current.stop()
+        if c is not None and c.front is not None:
+            c.front.stop()
         if c is not None and c.chain is not None:
             c.chain.stop()
+        if c is not None and c.journal is not None:
+            c.journal.close()
         with contextlib.suppress(FileNotFoundError):
             (root / RUN_FILE).unlink()
     typer.echo("stopped")
@@ -267,7 +338,8 @@ def _print_up(
     root = s.data_dir
     what = (
         f"embedded anvil (state {root / CHAIN_DIR / 'anvil-state.json'}, "
-        f"written every {s.state_interval}s and on stop)"
+        f"written every {s.state_interval}s and on stop; every transaction journaled first "
+        f"in {root / CHAIN_DIR / JOURNAL_FILE})"
         if c.chain is not None
         else "external node"
     )

@@ -53,6 +53,10 @@ def is_nonce_error(exc: RpcResponseError) -> bool:
     return isinstance(exc, RpcNonceError)
 
 
+#: The highest priority fee the custodian offers (1 gwei): it never bids against members.
+MAX_TIP_WEI = 10**9
+
+
 @dataclass(frozen=True)
 class SignedTx:
     """A signed transaction about to be broadcast: what a journal keeps to send it again."""
@@ -291,9 +295,21 @@ class AsyncTxManager:
         now = time.monotonic()
         if fresh or self._fees is None or now - self._fees[0] > 2.0:
             price = int(await self.rpc.call("eth_gasPrice"), 16)
-            tip = min(price, 10**9)
-            self._fees = (now, price * 2 + tip, tip)
+            tip = min(price, MAX_TIP_WEI)
+            # The fee cap follows the base fee, not eth_gasPrice: the node's price suggestion
+            # includes other senders' tips, and members bidding ever higher tips would
+            # otherwise price the custodian out of its own balance ("insufficient funds").
+            base = await self._base_fee()
+            cap = price * 2 + tip if base is None else base * 2 + tip
+            self._fees = (now, cap, tip)
         return {"maxFeePerGas": self._fees[1], "maxPriorityFeePerGas": self._fees[2], "type": 2}
+
+    async def _base_fee(self) -> int | None:
+        """The latest block's base fee; None on a chain without EIP-1559 blocks."""
+        block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        if not isinstance(block, dict) or block.get("baseFeePerGas") is None:
+            return None
+        return int(block["baseFeePerGas"], 16)
 
     def _call_obj(self, to: str | None, data: bytes, value: int = 0) -> dict[str, Any]:
         obj: dict[str, Any] = {"from": self.address, "data": "0x" + data.hex()}

@@ -197,7 +197,8 @@ class DemoBase:
         actor = self.cast[who]
         call = {"from": actor.address, "to": self.ledger_address, "data": hex_of(write.data)}
         nonce = int(self.rpc.call("eth_getTransactionCount", [actor.address, "pending"]), 16)
-        price = int(self.rpc.call("eth_gasPrice"), 16)
+        block = self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        tip = 10**9  # a fixed tip: bidding on eth_gasPrice (which includes tips) ratchets it up
         try:
             gas = int(int(self.rpc.call("eth_estimateGas", [call]), 16) * 1.3)
         except LedgerError:
@@ -206,7 +207,9 @@ class DemoBase:
             "to": self.ledger_address,
             "data": call["data"],
             "gas": gas,
-            "gasPrice": price * 2,
+            "type": 2,
+            "maxFeePerGas": 2 * int(block.get("baseFeePerGas") or "0x0", 16) + tip,
+            "maxPriorityFeePerGas": tip,
             "nonce": nonce,
             "chainId": self.chain_id,
             "value": 0,

@@ -100,11 +100,15 @@ class Chaos:
             try:
                 with RpcClient(rpc_url, timeout=5, retries=0) as rpc:
                     nonce = int(rpc.call("eth_getTransactionCount", [me.address, "pending"]), 16)
+                    block = rpc.call("eth_getBlockByNumber", ["latest", False])
+                    tip = 10**9  # a fixed tip: bidding on eth_gasPrice would ratchet it up
                     tx = {
                         "to": Account.create().address,
                         "value": 1,
                         "gas": 21_000,
-                        "gasPrice": 2 * int(rpc.call("eth_gasPrice"), 16),
+                        "maxFeePerGas": 2 * int(block["baseFeePerGas"], 16) + tip,
+                        "maxPriorityFeePerGas": tip,
+                        "type": 2,
                         "nonce": nonce,
                         "chainId": self.node.manifest.chain_id,
                     }
@@ -163,23 +167,6 @@ class Chaos:
         out = self._start()
         self.check_told()
         return out
-
-    def gas_report(self) -> str:
-        """Balances of the actors that pay gas, and the chain's gas price (diagnosis)."""
-        from node.datadir import custodian_key
-
-        custodian = Account.from_key(custodian_key(self.node.data_dir)[0]).address
-        with RpcClient(self.node.info["rpc_url"], timeout=10) as rpc:
-            price = int(rpc.call("eth_gasPrice"), 16)
-            block = rpc.call("eth_getBlockByNumber", ["latest", False])
-            out = [f"gas price {price}", f"base fee {int(block.get('baseFeePerGas', '0x0'), 16)}"]
-            for label, address in (
-                ("custodian", custodian),
-                ("wallet", Account.from_key(WALLET_KEY).address),
-            ):
-                bal = int(rpc.call("eth_getBalance", [address, "latest"]), 16)
-                out.append(f"{label} {address} balance {bal}")
-        return "; ".join(out)
 
     def check_index(self) -> None:
         """The index equals the chain over the whole range (``audit verify``)."""

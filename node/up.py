@@ -290,19 +290,23 @@ def _run(
         )
         typer.echo("stopping: API, then chain")
     finally:
-        # API first (its lifespan stops the indexer and the access batcher), then anvil,
-        # which writes its state on SIGTERM.
-        if child is not None and child.current is not None:
-            child.current.stop()
-        if c is not None and c.front is not None:
-            c.front.stop()
-        if c is not None and c.chain is not None:
-            c.chain.stop()
-        if c is not None and c.journal is not None:
-            c.journal.close()
-        with contextlib.suppress(FileNotFoundError):
-            (root / RUN_FILE).unlink()
+        _shut_down(root, child, c)
     typer.echo("stopped")
+
+
+def _shut_down(root: Path, child: ApiChild | None, c: _Chain | None) -> None:
+    """API first (its lifespan stops the indexer and the access batcher), then the journaling
+    front, then anvil, which writes its state on SIGTERM; the run file goes last."""
+    if child is not None and child.current is not None:
+        child.current.stop()
+    if c is not None and c.front is not None:
+        c.front.stop()
+    if c is not None and c.chain is not None:
+        c.chain.stop()
+    if c is not None and c.journal is not None:
+        c.journal.close()
+    with contextlib.suppress(FileNotFoundError):
+        (root / RUN_FILE).unlink()
 
 
 def _run_info(

@@ -76,6 +76,9 @@ POLICY: dict[str, Rule] = {
     "grants_verify_grant": Rule(_only("bank")),
     "access_list_accesses": Rule(_only("citizen", "bank", "regulator"), scoped=True),
     "access_pull": Rule(_only("bank")),
+    # Any active member relays its own signed forward request (the flow checks the signer is
+    # the caller); members who are not active are refused before a nonce is spent.
+    "forward_forward": Rule(ACTIVE),
     "trace_trace_accesses": Rule(_only("regulator")),
     "trace_trace_consents": Rule(_only("regulator")),
     "audit_verify": Rule(_only("regulator")),

@@ -103,11 +103,14 @@ class Domain:
 
     chain_id: int
     verifying_contract: str
+    #: The ledger's by default; the forwarder's domain differs only in these two.
+    name: str = NAME
+    version: str = VERSION
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": NAME,
-            "version": VERSION,
+            "name": self.name,
+            "version": self.version,
             "chainId": self.chain_id,
             "verifyingContract": to_checksum_address(self.verifying_contract),
         }
@@ -119,8 +122,8 @@ class Domain:
                 ["bytes32", "bytes32", "bytes32", "uint256", "address"],
                 [
                     _TYPEHASH["EIP712Domain"],
-                    keccak(text=NAME),
-                    keccak(text=VERSION),
+                    keccak(text=self.name),
+                    keccak(text=self.version),
                     self.chain_id,
                     to_checksum_address(self.verifying_contract),
                 ],

@@ -20,7 +20,8 @@ from eth_utils.crypto import keccak
 
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.artifacts import FORWARDER_CONTRACT, load_artifact
-from ledger.eip712 import recover, sign_digest
+from ledger.eip712 import TYPES as LEDGER_TYPES
+from ledger.eip712 import Domain, recover, sign_digest
 from ledger.errors import LedgerError
 from ledger.rpc import RpcClient
 
@@ -29,15 +30,9 @@ VERSION = "1"
 #: Ledger functions that read the ERC-2771 sender; the service relays no other.
 FORWARDABLE: frozenset[str] = frozenset({"disputeAsset", "addAgent", "removeAgent"})
 
-_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 _REQUEST_TYPE = "ForwardRequest(address from,address to,uint256 nonce,uint64 deadline,bytes data)"
 TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": LEDGER_TYPES["EIP712Domain"],
     "ForwardRequest": [
         {"name": "from", "type": "address"},
         {"name": "to", "type": "address"},
@@ -106,18 +101,7 @@ def forwarder_code_hash() -> str:
 
 
 def domain_separator(chain_id: int, forwarder: str) -> bytes:
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [
-                keccak(text=_DOMAIN_TYPE),
-                keccak(text=NAME),
-                keccak(text=VERSION),
-                chain_id,
-                to_checksum_address(forwarder),
-            ],
-        )
-    )
+    return Domain(chain_id, forwarder, NAME, VERSION).separator
 
 
 def request_digest(chain_id: int, forwarder: str, request: ForwardRequest) -> bytes:

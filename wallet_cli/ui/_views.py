@@ -1,0 +1,141 @@
+"""What the console shows that no single command emits: built from the commands' helpers.
+
+Each function takes the request's state (``_calls.helper``) and calls the functions the CLI
+commands call — the grant wizard's confirmation is ``grant._terms_words``, the trace is
+``audit.service_rows`` with ``audit``'s own filter parsing — so a page and a command can
+never disagree about what is checked or how it is said.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import time
+from typing import Any
+
+from ledger.models import GrantTerms
+from wallet_cli import _assets, _terms, audit, grant
+from wallet_cli._context import State
+from wallet_cli._render import purpose_words
+from wallet_cli.contacts import name_of
+from wallet_cli.errors import UserError
+
+
+def session(st: State) -> dict[str, Any]:
+    """Who the console acts as (the profile ``datasafe ui`` was started for)."""
+    p = st.profile()
+    meta = p.meta()
+    return {
+        "profile": p.name,
+        "address": p.address,
+        "kind": meta.get("kind"),
+        "api": st.api_base(p) if (st.api_url or st.settings.api or meta.get("api")) else None,
+        "rpc": st.rpc(p),
+    }
+
+
+def grant_preview(
+    st: State, *, asset: str, to: str, fields: str, purpose: str, for_: str, uses: str
+) -> dict[str, Any]:
+    """The wizard's last step: the CLI's plain-words confirmation for these terms."""
+    aid = _assets.b32(asset, "asset id")
+    code = grant.parse_purpose(purpose)
+    zone = _terms.local_zone()
+    window = _terms.grant_window(now=int(time.time()), for_=for_, zone=zone)
+    max_uses = _terms.parse_uses(uses, None)
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        share = grant.prepare_share(st, c, asset, to, fields)
+        terms = GrantTerms(
+            aid, share.grantee, code, share.mask, window.not_before, window.expiry, max_uses
+        )
+        words = grant._terms_words(st, c, share, terms, zone)
+    hidden = [f for f in share.schema["fields"] if f not in share.names]
+    return {"words": words, "not_shared": hidden, "fields": share.names}
+
+
+def asset_fields(st: State, *, asset: str) -> dict[str, Any]:
+    """An asset's field names (its schema), for the wizard's checkboxes."""
+    _assets.b32(asset, "asset id")
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        a: dict[str, Any] = c.get(f"/v1/assets/{asset}")
+        schema = _assets.schema_fields(c, a["schema_id"])
+    return {"asset_id": a["asset_id"], "type": schema["name"], "fields": list(schema["fields"])}
+
+
+TRACE_FILTERS = ("subject", "institution", "asset", "issuer", "grant", "purpose", "since", "until")
+
+
+def _trace_params(st: State, q: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    kind = q.get("kind") or "all"
+    if kind not in ("accesses", "consents", "all"):
+        raise UserError(f"kind must be accesses, consents or all, not {kind!r}")
+    blocks = {}
+    for name in ("from_block", "to_block"):
+        value = q.get(name)
+        if value:
+            if not str(value).isdigit():
+                raise UserError(f"{name.replace('_', ' ')} must be a block number, not {value!r}")
+            blocks[name] = int(value)
+    code = grant.parse_purpose(q["purpose"]) if q.get("purpose") else None
+    params = audit._service_params(
+        q.get("subject") or None,
+        audit._address(st, q.get("institution") or None, "institution"),
+        q.get("asset") or None,
+        audit._address(st, q.get("issuer") or None, "issuer"),
+        q.get("grant") or None,
+        code,
+        audit._day(q.get("since") or None, False),
+        audit._day(q.get("until") or None, True),
+        blocks.get("from_block"),
+        blocks.get("to_block"),
+    )
+    return kind, params
+
+
+def trace(st: State, *, query: dict[str, Any]) -> dict[str, Any]:
+    """The regulator's trace from the service's index, with the API's filters."""
+    kind, params = _trace_params(st, query)
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        rows, indexed_to = audit.service_rows(c, kind, params, 1000)
+    names: dict[str, str] = {}
+    for r in rows:
+        inst = str(r.get("institution") or "")
+        if inst and inst not in names:
+            names[inst] = name_of(st, inst)
+        r["institution_name"] = names.get(inst, "")
+        code = r.get("purpose")
+        r["purpose_words"] = purpose_words(int(code)) if code is not None else ""
+    return {"rows": rows, "indexed_to": indexed_to}
+
+
+def export(st: State, *, query: dict[str, Any], fmt: str) -> list[dict[str, Any]] | str:
+    """The service's streamed export (JSON rows, or CSV with the service's columns)."""
+    from ledger.trace import CSV_COLUMNS
+
+    if fmt not in ("csv", "json"):
+        raise UserError(f"format must be csv or json, not {fmt!r}")
+    kind, params = _trace_params(st, query)
+    p, key = st.unlock()
+    with st.client(key, p) as c:
+        rows = audit.exported_rows(c, key, kind, params)
+    if fmt == "json":
+        return rows
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*CSV_COLUMNS, "fields"])
+    for r in rows:
+        fields = r.get("fields")
+        w.writerow([*(r[k] for k in CSV_COLUMNS), ";".join(fields) if fields else ""])
+    return buf.getvalue()
+
+
+def audit_verify(st: State, *, from_block: int | None, to_block: int | None) -> Any:
+    """``audit verify`` over a block range (from the deployment when no start is given)."""
+    if from_block is None:
+        with st.client(None) as c:
+            from_block = st.require_pin(c).deploy_block
+    return inspect.unwrap(audit.verify_)(from_block=from_block, to_block=to_block, rows_file=None)

@@ -8,6 +8,8 @@
     history.replaceState(null, "", location.pathname);
   }
   const token = sessionStorage.getItem(TOKEN_KEY) || "";
+  // The printed URL pasted into a tab already showing the console: start again with it.
+  window.addEventListener("hashchange", () => location.reload());
   const $ = (sel, root) => (root || document).querySelector(sel);
 
   class ApiError extends Error {
@@ -62,11 +64,14 @@
   const mono = (v) => el("code", { title: v }, short(v));
   const when = (ts) => (ts ? new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "-");
 
+  // The CLI's line; its code appended when the words do not carry it already.
+  const errWords = (e) => (e.code && !String(e.message).includes(`(${e.code})`) ? `${e.message} (${e.code})` : String(e.message || e));
+
   function say(section, err) {
     const box = $(".error", section);
     if (!box) return;
     if (!err) { box.hidden = true; box.textContent = ""; return; }
-    box.textContent = err.code ? `${err.message} (${err.code})` : String(err.message || err);
+    box.textContent = errWords(err);
     box.hidden = false;
   }
 
@@ -104,7 +109,7 @@
     const head = el("h3", {}, `${a.type} (version ${a.version}, ${a.status})`);
     const meta = el("p", { class: "hint" }, "issued by ", a.issuer_name, " · asset ", mono(a.asset_id));
     if (!o) {
-      const why = a.open_error ? `${a.open_error.message} (${a.open_error.code})` : "not opened";
+      const why = a.open_error ? errWords(a.open_error) : "not opened";
       return el("article", { class: "card" }, head, meta, el("p", { class: "error" }, "Could not open: " + why));
     }
     const onChain = o.verified_against === "chain";
@@ -324,7 +329,7 @@
       const errBox = $("#audit-form + .error");
       errBox.hidden = true;
       try { drawReport(await api("POST", "/api/audit/verify", auditForm())); }
-      catch (e) { errBox.textContent = `${e.message} (${e.code})`; errBox.hidden = false; $("#audit-report").replaceChildren(); }
+      catch (e) { errBox.textContent = errWords(e); errBox.hidden = false; $("#audit-report").replaceChildren(); }
     });
   });
 
@@ -352,7 +357,7 @@
       $("#audit-report").replaceChildren(
         el("p", { class: r.drift.length ? "error" : "done" }, `${r.grants_served} grants served, ${r.grants_on_chain} on chain: ${verdict}.`),
         r.drift.length ? table(["grant", "problem"], r.drift.map((d) => [mono(d.grant_id), d.problem])) : "");
-    } catch (e) { errBox.textContent = `${e.message} (${e.code})`; errBox.hidden = false; }
+    } catch (e) { errBox.textContent = errWords(e); errBox.hidden = false; }
   }));
 
   // ---- institution desk -----------------------------------------------------------------
@@ -387,7 +392,7 @@
     } catch (e) {
       $("#who").textContent = "not connected";
       const box = $("#fatal");
-      box.textContent = `${e.message} (${e.code})`;
+      box.textContent = errWords(e);
       box.hidden = false;
       for (const s of document.querySelectorAll("main > section")) s.hidden = true;
     }

@@ -65,7 +65,14 @@ def asset_fields(st: State, *, asset: str) -> dict[str, Any]:
     return {"asset_id": a["asset_id"], "type": schema["name"], "fields": list(schema["fields"])}
 
 
-TRACE_FILTERS = ("subject", "institution", "asset", "issuer", "grant", "purpose", "since", "until")
+def registered_names(st: State) -> dict[str, str]:
+    """Address (lower case) -> the name the chain's directory registered; empty without one."""
+    from wallet_cli import directory
+
+    try:
+        return {e["address"].lower(): e["name"] for e in directory._entries(st, None)}
+    except UserError:
+        return {}
 
 
 def _trace_params(st: State, q: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -101,9 +108,9 @@ def trace(st: State, *, query: dict[str, Any]) -> dict[str, Any]:
     p, key = st.unlock()
     with st.client(key, p) as c:
         rows, indexed_to = audit.service_rows(c, kind, params, 1000)
-    names: dict[str, str] = {}
+    names = registered_names(st)
     for r in rows:
-        inst = str(r.get("institution") or "")
+        inst = str(r.get("institution") or "").lower()
         if inst and inst not in names:
             names[inst] = name_of(st, inst)
         r["institution_name"] = names.get(inst, "")

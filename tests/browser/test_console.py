@@ -188,7 +188,7 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         reg.click("nav button[data-page='regulator']")
         for _ in range(120):
             reg.click("#trace-search")
-            reg.wait_for_load_state("networkidle")
+            reg.wait_for_selector("#trace-summary[data-done='1']")
             if "revoked" in reg.inner_text("#trace-table"):
                 break
             reg.wait_for_timeout(500)
@@ -200,9 +200,7 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         assert "loan underwriting" in reg.inner_text("#chart-purpose")
         reg.fill("#trace-form input[name='grant']", gid)
         reg.click("#trace-search")
-        reg.wait_for_function(
-            "document.querySelector('#trace-summary').textContent.startsWith('3 events')"
-        )
+        reg.wait_for_selector("#trace-summary[data-done='1']:has-text('3 events')")
         shots(reg, "regulator")
         with reg.expect_download() as download:
             reg.click("#export-csv")

@@ -154,7 +154,9 @@ def contacts(base: State, given: dict[str, Any]) -> Any:
 
 
 def trace(base: State, given: dict[str, Any]) -> Any:
-    return helper(base, _views.trace, query=given)
+    route = str(given.get("route") or "accesses")
+    cursor = str(given.get("cursor") or "") or None
+    return helper(base, _views.trace_page, query=given, route=route, cursor=cursor)
 
 
 def export(base: State, given: dict[str, Any]) -> Any:

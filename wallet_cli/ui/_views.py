@@ -14,8 +14,9 @@ import io
 import time
 from typing import Any
 
+from api.client import DataSafeProblemError
 from ledger.models import GrantTerms
-from wallet_cli import _assets, _terms, audit, grant
+from wallet_cli import _assets, _terms, _trace, audit, grant
 from wallet_cli._context import State
 from wallet_cli._render import purpose_words
 from wallet_cli.contacts import name_of
@@ -65,14 +66,24 @@ def asset_fields(st: State, *, asset: str) -> dict[str, Any]:
     return {"asset_id": a["asset_id"], "type": schema["name"], "fields": list(schema["fields"])}
 
 
+_NAMES_FOR = 30.0  # seconds a read of the directory is reused (a trace reads it per page)
+_names: dict[str, tuple[float, dict[str, str]]] = {}
+
+
 def registered_names(st: State) -> dict[str, str]:
     """Address (lower case) -> the name the chain's directory registered; empty without one."""
     from wallet_cli import directory
 
+    where = f"{st.settings.home}|{st.profile_name}|{st.rpc_url}"
+    seen = _names.get(where)
+    if seen is not None and time.monotonic() - seen[0] < _NAMES_FOR:
+        return dict(seen[1])
     try:
-        return {e["address"].lower(): e["name"] for e in directory._entries(st, None)}
+        names = {e["address"].lower(): e["name"] for e in directory._entries(st, None)}
     except UserError:
-        return {}
+        names = {}
+    _names[where] = (time.monotonic(), names)
+    return dict(names)
 
 
 def _trace_params(st: State, q: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -102,21 +113,43 @@ def _trace_params(st: State, q: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return kind, params
 
 
-def trace(st: State, *, query: dict[str, Any]) -> dict[str, Any]:
-    """The regulator's trace from the service's index, with the API's filters."""
+def trace_page(
+    st: State, *, query: dict[str, Any], route: str, cursor: str | None
+) -> dict[str, Any]:
+    """One page of the regulator's trace (the page ``audit.service_rows`` reads in its loop).
+
+    Page by page, so the browser draws the first rows while the rest arrive.
+    """
     kind, params = _trace_params(st, query)
+    limit = str(query.get("limit") or "1000")
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise UserError(f"limit must be 1 to 1000 rows, not {limit!r}")
+    if route not in audit._ROUTES[kind]:
+        raise UserError(f"route must be one of {', '.join(audit._ROUTES[kind])}, not {route!r}")
     p, key = st.unlock()
     with st.client(key, p) as c:
-        rows, indexed_to = audit.service_rows(c, kind, params, 1000)
+        page = c.get(
+            f"/v1/trace/{route}",
+            params=dict(params, limit=int(limit), **({"cursor": cursor} if cursor else {})),
+        )
+    if page["indexed_to"] is None:
+        raise DataSafeProblemError(503, {"code": "not_ready", "detail": "no index yet"})
+    rows: list[dict[str, Any]] = page["items"]
     names = registered_names(st)
     for r in rows:
+        r["event"] = _trace.event_name(str(r["kind"]))
         inst = str(r.get("institution") or "").lower()
         if inst and inst not in names:
             names[inst] = name_of(st, inst)
         r["institution_name"] = names.get(inst, "")
         code = r.get("purpose")
         r["purpose_words"] = purpose_words(int(code)) if code is not None else ""
-    return {"rows": rows, "indexed_to": indexed_to}
+    return {
+        "rows": rows,
+        "next_cursor": page["next_cursor"],
+        "indexed_to": page["indexed_to"],
+        "routes": audit._ROUTES[kind],
+    }
 
 
 def export(st: State, *, query: dict[str, Any], fmt: str) -> list[dict[str, Any]] | str:

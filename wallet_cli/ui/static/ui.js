@@ -274,20 +274,46 @@
     return q;
   }
 
+  // Page by page: the first rows are drawn at once, the rest as they arrive.
+  const ROUTES = { all: ["accesses", "consents"], accesses: ["accesses"], consents: ["consents"] };
+  let traceRun = 0;
   $("#trace-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const section = $("#page-regulator");
+    const section = $("#page-regulator"), run = ++traceRun, q = filters();
+    const summary = $("#trace-summary");
+    summary.removeAttribute("data-done");
     busy($("#trace-search"), async () => {
       say(section, null);
-      try { drawTrace(await api("GET", "/api/trace?" + filters())); }
-      catch (e) { say(section, e); $("#trace-summary").textContent = ""; }
+      const rows = [];
+      const routes = ROUTES[q.get("kind") || "all"] || [q.get("kind")];
+      try {
+        for (const [n, route] of routes.entries()) {
+          let cursor = null;
+          do {
+            const p = new URLSearchParams(q);
+            p.set("route", route);
+            if (cursor) p.set("cursor", cursor);
+            p.set("limit", rows.length ? "1000" : "200"); // a small first page paints sooner
+            const page = await api("GET", "/api/trace?" + p);
+            if (run !== traceRun) return;
+            rows.push(...page.rows);
+            cursor = page.next_cursor;
+            drawTrace(rows, page.indexed_to, Boolean(cursor) || n < routes.length - 1);
+          } while (cursor);
+        }
+        summary.dataset.done = "1";
+      } catch (e) { say(section, e); summary.textContent = ""; }
     });
   });
 
-  function drawTrace(t) {
-    const rows = t.rows;
+  const byTime = (a, b) => a.at - b.at || a.block_number - b.block_number || a.log_index - b.log_index;
+
+  function drawTrace(rows, indexedTo, loading) {
+    rows.sort(byTime);
     const accesses = rows.filter((r) => r.event === "accessed");
-    $("#trace-summary").textContent = `${rows.length} events (${accesses.length} accesses), from the service's index up to block ${t.indexed_to}. Check them against the chain with “Audit verify” below.`;
+    $("#trace-summary").textContent = loading
+      ? `${rows.length} events so far (${accesses.length} accesses), loading more…`
+      : `${rows.length} events (${accesses.length} accesses), from the service's index up to block ${indexedTo}. Check them against the chain with “Audit verify” below.`;
     const count = (key) => { const m = new Map(); for (const r of accesses) m.set(key(r), (m.get(key(r)) || 0) + 1); return [...m.entries()]; };
     window.DSCharts.overTime($("#chart-time"), "Accesses over time", accesses.map((r) => r.at), "No accesses match these filters.");
     window.DSCharts.bars($("#chart-institution"), "Accesses per institution", count((r) => r.institution_name || short(r.institution)), "No accesses match these filters.");

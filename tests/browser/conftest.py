@@ -14,7 +14,7 @@ for _helpers in (_TESTS / "api", _TESTS / "wallet_cli"):
     if str(_helpers) not in sys.path:
         sys.path.insert(0, str(_helpers))
 
-from _stack import Stack, make_stack  # noqa: E402
+from _stack import Stack, make_indexed_stack  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,4 @@ def console_stack(
 ) -> Iterator[Stack]:
     """The wallet stack with the service's indexer running (history and trace read it)."""
     tmp = tmp_path_factory.mktemp("console-stack")
-    db_url = pg_databases.create("console")
-    yield from make_stack(
-        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
-    )
+    yield from make_indexed_stack(anvil_chain.url, pg_databases, tmp, "console")

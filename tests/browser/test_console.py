@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from _console import RunningConsole, console_process
-from _stack import Stack
-from _wallet import Wallet
+from _stack import Stack, governor_wallet
 
 from tests.browser._chromium import browser_page
 
@@ -40,11 +39,7 @@ def shots(tmp_path: Path) -> Callable[[Any, str], None]:
 
 def _name_members(stack: Stack) -> None:
     world = stack.world
-    gov = Wallet(stack.citizen.home.parent / "governor-wallet", env=dict(stack.citizen.env))
-    gov.env["DATASAFE_HOME"] = str(gov.home)
-    gov.ok(
-        "account", "import", "gov", "--kind", "regulator", DATASAFE_IMPORT_KEY=world.governor.key
-    )
+    gov = governor_wallet(stack)
     gov.ok("directory", "name", world.bank.address, "City Commercial Bank")
     gov.ok("directory", "name", world.issuer.address, "Municipal Tax Bureau")
 
@@ -74,7 +69,6 @@ def _until(page: Any, nav: str, selector: str, timeout_s: float = 60) -> None:
 def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) -> None:
     stack = console_stack
     _name_members(stack)
-    aid = stack.issue("console")
     with (
         console_process(stack.citizen.env) as citizen,
         console_process(stack.bank.env) as bank,
@@ -86,8 +80,20 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         page.wait_for_selector("#fatal:not([hidden])")
         assert "token_required" in page.inner_text("#fatal")
 
-        # ---- my safe: every field proven against the chain ---------------------------------
+        # ---- before any record: empty states in words ---------------------------------------
         _open(page, citizen)
+        page.wait_for_selector("#safe-list .empty")
+        assert "Your safe is empty" in page.inner_text("#safe-list")
+        page.click("nav button[data-page='grants']")
+        page.wait_for_selector("#grants-list .empty")
+        assert "no grants yet" in page.inner_text("#grants-list")
+        page.click("nav button[data-page='history']")
+        page.wait_for_selector("#history-list .empty")
+        assert "Nobody has read your data" in page.inner_text("#history-list")
+
+        # ---- my safe: every field proven against the chain ---------------------------------
+        aid = stack.issue("console")
+        page.click("nav button[data-page='safe']")
         card = page.locator(f"article[data-asset='{aid}']")
         card.wait_for(timeout=60_000)
         assert "proven against the chain" in card.inner_text()
@@ -148,6 +154,12 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         desk = page.context.browser.new_page()
         desk.route("**/*", external.route)
         _open(desk, bank)
+        # an institution has no safe: refused in the CLI's words
+        desk.wait_for_selector("#page-safe .error:not([hidden])")
+        line = stack.bank.fails(3, "data", "list")
+        assert line == "error: " + desk.inner_text("#page-safe .error").removesuffix(
+            " (role_required)"
+        )
         desk.click("nav button[data-page='desk']")
         desk.fill("#desk-grant", gid)
         desk.click("#desk-verify")
@@ -166,11 +178,18 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         assert "read name, income" in read and "loan underwriting" in read
         shots(page, "history")
 
-        # ---- my grants: revoke, confirmed on the chain -------------------------------------
+        # ---- my grants: pause, resume, then revoke, each confirmed on the chain -------------
         page.click("nav button[data-page='grants']")
+        page.click(f"button[data-action='pause'][data-grant='{gid}']")
+        page.click("button[data-confirm='pause']")
+        page.wait_for_selector(f"tr:has(code[title='{gid}']) .status-paused", timeout=90_000)
+        assert "paused: the chain shows it" in page.inner_text("#page-grants .done")
+        page.click(f"button[data-action='resume'][data-grant='{gid}']")
+        page.click("button[data-confirm='resume']")
+        page.wait_for_selector(f"tr:has(code[title='{gid}']) .status-active", timeout=90_000)
         page.click(f"button[data-action='revoke'][data-grant='{gid}']")
         page.click("button[data-confirm='revoke']")
-        page.wait_for_selector("#page-grants .done:not([hidden])", timeout=90_000)
+        page.wait_for_selector("#page-grants .done:has-text('revoked')", timeout=90_000)
         assert "revoked: the chain shows it" in page.inner_text("#page-grants .done")
         page.wait_for_selector(f"tr:has(code[title='{gid}']) .status-revoked")
         shots(page, "grants")
@@ -200,16 +219,24 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         assert "loan underwriting" in reg.inner_text("#chart-purpose")
         reg.fill("#trace-form input[name='grant']", gid)
         reg.click("#trace-search")
-        reg.wait_for_selector("#trace-summary[data-done='1']:has-text('3 events')")
+        reg.wait_for_selector("#trace-summary[data-done='1']:has-text('5 events')")
         shots(reg, "regulator")
         with reg.expect_download() as download:
             reg.click("#export-csv")
         rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-        assert [r["kind"] for r in rows] == ["granted", "accessed", "revoked"] or len(rows) == 3
+        kinds = [r["kind"] for r in rows]
+        assert kinds == ["granted", "access", "paused", "resumed", "revoked"], kinds
         assert {r["grant_id"].lower() for r in rows} == {gid.lower()}
         reg.click("#audit-rows")
         reg.wait_for_selector("#audit-report p", timeout=120_000)
         assert "everything matches" in reg.inner_text("#audit-report")
+
+        # ---- nothing matches: empty charts and table say so ---------------------------------
+        reg.fill("#trace-form input[name='grant']", "0x" + "ab" * 32)
+        reg.click("#trace-search")
+        reg.wait_for_selector("#trace-summary[data-done='1']:has-text('0 events')")
+        assert "No accesses match these filters." in reg.inner_text("#chart-time")
+        assert "No events match these filters." in reg.inner_text("#trace-table")
 
         # ---- a bad filter is refused in words -----------------------------------------------
         reg.fill("#trace-form input[name='from_block']", "soon")

@@ -194,6 +194,15 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         page.wait_for_selector(f"tr:has(code[title='{gid}']) .status-revoked")
         shots(page, "grants")
 
+        # ---- a wrong record is disputed: its grants pause until the issuer resolves it ------
+        page.click("nav button[data-page='safe']")
+        page.fill(f"form[data-dispute='{aid}'] input", "income for 2025 is wrong")
+        page.click(f"form[data-dispute='{aid}'] button")
+        page.wait_for_selector(
+            f"article[data-asset='{aid}'] h3:has-text('disputed')", timeout=90_000
+        )
+        assert stack.citizen.json("data", "status", aid)["status"] == "disputed"
+
         # ---- the desk is refused, in the CLI's words ----------------------------------------
         desk.click("#desk-verify")
         desk.wait_for_selector("#page-desk .error:not([hidden])")
@@ -230,6 +239,19 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         reg.click("#audit-rows")
         reg.wait_for_selector("#audit-report p", timeout=120_000)
         assert "everything matches" in reg.inner_text("#audit-report")
+
+        # ---- members: suspend and reinstate the bank (the regulator's own transactions) -----
+        reg.wait_for_selector("#member-pick option", state="attached")
+        reg.select_option("#member-pick", stack.world.bank.address)
+        reg.click("#member-suspend")  # no reason: refused in words, nothing sent
+        reg.wait_for_selector("#member-form + .error:not([hidden])")
+        assert "reason is required" in reg.inner_text("#member-form + .error")
+        reg.fill("#member-reason", "case 2026-17")
+        reg.click("#member-suspend")
+        reg.wait_for_selector("#member-list tr:has-text('City Commercial Bank') .status-suspended")
+        assert "suspended in block" in reg.inner_text("#member-form ~ .done")
+        reg.click("#member-reinstate")
+        reg.wait_for_selector("#member-list tr:has-text('City Commercial Bank') .status-active")
 
         # ---- nothing matches: empty charts and table say so ---------------------------------
         reg.fill("#trace-form input[name='grant']", "0x" + "ab" * 32)

@@ -20,7 +20,7 @@ import typer
 
 from wallet_cli import _keyagent
 from wallet_cli._context import State, set_state, translate
-from wallet_cli.errors import EXIT_USER, WalletError
+from wallet_cli.errors import UserError, WalletError
 
 
 @dataclass
@@ -73,9 +73,7 @@ def _run(st: Capture, thunk: Callable[[Capture], Any]) -> Any:
             return st.emitted[-1]
         raise CallError(WalletError(f"the command ended with exit {done.exit_code}")) from None
     except typer.BadParameter as exc:
-        err = WalletError(str(exc), code="invalid_input")
-        err.exit_code = EXIT_USER
-        raise CallError(err) from None
+        raise CallError(UserError(str(exc), code="invalid_input")) from None
     except Exception as exc:
         translated = translate(exc, st)
         if translated is None:

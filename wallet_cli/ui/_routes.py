@@ -71,6 +71,26 @@ def _named(base: State, rows: list[dict[str, Any]], who: str, purpose: Callable[
     return rows
 
 
+def dispute(base: State, given: dict[str, Any]) -> Any:
+    """``data dispute``: the issuer must resolve it; grants on the record pause meanwhile."""
+    from wallet_cli import data
+
+    asset, reason = _text(given, "asset_id"), _text(given, "reason")
+    return command(base, data.dispute, asset=asset, reason=reason, direct=False)
+
+
+def member_action(action: str) -> Work:
+    """``member suspend|reinstate`` (the regulator's own transaction)."""
+
+    def work(base: State, given: dict[str, Any]) -> Any:
+        from wallet_cli import member
+
+        fn = {"suspend": member.suspend, "reinstate": member.reinstate}[action]
+        return command(base, fn, member=_text(given, "member"), reason=_text(given, "reason"))
+
+    return work
+
+
 def grants(base: State, given: dict[str, Any]) -> Any:
     from wallet_cli import grant
 
@@ -199,6 +219,7 @@ def desk_pull(base: State, given: dict[str, Any]) -> Any:
 API: list[tuple[str, str, Work]] = [
     ("GET", "/api/session", session),
     ("GET", "/api/safe", safe),
+    ("POST", "/api/safe/dispute", dispute),
     ("GET", "/api/grants", grants),
     ("POST", "/api/grants/revoke", grant_action("revoke")),
     ("POST", "/api/grants/pause", grant_action("pause")),
@@ -214,6 +235,8 @@ API: list[tuple[str, str, Work]] = [
     ("GET", "/api/trace/export", export),
     ("POST", "/api/audit/verify", audit_verify),
     ("POST", "/api/audit/grants", audit_grants),
+    ("POST", "/api/members/suspend", member_action("suspend")),
+    ("POST", "/api/members/reinstate", member_action("reinstate")),
     ("POST", "/api/desk/verify", desk_verify),
     ("POST", "/api/desk/pull", desk_pull),
 ]

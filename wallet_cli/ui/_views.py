@@ -26,12 +26,15 @@ from wallet_cli.errors import UserError
 def session(st: State) -> dict[str, Any]:
     """Who the console acts as (the profile ``datasafe ui`` was started for)."""
     p = st.profile()
-    meta = p.meta()
+    try:
+        api: str | None = st.api_base(p)
+    except UserError:
+        api = None
     return {
         "profile": p.name,
         "address": p.address,
-        "kind": meta.get("kind"),
-        "api": st.api_base(p) if (st.api_url or st.settings.api or meta.get("api")) else None,
+        "kind": p.meta().get("kind"),
+        "api": api,
         "rpc": st.rpc(p),
     }
 

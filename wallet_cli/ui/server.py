@@ -204,7 +204,6 @@ class Console:
     sock: socket.socket
     guard: Guard
     app: ASGIApp
-    server: Any = None
 
     @property
     def url_with_token(self) -> str:
@@ -213,13 +212,10 @@ class Console:
     def serve(self) -> None:
         import uvicorn
 
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.server.run(sockets=[self.sock])
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", server_header=False
+        )
+        uvicorn.Server(config).run(sockets=[self.sock])
 
 
 def bind(base: State, host: str = "127.0.0.1", port: int = 0) -> Console:

@@ -119,7 +119,29 @@
     const warn = o.key_binding === "foreign" ? el("p", { class: "error" }, "The encryption key bound on chain for this safe is not in this wallet: rotate your key (datasafe account rotate-key).") : null;
     return el("article", { class: "card", "data-asset": a.asset_id }, head, meta,
       el("p", {}, proof, ` · anchored in block ${o.anchored_block}, root `, mono(o.root)), warn,
-      table(["field", "value", "checked against the anchored root"], rows));
+      table(["field", "value", "checked against the anchored root"], rows),
+      a.status === "active" ? disputeForm(a) : null);
+  }
+
+  function disputeForm(a) {
+    const id = "reason-" + a.asset_id;
+    const reason = el("input", { id, name: "reason", required: true });
+    const send = el("button", { type: "submit", class: "secondary" }, "Dispute this record");
+    const form = el("form", { class: "filters", "data-dispute": a.asset_id },
+      el("label", { for: id }, "Something wrong? Say what (only its hash goes on chain)"), reason,
+      el("div", { class: "actions" }, send));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const section = $("#page-safe");
+      busy(send, async () => {
+        say(section, null);
+        try {
+          await api("POST", "/api/safe/dispute", { asset_id: a.asset_id, reason: reason.value });
+          await loaders.safe(section);
+        } catch (e) { say(section, e); }
+      });
+    });
+    return form;
   }
 
   // ---- my grants ------------------------------------------------------------------------
@@ -385,6 +407,35 @@
         r.drift.length ? table(["grant", "problem"], r.drift.map((d) => [mono(d.grant_id), d.problem])) : "");
     } catch (e) { errBox.textContent = errWords(e); errBox.hidden = false; }
   }));
+
+  // ---- members (the regulator's suspensions) ---------------------------------------------
+  async function loadMembers() {
+    const list = $("#member-list");
+    try {
+      const rows = await api("GET", "/api/directory");
+      $("#member-pick").replaceChildren(...rows.map((r) => el("option", { value: r.address }, `${r.name} (${r.kind}, ${r.status})`)));
+      list.replaceChildren(rows.length
+        ? table(["name", "kind", "status", "address"], rows.map((r) => [r.name, r.kind, el("span", { class: "status-" + r.status }, r.status), mono(r.address)]))
+        : emptyNote("The chain's directory names no member yet."));
+    } catch (e) { const errBox = $("#member-form + .error"); errBox.textContent = errWords(e); errBox.hidden = false; }
+  }
+
+  async function memberAction(action, button) {
+    const errBox = $("#member-form + .error"), done = $("#member-form ~ .done");
+    errBox.hidden = true; done.hidden = true;
+    await busy(button, async () => {
+      try {
+        const r = await api("POST", `/api/members/${action}`, { member: $("#member-pick").value, reason: $("#member-reason").value });
+        done.textContent = `${r.member} ${action === "suspend" ? "suspended" : "reinstated"} in block ${r.block} (transaction ${short(r.tx_hash)}).`;
+        done.hidden = false;
+        await loadMembers();
+      } catch (e) { errBox.textContent = errWords(e); errBox.hidden = false; }
+    });
+  }
+  $("#member-form").addEventListener("submit", (ev) => { ev.preventDefault(); memberAction("suspend", $("#member-suspend")); });
+  $("#member-reinstate").addEventListener("click", (ev) => memberAction("reinstate", ev.currentTarget));
+  $("#member-refresh").addEventListener("click", () => loadMembers());
+  loaders.regulator = () => { if (!$("#member-pick").options.length) loadMembers(); };
 
   // ---- institution desk -----------------------------------------------------------------
   async function desk(action, button) {

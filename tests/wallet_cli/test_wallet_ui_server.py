@@ -159,3 +159,10 @@ def test_the_static_files_ship_in_the_package() -> None:
 
     static = Path(wallet_cli.ui.__file__).with_name("static")
     assert {p.name for p in static.iterdir()} == {*ASSETS, "index.html"}
+
+
+def test_listed_in_help_and_lazy(empty_wallet: Wallet) -> None:
+    listing = empty_wallet.ok("--help").stdout
+    assert "ui " in listing and "Browser console on 127.0.0.1" in listing
+    own = empty_wallet.ok("ui", "--help").stdout
+    assert "--host" in own and "loopback" in own

@@ -326,7 +326,8 @@ abstract contract Consents is Assets, IConsents {
         uint64 fieldsMask = uint64(bytes8(item[32:40]));
         uint256 nonce = uint256(bytes32(item[40:72]));
         uint64 deadline = uint64(bytes8(item[72:80]));
-        address grantee;
+        // An expired request is refused before recovery, so its refusal names nobody.
+        address grantee = address(0);
         if (block.timestamp > deadline) {
             reason = REASON_SIGNATURE_EXPIRED;
         } else {

@@ -121,8 +121,8 @@ class BodyGuardMiddleware:
             for rx, method in signed_operations(scope["app"].openapi()):
                 by_method.setdefault(method, []).append(f"(?:{rx.pattern})")
             self._signed = {m: re.compile("|".join(p)) for m, p in by_method.items()}
-        rx = self._signed.get(str(scope.get("method", "")))
-        return rx is not None and rx.match(str(scope.get("path", ""))) is not None
+        pattern = self._signed.get(str(scope.get("method", "")))
+        return pattern is not None and pattern.match(str(scope.get("path", ""))) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,6 +1,6 @@
 """Every benchmark in a few minutes, one table of same-run figures against their targets.
 
-    .venv/bin/python scripts/bench_all.py [--full] [--skip wallet,relay] [--out FILE]
+    .venv/bin/python scripts/bench_all.py [--full] [--wallet] [--skip relay,...] [--out FILE]
 
 ``make bench`` runs this. Each benchmark script runs in its own process in a short mode
 and hands its figures over as JSON (``--json FILE``); gas comes from ``bench_gas.run()``.
@@ -8,7 +8,9 @@ The table says, per figure, the target and whether this run met it. The machine 
 so the speed figures are ratios measured in the same run (verify against a bare endpoint,
 vault against raw AES-GCM / HPKE) except where the target itself is absolute (pulls/s,
 grants/s, wallet seconds); the load average is printed with the table. ``--full`` runs the
-long modes the issue's targets name (10,000 pulls; 20,000 relayed grants).
+long modes the issue's targets name (10,000 pulls; 20,000 relayed grants). The wallet
+benchmark (two minutes even short: real scrypt keystores, a process per command) runs with
+``--wallet`` or ``--full``.
 """
 
 from __future__ import annotations
@@ -197,10 +199,13 @@ def render(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--full", action="store_true", help="the long modes the targets name")
+    ap.add_argument("--wallet", action="store_true", help="also the wallet CLI (~2 minutes)")
     ap.add_argument("--skip", default="", help="comma-separated: api,gas,vault,relay,wallet")
     ap.add_argument("--out", type=Path, help="also write the table (Markdown) here")
     args = ap.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if not (args.wallet or args.full):
+        skip.add("wallet")
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
     failures: list[str] = []

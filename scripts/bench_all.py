@@ -35,7 +35,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["--requests", "3000", "--pulls", "2000", "--concurrency", "32"],
         ["--requests", "4000", "--pulls", "10000", "--concurrency", "32"],
     ),
-    "vault": (["--seconds", "0.1"], ["--seconds", "0.5"]),
+    "vault": (["--seconds", "0.25"], ["--seconds", "0.5"]),
     "relay": (["--grants", "4000"], ["--grants", "20000"]),
     "wallet": (["--runs", "2", "--startup-runs", "1"], ["--runs", "10", "--startup-runs", "5"]),
 }

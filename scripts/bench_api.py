@@ -97,7 +97,7 @@ def serve_bare(port: int, rpc_url: str, ledger: str) -> None:
 # ---- helpers -----------------------------------------------------------------------------------
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout

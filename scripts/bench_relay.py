@@ -13,12 +13,15 @@ JSON-RPC batches and wait for the receipts. Reported separately:
 
     .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 1
     .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 4
+
+``--json FILE`` also writes the end-to-end figures as JSON (``scripts/bench_all.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -158,6 +161,7 @@ def main() -> int:
     p.add_argument("--block-time", type=float, default=0, help="0 = automine")
     p.add_argument("--gas-limit", type=int, default=1_000_000_000)
     p.add_argument("--start-height", type=int, default=0, help="mine empty blocks first")
+    p.add_argument("--json", type=Path, help="also write the end-to-end figures here as JSON")
     args = p.parse_args()
     relayer_keys = list(DEV_PRIVATE_KEYS[4 : 4 + args.relayers])
     extra = ("--gas-limit", str(args.gas_limit), "--silent")
@@ -201,6 +205,18 @@ def main() -> int:
         f"(heights {blocks[0]}..{blocks[-1]}), "
         f"{wall:.1f}s -> {confirmed / wall:,.0f} grants/s confirmed, {txs / wall:,.0f} tx/s"
     )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "grants": len(grants),
+                    "relayers": args.relayers,
+                    "confirmed": confirmed,
+                    "grants_per_s": confirmed / wall,
+                    "tx_per_s": txs / wall,
+                }
+            )
+        )
     return 0 if confirmed == len(grants) else 1
 
 

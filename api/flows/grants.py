@@ -37,12 +37,13 @@ async def list_grants(
             [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
             "only subjects, institutions and regulators have grants to list",
         )
-    after = _paging.decode_cursor("grants", cursor, (int, str))
-    rows = await to_thread.run_sync(
-        lambda: _store.list_grants(services.engine, **scope, after=after, limit=limit + 1)
-    )
-    rows = _paging.page(
-        request, response, "grants", rows, limit, lambda r: (r["block"], r["grant_id"])
+    rows = await _paging.fetch(
+        request,
+        response,
+        _store.GRANTS,
+        cursor,
+        limit,
+        lambda after, n: _store.list_grants(services.engine, **scope, after=after, limit=n),
     )
     # Chain reads per row of this page (at most ``limit``), never per row of the table.
     out = []

@@ -9,14 +9,15 @@ exceptions (ledger, vault, SQLAlchemy) are translated here and only here.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ledger.models import Reason
+
+# The web framework is imported where responses are made: the node's commands and the
+# operator tasks import this module too and serve nothing (that import is most of a second).
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:datasafe:problem:"
@@ -417,6 +418,8 @@ def problem_body(error: ApiError, instance: str, request_id: str | None) -> dict
 
 
 def problem_response(error: ApiError, request: Request) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     request_id = getattr(request.state, "request_id", None)
     return JSONResponse(
         problem_body(error, request.url.path, request_id),
@@ -435,6 +438,8 @@ def translate(exc: BaseException) -> ApiError | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     """The one place where exceptions become HTTP responses."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)

@@ -11,7 +11,14 @@ from fastapi import Request, Response
 from api import _paging, _store, errors
 from api.auth import Member, MemberStatus, Role
 from api.chain import GrantView
-from api.flows._shared import b32, fields_for_asset, listing_scope, may_act_for, terms_of
+from api.flows._shared import (
+    b32,
+    existing_grant,
+    fields_for_asset,
+    listing_scope,
+    may_act_for,
+    terms_of,
+)
 from api.models import GrantPublic
 from api.services import Services
 from api.terms import describe_terms, field_names
@@ -54,9 +61,7 @@ async def list_grants(
 
 
 async def get_grant(services: Services, member: Member, grant_id: str) -> GrantPublic:
-    view = await services.reads.grant(b32(grant_id))
-    if not view.exists:
-        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    view = await existing_grant(services, grant_id)
     owner = (await services.reads.asset(view.grant.asset_id)).owner
     if member.status == MemberStatus.SUSPENDED:
         # A suspended member sees only what it may still withdraw: its own grants.

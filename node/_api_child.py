@@ -1,10 +1,10 @@
-"""The API child, started ahead of time (``python -m node._api_child``).
+"""The API child, started ahead of time (``python -m node._api_child --host H --port P``).
 
 Importing the service is most of an API start. The node starts this process first, so the
 imports run while the node starts the chain and checks the database; the child then waits
-for one JSON line on stdin -- the settings (``DATASAFE_API_*``) and the ``python -m api``
-arguments -- and serves exactly as ``python -m api`` does. End of input before that line:
-the node stopped before it needed the API, and the child exits.
+for one JSON line on stdin, its settings (``DATASAFE_API_*``), and serves exactly as
+``python -m api`` with the same arguments does. End of input before that line: the node
+stopped before it needed the API, and the child exits.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ def main() -> None:
     line = sys.stdin.readline()
     if not line.strip():
         return
-    go = json.loads(line)
-    os.environ.update(go["env"])
-    serve(list(go["argv"]))
+    os.environ.update(json.loads(line))
+    serve(sys.argv[1:])
 
 
 if __name__ == "__main__":

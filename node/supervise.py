@@ -108,13 +108,13 @@ class ApiSupervisor:
         }
 
 
-def spawn_api(log_path: Path) -> subprocess.Popen[bytes]:
+def spawn_api(host: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     """An API process that imports the service now and serves once given its settings
-    (:mod:`node._api_child`)."""
+    (:mod:`node._api_child`; its arguments are those of ``python -m api``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "node._api_child"],
+            [sys.executable, "-m", "node._api_child", "--host", host, "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE,
@@ -135,11 +135,10 @@ def start_api(
 ) -> ApiProcess:
     """The API (``spawned`` ahead of time, or now) serving with the node's settings over the
     environment's; waits for /readyz."""
-    proc = spawned if spawned is not None else spawn_api(log_path)
-    go = {"env": env_overrides, "argv": ["--host", host, "--port", str(port)]}
+    proc = spawned if spawned is not None else spawn_api(host, port, log_path)
     assert proc.stdin is not None
     try:
-        proc.stdin.write(json.dumps(go).encode() + b"\n")
+        proc.stdin.write(json.dumps(env_overrides).encode() + b"\n")
         proc.stdin.close()
     except BrokenPipeError:
         pass  # it died already: the poll below reports how
@@ -205,7 +204,7 @@ class ApiChild:
     def warm_up(self) -> None:
         """Spawn the next start's process now (its imports overlap the node's own work)."""
         if self.warm is None:
-            self.warm = spawn_api(self.log_path)
+            self.warm = spawn_api(self.host, self.port, self.log_path)
 
     def discard_warm(self) -> None:
         """A warm process that will not be needed (the node stops before the API starts)."""

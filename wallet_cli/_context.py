@@ -236,9 +236,14 @@ class State:
     @contextmanager
     def client(self, key: bytes | None, profile: Profile | None = None) -> Iterator[DataSafeClient]:
         """The service, signing for the pinned deployment (resolved and checked first)."""
-        from api.client import DataSafeClient
+        import httpx
 
-        with DataSafeClient(self.api_base(profile), key, timeout=30.0) as c:
+        from api.client import DataSafeClient
+        from ledger.rpc import tls_context
+
+        base = self.api_base(profile)
+        http = httpx.Client(base_url=base, timeout=30.0, verify=tls_context(True))
+        with DataSafeClient(base, key, http=http) as c:
             pin = self.deployment(c, profile)
             if pin is not None:
                 c.chain_id, c.ledger_address = pin.chain_id, pin.ledger_address

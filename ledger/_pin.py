@@ -217,10 +217,11 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
     if pin.forwarder_code_hash is not None:
         calls.append(("eth_getCode", [forwarder, "latest"]))
     # One round trip for the four facts (every command checks them before it trusts a read).
-    replies = rpc.batch(calls)
-    for reply in replies:
+    replies: list[Any] = []
+    for reply in rpc.batch(calls):
         if isinstance(reply, Exception):
             raise reply
+        replies.append(reply)
     chain_id = int(replies[0], 16)
     if chain_id != pin.chain_id:
         differs.append(PIN_FACTS[0])

@@ -142,8 +142,11 @@ class State:
     def console(self) -> Console:
         from rich.console import Console
 
-        # Built per use so CliRunner's redirected stdout is honoured; wide so ids never wrap.
-        return Console(file=sys.stdout, width=200, highlight=False, soft_wrap=True, markup=False)
+        from wallet_cli._progress import stdout
+
+        # Built per use so CliRunner's redirected stdout (and a live bar's) is honoured; wide
+        # so ids never wrap.
+        return Console(file=stdout(), width=200, highlight=False, soft_wrap=True, markup=False)
 
     # ---- identity ----------------------------------------------------------------------
 

@@ -158,14 +158,29 @@ def _revert_data(code: int, message: str, data: Any) -> bytes | None:
     return None
 
 
-@functools.cache
-def tls_context(trust_env: bool) -> ssl.SSLContext:
-    """One verifying TLS context per process, shared by every client.
+def tls_context(url: str, trust_env: bool = True) -> ssl.SSLContext:
+    """The TLS context of a client of ``url``: one verifying context per process, shared.
 
     httpx builds a fresh one per client, loading the CA bundle each time (30-60 ms here); a
-    command that opens a service client and a few RPC clients paid that several times.
+    command that opens a service client and a few RPC clients paid that several times. A
+    plain ``http://`` client never speaks TLS: it gets a context that trusts no one (any TLS
+    it were led to would fail closed) and costs no bundle load.
     """
+    if url.lower().startswith("http://"):
+        return _trusting_no_one()
+    return _verifying(trust_env)
+
+
+@functools.cache
+def _verifying(trust_env: bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=trust_env)
+
+
+@functools.cache
+def _trusting_no_one() -> ssl.SSLContext:
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
 
 
 def _chunks(calls: Sequence[Call], size: int) -> list[Sequence[Call]]:
@@ -192,7 +207,7 @@ class RpcClient:
             timeout=timeout,
             headers={"content-type": "application/json"},
             trust_env=trust_env,
-            verify=tls_context(trust_env),
+            verify=tls_context(url, trust_env),
         )
 
     @property

@@ -245,7 +245,7 @@ class State:
         from ledger.rpc import tls_context
 
         base = self.api_base(profile)
-        http = httpx.Client(base_url=base, timeout=30.0, verify=tls_context(True))
+        http = httpx.Client(base_url=base, timeout=30.0, verify=tls_context(base))
         with DataSafeClient(base, key, http=http) as c:
             pin = self.deployment(c, profile)
             if pin is not None:

@@ -134,3 +134,17 @@ def test_grant_and_verified_pull_import_nothing_heavy(stack: Stack, tmp_path: Pa
     assert not top & set(HEAVY), sorted(top & set(HEAVY))
     assert "wallet_cli.institution" in got["areas"]  # type: ignore[operator]
     assert list((tmp_path / "pulled").iterdir())  # the pull did verify and save
+
+
+def test_account_commands_need_neither_the_service_client_nor_eth_abi(tmp_path: Path) -> None:
+    """Local account commands: no service client, no ABI codec (ledger.errors loads eth-abi
+    only to decode a revert), so they start in about half the time of a networked one."""
+    got = _probe(
+        tmp_path,
+        ["account", "create", "alice"],
+        ["--json", "account", "list"],
+        ["account", "show"],
+    )
+    assert got["codes"] == [0, 0, 0], got["codes"]
+    top = set(got["top"])  # type: ignore[arg-type]
+    assert not top & {"api", "eth_abi", "eth_utils", "httpx", *HEAVY}, sorted(top)

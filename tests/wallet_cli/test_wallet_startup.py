@@ -34,7 +34,7 @@ for item in json.loads(sys.argv[1]):
     if r.exit_code:
         print(r.output, file=sys.stderr)
 top = sorted({m.split(".")[0] for m in sys.modules})
-areas = sorted(m for m in sys.modules if m.startswith("wallet_cli."))
+areas = sorted(m for m in sys.modules if m.startswith(("wallet_cli.", "api.", "ledger.")))
 print(json.dumps({"codes": results, "top": top, "areas": areas, "limit": sys.getrecursionlimit()}))
 """
 
@@ -133,6 +133,8 @@ def test_grant_and_verified_pull_import_nothing_heavy(stack: Stack, tmp_path: Pa
     top = set(got["top"])  # type: ignore[arg-type]
     assert not top & set(HEAVY), sorted(top & set(HEAVY))
     assert "wallet_cli.institution" in got["areas"]  # type: ignore[operator]
+    # the service's own pydantic models (api.models) and the transaction manager stay out
+    assert not {"api.models", "ledger.tx"} & set(got["areas"]), got["areas"]  # type: ignore[arg-type]
     assert list((tmp_path / "pulled").iterdir())  # the pull did verify and save
 
 

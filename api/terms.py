@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from api.models import GrantTerms
+if TYPE_CHECKING:  # the wallet reads PURPOSES without building the service's pydantic models
+    from api.models import GrantTerms
 
 #: Purpose codes of the off-chain catalogue (unknown codes are shown as numbers).
 PURPOSES = {

@@ -174,8 +174,11 @@ def normalise_fingerprint(value: str) -> str:
 
 
 def genesis_hash(rpc: RpcClient) -> str:
-    block = rpc.call("eth_getBlockByNumber", ["0x0", False])
-    if not block or not block.get("hash"):
+    return _genesis_of(rpc.call("eth_getBlockByNumber", ["0x0", False]))
+
+
+def _genesis_of(block: Any) -> str:
+    if not isinstance(block, dict) or not block or not block.get("hash"):
         raise TrustError("the RPC endpoint has no genesis block", code="deployment_mismatch")
     return str(block["hash"]).lower()
 
@@ -205,15 +208,29 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
     """Raise :class:`DeploymentMismatchError` naming each of the four facts that differs."""
     differs: list[str] = []
     details: list[str] = []
-    chain_id = int(rpc.call("eth_chainId"), 16)
+    forwarder = forwarder_address(pin.ledger_address)
+    calls: list[tuple[str, list[Any]]] = [
+        ("eth_chainId", []),
+        ("eth_getBlockByNumber", ["0x0", False]),
+        ("eth_getCode", [pin.ledger_address, "latest"]),
+    ]
+    if pin.forwarder_code_hash is not None:
+        calls.append(("eth_getCode", [forwarder, "latest"]))
+    # One round trip for the four facts (every command checks them before it trusts a read).
+    replies: list[Any] = []
+    for reply in rpc.batch(calls):
+        if isinstance(reply, Exception):
+            raise reply
+        replies.append(reply)
+    chain_id = int(replies[0], 16)
     if chain_id != pin.chain_id:
         differs.append(PIN_FACTS[0])
         details.append(f"chain id ({chain_id}, pinned {pin.chain_id})")
-    genesis = genesis_hash(rpc)
+    genesis = _genesis_of(replies[1])
     if genesis != pin.genesis_hash:
         differs.append(PIN_FACTS[2])
         details.append(f"genesis block hash ({genesis}, pinned {pin.genesis_hash})")
-    code = str(rpc.call("eth_getCode", [pin.ledger_address, "latest"]))
+    code = str(replies[2])
     actual = code_hash(code) if code not in ("0x", "") else "no code"
     if actual != pin.code_hash:
         differs.append(PIN_FACTS[3])
@@ -221,8 +238,7 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
             f"ledger runtime code hash at {pin.ledger_address} ({actual}, pinned {pin.code_hash})"
         )
     if pin.forwarder_code_hash is not None:
-        forwarder = forwarder_address(pin.ledger_address)
-        fcode = str(rpc.call("eth_getCode", [forwarder, "latest"]))
+        fcode = str(replies[3])
         factual = code_hash(fcode) if fcode not in ("0x", "") else "no code"
         if factual != pin.forwarder_code_hash:
             differs.append("forwarder runtime code hash")

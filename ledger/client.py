@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
@@ -26,13 +26,19 @@ from ledger.errors import ConfigurationError
 from ledger.models import Asset, CheckResult, Grant, Member, Receipt, Schema
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.settings import LedgerSettings
-from ledger.tx import AsyncTxManager, LocalKeySender, NodeAccountSender, PendingTx, Sender
+
+# The transaction manager signs with eth-account (and py_ecc behind its keystore code, ~1 s of
+# import): only clients that send need it, not the wallet's reads.
+if TYPE_CHECKING:
+    from ledger.tx import AsyncTxManager, PendingTx, Sender
 
 T = TypeVar("T")
 
 
 def sender_from_settings(settings: LedgerSettings) -> Sender:
     """The configured sender: private key, keystore, or node-unlocked account."""
+    from ledger.tx import LocalKeySender, NodeAccountSender
+
     if settings.private_key is not None:
         return LocalKeySender.from_key(settings.private_key.get_secret_value())
     if settings.keystore_path is not None:
@@ -84,6 +90,8 @@ class AsyncLedgerClient:
         abi = ledger_abi()
         tx = None
         if with_sender:
+            from ledger.tx import AsyncTxManager
+
             tx = AsyncTxManager(
                 rpc,
                 sender_from_settings(settings),
@@ -214,6 +222,8 @@ class LedgerClient:
         self._overrides: bool | None = None
 
     async def _make_tx(self, sender: Sender, s: LedgerSettings) -> AsyncTxManager:
+        from ledger.tx import AsyncTxManager
+
         # Created inside the loop so its asyncio.Lock belongs to it.
         return AsyncTxManager(
             self._arpc,

@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
-from eth_utils.address import to_checksum_address
+# eth-abi and eth-utils (with pydantic behind them) are imported where errors are built or
+# decoded, not here: every settings class imports this module, the wallet's start-up too.
 
 
 class LedgerError(Exception):
@@ -201,6 +200,8 @@ class ErrorRegistry:
     """Maps 4-byte selectors of an ABI's custom errors to generated exception classes."""
 
     def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
+
         self._by_selector: dict[bytes, tuple[type[ContractRevertError], list[str]]] = {}
         self._by_name: dict[str, type[ContractRevertError]] = {}
         for item in abi:
@@ -228,6 +229,9 @@ class ErrorRegistry:
 
     def decode(self, data: bytes) -> ContractRevertError:
         """The typed exception for revert ``data`` (never raises)."""
+        from eth_abi.abi import decode as abi_decode
+        from eth_utils.address import to_checksum_address
+
         selector = data[:4]
         entry = self._by_selector.get(selector)
         if entry is not None:

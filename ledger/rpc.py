@@ -20,13 +20,13 @@ provider stack is not used at run time. Both share one request/response/error mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpx
 
 from ledger.errors import (
@@ -38,6 +38,13 @@ from ledger.errors import (
     RpcUnavailableError,
     UnknownRevertError,
 )
+
+# aiohttp costs ~0.1-0.2 s of import; only the async client (service, node) needs it, never
+# the wallet CLI, so it is imported when an AsyncRpcClient first talks to its node.
+if TYPE_CHECKING:
+    import ssl
+
+    import aiohttp
 
 Call = tuple[str, Sequence[Any]]
 _BACKOFF = 0.05
@@ -151,6 +158,31 @@ def _revert_data(code: int, message: str, data: Any) -> bytes | None:
     return None
 
 
+def tls_context(url: str, trust_env: bool = True) -> ssl.SSLContext:
+    """The TLS context of a client of ``url``: one verifying context per process, shared.
+
+    httpx builds a fresh one per client, loading the CA bundle each time (30-60 ms here); a
+    command that opens a service client and a few RPC clients paid that several times. A
+    plain ``http://`` client never speaks TLS: it gets a context that trusts no one (any TLS
+    it were led to would fail closed) and costs no bundle load.
+    """
+    if url.lower().startswith("http://"):
+        return _trusting_no_one()
+    return _verifying(trust_env)
+
+
+@functools.cache
+def _verifying(trust_env: bool) -> ssl.SSLContext:
+    return httpx.create_ssl_context(trust_env=trust_env)
+
+
+@functools.cache
+def _trusting_no_one() -> ssl.SSLContext:
+    import ssl
+
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+
+
 def _chunks(calls: Sequence[Call], size: int) -> list[Sequence[Call]]:
     return [calls[i : i + size] for i in range(0, len(calls), max(1, size))]
 
@@ -172,7 +204,10 @@ class RpcClient:
         self._retries = retries
         self.max_batch = max_batch
         self._http = httpx.Client(
-            timeout=timeout, headers={"content-type": "application/json"}, trust_env=trust_env
+            timeout=timeout,
+            headers={"content-type": "application/json"},
+            trust_env=trust_env,
+            verify=tls_context(url, trust_env),
         )
 
     @property
@@ -235,7 +270,7 @@ class AsyncRpcClient:
         self._codec = _Codec(url, errors)
         self._retries = retries
         self.max_batch = max_batch
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._session = session
         self._owns_session = session is None
 
@@ -244,9 +279,12 @@ class AsyncRpcClient:
         return self._codec.url
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=64)
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=64),
             )
             self._owns_session = True
         return self._session
@@ -263,6 +301,8 @@ class AsyncRpcClient:
         await self.close()
 
     async def _post(self, payload: Any, safe: bool) -> Any:
+        import aiohttp
+
         content = json.dumps(payload)
         headers = {"content-type": "application/json"}
         for attempt in range(self._retries + 1):
@@ -293,4 +333,4 @@ class AsyncRpcClient:
         return out
 
 
-__all__ = ["AsyncRpcClient", "Call", "RpcClient", "UnknownRevertError"]
+__all__ = ["AsyncRpcClient", "Call", "RpcClient", "UnknownRevertError", "tls_context"]

@@ -79,12 +79,19 @@ def read_at_next_block(
     overrides is asked at the latest block (and its time is returned). Pass the returned
     ``overrides`` back in to skip the probe next time.
     """
-    latest = rpc.call("eth_getBlockByNumber", ["latest", False])
+    # latest, pending and (first time) the overrides probe in one round trip
+    calls: list[tuple[str, list[Any]]] = [
+        ("eth_getBlockByNumber", ["latest", False]),
+        ("eth_getBlockByNumber", ["pending", False]),
+    ]
+    if overrides is None:
+        calls.append(("eth_call", chaintime.probe_params()))
+    latest, pending, *probe = rpc.batch(calls)
+    if isinstance(latest, Exception):
+        raise latest
     block, stamp = int(latest["number"], 16), int(latest["timestamp"], 16)
-    try:
-        pending = rpc.call("eth_getBlockByNumber", ["pending", False])
-    except RpcResponseError:
-        pending = None
+    if isinstance(pending, Exception) and not isinstance(pending, RpcResponseError):
+        raise pending
     at, _ = chaintime.next_block_time(
         block,
         stamp,
@@ -93,10 +100,12 @@ def read_at_next_block(
         time.time(),
     )
     if overrides is None:
-        try:
-            overrides = chaintime.probe_answered(rpc.call("eth_call", chaintime.probe_params()))
-        except (RpcResponseError, ContractRevertError):
-            overrides = False
+        answer = probe[0]
+        if isinstance(answer, Exception) and not isinstance(
+            answer, RpcResponseError | ContractRevertError
+        ):
+            raise answer
+        overrides = not isinstance(answer, Exception) and chaintime.probe_answered(answer)
     if not overrides:
         raw = rpc.call(
             "eth_call", [{"to": ledger_address, "data": "0x" + r.data.hex()}, hex(block)]

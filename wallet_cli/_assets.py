@@ -63,9 +63,10 @@ def anchored(st: State, c: DataSafeClient, asset: dict[str, Any]) -> dict[str, A
             raise RefusedError(
                 f"asset {asset['asset_id']} is not anchored on chain", code="not_on_chain"
             )
-        issuer = lc.get_member(a.issuer)
-        schema = lc.get_schema(a.schema_id)
-        owner = lc.get_member(a.owner)
+        calls = lc.calls
+        issuer, schema, owner = lc.read_many(
+            [calls.get_member(a.issuer), calls.get_schema(a.schema_id), calls.get_member(a.owner)]
+        )
     if not (issuer.status == MemberStatus.ACTIVE and issuer.roles & Role.ISSUER):
         raise RefusedError(
             f"the issuer {a.issuer} does not hold the ISSUER role on chain",

@@ -8,7 +8,7 @@ History and audit trails are decoded from the ledger's events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -113,6 +113,10 @@ def _topic_addr(address: str) -> str:
     return "0x" + "00" * 12 + address.lower().removeprefix("0x")
 
 
+#: Blocks per ``eth_getLogs`` request: public nodes cap the range, and a bar needs steps.
+LOG_SPAN = 5000
+
+
 def get_events(
     rpc_url: str,
     ledger: str,
@@ -121,18 +125,30 @@ def get_events(
     from_block: int = 0,
     to_block: int | str = "latest",
     topics: list[Any] | None = None,
+    on_blocks: Callable[[int, int], None] | None = None,
 ) -> list[Event]:
-    """Decoded ledger events of the given names, in chain order."""
+    """Decoded ledger events of the given names, in chain order.
+
+    Read in spans of :data:`LOG_SPAN` blocks up to ``to_block`` ("latest" is the head when
+    the read starts); ``on_blocks(done, total)`` hears of each span (a progress bar).
+    """
     abi = ledger_abi()
     wanted = ["0x" + abi.events_by_name[n].topic0.hex() for n in names]
-    flt: dict[str, Any] = {
+    base: dict[str, Any] = {
         "address": to_checksum_address(ledger),
-        "fromBlock": hex(from_block),
-        "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
         "topics": [wanted, *(topics or [])],
     }
+    logs: list[dict[str, Any]] = []
     with rpc_client(rpc_url) as rpc:
-        logs = rpc.call("eth_getLogs", [flt])
+        last = int(rpc.call("eth_blockNumber"), 16) if isinstance(to_block, str) else to_block
+        total = max(0, last - from_block + 1)
+        if on_blocks is not None:
+            on_blocks(0, total)
+        for lo in range(from_block, last + 1, LOG_SPAN):
+            hi = min(last, lo + LOG_SPAN - 1)
+            logs += rpc.call("eth_getLogs", [base | {"fromBlock": hex(lo), "toBlock": hex(hi)}])
+            if on_blocks is not None:
+                on_blocks(hi - from_block + 1, total)
     events = [e for e in (abi.decode_log(log) for log in logs) if e is not None]
     return sorted(events, key=lambda e: (e.block_number, e.log_index))
 

@@ -142,8 +142,11 @@ class State:
     def console(self) -> Console:
         from rich.console import Console
 
-        # Built per use so CliRunner's redirected stdout is honoured; wide so ids never wrap.
-        return Console(file=sys.stdout, width=200, highlight=False, soft_wrap=True, markup=False)
+        from wallet_cli._progress import stdout
+
+        # Built per use so CliRunner's redirected stdout (and a live bar's) is honoured; wide
+        # so ids never wrap.
+        return Console(file=stdout(), width=200, highlight=False, soft_wrap=True, markup=False)
 
     # ---- identity ----------------------------------------------------------------------
 
@@ -236,9 +239,14 @@ class State:
     @contextmanager
     def client(self, key: bytes | None, profile: Profile | None = None) -> Iterator[DataSafeClient]:
         """The service, signing for the pinned deployment (resolved and checked first)."""
-        from api.client import DataSafeClient
+        import httpx
 
-        with DataSafeClient(self.api_base(profile), key, timeout=30.0) as c:
+        from api.client import DataSafeClient
+        from ledger.rpc import tls_context
+
+        base = self.api_base(profile)
+        http = httpx.Client(base_url=base, timeout=30.0, verify=tls_context(base))
+        with DataSafeClient(base, key, http=http) as c:
             pin = self.deployment(c, profile)
             if pin is not None:
                 c.chain_id, c.ledger_address = pin.chain_id, pin.ledger_address

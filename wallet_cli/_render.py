@@ -9,8 +9,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from api.terms import PURPOSES
-
 
 def when(ts: int | None) -> str:
     if not ts:
@@ -19,6 +17,8 @@ def when(ts: int | None) -> str:
 
 
 def purpose_words(code: int) -> str:
+    from api.terms import PURPOSES  # the service's models behind it: not for `account list`
+
     return PURPOSES.get(code, f"purpose code {code}")
 
 

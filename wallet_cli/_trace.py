@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,11 +37,15 @@ def _hex(b: Any) -> str:
 
 
 def trace(
-    rpc_url: str, ledger: str, from_block: int, to_block: int | str = "latest"
+    rpc_url: str,
+    ledger: str,
+    from_block: int,
+    to_block: int | str = "latest",
+    on_blocks: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every consent and access event in chain order, each with its grant's context."""
     events = _chain.get_events(
-        rpc_url, ledger, TRACE_EVENTS, from_block=from_block, to_block=to_block
+        rpc_url, ledger, TRACE_EVENTS, from_block=from_block, to_block=to_block, on_blocks=on_blocks
     )
     grants: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []

@@ -12,13 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.client import key_binding_body
-from ledger import trust
-from ledger.keybinding import KeyBindingError, check_member_key
-from vault.errors import KeyProofError
-from vault.keyproof import key_proof_valid
 from vault.keys import EncryptionKeyPair, Suite
-from wallet_cli import _confirm
 from wallet_cli._context import JsonOpt, command, state
 from wallet_cli._home import Profile, check_name, open_enc_key_with
 from wallet_cli._keyagent import Secret
@@ -364,6 +358,15 @@ _BINDING_TTL = 3600
 def _register(p: Profile, key: bytes, kp: EncryptionKeyPair) -> dict[str, Any]:
     """Bind ``kp`` on chain with the member's own signature (relayed: no gas), publish it,
     and report it done only once the wallet has read the binding back from the chain."""
+    # The service client and the chain's trust checks only here: `account create`, `list`,
+    # `show` start without them (about half their start-up).
+    from api.client import key_binding_body
+    from ledger import trust
+    from ledger.keybinding import KeyBindingError, check_member_key
+    from vault.errors import KeyProofError
+    from vault.keyproof import key_proof_valid
+    from wallet_cli import _confirm
+
     st = state()
     rpc = st.rpc(p, required="registering an encryption key")
     assert rpc is not None

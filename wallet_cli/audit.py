@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from api.client import DataSafeClient, DataSafeProblemError
 from ledger import trust
 from wallet_cli import _chain, _trace
 from wallet_cli._context import JsonOpt, State, command, state
+from wallet_cli._progress import counting, progress
 from wallet_cli._render import purpose_words, table, when
 from wallet_cli.contacts import name_of
 from wallet_cli.errors import EXIT_REFUSED, UserError
@@ -105,7 +107,11 @@ def _order_key(r: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def service_rows(
-    c: DataSafeClient, kind: str, params: dict[str, Any], page_size: int
+    c: DataSafeClient,
+    kind: str,
+    params: dict[str, Any],
+    page_size: int,
+    on_rows: Callable[[int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Every matching row, page by page (keyset cursor), merged in chronological order."""
     rows: list[dict[str, Any]] = []
@@ -117,6 +123,8 @@ def service_rows(
             page = c.get(f"/v1/trace/{route}", params=q)
             indexed_to = page["indexed_to"]
             rows += page["items"]
+            if on_rows is not None:
+                on_rows(len(page["items"]))
             cursor = page["next_cursor"]
             if cursor is None:
                 break
@@ -129,7 +137,11 @@ def service_rows(
 
 
 def exported_rows(
-    c: DataSafeClient, key: bytes, kind: str, params: dict[str, Any]
+    c: DataSafeClient,
+    key: bytes,
+    kind: str,
+    params: dict[str, Any],
+    on_bytes: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every matching row through the streamed JSON export (``format=json``)."""
     rows: list[dict[str, Any]] = []
@@ -137,25 +149,33 @@ def exported_rows(
         with _trace.open_stream(
             c, key, f"/v1/trace/{route}", params=dict(params, format="json")
         ) as resp:
-            rows += json.loads(resp.read())
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+            rows += json.loads(bytes(body))
     rows.sort(key=_order_key)
     return rows
 
 
 def _stream_export(
-    c: DataSafeClient, key: bytes, kind: str, params: dict[str, Any], fmt: str
+    st: State, c: DataSafeClient, key: bytes, kind: str, params: dict[str, Any], fmt: str
 ) -> None:
     """Pass the service's streamed export through to stdout (one route: as it arrives)."""
-    if len(_ROUTES[kind]) == 1:
-        with _trace.open_stream(
-            c, key, f"/v1/trace/{_ROUTES[kind][0]}", params=dict(params, format=fmt)
-        ) as resp:
-            out = sys.stdout
-            for chunk in resp.iter_text():
-                out.write(chunk)
-            out.flush()
-        return
-    rows = exported_rows(c, key, kind, params)
+    with progress(st, "Exporting trace rows", unit="bytes") as step:
+        received = counting(step)
+        if len(_ROUTES[kind]) == 1:
+            with _trace.open_stream(
+                c, key, f"/v1/trace/{_ROUTES[kind][0]}", params=dict(params, format=fmt)
+            ) as resp:
+                out = sys.stdout
+                for chunk in resp.iter_text():
+                    out.write(chunk)
+                    received(len(chunk))
+                out.flush()
+            return
+        rows = exported_rows(c, key, kind, params, received)
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -221,7 +241,8 @@ def trace_(
         p, key = st.unlock()
         with st.client(key, p) as c:
             try:
-                rows, indexed_to = service_rows(c, kind, {**params}, page_size)
+                with progress(st, "Fetching trace rows", unit="rows") as step:
+                    rows, indexed_to = service_rows(c, kind, {**params}, page_size, counting(step))
             except DataSafeProblemError as exc:
                 if exc.code not in _trace.INDEX_MISSING or st.rpc(p) is None:
                     raise
@@ -229,7 +250,7 @@ def trace_(
                 if fmt == "table":
                     _service_table(st, rows, indexed_to)
                 else:
-                    _stream_export(c, key, kind, params, fmt)
+                    _stream_export(st, c, key, kind, params, fmt)
                 return
     _chain_trace(
         st, subject, inst, asset, iss, grant, code, lo, hi, from_block, to_block, kind, fmt
@@ -292,9 +313,14 @@ def _chain_trace(
     if issuer is not None:
         raise UserError("--issuer needs the service's index (pass --api URL)")
     rpc, ledger, start = _chain_source(st)
-    rows = _trace.trace(
-        rpc, ledger, max(start, from_block or 0), to_block if to_block is not None else "latest"
-    )
+    with progress(st, "Reading ledger events", unit="blocks") as step:
+        rows = _trace.trace(
+            rpc,
+            ledger,
+            max(start, from_block or 0),
+            to_block if to_block is not None else "latest",
+            on_blocks=step,
+        )
     kinds = {
         "all": None,
         "accesses": {"accessed", "refused"},
@@ -395,12 +421,14 @@ def verify_(
                 rng = trust.audit_upper_bound(r, first, to_block, indexed)
             last = rng.last
             params = {"from_block": first, "to_block": last}
-            claimed = exported_rows(c, key, "all", params)
+            with progress(st, "Fetching the service's rows", unit="bytes") as step:
+                claimed = exported_rows(c, key, "all", params, counting(step))
         if to_block is None:
             behind = {"head": rng.head, "indexed_to": indexed, "index_behind": rng.index_behind}
     if last < first:
         raise UserError(f"empty range: --from-block {first} is after --to-block {last}")
-    report = verify_rows(rpc, pin, claimed, from_block=first, to_block=last).to_json()
+    with progress(st, f"Re-deriving rows from chain events, blocks {first}..{last}"):
+        report = verify_rows(rpc, pin, claimed, from_block=first, to_block=last).to_json()
     if behind:
         report |= behind
         if behind["index_behind"]:
@@ -473,7 +501,8 @@ def _verify_grants(st: State) -> None:
     with st.client(key, p) as c:
         pin = st.require_pin(c, p)
         served: list[dict[str, Any]] = c.get_all("/v1/grants")
-    rows = _trace.trace(rpc, pin.ledger_address, pin.deploy_block)
+    with progress(st, "Reading ledger events", unit="blocks") as step:
+        rows = _trace.trace(rpc, pin.ledger_address, pin.deploy_block, on_blocks=step)
     status: dict[str, str] = {}
     uses: dict[str, int] = {}
     for r in rows:

@@ -144,9 +144,7 @@ def code(
     if out is not None and out.suffix.lower() not in (".png", ".svg"):
         raise UserError(f"--out {out}: give a .png or .svg file name", code="bad_output")
     p = st.profile()
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    ring = p.keyring(passphrase)
+    key, ring = st.keys(p)  # from the agent when unlocked; else one derivation
     with st.client(key, p) as c:
         share = prepare_share(st, c, asset, to, fields)
         _check_fits(share, to)
@@ -256,9 +254,7 @@ def redeem(
         )
     rpc = st.rpc(p, required="redeem (the code is checked against the chain)")
     assert rpc is not None
-    passphrase = st.passphrase(f"Passphrase for {p.name}")
-    key = p.unlock(passphrase)
-    ring = p.keyring(passphrase)
+    key, ring = st.keys(p)  # from the agent when unlocked; else one derivation
     from wallet_cli import _redeem
     from wallet_cli.institution import pull_into
 

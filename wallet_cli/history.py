@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -20,11 +21,14 @@ from api.client import DataSafeClient, DataSafeProblemError
 from wallet_cli import _chain, _trace
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
+from wallet_cli._progress import Step, counting, progress
 from wallet_cli._render import purpose_words, table, when
 from wallet_cli.contacts import name_of
 from wallet_cli.errors import UserError
 
 app = typer.Typer(help="Who accessed my data (data tracker).", no_args_is_help=True)
+
+_WATCHING = "Watching for new events (Ctrl-C to stop)"
 
 COLUMNS = ["when", "event", "who", "fields", "purpose", "use", "proof (tx)"]
 
@@ -42,12 +46,12 @@ def _fields(mask: int | None, grant: dict[str, Any] | None) -> str:
 
 
 def _rows_from_chain(
-    rpc: str, ledger: str, start: int, me: str
+    rpc: str, ledger: str, start: int, me: str, step: Step | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     head = _chain.block_number(rpc)
     rows = [
         r
-        for r in _trace.trace(rpc, ledger, start, head)
+        for r in _trace.trace(rpc, ledger, start, head, on_blocks=step)
         if r["event"] in ("accessed", "refused")
         and me.lower() in (str(r["subject"]).lower(), str(r["institution"]).lower())
     ]
@@ -230,27 +234,42 @@ def _follow_service(
 ) -> None:
     """Stream ``/v1/me/events``; reconnect with ``Last-Event-ID`` if the connection drops."""
     ends = time.monotonic() + follow_for if follow_for > 0 else None
-    while ends is None or time.monotonic() < ends:
-        params: dict[str, Any] = {}
-        if ends is not None:
-            params["max_seconds"] = max(0.5, ends - time.monotonic())
-        headers = {"Accept": "text/event-stream"}
-        if cursor:
-            headers["Last-Event-ID"] = cursor
-        try:
-            with _trace.open_stream(
-                c, key, "/v1/me/events", params=params, headers=headers
-            ) as resp:
-                for ev_id, _name, data in _trace.sse(resp):
-                    _print_row(st, grants, service_row(json.loads(data)))
-                    cursor = ev_id or cursor
-        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
-            time.sleep(0.5)  # dropped: resume from the last event seen
-            continue
-        if ends is None:
-            time.sleep(0.5)
+    with progress(st, _WATCHING, transient=True) as step:
+        seen = counting(step)
+        while ends is None or time.monotonic() < ends:
+            cursor = _stream_once(st, c, key, grants, cursor, ends, seen)
     if not st.json and cursor is not None:
         st.console.print(f"cursor: {cursor}")
+
+
+def _stream_once(
+    st: State,
+    c: DataSafeClient,
+    key: bytes,
+    grants: dict[str, dict[str, Any]],
+    cursor: str | None,
+    ends: float | None,
+    seen: Callable[[int], None],
+) -> str | None:
+    """One connection to ``/v1/me/events``: its rows printed; the cursor to resume from."""
+    params: dict[str, Any] = {}
+    if ends is not None:
+        params["max_seconds"] = max(0.5, ends - time.monotonic())
+    headers = {"Accept": "text/event-stream"}
+    if cursor:
+        headers["Last-Event-ID"] = cursor
+    try:
+        with _trace.open_stream(c, key, "/v1/me/events", params=params, headers=headers) as resp:
+            for ev_id, _name, data in _trace.sse(resp):
+                _print_row(st, grants, service_row(json.loads(data)))
+                seen(1)
+                cursor = ev_id or cursor
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+        time.sleep(0.5)  # dropped: resume from the last event seen
+        return cursor
+    if ends is None:
+        time.sleep(0.5)
+    return cursor
 
 
 def _chain_history(
@@ -272,19 +291,24 @@ def _chain_history(
                 "reading the chain, --since is a block number (cursors are the service's)"
             )
         start = max(start, int(since) + 1)
-    rows, head = _rows_from_chain(rpc, ledger, start, p.address)
+    with progress(st, "Reading ledger events", unit="blocks") as step:
+        rows, head = _rows_from_chain(rpc, ledger, start, p.address, step)
     _show(st, grants, rows, "chain", head)
     if not follow:
         return
     ends = time.monotonic() + follow_for if follow_for > 0 else None
-    while ends is None or time.monotonic() < ends:
-        time.sleep(interval)
-        if _chain.block_number(rpc) <= head:
-            continue
-        # from the deployment again: an access needs its grant's event for its context
-        new, new_head = _rows_from_chain(rpc, ledger, int(info["deploy_block"]), p.address)
-        fresh = [r for r in new if r["block"] > head]
-        head = max(head, new_head)
-        for r in fresh:
-            r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
-            _print_row(st, grants, r)
+    with progress(st, _WATCHING, transient=True) as step:
+        seen = counting(step)
+        while ends is None or time.monotonic() < ends:
+            time.sleep(interval)
+            if _chain.block_number(rpc) <= head:
+                continue
+            # from the deployment again: an access needs its grant's event for its context
+            new, new_head = _rows_from_chain(rpc, ledger, int(info["deploy_block"]), p.address)
+            fresh = [r for r in new if r["block"] > head]
+            head = max(head, new_head)
+            step(0, note=f"chain head {head}")
+            for r in fresh:
+                r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
+                _print_row(st, grants, r)
+            seen(len(fresh))

@@ -8,6 +8,7 @@ observable; behaviour against a real chain is covered by every anvil-backed test
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from ledger.errors import (
     RpcResponseError,
     RpcUnavailableError,
 )
-from ledger.rpc import AsyncRpcClient, RpcClient
+from ledger.rpc import AsyncRpcClient, RpcClient, tls_context
 
 
 class Node:
@@ -170,3 +171,16 @@ async def test_async_client_shares_the_model(node: tuple[Node, str]) -> None:
     async with AsyncRpcClient(url, retries=2) as rpc:
         with pytest.raises(RpcUnavailableError):
             await rpc.call("eth_sendRawTransaction", ["0x01"])
+
+
+def test_tls_contexts_are_shared_and_plain_http_trusts_no_one() -> None:
+    """One CA-bundle load per process; an http:// client's context verifies but trusts no CA,
+    so a TLS connection it were led to would fail closed rather than go unchecked."""
+    secure = tls_context("https://rpc.example")
+    assert secure is tls_context("https://other.example")
+    assert secure.verify_mode == ssl.CERT_REQUIRED and secure.check_hostname
+    assert secure.cert_store_stats()["x509_ca"] > 0  # the CA bundle, loaded once
+    plain = tls_context("http://127.0.0.1:8545")
+    assert plain is not secure and plain is tls_context("HTTP://localhost")
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.get_ca_certs() == [] and plain.cert_store_stats()["x509_ca"] == 0

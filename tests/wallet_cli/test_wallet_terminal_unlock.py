@@ -112,3 +112,66 @@ def test_unlock_grant_lock_at_a_terminal(stack: Stack) -> None:
         term.type("datasafe lock")
         time.sleep(0.5)
         term.close()
+
+
+def test_unlocked_citizen_grants_shows_a_code_and_sees_the_clerks_access(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The issue's story in one sitting: unlock once; a grant confirmed at the prompt and a
+    counter code shown, neither asking for the passphrase; the clerk redeems the code; the
+    citizen's history shows the access; lock."""
+    from _stack import pin_of
+
+    common = {
+        "DATASAFE_API": stack.server.url,
+        "DATASAFE_RPC": stack.rpc,
+        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
+        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
+        "TERM": "xterm",
+        "LANG": "C.UTF-8",
+        "PS1": "$ ",
+    }
+    loan, counter = stack.issue("story loan"), stack.issue("story counter")
+    png = tmp_path / "code.png"
+    citizen = Terminal(common | {"DATASAFE_HOME": str(stack.citizen.home)})
+    clerk = Terminal(common | {"DATASAFE_HOME": str(stack.bank.home)})
+    me, desk = Screen(citizen), Screen(clerk)
+    try:
+        citizen.type("datasafe unlock --for 10m")
+        me.next("Passphrase for li:")
+        citizen.type(PASSPHRASE)
+        me.next("Unlocked li until")
+        citizen.type(
+            f"datasafe grant create --asset {loan} --to citybank --fields name,income "
+            "--purpose loan --for 3d --uses 2"
+        )
+        me.next("Sign and send this consent? [y/N]:")
+        citizen.type("y")
+        me.next("Consent receipt")
+        citizen.type(
+            f"datasafe grant code --asset {counter} --to citybank --fields name,income "
+            f"--purpose loan --valid 5m --out {png}"
+        )
+        me.next("QR version")
+        screen = me.since("datasafe grant code")
+        assert "Show this code at the counter:" in screen and ("▀" in screen or "█" in screen)
+        assert "Passphrase" not in me.since("datasafe grant create")  # the agent signed both
+
+        clerk.type(f"datasafe redeem --image {png} --out {tmp_path / 'counter'}")
+        desk.next("Passphrase for citybank:")
+        clerk.type(PASSPHRASE)
+        desk.next("Pulled and verified (use 1)")
+        saved = json.loads(next((tmp_path / "counter").glob("*.json")).read_text())
+
+        citizen.type("datasafe history list")
+        screen = me.next(saved["access_tx"][:20])
+        assert "Passphrase" not in me.since("datasafe history list")
+        assert "citybank" in me.since("datasafe history list")
+        citizen.type("datasafe lock")
+        me.next("Locked")
+        assert PASSPHRASE not in citizen.screen() + clerk.screen()
+    finally:
+        citizen.type("datasafe lock")
+        time.sleep(0.5)
+        citizen.close()
+        clerk.close()

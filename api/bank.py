@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from ledger import trust
 from ledger.calls import LedgerCalls
 from ledger.eip712 import Domain, sign_access_request
 from ledger.models import AccessRequest, Asset, Grant, MemberStatus, Role
+from ledger.nonces import next_access_nonce
 from ledger.rpc import RpcClient
 from ledger.trust import AccessRecord, PinnedDeployment, ServiceContradictedError
 from vault.errors import VaultError
@@ -173,7 +173,7 @@ def _signed_pull(
 ) -> tuple[AccessRequest, dict[str, Any]]:
     """An access request for the whole grant, signed for the pinned ledger, and the answer."""
     mask = view.grant.fields_mask
-    request = AccessRequest(view.grant_id, mask, secrets.randbits(64), int(time.time()) + ttl)
+    request = AccessRequest(view.grant_id, mask, next_access_nonce(), int(time.time()) + ttl)
     signature = sign_access_request(key, Domain(pin.chain_id, pin.ledger_address), request)
     pulled: dict[str, Any] = c.post(
         "/v1/access",

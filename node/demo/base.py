@@ -27,6 +27,7 @@ from ledger.eip712 import Domain, sign_access_request, sign_grant
 from ledger.errors import LedgerError
 from ledger.keybinding import KeyBindingError
 from ledger.models import AccessRequest, GrantTerms
+from ledger.nonces import next_access_nonce
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.tx import AsyncTxManager, Sender
 from node.demo.cast import (
@@ -320,7 +321,7 @@ class DemoBase:
         return hex_of(gid)
 
     def _access_body(self, who: str, gid: str, mask: int) -> dict[str, Any]:
-        req = AccessRequest(b32_of(gid), mask, secrets.randbits(64), int(time.time()) + 600)
+        req = AccessRequest(b32_of(gid), mask, next_access_nonce(), int(time.time()) + 600)
         sig = sign_access_request(self.cast[who].key, self.domain, req)
         return {
             "grant_id": gid,

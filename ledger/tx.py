@@ -219,7 +219,7 @@ class AsyncTxManager:
         self._chain_id = chain_id
         self._fees: tuple[float, int, int] | None = None
         #: Raw gas estimates per call shape (:meth:`shape_gas`).
-        self._shape_gas: dict[Hashable, int] = {}
+        self.shape_estimates: dict[Hashable, int] = {}
         #: Broadcasts the node accepted, refusals for a nonce, replacements sent (for metrics).
         self.sent = 0
         self.nonce_errors = 0
@@ -279,12 +279,12 @@ class AsyncTxManager:
         raises here), the later ones reuse it. Call :meth:`forget_shape` when a
         transaction ran out of the limit it got.
         """
-        if shape not in self._shape_gas:
-            self._shape_gas[shape] = await self._estimate(to, data)
-        return int(self._shape_gas[shape] * multiplier) + self.gas_margin
+        if shape not in self.shape_estimates:
+            self.shape_estimates[shape] = await self._estimate(to, data)
+        return int(self.shape_estimates[shape] * multiplier) + self.gas_margin
 
     def forget_shape(self, shape: Hashable) -> None:
-        self._shape_gas.pop(shape, None)
+        self.shape_estimates.pop(shape, None)
 
     async def _build(self, to: str | None, data: bytes, gas: int, value: int) -> dict[str, Any]:
         tx: dict[str, Any] = {

@@ -274,3 +274,41 @@ def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
     finally:
         rpc.close()
     assert _receipt(world, tx_hash) is not None
+
+
+def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
+    engine: Any,
+) -> None:
+    """The journal row and the next nonce are committed together before the broadcast; the
+    slot stays locked across it (on PostgreSQL another replica's slot waits until release),
+    and a failed broadcast puts the stored nonce back."""
+    journal, other = TxJournal(engine), TxJournal(engine)
+    sender = "0x" + "ab" * 20
+    slot = journal.nonce_slot(sender)
+    entry = TxJournal.entry(tx_hash="0x" + "01" * 32, sender=sender, nonce=0, raw=b"r", kind="t")
+    slot.journal(entry, 1)
+    with engine.connect() as conn:  # committed before the broadcast
+        assert conn.execute(sa.select(api_db.tx_journal.c.nonce)).scalar_one() == 0
+        assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+    taken: list[int] = []
+
+    def take() -> None:
+        theirs = other.nonce_slot(sender)
+        taken.append(theirs.stored)
+        theirs.release(None)
+
+    waiter = threading.Thread(target=take)
+    waiter.start()
+    waiter.join(0.5)
+    if engine.dialect.name == "postgresql":
+        assert waiter.is_alive() and not taken  # the lock outlived the commit
+    slot.release(1)
+    waiter.join()
+    assert taken == [1]
+    again = journal.nonce_slot(sender)
+    again.journal(
+        TxJournal.entry(tx_hash="0x" + "02" * 32, sender=sender, nonce=1, raw=b"s", kind="t"), 2
+    )
+    again.release(None)  # the broadcast failed: the stored nonce goes back
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1

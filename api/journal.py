@@ -9,9 +9,10 @@ Three pieces of cross-process coordination live here, all in the shared database
   nonce) order: the same bytes give the same transaction hash, hence the same
   grant ids, and the records the database holds become true again.
 * :meth:`TxJournal.nonce_slot` serialises nonce allocation + broadcast for one
-  key across processes: a transaction holds ``SELECT ... FOR UPDATE`` on the
-  key's ``api_nonce_locks`` row until the broadcast is done. On SQLite the row
-  lock is a no-op: one API process per SQLite database is assumed.
+  key across processes: a session advisory lock on the key (PostgreSQL) is held
+  until the broadcast is done, while the journal entry and the key's next nonce
+  in ``api_nonce_locks`` are committed together before it. On SQLite the lock
+  is a no-op: one API process per SQLite database is assumed.
 * :class:`IndexerLease` elects the one replica that runs the event indexer: a
   PostgreSQL session-level advisory lock held on a dedicated connection. When
   the holder dies its connection closes and PostgreSQL releases the lock, so a

@@ -37,7 +37,7 @@ _NONCE_RETRIES = 3
 
 
 class _JournalNonces:
-    """:class:`ledger.tx.SharedNonces` on the journal's row lock (shared by all replicas)."""
+    """:class:`ledger.tx.SharedNonces` on the journal's nonce lock (shared by all replicas)."""
 
     def __init__(self, journal: TxJournal) -> None:
         self._journal = journal
@@ -86,7 +86,7 @@ class Relayer:
         self.timeout = timeout
         self.poll_interval = poll_interval
         #: With a journal, every broadcast is journaled first and the custodian's nonce is
-        #: allocated under the database row lock shared by all replicas.
+        #: allocated under the database lock shared by all replicas.
         self.journal = journal
         hooks = TxHooks(self._journal_tx, self._forget_refused) if journal else TxHooks()
         self._slots = _JournalNonces(journal) if journal else None

@@ -139,8 +139,11 @@ async def relay_via_api(
     batch: int,
     concurrency: int,
     db_url: str,
-) -> tuple[int, int, Counter[str]]:
-    """Relay ``grants`` through the service's relayer; (grants confirmed, txs, db counts)."""
+) -> tuple[int, int, Counter[str], Counter[str]]:
+    """Relay ``grants`` through the service's relayer.
+
+    Returns (grants confirmed, transactions, database counts, seconds in send / wait).
+    """
     from api import db as api_db
     from api.chain import ChainGateway
     from api.journal import TxJournal
@@ -158,6 +161,7 @@ async def relay_via_api(
     ]
     sizes = [min(batch, len(grants) - i) for i in range(0, len(grants), batch)]
     confirmed = 0
+    spent: Counter[str] = Counter()
     async with aiohttp.ClientSession() as session:
         chain = ChainGateway(url, ledger, session)
         relayer = Relayer(
@@ -177,7 +181,12 @@ async def relay_via_api(
             nonlocal confirmed
             while jobs:
                 data, n = jobs.pop()
-                receipt = await relayer.send_and_wait(data, gas=gas)
+                t0 = time.perf_counter()
+                tx_hash = await relayer.send(data, gas=gas)
+                t1 = time.perf_counter()
+                receipt = await relayer.wait(tx_hash)
+                spent["send"] += t1 - t0
+                spent["wait"] += time.perf_counter() - t1
                 confirmed += n if receipt.success else 0
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -185,7 +194,7 @@ async def relay_via_api(
         ctypes.CDLL(None).fflush(None)  # libpq's trace streams are buffered by the C library
         counts["round trips"] = sum(_requests(p, start.get(p, 0)) for p in traces.iterdir())
     engine.dispose()
-    return confirmed, len(todo), counts
+    return confirmed, len(todo), counts, spent
 
 
 def _trace_round_trips(engine: sa.Engine) -> Path | None:
@@ -236,7 +245,7 @@ def run_via_api(
     try:
         api_db.migrate(api_db.make_engine(db_url))
         t = time.perf_counter()
-        confirmed, txs, counts = asyncio.run(
+        confirmed, txs, counts, spent = asyncio.run(
             relay_via_api(chain_url, ledger, key, grants, args.batch, args.concurrency, db_url)
         )
         wall = time.perf_counter() - t
@@ -245,6 +254,9 @@ def run_via_api(
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     per_tx = ", ".join(f"{k} {v / txs:.1f}" for k, v in sorted(counts.items()))
+    per_tx += ", ms in send (lock queue + hold) {:.1f}, in wait {:.1f}".format(
+        *(spent[k] / txs * 1000 for k in ("send", "wait"))
+    )
     print(
         f"via api relayer, {args.database}, concurrency {args.concurrency}, batch {args.batch}: "
         f"{confirmed} grants in {txs} tx, {wall:.1f}s -> {txs / wall:,.1f} tx/s, "

@@ -312,3 +312,53 @@ def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
     again.release(None)  # the broadcast failed: the stored nonce goes back
     with engine.connect() as conn:
         assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+
+
+def test_a_mined_replacement_takes_over_the_relay_rows_of_the_version_it_replaced(
+    world: World, engine: Any
+) -> None:
+    """Two versions of one custodian nonce are journaled and a relay row names the first;
+    the second is mined. Both the relayer's ``mined`` and a restart's ``resubmit`` leave one
+    journal row per nonce and point the relay row at the mined version."""
+    journal, outbox = TxJournal(engine), Outbox(engine)
+    custodian = world.custodian  # type: ignore[attr-defined]
+    first, nonce, first_raw = _signed_call(world)
+    tx = {
+        "to": custodian.address,
+        "value": 0,
+        "data": b"",
+        "gas": 60_000,
+        "gasPrice": world.w3.eth.gas_price * 3,  # the replacement pays more
+        "nonce": nonce,
+        "chainId": world.chain_id,
+    }
+    signed = Account.sign_transaction(tx, custodian.key)
+    second, second_raw = "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+    for h, raw in ((first, first_raw), (second, second_raw)):
+        journal.record(tx_hash=h, sender=custodian.address, nonce=nonce, raw=raw, kind="t")
+    outbox.begin("grant:0xfeed", "grant", {"row": {}})
+    outbox.sent("grant:0xfeed", first)
+    world.w3.eth.send_raw_transaction(second_raw)
+    receipt = world.w3.eth.wait_for_transaction_receipt(second)
+
+    rpc = RpcClient(world.rpc_url)
+    try:
+        report = resubmit(journal, rpc)  # a restart before the relayer saw it mined
+    finally:
+        rpc.close()
+    assert report.dropped == [first] and not report.lost
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
+        named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
+    assert rows == [second] and named == second
+
+    # The relayer's own path: the mined version settles the other in one transaction.
+    journal.record(tx_hash=first, sender=custodian.address, nonce=nonce, raw=first_raw, kind="t")
+    outbox.sent("grant:0xfeed", first)
+    journal.mined(
+        second, int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex(), True, [first]
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
+        named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
+    assert rows == [second] and named == second

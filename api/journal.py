@@ -185,6 +185,18 @@ class TxJournal:
         except sa.exc.IntegrityError:
             pass  # the same bytes were journaled already (a retry or the other replica)
 
+    def unmined_raw(self, sender: str, low: int, high: int) -> list[bytes]:
+        """Journaled, never seen mined transactions of ``sender`` with nonces in [low, high)."""
+        c = tx_journal.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.raw)
+                .where(c.sender == sender.lower(), c.nonce >= low, c.nonce < high)
+                .where(c.block.is_(None))
+                .order_by(c.nonce, c.seq)
+            ).scalars()
+            return [bytes(r) for r in rows]
+
     def forget(self, tx_hash: str) -> None:
         """Drop a transaction the node refused outright: it can never be mined."""
         with self._engine.begin() as conn:

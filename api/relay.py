@@ -19,6 +19,7 @@ get. Batches (``shape``) take their gas limit from an estimate cached per shape.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Hashable
 
 from anyio import to_thread
@@ -88,7 +89,11 @@ class Relayer:
         #: With a journal, every broadcast is journaled first and the custodian's nonce is
         #: allocated under the database lock shared by all replicas.
         self.journal = journal
-        hooks = TxHooks(self._journal_tx, self._forget_refused) if journal else TxHooks()
+        hooks = (
+            TxHooks(self._journal_tx, self._forget_refused, self._fill_gap)
+            if journal
+            else TxHooks()
+        )
         self._slots = _JournalNonces(journal) if journal else None
         self.tx: AsyncTxManager | None = None
         self.custodian: str | None = None
@@ -149,6 +154,22 @@ class Relayer:
         """The node refused it outright: unless it is mined after all, it never will be."""
         if self.journal is not None and await self.receipt_or_none(tx.tx_hash) is None:
             await to_thread.run_sync(self.journal.forget, tx.tx_hash)
+
+    async def _fill_gap(self, pending: PendingTx) -> None:
+        """Before a stuck custodian transaction is replaced: broadcast what the node never got.
+
+        A replica that died between journaling a transaction (with the next nonce) and
+        broadcasting it leaves a nonce gap every later transaction queues behind; its
+        journaled bytes fill it.
+        """
+        journal, tx = self.journal, self.tx
+        assert journal is not None and tx is not None
+        mined = int(await tx.rpc.call("eth_getTransactionCount", [tx.address, "latest"]), 16)
+        if mined >= pending.nonce:
+            return
+        for raw in await to_thread.run_sync(journal.unmined_raw, tx.address, mined, pending.nonce):
+            with contextlib.suppress(lerr.RpcResponseError):  # known, or another version won
+                await tx.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
 
     # ---- members' transactions ----------------------------------------------------------
 

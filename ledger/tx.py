@@ -83,6 +83,8 @@ class TxHooks:
 
     before_broadcast: Callable[[SignedTx], Awaitable[None]] | None = None
     refused: Callable[[SignedTx, RpcResponseError], Awaitable[None]] | None = None
+    #: Runs before a stuck transaction is replaced (a journal may fill a nonce gap below it).
+    stuck: Callable[[PendingTx], Awaitable[None]] | None = None
 
 
 class SharedNonces(Protocol):
@@ -380,6 +382,8 @@ class AsyncTxManager:
         """Replace ``pending`` in place: it becomes the new version, the old hash is kept."""
         pending.replacements += 1
         pending.submitted_at = time.monotonic()
+        if self.hooks.stuck is not None:
+            await self.hooks.stuck(pending)
         try:
             new = await self.replace(pending)
         except RpcResponseError:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from _api_server import live_server, world_settings
@@ -21,8 +22,10 @@ from eth_account import Account
 
 from api import db as api_db
 from api import errors
+from api.chain import ChainGateway
 from api.journal import IndexerLease, ResubmitError, TxJournal, resubmit
 from api.outbox import Outbox
+from api.relay import Relayer
 from ledger.rpc import RpcClient
 
 
@@ -362,3 +365,36 @@ def test_a_mined_replacement_takes_over_the_relay_rows_of_the_version_it_replace
         rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
         named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
     assert rows == [second] and named == second
+
+
+async def test_a_replica_that_died_between_journal_and_broadcast_stalls_no_one(
+    world: World, engine: Any
+) -> None:
+    """The dead replica journaled nonce n and stored n + 1, then never broadcast: the live
+    one's next transaction (n + 1) is stuck behind the gap until, before replacing it, the
+    relayer broadcasts the journaled bytes of n. Both are mined."""
+    custodian = world.custodian  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        relayer = Relayer(
+            ChainGateway(world.rpc_url, world.ledger_address, session),
+            chain_id=world.chain_id,
+            confirmations=0,
+            timeout=60,
+            custodian_key=custodian.key_bytes,
+            journal=TxJournal(engine),
+            replace_after=0.2,
+        )
+        to_self = {"gas": 60_000, "to": custodian.address}
+        assert (await relayer.wait(await relayer.send(b"", **to_self))).success  # type: ignore[arg-type]
+        dead, nonce, raw = _signed_call(world)
+        slot = TxJournal(engine).nonce_slot(custodian.address)
+        slot.journal(
+            TxJournal.entry(tx_hash=dead, sender=custodian.address, nonce=nonce, raw=raw, kind="t"),
+            nonce + 1,
+        )
+        slot.release(nonce + 1)  # (the process died here: the lock goes with its connection)
+        live = await relayer.send(b"", **to_self)  # type: ignore[arg-type]
+        receipt = await relayer.wait(live)
+    assert receipt.success
+    assert _receipt(world, dead) is not None  # the gap was filled with the journaled bytes
+    assert world.w3.eth.get_transaction_count(custodian.address) == nonce + 2

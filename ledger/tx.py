@@ -374,7 +374,14 @@ class AsyncTxManager:
         tip = max(int(tx["maxPriorityFeePerGas"] * fee_bump) + 1, now["maxPriorityFeePerGas"])
         tx["maxPriorityFeePerGas"] = tip
         tx["maxFeePerGas"] = max(int(tx["maxFeePerGas"] * fee_bump) + 1, now["maxFeePerGas"], tip)
-        tx_hash, raw = await self._sign_and_send(tx)
+        counted = self.nonce_errors
+        try:
+            tx_hash, raw = await self._sign_and_send(tx)
+        except RpcNonceError:
+            # Its nonce is used, normally by a version of this very transaction mined
+            # meanwhile: no nonce clash of the sender's (the metric counts those).
+            self.nonce_errors = counted
+            raise
         self.replaced += 1
         return PendingTx(tx_hash, pending.nonce, tx, raw)
 
@@ -384,6 +391,8 @@ class AsyncTxManager:
         pending.submitted_at = time.monotonic()
         if self.hooks.stuck is not None:
             await self.hooks.stuck(pending)
+            if await self.mined(pending) is not None:
+                return  # what the hook did got it mined
         try:
             new = await self.replace(pending)
         except RpcResponseError:

@@ -398,3 +398,4 @@ async def test_a_replica_that_died_between_journal_and_broadcast_stalls_no_one(
     assert receipt.success
     assert _receipt(world, dead) is not None  # the gap was filled with the journaled bytes
     assert world.w3.eth.get_transaction_count(custodian.address) == nonce + 2
+    assert relayer.nonce_errors == 0  # filled, not replaced into a nonce the chain just took

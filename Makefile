@@ -90,10 +90,14 @@ fmt: bootstrap
 	$(FORGE) fmt
 
 gas-bench: bootstrap
+	cd $(FORGE_ROOT) && $(FORGE) build --quiet
 	$(PY) scripts/bench_gas.py
 
-bench: gas-bench
-	$(PY) scripts/bench_vault.py
+# Every benchmark in short modes (a few minutes), one table of same-run figures against their
+# targets (scripts/bench_all.py; BENCH_ARGS="--wallet" adds the wallet CLI, "--full" the long modes).
+bench: bootstrap
+	cd $(FORGE_ROOT) && $(FORGE) build --quiet
+	$(PY) scripts/bench_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf out cache .pytest_cache .hypothesis

@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from anyio import to_thread
 from fastapi import Query, Request, Response
 
 from api import errors
@@ -44,6 +46,25 @@ PAGE_HEADERS: dict[str, Any] = {
 
 Key = tuple[int | str, ...]
 Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A listing's sort key: the cursor's tag and its columns, each with its type.
+
+    One definition orders the SQL (``api._store``), checks an incoming cursor and writes
+    the next one, so the three cannot drift apart.
+    """
+
+    kind: str
+    columns: tuple[tuple[str, type], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def key_of(self, row: Mapping[str, Any]) -> Key:
+        return tuple(row[name] for name, _ in self.columns)
 
 
 def encode_cursor(kind: str, key: Key) -> str:
@@ -98,3 +119,19 @@ def page(
     query["cursor"] = cursor
     response.headers["Link"] = f'<{request.url.path}?{urlencode(query)}>; rel="next"'
     return rows
+
+
+async def fetch(
+    request: Request,
+    response: Response,
+    keyset: Keyset,
+    cursor: str | None,
+    limit: int,
+    rows_after: Callable[[Key | None, int], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One page of a listing: ``rows_after(key, n)`` (SQL, run in a worker thread) reads the
+    ``n`` rows after the cursor's key; the first ``limit`` are returned, with the next-page
+    headers when more follow."""
+    key = decode_cursor(keyset.kind, cursor, [t for _, t in keyset.columns])
+    rows = await to_thread.run_sync(rows_after, key, limit + 1)
+    return page(request, response, keyset.kind, rows, limit, keyset.key_of)

@@ -8,8 +8,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api import _paging
+from api import _paging, errors
+from api._paging import Keyset
 from api.db import assets, grants, member_keys, schemas
+from ledger.db import accesses
+
+SCHEMAS = Keyset("schemas", (("block", int), ("schema_id", str)))
+MEMBER_KEYS = Keyset("members", (("address", str),))
+ASSETS = Keyset("assets", (("anchor_block", int), ("asset_id", str)))
+GRANTS = Keyset("grants", (("block", int), ("grant_id", str)))
+ACCESSES = Keyset("access", (("block_number", int), ("log_index", int)))
 
 
 def _one(engine: Engine, stmt: Any) -> dict[str, Any] | None:
@@ -21,6 +29,24 @@ def _one(engine: Engine, stmt: Any) -> dict[str, Any] | None:
 def _all(engine: Engine, stmt: Any) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _page(
+    engine: Engine,
+    table: sa.Table,
+    keyset: Keyset,
+    after: tuple[Any, ...] | None,
+    limit: int | None,
+    **equal: str | None,
+) -> list[dict[str, Any]]:
+    """One keyset page of ``table`` (see :mod:`api._paging`); ``equal``: column == value
+    (addresses and ids lowercase), a None value matches every row."""
+    order = [table.c[name] for name in keyset.names]
+    stmt = sa.select(table).where(_paging.after(order, after)).order_by(*order).limit(limit)
+    for name, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(table.c[name] == value.lower())
+    return _all(engine, stmt)
 
 
 def _upsert(engine: Engine, table: sa.Table, key: str, values: dict[str, Any]) -> None:
@@ -47,10 +73,7 @@ def put_schema(engine: Engine, values: dict[str, Any]) -> None:
 def list_schemas(
     engine: Engine, *, after: tuple[Any, ...] | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """By (block, schema id); ``after`` / ``limit``: one keyset page."""
-    order = [schemas.c.block, schemas.c.schema_id]
-    stmt = sa.select(schemas).where(_paging.after(order, after)).order_by(*order).limit(limit)
-    return _all(engine, stmt)
+    return _page(engine, schemas, SCHEMAS, after, limit)
 
 
 # ---- member keys -----------------------------------------------------------------------------
@@ -67,14 +90,7 @@ def put_member_key(engine: Engine, values: dict[str, Any]) -> None:
 def list_member_keys(
     engine: Engine, *, after: tuple[Any, ...] | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """By address; ``after`` / ``limit``: one keyset page (see :mod:`api._paging`)."""
-    stmt = (
-        sa.select(member_keys)
-        .where(_paging.after([member_keys.c.address], after))
-        .order_by(member_keys.c.address)
-        .limit(limit)
-    )
-    return _all(engine, stmt)
+    return _page(engine, member_keys, MEMBER_KEYS, after, limit)
 
 
 # ---- assets ----------------------------------------------------------------------------------
@@ -97,14 +113,7 @@ def list_assets(
     after: tuple[Any, ...] | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """By (anchor block, asset id); ``after`` / ``limit``: one keyset page."""
-    order = [assets.c.anchor_block, assets.c.asset_id]
-    stmt = sa.select(assets).where(_paging.after(order, after)).order_by(*order).limit(limit)
-    if owner is not None:
-        stmt = stmt.where(assets.c.owner == owner.lower())
-    if issuer is not None:
-        stmt = stmt.where(assets.c.issuer == issuer.lower())
-    return _all(engine, stmt)
+    return _page(engine, assets, ASSETS, after, limit, owner=owner, issuer=issuer)
 
 
 # ---- grants ----------------------------------------------------------------------------------
@@ -128,13 +137,23 @@ def list_grants(
     after: tuple[Any, ...] | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """By (block, grant id); ``after`` / ``limit``: one keyset page."""
-    order = [grants.c.block, grants.c.grant_id]
-    stmt = sa.select(grants).where(_paging.after(order, after)).order_by(*order).limit(limit)
-    if owner is not None:
-        stmt = stmt.where(grants.c.owner == owner.lower())
-    if grantee is not None:
-        stmt = stmt.where(grants.c.grantee == grantee.lower())
-    if asset_id is not None:
-        stmt = stmt.where(grants.c.asset_id == asset_id.lower())
-    return _all(engine, stmt)
+    return _page(
+        engine, grants, GRANTS, after, limit, owner=owner, grantee=grantee, asset_id=asset_id
+    )
+
+
+# ---- accesses (the ledger's event index) ------------------------------------------------------
+
+
+def list_accesses(
+    engine: Engine,
+    *,
+    owner: str | None = None,
+    grantee: str | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    try:
+        return _page(engine, accesses, ACCESSES, after, limit, owner=owner, grantee=grantee)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        raise errors.NotReadyError("the access index is not built (indexer not running)") from exc

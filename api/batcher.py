@@ -21,6 +21,8 @@ from eth_abi.abi import decode
 from api import errors
 from api.relay import Relayer
 from ledger.abi import ledger_abi
+from ledger.eip712 import pack_access_batch
+from ledger.models import AccessRequest as LedgerAccessRequest
 from ledger.models import Receipt
 
 _ABI = ledger_abi()
@@ -207,11 +209,18 @@ class AccessBatcher:
     async def _submit(self, batch: list[_Pending]) -> None:
         try:
             data = RECORD_ACCESS_BATCH.encode(
-                [
-                    (p.request.grant_id, p.request.fields_mask, p.request.nonce, p.request.deadline)
-                    for p in batch
-                ],
-                [p.request.signature for p in batch],
+                pack_access_batch(
+                    [
+                        LedgerAccessRequest(
+                            p.request.grant_id,
+                            p.request.fields_mask,
+                            p.request.nonce,
+                            p.request.deadline,
+                        )
+                        for p in batch
+                    ],
+                    [p.request.signature for p in batch],
+                )
             )
             # The gas limit comes from an estimate cached per batch size: estimating every
             # batch would execute it (every signature recovery) a second time on the node,

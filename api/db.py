@@ -215,10 +215,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Engine with SQLite tuned for concurrent readers (WAL) and a real pool for PostgreSQL."""
     if url.startswith("sqlite"):
         if ":memory:" not in url and url.rstrip("/") != "sqlite:":
-            # As many pooled connections as worker threads may hold at once: an overflow
-            # connection is opened (and its pragmas run) and closed again for every query.
-            kwargs.setdefault("pool_size", 20)
-            kwargs.setdefault("max_overflow", 20)
+            # As many pooled connections as worker threads may hold at once (anyio's default
+            # limiter: 40): an overflow connection is opened (its pragmas run, its page cache
+            # cold) and closed again for every query, which under a burst of pulls cost more
+            # than the queries themselves.
+            kwargs.setdefault("pool_size", 40)
+            kwargs.setdefault("max_overflow", 10)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

@@ -1,8 +1,17 @@
-"""Dependencies as ``Annotated`` aliases: routes declare who may call them by type."""
+"""Dependencies as ``Annotated`` aliases: routes declare who may call them by type.
+
+Each caller alias (:data:`Signer`, :data:`CurrentMember`, :data:`Consumer`, ...) is ONE
+dependency: a :class:`SignedRequest` security scheme that proves the envelope, reads the
+membership, spends the nonce and checks the role in a single call. FastAPI resolves every
+dependency node of every request on the event loop, and the nested chain this replaces
+(services -> header scheme -> envelope -> member -> role) cost more than the checks
+themselves (docs/benchmarks.md, "Verify and pull throughput"). The order of the checks is
+unchanged: signature, then membership and status, then the nonce, then the role.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -12,25 +21,28 @@ from api.auth import Member, MemberStatus, Role
 from api.envelope import HEADER_SIGNATURE, Envelope
 from api.services import Services
 
-_signature_scheme = APIKeyHeader(
-    name=HEADER_SIGNATURE,
-    scheme_name="DataSafeEIP712",
-    auto_error=False,
-    description=(
-        "EIP-712 signed request envelope. Send X-DataSafe-Signer, X-DataSafe-Timestamp, "
-        "X-DataSafe-Nonce and X-DataSafe-Signature; the signature covers "
-        "Request(string method,string path,bytes32 bodyDigest,uint64 timestamp,bytes32 nonce) "
-        "in the domain {name: 'DataSafe API', version: '1', chainId, verifyingContract: ledger}. "
-        "See docs/api.md."
-    ),
+#: Where :class:`api._edge.BodyGuardMiddleware` leaves the envelope it proved over the body
+#: it replays (scope state is the server's own, never the client's).
+PROVEN_ENVELOPE = "datasafe_envelope"
+
+_SCHEME_DESCRIPTION = (
+    "EIP-712 signed request envelope. Send X-DataSafe-Signer, X-DataSafe-Timestamp, "
+    "X-DataSafe-Nonce and X-DataSafe-Signature; the signature covers "
+    "Request(string method,string path,bytes32 bodyDigest,uint64 timestamp,bytes32 nonce) "
+    "in the domain {name: 'DataSafe API', version: '1', chainId, verifyingContract: ledger}. "
+    "See docs/api.md."
 )
 
 
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise errors.NotReadyError("the service is starting or stopping")
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -44,36 +56,25 @@ def request_target(request: Request) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-async def signed_envelope(
-    request: Request,
-    services: ServicesDep,
-    _signature: Annotated[str | None, Depends(_signature_scheme)],
-) -> Envelope:
-    """The envelope whose signature over this exact request is proven (nothing written yet)."""
-    body = await request.body()
-    if len(body) > services.settings.max_body_bytes:
-        raise errors.PayloadTooLargeError(
-            f"body is {len(body)} bytes, limit {services.settings.max_body_bytes}"
+async def proven_envelope(request: Request, services: Services) -> Envelope:
+    """The envelope whose signature over this exact request is proven (nothing written yet).
+
+    A request with a body was proven by the edge middleware over the very bytes it hands
+    on; one without (GET) is proven here.
+    """
+    state = request.scope.get("state")
+    env: Envelope | None = state.get(PROVEN_ENVELOPE) if state is not None else None
+    if env is None:
+        body = await request.body()
+        if len(body) > services.settings.max_body_bytes:
+            raise errors.PayloadTooLargeError(
+                f"body is {len(body)} bytes, limit {services.settings.max_body_bytes}"
+            )
+        env = services.authenticator.verify_signature(
+            request.method, request_target(request), body, request.headers
         )
-    env = services.authenticator.verify_signature(
-        request.method, request_target(request), body, request.headers
-    )
     request.state.signer = env.signer
     return env
-
-
-SignedEnvelope = Annotated[Envelope, Depends(signed_envelope)]
-
-
-async def signed_signer(env: SignedEnvelope, services: ServicesDep) -> str:
-    # Any key (``/v1/whoami`` checks envelopes without a chain): its nonce is consumed here,
-    # a row pruned after the request window. Member routes consume only after membership.
-    await services.authenticator.consume(env)
-    return env.signer
-
-
-#: The proven signer of the request (any key, member or not).
-Signer = Annotated[str, Depends(signed_signer)]
 
 
 async def _member(env: Envelope, services: Services, *, suspended_ok: bool) -> Member:
@@ -88,36 +89,53 @@ async def _member(env: Envelope, services: Services, *, suspended_ok: bool) -> M
     return member
 
 
-async def any_member(env: SignedEnvelope, services: ServicesDep) -> Member:
-    return await _member(env, services, suspended_ok=True)
+class SignedRequest(APIKeyHeader):
+    """The ``DataSafeEIP712`` security scheme, doubling as the whole caller check.
 
+    ``member=False``: any key (``/v1/whoami`` checks envelopes without a chain); its nonce is
+    consumed at once, a row pruned after the request window. Otherwise a member read from
+    the chain at the latest block (``suspended_ok``: withdrawing consent and seeing what
+    there is to withdraw), holding ``role`` if one is named.
+    """
+
+    def __init__(
+        self, *, member: bool = True, suspended_ok: bool = False, role: Role | None = None
+    ) -> None:
+        super().__init__(
+            name=HEADER_SIGNATURE,
+            scheme_name="DataSafeEIP712",
+            auto_error=False,
+            description=_SCHEME_DESCRIPTION,
+        )
+        self._member = member
+        self._suspended_ok = suspended_ok
+        self._role = role
+
+    async def __call__(self, request: Request) -> Any:  # type: ignore[override]
+        services = services_of(request)
+        env = await proven_envelope(request, services)
+        if not self._member:
+            await services.authenticator.consume(env)
+            return env.signer
+        member = await _member(env, services, suspended_ok=self._suspended_ok)
+        if self._role is not None and not member.has(self._role):
+            raise errors.RoleRequiredError(f"{member.address} lacks the {self._role.name} role")
+        return member
+
+
+#: The proven signer of the request (any key, member or not).
+Signer = Annotated[str, Depends(SignedRequest(member=False))]
 
 #: A member, active or suspended, read from the chain at the latest block. Only for withdrawing
 #: consent (revoke, pause) and seeing what there is to withdraw: a suspension stops a member
 #: acting, never from taking back what it gave (the contract agrees, docs/contracts.md).
-MemberAnyStatus = Annotated[Member, Depends(any_member)]
-
-
-async def current_member(env: SignedEnvelope, services: ServicesDep) -> Member:
-    return await _member(env, services, suspended_ok=False)
-
+MemberAnyStatus = Annotated[Member, Depends(SignedRequest(suspended_ok=True))]
 
 #: An active member, read from the chain at the latest block.
-CurrentMember = Annotated[Member, Depends(current_member)]
+CurrentMember = Annotated[Member, Depends(SignedRequest())]
 
-
-def _require(role: Role) -> object:
-    async def dependency(member: CurrentMember) -> Member:
-        if not member.has(role):
-            raise errors.RoleRequiredError(f"{member.address} lacks the {role.name} role")
-        return member
-
-    dependency.__name__ = f"require_{(role.name or 'role').lower()}"
-    return Depends(dependency)
-
-
-Issuer = Annotated[Member, _require(Role.ISSUER)]
-Consumer = Annotated[Member, _require(Role.CONSUMER)]
-Subject = Annotated[Member, _require(Role.SUBJECT)]
-Regulator = Annotated[Member, _require(Role.REGULATOR)]
-Governor = Annotated[Member, _require(Role.GOVERNOR)]
+Issuer = Annotated[Member, Depends(SignedRequest(role=Role.ISSUER))]
+Consumer = Annotated[Member, Depends(SignedRequest(role=Role.CONSUMER))]
+Subject = Annotated[Member, Depends(SignedRequest(role=Role.SUBJECT))]
+Regulator = Annotated[Member, Depends(SignedRequest(role=Role.REGULATOR))]
+Governor = Annotated[Member, Depends(SignedRequest(role=Role.GOVERNOR))]

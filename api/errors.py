@@ -9,14 +9,15 @@ exceptions (ledger, vault, SQLAlchemy) are translated here and only here.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ledger.models import Reason
+
+# The web framework is imported where responses are made: the node's commands and the
+# operator tasks import this module too and serve nothing (that import is most of a second).
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:datasafe:problem:"
@@ -30,6 +31,10 @@ class ApiError(Exception):
     slug: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
+    #: ``Retry-After`` seconds, for a failure that waiting may cure.
+    retry_after: ClassVar[int | None] = None
+    #: ``WWW-Authenticate`` challenge, for a 401.
+    challenge: ClassVar[str | None] = None
     registry: ClassVar[dict[str, type[ApiError]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -50,7 +55,12 @@ class ApiError(Exception):
         return PROBLEM_TYPE_PREFIX + self.slug
 
     def headers(self) -> dict[str, str]:
-        return {}
+        out: dict[str, str] = {}
+        if self.challenge is not None:
+            out["WWW-Authenticate"] = self.challenge
+        if self.retry_after is not None:
+            out["Retry-After"] = str(self.retry_after)
+        return out
 
 
 ApiError.registry[ApiError.slug] = ApiError
@@ -85,9 +95,7 @@ class BodyTooComplexError(ApiError):
 
 class TooManyStreamsError(ApiError):
     slug, status, title = "too_many_streams", 429, "Too many event streams are open"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "30"}
+    retry_after = 30
 
 
 class ConflictError(ApiError):
@@ -105,9 +113,7 @@ class EgressRefusedError(ApiError):
 
 class _AuthError(ApiError):
     status = 401
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'DataSafe-EIP712 realm="datasafe"'}
+    challenge = 'DataSafe-EIP712 realm="datasafe"'
 
 
 class UnauthenticatedError(_AuthError):
@@ -118,9 +124,7 @@ class MetricsUnauthenticatedError(ApiError):
     """``/metrics`` without the operator's bearer token (``DATASAFE_API_METRICS_TOKEN``)."""
 
     slug, status, title = "metrics_unauthenticated", 401, "The metrics bearer token is required"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="datasafe-metrics"'}
+    challenge = 'Bearer realm="datasafe-metrics"'
 
 
 class BadSignatureError(_AuthError):
@@ -335,29 +339,22 @@ class ContractRejectedError(ApiError):
 # ---- infrastructure ------------------------------------------------------------------------
 
 
-class ChainUnavailableError(ApiError):
-    slug, status, title = "chain_unavailable", 503, "The chain node is unreachable"
+class _UnavailableError(ApiError):
+    """A dependency failed for now: 503, retry in a moment."""
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "2"}
-
-
-class DatabaseUnavailableError(ApiError):
-    slug, status, title = "database_unavailable", 503, "The database is unreachable"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "2"}
+    status, retry_after = 503, 2
 
 
-class RelayFailedError(ApiError):
-    slug, status, title = (
-        "relay_failed",
-        503,
-        "The transaction was not confirmed; nothing was stored",
-    )
+class ChainUnavailableError(_UnavailableError):
+    slug, title = "chain_unavailable", "The chain node is unreachable"
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "2"}
+
+class DatabaseUnavailableError(_UnavailableError):
+    slug, title = "database_unavailable", "The database is unreachable"
+
+
+class RelayFailedError(_UnavailableError):
+    slug, title = "relay_failed", "The transaction was not confirmed; nothing was stored"
 
 
 class NotReadyError(ApiError):
@@ -421,6 +418,8 @@ def problem_body(error: ApiError, instance: str, request_id: str | None) -> dict
 
 
 def problem_response(error: ApiError, request: Request) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     request_id = getattr(request.state, "request_id", None)
     return JSONResponse(
         problem_body(error, request.url.path, request_id),
@@ -439,6 +438,8 @@ def translate(exc: BaseException) -> ApiError | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     """The one place where exceptions become HTTP responses."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -547,10 +548,7 @@ class FieldsMaskMismatchError(ApiError):
 
 
 class VaultStoreError(ApiError):
-    slug, status, title = "vault_unavailable", 503, "The ciphertext store failed"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
+    slug, status, title, retry_after = "vault_unavailable", 503, "The ciphertext store failed", 5
 
 
 # ---- trace and audit (issue 7) ----------------------------------------------------------------

@@ -182,6 +182,7 @@ class MetricsMiddleware:
         self._templates = templates
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
         self._by_route: dict[int, str] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def template_of(self, path: str) -> str:
         """The documented path template a request path matches ("unmatched" if none)."""
@@ -226,9 +227,16 @@ class MetricsMiddleware:
                 template = self._by_route.get(id(route), "")
                 if not template:
                     template = self._by_route[id(route)] = self.template_of(path)
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            key = (str(scope.get("method", "")), template, status)
+            children = self._children.get(key)
+            if children is None:
+                # labels() locks and hashes per call: keep the (bounded) children it returns.
+                children = self._children[key] = (
+                    self.metrics.requests.labels(key[0], template, str(status)),
+                    self.metrics.latency.labels(key[0], template),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 METRICS_PATH = "/metrics"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,7 +72,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        rid = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _VALID_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(rid)
         block_token = request_block.set(None)
         scope.setdefault("state", {})["request_id"] = rid

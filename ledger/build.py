@@ -1,6 +1,6 @@
 """Compile the Solidity sources with py-solc-x through the project's solc wrapper.
 
-Settings mirror ``foundry.toml`` (optimizer 2000 runs, cancun, no CBOR metadata)
+Settings mirror ``foundry.toml`` (via-IR, optimizer 200 runs, cancun, no CBOR metadata)
 so the bytecode is byte-for-byte forge's. The wasm compiler is slow, so the
 artifacts record a hash of the sources and settings and are only rebuilt when it
 changes (:func:`ensure_artifacts`).
@@ -29,7 +29,8 @@ from ledger.errors import ArtifactDriftError, ArtifactError, CompilationError
 DEPLOYED_CONTRACTS: tuple[str, ...] = (LEDGER_CONTRACT, FORWARDER_CONTRACT)
 
 COMPILER_SETTINGS: dict[str, Any] = {
-    "optimizer": {"enabled": True, "runs": 2000},
+    "optimizer": {"enabled": True, "runs": 200},
+    "viaIR": True,
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "none", "appendCBOR": False},
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from eth_utils.address import to_checksum_address
 
 from ledger.abi import FunctionSpec, LedgerAbi, ledger_abi
+from ledger.eip712 import pack_access_batch
 from ledger.errors import LedgerError
 from ledger.models import (
     AccessRequest,
@@ -222,7 +223,7 @@ class LedgerCalls:
     def record_access_batch(
         self, requests: Sequence[AccessRequest], signatures: Sequence[bytes]
     ) -> Write:
-        return self._write("recordAccessBatch", [r.as_tuple() for r in requests], list(signatures))
+        return self._write("recordAccessBatch", pack_access_batch(requests, signatures))
 
     def check(self, grant_id: bytes, grantee: str, fields_mask: int) -> Read[CheckResult]:
         return self._read(

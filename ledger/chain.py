@@ -30,6 +30,12 @@ from types import TracebackType
 from ledger.errors import ChainProcessError, ContractRevertError, RpcError
 from ledger.rpc import RpcClient
 
+#: Past states the embedded anvil keeps (``--prune-history N``, in memory, nothing on disk).
+#: The service reads at the block its request pinned while other requests mine on; 256
+#: blocks of slack covers that. No flag (anvil's default) would also copy every older state
+#: to disk (~/.foundry/anvil/tmp): gigabytes within hours on a busy chain (docs/operations.md).
+HISTORY_STATES = 256
+
 #: anvil's well-known first dev key (mnemonic "test test ... junk"); never for real chains.
 DEV_PRIVATE_KEYS: tuple[str, ...] = (
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
@@ -117,7 +123,8 @@ class EmbeddedChain:
 
     ``state_dir`` None keeps state in memory only; otherwise ``state_dir/anvil-state.json``
     is loaded on start and written on stop and every ``state_interval`` seconds.
-    ``block_time`` 0 means automine (one block per transaction).
+    ``block_time`` 0 means automine (one block per transaction). ``history``: past states
+    kept for reads at older blocks (None: anvil's default, every state, old ones on disk).
     ``die_with_parent`` (Linux): anvil gets SIGTERM, and so writes its state, when the
     process that started it dies, even by SIGKILL.
     """
@@ -130,7 +137,7 @@ class EmbeddedChain:
         chain_id: int = 31337,
         block_time: float = 0,
         state_interval: int = 5,
-        prune_history: bool = True,
+        history: int | None = HISTORY_STATES,
         anvil_path: Path | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 30.0,
@@ -142,7 +149,7 @@ class EmbeddedChain:
         self.chain_id = chain_id
         self.block_time = block_time
         self.state_interval = state_interval
-        self.prune_history = prune_history
+        self.history = history
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
         self.die_with_parent = die_with_parent
@@ -205,8 +212,8 @@ class EmbeddedChain:
             "--chain-id",
             str(self.chain_id),
         ]
-        if self.prune_history:
-            cmd.append("--prune-history")
+        if self.history is not None:
+            cmd += ["--prune-history", str(self.history)]
         if self.block_time:
             cmd += ["--block-time", f"{self.block_time:g}"]
         if self.state_file is not None:

@@ -10,6 +10,7 @@ installed (:func:`signing_backend`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -305,6 +306,50 @@ def recover(digest: bytes, signature: bytes) -> str:
 
 def address_of(private_key: bytes | str | PrivateKey) -> str:
     return _key(private_key).public_key.to_checksum_address()
+
+
+# ---- recordAccessBatch's packed input (IConsents.recordAccessBatch) ----------------------
+
+#: Bytes per item: grantId 32 ‖ fieldsMask 8 ‖ nonce 32 ‖ deadline 8 ‖ r 32 ‖ vs 32.
+ACCESS_ITEM_SIZE = 144
+#: secp256k1n / 2: the contract refuses a larger s (the malleable twin of a valid one).
+_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+class SignatureFormatError(LedgerError):
+    """A signature the contract would refuse for its form (length, v, high s)."""
+
+
+def compact_signature(signature: bytes) -> bytes:
+    """EIP-2098: 65-byte ``r ‖ s ‖ v`` as 64-byte ``r ‖ vs`` (vs = s with v - 27 in its top bit)."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise SignatureFormatError("signature must be 65 bytes with v in {27, 28}")
+    s = int.from_bytes(signature[32:64], "big")
+    if s > _HALF_ORDER:
+        raise SignatureFormatError("signature s is in the upper half of the curve order")
+    return signature[:32] + (s | (signature[64] - 27) << 255).to_bytes(32, "big")
+
+
+def pack_access_batch(requests: Sequence[AccessRequest], signatures: Sequence[bytes]) -> bytes:
+    """The ``recordAccessBatch`` argument: one 144-byte item per signed request, in order."""
+    if len(requests) != len(signatures):
+        raise LedgerError(f"{len(requests)} requests but {len(signatures)} signatures")
+    return b"".join(_pack_access(r, sig) for r, sig in zip(requests, signatures, strict=True))
+
+
+def _pack_access(request: AccessRequest, signature: bytes) -> bytes:
+    if len(request.grant_id) != 32:
+        raise LedgerError(f"a grant id is 32 bytes, got {len(request.grant_id)}")
+    try:
+        head = (
+            request.grant_id
+            + request.fields_mask.to_bytes(8, "big")
+            + request.nonce.to_bytes(32, "big")
+            + request.deadline.to_bytes(8, "big")
+        )
+    except OverflowError as exc:
+        raise LedgerError(f"an access request field is out of range: {exc}") from None
+    return head + compact_signature(signature)
 
 
 def sign_grant(

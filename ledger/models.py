@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
+from functools import lru_cache
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -103,6 +104,12 @@ REASON_TEXT: dict[Reason, str] = {
 
 
 def _addr(value: Any) -> str:
+    # The same few addresses are decoded on every read: the checksum (a keccak) is memoised.
+    return _checksum(value) if isinstance(value, str) else to_checksum_address(value)
+
+
+@lru_cache(maxsize=65536)
+def _checksum(value: str) -> str:
     return to_checksum_address(value)
 
 

@@ -27,8 +27,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -157,27 +157,17 @@ class TraceFilter:
             if value is not None:
                 object.__setattr__(self, name, value.lower())
 
+    def conditions(self) -> dict[str, Any]:
+        """Every condition but ``kinds``, by name (what a cursor's fingerprint binds)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "kinds"}
+
+    def with_kinds(self, kinds: Iterable[str]) -> TraceFilter:
+        """The same conditions over other kinds of rows."""
+        return replace(self, kinds=frozenset(kinds))
+
     def fingerprint(self, order: Order) -> str:
         """Short digest binding a cursor to this query."""
-        data = {
-            "kinds": sorted(self.kinds),
-            **{
-                k: getattr(self, k)
-                for k in (
-                    "subject",
-                    "institution",
-                    "asset_id",
-                    "issuer",
-                    "purpose",
-                    "grant_id",
-                    "from_time",
-                    "to_time",
-                    "from_block",
-                    "to_block",
-                )
-            },
-            "order": order,
-        }
+        data = {"kinds": sorted(self.kinds), **self.conditions(), "order": order}
         raw = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
 

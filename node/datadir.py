@@ -140,13 +140,18 @@ def stop_orphans(data_dir: Path, info: dict[str, Any] | None) -> list[str]:
     if not info:
         return stopped
     state_file = str((data_dir / CHAIN_DIR / "anvil-state.json").resolve())
-    signatures = {
-        "anvil_pid": (state_file,),
-        "api_pid": ("-m api", f"--port {info.get('api_port')}"),
+    port = f"--port {info.get('api_port')}"
+    signatures: dict[str, list[tuple[str, ...]]] = {
+        "anvil_pid": [(state_file,)],
+        # the API child (node/_api_child.py), or ``python -m api`` as earlier releases ran it
+        "api_pid": [("-m node._api_child", port), ("-m api", port)],
     }
-    for key, needles in signatures.items():
+    for key, alternatives in signatures.items():
         pid = info.get(key)
-        if isinstance(pid, int) and _alive(pid) and all(n in _cmdline(pid) for n in needles):
+        if not isinstance(pid, int) or not _alive(pid):
+            continue
+        cmdline = _cmdline(pid)
+        if any(all(n in cmdline for n in needles) for needles in alternatives):
             _terminate(pid)
             stopped.append(f"{key.removesuffix('_pid')} (pid {pid})")
     return stopped

@@ -3,6 +3,7 @@ growing backoff when it dies on its own (:class:`ApiSupervisor`), and stopped.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,21 @@ class ApiSupervisor:
         }
 
 
+def spawn_api(host: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """An API process that imports the service now and serves once given its settings
+    (:mod:`node._api_child`; its arguments are those of ``python -m api``)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "node._api_child", "--host", host, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            env=dict(os.environ),
+            preexec_fn=parent_death_signal(),
+        )
+
+
 def start_api(
     *,
     host: str,
@@ -115,19 +131,17 @@ def start_api(
     log_path: Path,
     stop: StopFlag,
     timeout: float = 90.0,
+    spawned: subprocess.Popen[bytes] | None = None,
 ) -> ApiProcess:
-    """``python -m api`` with the node's settings in its environment; waits for /readyz."""
-    env = {**os.environ, **env_overrides}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "--host", host, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            preexec_fn=parent_death_signal(),
-        )
+    """The API (``spawned`` ahead of time, or now) serving with the node's settings over the
+    environment's; waits for /readyz."""
+    proc = spawned if spawned is not None else spawn_api(host, port, log_path)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(json.dumps(env_overrides).encode() + b"\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # it died already: the poll below reports how
     api = ApiProcess(proc, f"http://{host}:{port}", log_path)
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -184,14 +198,30 @@ class ApiChild:
     log_path: Path
     #: The process started last (stop it on the way out).
     current: ApiProcess | None = None
+    #: A process spawned ahead of time, importing the service while the node starts up.
+    warm: subprocess.Popen[bytes] | None = None
+
+    def warm_up(self) -> None:
+        """Spawn the next start's process now (its imports overlap the node's own work)."""
+        if self.warm is None:
+            self.warm = spawn_api(self.host, self.port, self.log_path)
+
+    def discard_warm(self) -> None:
+        """A warm process that will not be needed (the node stops before the API starts)."""
+        proc, self.warm = self.warm, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def start(self, stop: StopFlag) -> ApiProcess:
+        spawned, self.warm = self.warm, None
         self.current = start_api(
             host=self.host,
             port=self.port,
             env_overrides=self.env,
             log_path=self.log_path,
             stop=stop,
+            spawned=spawned,
         )
         return self.current
 

@@ -243,7 +243,9 @@ def _run(
     key, key_source = custodian_key(root)
     custodian = Account.from_key(key).address
     c: _Chain | None = None
-    child: ApiChild | None = None
+    # Spawned first: the API's imports run while the chain starts and the checks below run.
+    child = ApiChild(host, port, {}, root / LOG_DIR / "api.log")
+    child.warm_up()
     try:
         c = _start_chain(s, external, database_url, accept_loss)
         manifest = _load_ledger(s, c)
@@ -266,7 +268,7 @@ def _run(
             port=port,
             confirmations=None if env_setting("confirmations") else s.confirmations,
         )
-        child = ApiChild(host, port, env, root / LOG_DIR / "api.log")
+        child.env = env
         api = child.start(stop)
         info = _run_info(s, c, api, port, database_url)
         # The database URL may carry a password: the run file is private.
@@ -297,6 +299,8 @@ def _run(
 def _shut_down(root: Path, child: ApiChild | None, c: _Chain | None) -> None:
     """API first (its lifespan stops the indexer and the access batcher), then the journaling
     front, then anvil, which writes its state on SIGTERM; the run file goes last."""
+    if child is not None:
+        child.discard_warm()
     if child is not None and child.current is not None:
         child.current.stop()
     if c is not None and c.front is not None:

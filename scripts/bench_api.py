@@ -2,11 +2,18 @@
 and batched pulls answering vault disclosures.
 
     .venv/bin/python scripts/bench_api.py [--requests 3000] [--concurrency 32] \
-        [--pulls 1000] [--granted 10]
+        [--pulls 1000] [--granted 10] [--api-tree DIR] [--json PATH]
 
 Starts its own anvil on a free loopback port, deploys the ledger, creates a grant,
 runs each server in its own process (one uvicorn worker each), and drives both
-with the same aiohttp load generator in this process. Prints a Markdown table.
+with the same aiohttp load generator in this process. Prints Markdown tables; with
+``--json`` also writes the figures as JSON (``scripts/bench_all.py`` reads them).
+
+Besides requests per second, each server's CPU time per request is read from
+/proc (user + system, all its threads): on a loaded machine throughput follows
+whoever else runs, while CPU per request is the server's own cost. ``--api-tree``
+serves the API from another checkout (e.g. a worktree of main) with this driver,
+for before/after figures from one script.
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ def serve_bare(port: int, rpc_url: str, ledger: str) -> None:
 # ---- helpers -----------------------------------------------------------------------------------
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -155,11 +162,34 @@ async def drive(
 
 
 def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def bench_pull(world: Any, base: str, n: int, concurrency: int, granted: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads (Linux /proc; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(
+    requests: list[Any], base: str, concurrency: int, pid: int, **kw: Any
+) -> tuple[float, list[float], int, float]:
+    """``drive`` plus the server's CPU milliseconds per request over the run."""
+    before = cpu_seconds(pid)
+    rps, lat, errs = asyncio.run(drive(requests, base, concurrency, **kw))
+    cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(1, len(requests))
+    return rps, lat, errs, cpu_ms
+
+
+def bench_pull(
+    world: Any, base: str, n: int, concurrency: int, granted: int, pid: int
+) -> dict[str, Any]:
     """Pulls of a 10-field 64 KB vault-sealed asset, access records batched.
 
     Each answer is a vault disclosure of the ``granted`` first fields (ciphertexts, Merkle
@@ -247,7 +277,9 @@ def bench_pull(world: Any, base: str, n: int, concurrency: int, granted: int) ->
         reqs.append(("/v1/access", env_.to_headers() | {"content-type": "application/json"}, body))
     bodies: list[bytes] = []
     done_at: list[float] = []
-    rps, lat, errs = asyncio.run(drive(reqs, base, concurrency, bodies, done_at))
+    rps, lat, errs, cpu_ms = run_measured(
+        reqs, base, concurrency, pid, bodies=bodies, done_at=done_at
+    )
     answers = [json.loads(b) for b in bodies]
     txs = {a["access"]["tx_hash"] for a in answers}
     # sustained: the slowest and fastest 1,000-pull window
@@ -278,15 +310,42 @@ def bench_pull(world: Any, base: str, n: int, concurrency: int, granted: int) ->
     )
     print(
         "| pulls/s | slowest / fastest window pulls/s | p50 ms | p99 ms | errors "
-        "| access transactions | pulls per tx | uses on chain |"
+        "| access transactions | pulls per tx | uses on chain | API CPU ms per pull |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {rps:,.0f} | {min(rates, default=0):,.0f} / {max(rates, default=0):,.0f} "
         f"({window}-pull windows) | {pct(lat, 0.5):.2f} | {pct(lat, 0.99):.2f} | {errs} "
-        f"| {len(txs)} | {len(bodies) / max(1, len(txs)):.1f} | {uses} |"
+        f"| {len(txs)} | {len(bodies) / max(1, len(txs)):.1f} | {uses} | {cpu_ms:.2f} |"
     )
     print(f"\npulls/s per {window}-pull window, in order: " + ", ".join(f"{r:.0f}" for r in rates))
+    return {
+        "pulls": n,
+        "pulls_per_s": rps,
+        "window": window,
+        "window_min_per_s": min(rates, default=0.0),
+        "window_max_per_s": max(rates, default=0.0),
+        "p50_ms": pct(lat, 0.5),
+        "p99_ms": pct(lat, 0.99),
+        "errors": errs,
+        "access_transactions": len(txs),
+        "cpu_ms_per_pull": cpu_ms,
+    }
+
+
+def _merge(
+    parts: list[tuple[float, list[float], int, float]],
+) -> tuple[float, list[float], int, float]:
+    """Runs of one server as one: requests over summed time, CPU per request weighted."""
+    counts = [max(1, len(p[1])) for p in parts]
+    seconds = sum(cnt / p[0] for cnt, p in zip(counts, parts, strict=True) if p[0])
+    total = sum(counts)
+    return (
+        total / seconds if seconds else 0.0,
+        [x for p in parts for x in p[1]],
+        sum(p[2] for p in parts),
+        sum(p[3] * cnt for cnt, p in zip(counts, parts, strict=True)) / total,
+    )
 
 
 def main() -> None:
@@ -296,6 +355,10 @@ def main() -> None:
     parser.add_argument("--pulls", type=int, default=1000)
     parser.add_argument("--granted", type=int, default=10, choices=range(1, 11))
     parser.add_argument("--serve-bare", nargs=3, metavar=("PORT", "RPC", "LEDGER"))
+    parser.add_argument(
+        "--api-tree", type=Path, default=REPO, help="serve the API from this checkout"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(int(args.serve_bare[0]), args.serve_bare[1], args.serve_bare[2])
@@ -375,20 +438,13 @@ def main() -> None:
                 "--",
                 *api_cmd,
             ]
-        procs.append(subprocess.Popen(api_cmd, env=env, cwd=REPO))
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--serve-bare",
-                    str(bare_port),
-                    rpc,
-                    world.ledger_address,
-                ],
-                cwd=REPO,
-            )
+        api_proc = subprocess.Popen(api_cmd, env=env, cwd=args.api_tree.resolve())
+        procs.append(api_proc)
+        bare_proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-bare", str(bare_port), rpc, world.ledger_address],
+            cwd=REPO,
         )
+        procs.append(bare_proc)
         wait_http(f"http://127.0.0.1:{api_port}/healthz")
         wait_http(f"http://127.0.0.1:{bare_port}/docs")
 
@@ -411,22 +467,54 @@ def main() -> None:
         # warm-up both
         asyncio.run(drive(bare_reqs[:200], f"http://127.0.0.1:{bare_port}", c))
         asyncio.run(drive(api_reqs[:200], f"http://127.0.0.1:{api_port}", c))
-        bare = asyncio.run(drive(bare_reqs[200:], f"http://127.0.0.1:{bare_port}", c))
-        ours = asyncio.run(drive(api_reqs[200:], f"http://127.0.0.1:{api_port}", c))
+        # Alternating halves, so a change in the machine's load hits both alike.
+        half = (n - 200) // 2
+        bare_url, api_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{api_port}"
+        runs: dict[str, list[tuple[float, list[float], int, float]]] = {"bare": [], "ours": []}
+        for part in (slice(200, 200 + half), slice(200 + half, n)):
+            runs["bare"].append(run_measured(bare_reqs[part], bare_url, c, bare_proc.pid))
+            runs["ours"].append(run_measured(api_reqs[part], api_url, c, api_proc.pid))
+        bare, ours = (_merge(runs[k]) for k in ("bare", "ours"))
         rows = [
             ("bare FastAPI + aiohttp eth_call(check)", bare),
             ("DataSafe API GET /v1/grants/{id}/verify", ours),
         ]
         print(f"\nverify: {n - 200} requests, concurrency {c}, one uvicorn worker each\n")
-        print("| endpoint | req/s | p50 ms | p99 ms | errors |")
-        print("|---|---:|---:|---:|---:|")
-        for name, (rps, lat, errs) in rows:
-            print(f"| {name} | {rps:,.0f} | {pct(lat, 0.5):.2f} | {pct(lat, 0.99):.2f} | {errs} |")
+        print("| endpoint | req/s | p50 ms | p99 ms | errors | server CPU ms per request |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, (rps, lat, errs, cpu_ms) in rows:
+            print(
+                f"| {name} | {rps:,.0f} | {pct(lat, 0.5):.2f} | {pct(lat, 0.99):.2f} | {errs} "
+                f"| {cpu_ms:.3f} |"
+            )
+        cpu_ratio = bare[3] / ours[3] if ours[3] else 0.0
         print(
             f"\nratio (ours / bare): {ours[0] / bare[0]:.2f}x; "
+            f"by CPU per request (bare / ours): {cpu_ratio:.2f}x; "
             f"mean latency ours {statistics.mean(ours[1]) * 1000:.2f} ms"
         )
-        bench_pull(world, f"http://127.0.0.1:{api_port}", args.pulls, c, args.granted)
+        pull = bench_pull(world, api_url, args.pulls, c, args.granted, api_proc.pid)
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "load_average": os.getloadavg()[0],
+                        "cpus": os.cpu_count(),
+                        "verify": {
+                            "requests": n - 200,
+                            "bare_rps": bare[0],
+                            "ours_rps": ours[0],
+                            "ratio": ours[0] / bare[0],
+                            "bare_cpu_ms": bare[3],
+                            "ours_cpu_ms": ours[3],
+                            "cpu_ratio": cpu_ratio,
+                            "errors": bare[2] + ours[2],
+                        },
+                        "pull": pull,
+                    },
+                    indent=1,
+                )
+            )
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGINT)

@@ -29,6 +29,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.chain import find_anvil
+from ledger.eip712 import pack_access_batch
+from ledger.models import AccessRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EAS_PACKAGE = ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
@@ -239,7 +241,8 @@ def _measure(chain: Chain) -> list[tuple[str, int, str, int, float | None, str]]
     req, sig = request(grant_id_single)
     ours["one access record"] = chain.send(custodian, fn.recordAccess(req, sig))["gasUsed"]
     reqs = [request(g) for g in grant_ids]
-    r = chain.send(custodian, fn.recordAccessBatch([q for q, _ in reqs], [s for _, s in reqs]))
+    packed = pack_access_batch([AccessRequest(*q) for q, _ in reqs], [s for _, s in reqs])
+    r = chain.send(custodian, fn.recordAccessBatch(packed))
     if len(r["logs"]) != BATCH:
         raise RuntimeError("batch did not record every access")
     ours[f"{BATCH} access records, one tx"] = r["gasUsed"]

@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ledger import db  # noqa: E402
+from ledger.eip712 import pack_access_batch  # noqa: E402
 from ledger.indexer import Indexer  # noqa: E402
+from ledger.models import AccessRequest  # noqa: E402
 
 NATIVE = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ANVIL = NATIVE if NATIVE.exists() else ROOT / "node_modules" / ".bin" / "anvil"
@@ -128,7 +130,8 @@ def generate(url: str, events: int, per_tx: int, txs_per_block: int) -> tuple[st
             sigs.append(sig[:64] + bytes([sig[64] + 27]))
             reqs.append((grant_id, 1, nonce, deadline))
             nonce += 1
-        data = c.encode_abi("recordAccessBatch", args=[reqs, sigs])
+        packed = pack_access_batch([AccessRequest(*r) for r in reqs], sigs)
+        data = c.encode_abi("recordAccessBatch", args=[packed])
         pending.append(
             rpc(
                 "eth_sendTransaction",

@@ -20,6 +20,8 @@ transaction is counted (statements, commits, pool checkouts).
     .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 4
     .venv/bin/python scripts/bench_relay.py --grants 3000 --batch 10 --via-api --database sqlite
     .venv/bin/python scripts/bench_relay.py --grants 3000 --batch 10 --via-api --database postgresql
+
+``--json FILE`` also writes the end-to-end figures as JSON (``scripts/bench_all.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import json
 import sys
 import tempfile
 import time
@@ -311,6 +314,7 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=8, help="--via-api: sends at once")
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    p.add_argument("--json", type=Path, help="also write the end-to-end figures here as JSON")
     args = p.parse_args()
     relayer_keys = list(DEV_PRIVATE_KEYS[4 : 4 + args.relayers])
     extra = ("--gas-limit", str(args.gas_limit), "--silent")
@@ -356,6 +360,18 @@ def main() -> int:
         f"(heights {blocks[0]}..{blocks[-1]}), "
         f"{wall:.1f}s -> {confirmed / wall:,.0f} grants/s confirmed, {txs / wall:,.0f} tx/s"
     )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "grants": len(grants),
+                    "relayers": args.relayers,
+                    "confirmed": confirmed,
+                    "grants_per_s": confirmed / wall,
+                    "tx_per_s": txs / wall,
+                }
+            )
+        )
     return 0 if confirmed == len(grants) else 1
 
 

@@ -1,6 +1,6 @@
 """Benchmark the ``datasafe`` CLI as a citizen and a bank clerk use it.
 
-    .venv/bin/python scripts/bench_wallet.py [--runs 10] [--startup-runs 5]
+    .venv/bin/python scripts/bench_wallet.py [--runs 10] [--startup-runs 5] [--json FILE]
 
 Starts an embedded anvil and the API on SQLite in this process (the wallet tests' stack:
 ledger deployed, citizen and bank admitted, keys registered through the CLI), issues an
@@ -134,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--startup-runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the medians here as JSON")
     opts = parser.parse_args()
 
     import _wallet
@@ -181,6 +182,16 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for row in startup_rows:
         print(row)
+    if opts.json:
+        opts.json.write_text(
+            json.dumps(
+                {
+                    "agent_median_s": statistics.median(agent),
+                    "cold_median_s": statistics.median(cold),
+                    "runs": opts.runs,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

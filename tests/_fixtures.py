@@ -49,13 +49,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def start_anvil() -> Iterator[EmbeddedChain]:
-    """A fresh anvil (automine, chain id 31337, in-memory state, full history).
-
-    Full history, as the API tests' own anvil had: the service reads state at the block it
-    saw, and a pruned node refuses a block one behind its head when another request has
-    mined in between (``BlockOutOfRangeError``).
-    """
-    with EmbeddedChain(prune_history=False) as chain:
+    """A fresh anvil (automine, chain id 31337, in-memory state), with the history the node's
+    embedded anvil keeps (``HISTORY_STATES``): the service reads state at the block its request
+    pinned, and an anvil keeping no history refuses a block one behind its head once another
+    request has mined in between (``BlockOutOfRangeError``)."""
+    with EmbeddedChain() as chain:
         yield chain
 
 

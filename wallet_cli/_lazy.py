@@ -56,6 +56,7 @@ COMMANDS: dict[str, Lazy] = {
     "directory": Lazy(
         "wallet_cli.directory:app", "Member directory: registered names, kinds and status."
     ),
+    "ui": Lazy("wallet_cli.ui.command:ui", "Browser console on 127.0.0.1 (keys stay here)."),
 }
 
 

@@ -1,5 +1,5 @@
-"""Steps several flows repeat: checking a relayed ledger call, acting for an owner, a listing's
-scope, an asset's field names."""
+"""Steps several flows repeat: checking a relayed ledger call, looking up a held asset or a
+grant, acting for an owner, a listing's scope, an asset's field names."""
 
 from __future__ import annotations
 
@@ -62,6 +62,22 @@ def listing_scope(
         if member.has(role):
             return {} if column is None else {column: member.address}
     raise errors.RoleRequiredError(refusal)
+
+
+async def held_asset(services: Services, asset_id: str) -> dict[str, Any]:
+    """This service's row of an asset; ``asset_not_found`` when its vault does not hold it."""
+    row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
+    if row is None:
+        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    return row
+
+
+async def existing_grant(services: Services, grant_id: str) -> GrantView:
+    """A grant as the chain holds it at the request's block; ``grant_not_found`` if none."""
+    view = await services.reads.grant(b32(grant_id))
+    if not view.exists:
+        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    return view
 
 
 async def may_act_for(services: Services, owner: str, who: str) -> bool:

@@ -51,12 +51,13 @@ async def list_assets(
         [(Role.REGULATOR, None), (Role.ISSUER, "issuer"), (Role.SUBJECT, "owner")],
         "institutions see data only through grants (/v1/access)",
     )
-    after = _paging.decode_cursor("assets", cursor, (int, str))
-    rows = await to_thread.run_sync(
-        lambda: _store.list_assets(services.engine, **scope, after=after, limit=limit + 1)
-    )
-    rows = _paging.page(
-        request, response, "assets", rows, limit, lambda r: (r["anchor_block"], r["asset_id"])
+    rows = await _paging.fetch(
+        request,
+        response,
+        _store.ASSETS,
+        cursor,
+        limit,
+        lambda after, n: _store.list_assets(services.engine, **scope, after=after, limit=n),
     )
     # One chain read per row of this page (at most ``limit``), never per row of the table.
     return [public(r, await services.reads.asset(b32(r["asset_id"]))) for r in rows]

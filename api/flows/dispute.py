@@ -3,11 +3,9 @@ signed ``resolveDispute``, each checked to name this asset and relayed as sent."
 
 from __future__ import annotations
 
-from anyio import to_thread
-
-from api import _store, errors
+from api import errors
 from api.auth import Member
-from api.flows._shared import b32, hex32, ledger_call, may_act_for
+from api.flows._shared import b32, held_asset, hex32, ledger_call, may_act_for
 from api.flows.assets import public
 from api.models import AssetAction, AssetPublic
 from api.services import Services
@@ -37,9 +35,7 @@ async def resolve(
 async def _relay_asset_action(
     services: Services, member: Member, asset_id: str, body: AssetAction, fn: str, kind: str
 ) -> AssetPublic:
-    row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
-    if row is None:
-        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    row = await held_asset(services, asset_id)
     tx, args = ledger_call(services, member, body.raw_transaction, _ABI.fn(fn))
     if hex32(args[0]) != asset_id.lower():
         raise errors.InvalidRequestError(f"{fn} names another asset")

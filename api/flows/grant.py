@@ -13,7 +13,7 @@ from anyio import to_thread
 from api import _store, errors, prechecks
 from api.auth import Member
 from api.envelope import EnvelopeError, recover
-from api.flows._shared import b32, fields_for_asset, may_act_for
+from api.flows._shared import b32, fields_for_asset, held_asset, may_act_for
 from api.models import ConsentReceipt, GrantCreate
 from api.services import Services
 from api.terms import describe_terms, field_names
@@ -69,9 +69,7 @@ async def _asset_the_caller_may_grant(
             "the grant must be submitted by its grantor (or by its grantee, redeeming a code)"
         )
     asset_id = body.terms.asset_id
-    asset_row = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
-    if asset_row is None:
-        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    asset_row = await held_asset(services, asset_id)
     if not await may_act_for(services, asset_row["owner"], body.grantor):
         raise errors.NotOwnerError(
             f"{body.grantor} is neither the owner of {asset_id} nor its agent"

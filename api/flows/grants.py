@@ -11,7 +11,14 @@ from fastapi import Request, Response
 from api import _paging, _store, errors
 from api.auth import Member, MemberStatus, Role
 from api.chain import GrantView
-from api.flows._shared import b32, fields_for_asset, listing_scope, may_act_for, terms_of
+from api.flows._shared import (
+    b32,
+    existing_grant,
+    fields_for_asset,
+    listing_scope,
+    may_act_for,
+    terms_of,
+)
 from api.models import GrantPublic
 from api.services import Services
 from api.terms import describe_terms, field_names
@@ -37,12 +44,13 @@ async def list_grants(
             [(Role.REGULATOR, None), (Role.CONSUMER, "grantee"), (Role.SUBJECT, "owner")],
             "only subjects, institutions and regulators have grants to list",
         )
-    after = _paging.decode_cursor("grants", cursor, (int, str))
-    rows = await to_thread.run_sync(
-        lambda: _store.list_grants(services.engine, **scope, after=after, limit=limit + 1)
-    )
-    rows = _paging.page(
-        request, response, "grants", rows, limit, lambda r: (r["block"], r["grant_id"])
+    rows = await _paging.fetch(
+        request,
+        response,
+        _store.GRANTS,
+        cursor,
+        limit,
+        lambda after, n: _store.list_grants(services.engine, **scope, after=after, limit=n),
     )
     # Chain reads per row of this page (at most ``limit``), never per row of the table.
     out = []
@@ -53,9 +61,7 @@ async def list_grants(
 
 
 async def get_grant(services: Services, member: Member, grant_id: str) -> GrantPublic:
-    view = await services.reads.grant(b32(grant_id))
-    if not view.exists:
-        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    view = await existing_grant(services, grant_id)
     owner = (await services.reads.asset(view.grant.asset_id)).owner
     if member.status == MemberStatus.SUSPENDED:
         # A suspended member sees only what it may still withdraw: its own grants.

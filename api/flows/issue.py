@@ -16,7 +16,7 @@ from eth_utils.address import to_checksum_address
 from api import _store, errors
 from api._rawtx import RawTx
 from api.auth import Member
-from api.flows._shared import b32, hex32, ledger_call
+from api.flows._shared import b32, held_asset, hex32, ledger_call
 from api.flows.assets import public
 from api.models import AssetCreate, AssetPublic, AssetVersionCreate
 from api.services import Services
@@ -51,9 +51,7 @@ async def issue(services: Services, member: Member, body: AssetCreate) -> AssetP
 async def new_version(
     services: Services, member: Member, asset_id: str, body: AssetVersionCreate
 ) -> AssetPublic:
-    old = await to_thread.run_sync(_store.get_asset, services.engine, asset_id)
-    if old is None:
-        raise errors.AssetNotFoundError(f"asset {asset_id} is not held by this vault")
+    old = await held_asset(services, asset_id)
     if old["issuer"] != member.address.lower():
         raise errors.NotIssuerError(f"asset {asset_id} was issued by {old['issuer']}")
     tx, (old_id, new_id, root, digest) = ledger_call(

@@ -30,11 +30,14 @@ async def directory(
     limit: int,
     cursor: str | None,
 ) -> list[MemberPublic]:
-    after = _paging.decode_cursor("members", cursor, (str,))
-    rows = await to_thread.run_sync(
-        lambda: _store.list_member_keys(services.engine, after=after, limit=limit + 1)
+    rows = await _paging.fetch(
+        request,
+        response,
+        _store.MEMBER_KEYS,
+        cursor,
+        limit,
+        lambda after, n: _store.list_member_keys(services.engine, after=after, limit=n),
     )
-    rows = _paging.page(request, response, "members", rows, limit, lambda r: (r["address"],))
     out = []
     for row in rows:
         m = await services.chain.member(to_checksum_address(row["address"]))

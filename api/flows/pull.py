@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from eth_utils.address import to_checksum_address
 
 from api import _store, errors, prechecks
 from api.auth import Member
 from api.batcher import AccessRequest
+from api.envelope import checksum
 from api.models import AccessCreate, AccessPublic, Anchor, TxRef
 from api.services import Services
 from api.terms import field_names
@@ -51,7 +51,7 @@ async def pull(services: Services, member: Member, body: AccessCreate) -> Access
         anchor=Anchor(
             asset_id=asset_hex,
             root=asset_row["root"],
-            issuer=to_checksum_address(asset_row["issuer"]),
+            issuer=checksum(asset_row["issuer"].lower()),
             version=asset_row["version"],
             schema_id=asset_row["schema_id"],
             ciphertext_digest=asset_row["ciphertext_digest"],

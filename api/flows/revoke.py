@@ -12,7 +12,7 @@ from anyio import to_thread
 from api import _store, errors
 from api.auth import Member
 from api.envelope import EnvelopeError, recover
-from api.flows._shared import b32, fields_for_asset, may_act_for, terms_of
+from api.flows._shared import b32, existing_grant, fields_for_asset, may_act_for, terms_of
 from api.models import ConsentReceipt, GrantAction
 from api.services import Services
 from api.terms import describe_terms
@@ -60,9 +60,7 @@ async def change_status(
         raise errors.NotOwnerError(
             "the message must be signed by the caller (signer = request signer)"
         )
-    view = await services.reads.grant(b32(grant_id))
-    if not view.exists:
-        raise errors.GrantNotFoundError(f"no grant {grant_id}")
+    view = await existing_grant(services, grant_id)
     asset = await services.reads.asset(view.grant.asset_id)
     if not await may_act_for(services, asset.owner, member.address):
         raise errors.NotOwnerError(

@@ -70,12 +70,13 @@ async def register(services: Services, member: Member, body: SchemaCreate) -> Sc
 async def list_schemas(
     services: Services, request: Request, response: Response, *, limit: int, cursor: str | None
 ) -> list[SchemaPublic]:
-    after = _paging.decode_cursor("schemas", cursor, (int, str))
-    rows = await to_thread.run_sync(
-        lambda: _store.list_schemas(services.engine, after=after, limit=limit + 1)
-    )
-    rows = _paging.page(
-        request, response, "schemas", rows, limit, lambda r: (r["block"], r["schema_id"])
+    rows = await _paging.fetch(
+        request,
+        response,
+        _store.SCHEMAS,
+        cursor,
+        limit,
+        lambda after, n: _store.list_schemas(services.engine, after=after, limit=n),
     )
     return [_public(r) for r in rows]
 

@@ -43,7 +43,7 @@ async def accesses(
     format: str,
 ) -> Any:
     """Every recorded access matching ``flt``: one page, or every row streamed."""
-    scoped = TraceFilter(**{**_fields(flt), "kinds": frozenset({"access"})})
+    scoped = flt.with_kinds({"access"})
     return await respond(
         services, scoped, cursor=cursor, order=order, limit=limit, fmt=format, filename="accesses"
     )
@@ -61,7 +61,7 @@ async def consents(
 ) -> Any:
     """Every consent change matching ``flt`` (all kinds, or those named): a page, or a stream."""
     kinds = frozenset(kind) if kind else frozenset(trace.CONSENT_KINDS)
-    scoped = TraceFilter(**{**_fields(flt), "kinds": kinds})
+    scoped = flt.with_kinds(kinds)
     return await respond(
         services, scoped, cursor=cursor, order=order, limit=limit, fmt=format, filename="consents"
     )
@@ -207,21 +207,3 @@ async def respond(
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'},
     )
-
-
-def _fields(flt: TraceFilter) -> dict[str, Any]:
-    return {
-        k: getattr(flt, k)
-        for k in (
-            "subject",
-            "institution",
-            "asset_id",
-            "issuer",
-            "purpose",
-            "grant_id",
-            "from_time",
-            "to_time",
-            "from_block",
-            "to_block",
-        )
-    }

@@ -41,3 +41,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix="/v1")
+        router.mounted_at = "/v1" + router.prefix

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from api import _paging, errors
 from api.deps import Consumer, CurrentMember, ServicesDep
@@ -11,8 +11,9 @@ from api.flows import accesses
 from api.flows import pull as pull_flow
 from api.flows.accesses import AccessEntry
 from api.models import AccessCreate, AccessPublic
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/access", tags=["access"])
+router = ResourceRouter(prefix="/access", tags=["access"])
 
 
 @router.post(

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 
 from api import _paging, errors
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.flows import assets, issue
 from api.flows import dispute as dispute_flow
 from api.models import AssetAction, AssetCreate, AssetPublic, AssetSealed, AssetVersionCreate
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/assets", tags=["assets"])
+router = ResourceRouter(prefix="/assets", tags=["assets"])
 
 AssetId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api import errors
 from api.deps import Regulator, ServicesDep
 from api.flows import audit as audit_flow
 from api.flows.audit import AuditReportPublic
+from api.routers._resource import ResourceRouter
 from ledger.trace import TraceFilter
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = ResourceRouter(prefix="/audit", tags=["audit"])
 
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 _BYTES32 = r"^0x[0-9a-fA-F]{64}$"

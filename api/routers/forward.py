@@ -3,14 +3,13 @@ the rules live in :mod:`api.flows.forward`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from api import errors
 from api.deps import CurrentMember, ServicesDep
 from api.flows import forward as forward_flow
 from api.models import ForwardCreate, ForwardPublic
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/forward", tags=["forward"])
+router = ResourceRouter(prefix="/forward", tags=["forward"])
 
 
 @router.post(

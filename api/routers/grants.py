@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from api import _paging, errors
 from api.deps import Consumer, CurrentMember, MemberAnyStatus, ServicesDep
 from api.flows import grant, grants, revoke, verify
 from api.models import ConsentReceipt, GrantAction, GrantCreate, GrantPublic, Verdict
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/grants", tags=["grants"])
+router = ResourceRouter(prefix="/grants", tags=["grants"])
 
 GrantId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="bytes32 grant id")]
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api import errors
 from api.deps import ServicesDep, Subject
 from api.flows import history as history_flow
 from api.flows.history import HistoryPage
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/me", tags=["history"])
+router = ResourceRouter(prefix="/me", tags=["history"])
 
 
 @router.get(

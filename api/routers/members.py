@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 
 from api import _paging, errors
 from api.deps import CurrentMember, ServicesDep
 from api.flows import members
 from api.models import MemberKeyPublish, MemberPublic
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = ResourceRouter(prefix="/members", tags=["members"])
 
 AddressPath = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api import errors
 from api.deps import ServicesDep, Signer
 from api.envelope import DOMAIN_NAME, DOMAIN_VERSION, REQUEST_TYPE
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(tags=["meta"])
+router = ResourceRouter(tags=["meta"])
 
 
 class SigningDomain(BaseModel):

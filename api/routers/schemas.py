@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 
 from api import _paging, errors
 from api.deps import CurrentMember, Issuer, ServicesDep
 from api.flows import schemas
 from api.models import SchemaCreate, SchemaPublic
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/schemas", tags=["schemas"])
+router = ResourceRouter(prefix="/schemas", tags=["schemas"])
 
 SchemaId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 

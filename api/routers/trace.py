@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from api import errors
 from api.deps import Regulator, ServicesDep
 from api.flows import trace as trace_flow
 from api.flows.trace import ConsentKind, Format, TracePage, TraceRowPublic
+from api.routers._resource import ResourceRouter
 from ledger.trace import TraceFilter
 
-router = APIRouter(prefix="/trace", tags=["trace"])
+router = ResourceRouter(prefix="/trace", tags=["trace"])
 
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 _BYTES32 = r"^0x[0-9a-fA-F]{64}$"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from api import errors
 from api.deps import Consumer, ServicesDep
 from api.flows import webhooks as webhook_flows
 from api.flows.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic
+from api.routers._resource import ResourceRouter
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = ResourceRouter(prefix="/webhooks", tags=["webhooks"])
 
 WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 

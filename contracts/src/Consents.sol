@@ -107,28 +107,23 @@ abstract contract Consents is Assets, IConsents {
     /// @inheritdoc IConsents
     function recordAccess(AccessRequest calldata request, bytes calldata signature) external returns (uint32 use) {
         _requireAnyRole(msg.sender, ROLE_CUSTODIAN);
-        (uint8 reason, address grantee, uint32 newUses) = _recordAccess(request, signature);
-        if (reason == REASON_OK) return newUses;
-        if (reason == REASON_SIGNATURE_EXPIRED) revert SignatureExpired(request.deadline);
-        if (reason == REASON_SIGNATURE_INVALID) revert SignatureInvalid();
+        if (block.timestamp > request.deadline) revert SignatureExpired(request.deadline);
+        address grantee = _tryRecover(hashAccessRequest(request), signature);
+        if (grantee == address(0)) revert SignatureInvalid();
+        uint8 reason;
+        (reason, use) = _recordAccess(request.grantId, request.fieldsMask, request.nonce, grantee);
         if (reason == REASON_NONCE_USED) revert AccessNonceUsed(grantee, request.nonce);
-        revert ConsentAccessRefused(request.grantId, reason);
+        if (reason != REASON_OK) revert ConsentAccessRefused(request.grantId, reason);
     }
 
     /// @inheritdoc IConsents
-    function recordAccessBatch(AccessRequest[] calldata requests, bytes[] calldata signatures)
-        external
-        returns (uint8[] memory reasons)
-    {
+    function recordAccessBatch(bytes calldata packed) external returns (uint8[] memory reasons) {
         _requireAnyRole(msg.sender, ROLE_CUSTODIAN);
-        if (requests.length != signatures.length) revert ConsentLengthMismatch(requests.length, signatures.length);
-        reasons = new uint8[](requests.length);
-        for (uint256 i = 0; i < requests.length; ++i) {
-            (uint8 reason, address grantee,) = _recordAccess(requests[i], signatures[i]);
-            if (reason != REASON_OK) {
-                reasons[i] = reason;
-                emit AccessRefused(requests[i].grantId, grantee, msg.sender, reason, requests[i].nonce);
-            }
+        // Whole items only: a cut or padded batch is an encoding bug, never a partial record.
+        if (packed.length % ACCESS_ITEM_SIZE != 0) revert ConsentMalformedBatch(packed.length);
+        reasons = new uint8[](packed.length / ACCESS_ITEM_SIZE);
+        for (uint256 i = 0; i < reasons.length; ++i) {
+            reasons[i] = _recordPacked(packed[i * ACCESS_ITEM_SIZE:(i + 1) * ACCESS_ITEM_SIZE]);
         }
     }
 
@@ -203,11 +198,7 @@ abstract contract Consents is Assets, IConsents {
 
     /// @inheritdoc IConsents
     function hashAccessRequest(AccessRequest calldata request) public view returns (bytes32) {
-        return _hashTypedData(
-            keccak256(
-                abi.encode(_ACCESS_TYPEHASH, request.grantId, request.fieldsMask, request.nonce, request.deadline)
-            )
-        );
+        return _hashAccess(request.grantId, request.fieldsMask, request.nonce, request.deadline);
     }
 
     function _grantBySig(SignedGrant calldata signed) private returns (bytes32) {
@@ -321,29 +312,53 @@ abstract contract Consents is Assets, IConsents {
         if (recovered != expected) revert SignatureSignerMismatch(expected, recovered);
     }
 
-    /// @dev Returns the reason (REASON_OK if recorded), the recovered grantee and the new use count. Nothing is
-    ///      written unless the access is recorded.
-    function _recordAccess(AccessRequest calldata request, bytes calldata signature)
+    function _hashAccess(bytes32 grantId, uint64 fieldsMask, uint256 nonce, uint64 deadline)
         private
-        returns (uint8 reason, address grantee, uint32 uses)
+        view
+        returns (bytes32)
     {
-        if (block.timestamp > request.deadline) return (REASON_SIGNATURE_EXPIRED, address(0), 0);
-        grantee = _tryRecover(hashAccessRequest(request), signature);
-        if (grantee == address(0)) return (REASON_SIGNATURE_INVALID, address(0), 0);
+        return _hashTypedData(keccak256(abi.encode(_ACCESS_TYPEHASH, grantId, fieldsMask, nonce, deadline)));
+    }
+
+    /// @dev One packed item (layout in IConsents.recordAccessBatch): recorded, or skipped with `AccessRefused`.
+    function _recordPacked(bytes calldata item) private returns (uint8 reason) {
+        bytes32 grantId = bytes32(item[0:32]);
+        uint64 fieldsMask = uint64(bytes8(item[32:40]));
+        uint256 nonce = uint256(bytes32(item[40:72]));
+        uint64 deadline = uint64(bytes8(item[72:80]));
+        // An expired request is refused before recovery, so its refusal names nobody.
+        address grantee = address(0);
+        if (block.timestamp > deadline) {
+            reason = REASON_SIGNATURE_EXPIRED;
+        } else {
+            bytes32 digest = _hashAccess(grantId, fieldsMask, nonce, deadline);
+            grantee = _tryRecoverCompact(digest, bytes32(item[80:112]), bytes32(item[112:144]));
+            if (grantee == address(0)) reason = REASON_SIGNATURE_INVALID;
+            else (reason,) = _recordAccess(grantId, fieldsMask, nonce, grantee);
+        }
+        if (reason != REASON_OK) emit AccessRefused(grantId, grantee, msg.sender, reason, nonce);
+    }
+
+    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use and emits `Accessed`; returns the reason
+    ///      (REASON_OK if recorded) and the new use count. Nothing is written unless the access is recorded.
+    function _recordAccess(bytes32 grantId, uint64 fieldsMask, uint256 nonce, address grantee)
+        private
+        returns (uint8 reason, uint32 uses)
+    {
         // The same signed request (same grantee, same nonce) is never recorded twice.
-        uint256 bits = _accessNonces[grantee][request.nonce >> 8];
+        uint256 bits = _accessNonces[grantee][nonce >> 8];
         // forge-lint: disable-next-line(incorrect-shift)
-        uint256 bit = 1 << (request.nonce & 0xff);
-        if (bits & bit != 0) return (REASON_NONCE_USED, grantee, 0);
-        GrantRecord memory record = _grants[request.grantId];
-        reason = _check(record, grantee, request.fieldsMask);
-        if (reason != REASON_OK) return (reason, grantee, 0);
-        _accessNonces[grantee][request.nonce >> 8] = bits | bit;
+        uint256 bit = 1 << (nonce & 0xff);
+        if (bits & bit != 0) return (REASON_NONCE_USED, 0);
+        GrantRecord memory record = _grants[grantId];
+        reason = _check(record, grantee, fieldsMask);
+        if (reason != REASON_OK) return (reason, 0);
+        _accessNonces[grantee][nonce >> 8] = bits | bit;
         // _check refused uses >= maxUses and the counter saturates at 65535, so this cannot overflow.
         uses = record.uses + 1;
         // forge-lint: disable-next-line(unsafe-typecast)
-        _grants[request.grantId].uses = uint16(uses);
-        emit Accessed(request.grantId, grantee, msg.sender, request.fieldsMask, uses, request.nonce);
+        _grants[grantId].uses = uint16(uses);
+        emit Accessed(grantId, grantee, msg.sender, fieldsMask, uses, nonce);
     }
 
     function _isAccessNonceUsed(address grantee, uint256 nonce) private view returns (bool) {

@@ -31,6 +31,23 @@ from ledger.trace import TraceFilter
 #: A member sending its own transactions straight to the node's RPC (no service involved).
 WALLET_KEY = DEV_PRIVATE_KEYS[5]
 
+#: The processes a power cut kills (keys of ``node.json``).
+PROCESSES = ("pid", "anvil_pid", "api_pid")
+_ROTATIONS = [PROCESSES[i:] + PROCESSES[:i] for i in range(len(PROCESSES))]
+#: Every order they can die in; in this order each process dies first once in the first
+#: half of a plan (early cuts) and once in the second (late cuts).
+KILL_ORDERS: list[tuple[str, ...]] = _ROTATIONS + [tuple(reversed(r)) for r in _ROTATIONS]
+#: Earliest and latest cut after the workload starts (seconds).
+EARLIEST, LATEST = 0.1, 3.0
+
+
+def kill_plan(rounds: int) -> list[tuple[float, tuple[str, ...]]]:
+    """(seconds into the workload, kill order) for ``rounds`` cuts that cover every kill order
+    and spread evenly from the earliest moment to the latest; ``len(KILL_ORDERS)`` rounds
+    cover each order once."""
+    step = (LATEST - EARLIEST) / max(rounds - 1, 1)
+    return [(EARLIEST + i * step, KILL_ORDERS[i % len(KILL_ORDERS)]) for i in range(rounds)]
+
 
 @dataclass
 class Told:
@@ -130,7 +147,9 @@ class Chaos:
         self.start_seconds.append(time.monotonic() - t)
         return out
 
-    def power_cut(self, after: float) -> None:
+    def power_cut(self, after: float, order: tuple[str, ...] | None = None) -> None:
+        """SIGKILL node, anvil and API ``after`` seconds into the workload, in ``order``
+        (default: a random one)."""
         stop = threading.Event()
         workers = [
             threading.Thread(target=self._grants_and_pulls, args=(stop,), daemon=True),
@@ -140,8 +159,9 @@ class Chaos:
             w.start()
         time.sleep(after)
         info = self.node.info
-        pids = [info["pid"], info["anvil_pid"], info["api_pid"]]
-        self.rng.shuffle(pids)
+        if order is None:
+            order = tuple(self.rng.sample(PROCESSES, len(PROCESSES)))
+        pids = [info[name] for name in order]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         stop.set()
@@ -162,8 +182,8 @@ class Chaos:
                     self.errors.append(f"{kind} {h}: a client got its receipt, the chain lost it")
         return len(hashes)
 
-    def round(self, after: float) -> str:
-        self.power_cut(after)
+    def round(self, after: float, order: tuple[str, ...] | None = None) -> str:
+        self.power_cut(after, order)
         out = self._start()
         self.check_told()
         return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from eth_abi import encode
 from eth_account import Account
@@ -67,8 +68,27 @@ def wait_dead(pid: int, timeout: float = 20.0) -> None:
 
 
 def wait_indexed(node: Node, timeout: float = 30.0) -> None:
-    """Until ``datasafe-node status`` says the API's index has reached the chain head."""
+    """Until ``datasafe-node status`` says the API's index has reached the chain head.
+
+    Polled over HTTP first (``/readyz`` and the head, what ``status`` reads), so that the
+    command, a process of its own, runs once the index is there rather than on every poll.
+    """
     deadline = time.monotonic() + timeout
+    info = node.info
+    with httpx.Client(timeout=5.0) as http:
+        while time.monotonic() < deadline:
+            try:
+                head = http.post(
+                    info["rpc_url"],
+                    json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                ).json()["result"]
+                ready = http.get(info["api_url"] + "/readyz").json()
+                indexed = ready.get("checks", {}).get("indexer", {}).get("last_block")
+                if indexed == int(head, 16):
+                    break
+            except (httpx.HTTPError, ValueError, KeyError, AttributeError):
+                pass  # not up yet, or not answering JSON: the status check below says why
+            time.sleep(0.1)
     while True:
         done = node.cli("status", "--json")
         status = json.loads(done.stdout)

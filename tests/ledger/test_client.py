@@ -7,7 +7,7 @@ from _ledger_world import ASSET_ID, FAR_FUTURE, World
 
 from ledger import eip712
 from ledger.abi import ledger_abi
-from ledger.calls import LedgerCalls, grant_id_of
+from ledger.calls import LedgerCalls, Write, grant_id_of
 from ledger.client import AsyncLedgerClient, LedgerClient
 from ledger.errors import ContractRevertError, LedgerError, contract_error
 from ledger.models import (
@@ -108,6 +108,32 @@ def test_relayed_grant_access_and_revoke(world: World) -> None:
     )
     world.gov.send(world.gov.calls.revoke_by_sig(revoke))
     assert world.gov.check(grant_id, world.bank, 0b001).reason is Reason.REVOKED
+
+
+def test_packed_access_batch_records_and_refuses_on_chain(world: World) -> None:
+    terms = world.terms(fields_mask=0b11)
+    signed = eip712.sign_grant(world.subject_key, world.domain, terms, nonce=8, deadline=FAR_FUTURE)
+    world.gov.send(world.gov.calls.grant_by_sig(signed))
+    grant_id = grant_id_of(world.subject, 8)
+    ok = AccessRequest(grant_id, 0b01, nonce=40, deadline=FAR_FUTURE)
+    outside = AccessRequest(grant_id, 0b100, nonce=41, deadline=FAR_FUTURE)
+    sigs = [eip712.sign_access_request(world.bank_key, world.domain, r) for r in (ok, outside)]
+    write = world.gov.calls.record_access_batch([ok, outside], sigs)
+    assert len(write.data) == 4 + 64 + 2 * eip712.ACCESS_ITEM_SIZE
+    receipt = world.gov.send(write)
+    (accessed,) = receipt.events_named("Accessed")
+    assert (accessed.args["nonce"], accessed.args["grantee"].lower()) == (40, world.bank.lower())
+    (refused,) = receipt.events_named("AccessRefused")
+    assert refused.args["reason"] == Reason.FIELDS_NOT_GRANTED
+    assert world.gov.read(world.gov.calls.is_access_nonce_used(world.bank, 40))
+    assert not world.gov.read(world.gov.calls.is_access_nonce_used(world.bank, 41))
+
+
+def test_malformed_packed_batch_reverts_with_its_length(world: World) -> None:
+    fn = ledger_abi().fn("recordAccessBatch")
+    with pytest.raises(contract_error("ConsentMalformedBatch")) as info:
+        world.gov.send(Write(fn, fn.encode(b"\x01" * (eip712.ACCESS_ITEM_SIZE + 1))))
+    assert info.value.fields["length"] == eip712.ACCESS_ITEM_SIZE + 1
 
 
 def test_reverting_call_raises_decoded_error_and_sends_nothing(world: World) -> None:

@@ -182,3 +182,47 @@ def test_bad_inputs_raise_ledger_errors() -> None:
         eip712.sign_digest("0x1234", b"\0" * 32)
     with pytest.raises(LedgerError):
         eip712.recover(b"\0" * 32, b"\0" * 64)
+
+
+def test_packed_access_item_layout() -> None:
+    key = b"\x07" * 32
+    domain = eip712.ledger_domain(31337, "0x" + "11" * 20)
+    request = AccessRequest(GRANT_ID, 0b1011, 2**200 + 5, 1_900_000_000)
+    sig = eip712.sign_access_request(key, domain, request)
+    item = eip712.pack_access_batch([request], [sig])
+    assert len(item) == eip712.ACCESS_ITEM_SIZE
+    assert item[0:32] == GRANT_ID
+    assert int.from_bytes(item[32:40], "big") == 0b1011
+    assert int.from_bytes(item[40:72], "big") == 2**200 + 5
+    assert int.from_bytes(item[72:80], "big") == 1_900_000_000
+    assert item[80:112] == sig[:32]
+    vs = int.from_bytes(item[112:144], "big")
+    assert vs >> 255 == sig[64] - 27
+    assert (vs & (2**255 - 1)).to_bytes(32, "big") == sig[32:64]
+    assert eip712.pack_access_batch([request] * 3, [sig] * 3) == item * 3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\x01" * 64,  # already compact, or cut
+        b"\x01" * 64 + b"\x00",  # v = 0
+        b"\x01" * 32
+        + (0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A1).to_bytes(32, "big")
+        + b"\x1b",  # s = n/2 + 1
+    ],
+)
+def test_compact_signature_refuses_what_the_contract_refuses(bad: bytes) -> None:
+    with pytest.raises(eip712.SignatureFormatError):
+        eip712.compact_signature(bad)
+
+
+def test_pack_access_batch_refuses_mismatch_and_out_of_range() -> None:
+    request = AccessRequest(GRANT_ID, 1, 1, 1)
+    sig = b"\x01" * 64 + b"\x1b"
+    with pytest.raises(LedgerError):
+        eip712.pack_access_batch([request], [])
+    with pytest.raises(LedgerError):
+        eip712.pack_access_batch([dataclasses.replace(request, fields_mask=2**64)], [sig])
+    with pytest.raises(LedgerError):
+        eip712.pack_access_batch([dataclasses.replace(request, grant_id=b"\x01")], [sig])

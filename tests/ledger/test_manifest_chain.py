@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from typer.testing import CliRunner
 
-from ledger.chain import DEV_PRIVATE_KEYS, EmbeddedChain, free_port
+from ledger.chain import DEV_PRIVATE_KEYS, HISTORY_STATES, EmbeddedChain, free_port
 from ledger.client import LedgerClient
 from ledger.errors import (
     ChainMismatchError,
@@ -23,6 +23,7 @@ from ledger.errors import (
     LedgerError,
     ManifestInvalidError,
     ManifestNotFoundError,
+    RpcError,
     RpcUnavailableError,
 )
 from ledger.manifest import Manifest, deploy_ledger, load_verified, verify_manifest
@@ -144,6 +145,20 @@ def test_restart_keeps_state_and_leaves_no_process(tmp_path: Path) -> None:
             record = client.get_member(member)
     assert record.status is MemberStatus.ACTIVE
     assert record.roles == Role.CONSUMER
+
+
+def test_embedded_chain_keeps_a_bounded_history() -> None:
+    """A request reads at the block it pinned while other requests mine on: the embedded
+    anvil answers up to ``HISTORY_STATES`` blocks back (one that keeps no history refuses
+    the block one behind its head), and keeps no more (memory stays bounded)."""
+    address = Account.from_key(DEV_PRIVATE_KEYS[5]).address
+    with EmbeddedChain() as chain, RpcClient(chain.url, retries=0) as rpc:
+        rpc.call("anvil_mine", [hex(HISTORY_STATES + 20)])
+        head = int(rpc.call("eth_blockNumber"), 16)
+        for back in (1, HISTORY_STATES - 1):
+            assert int(rpc.call("eth_getBalance", [address, hex(head - back)]), 16) > 0
+        with pytest.raises(RpcError, match="BlockOutOfRange"):
+            rpc.call("eth_getBalance", [address, hex(head - HISTORY_STATES - 10)])
 
 
 def test_no_stray_process_after_exception(tmp_path: Path) -> None:

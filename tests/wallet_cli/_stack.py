@@ -124,3 +124,20 @@ def make_stack(anvil_url: str, db_url: str, tmp: Path, **overrides: object) -> I
         citizen.ok("contacts", "add", "otherbank", world.bank2.address)
         citizen.ok("contacts", "add", "taxbureau", world.issuer.address)
         yield Stack(world, server, citizen, bank, regulator, _register_schema(server, world))
+
+
+def make_indexed_stack(anvil_url: str, pg_databases: Any, tmp: Path, name: str) -> Iterator[Stack]:
+    """The stack with the service's event indexer running, on PostgreSQL (trace, history)."""
+    db_url = pg_databases.create(name)
+    yield from make_stack(anvil_url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2)
+
+
+def governor_wallet(stack: Stack) -> Wallet:
+    """A new wallet holding the governor's key (it names members in the directory)."""
+    gov = Wallet(stack.citizen.home.parent / "governor-wallet", env=dict(stack.citizen.env))
+    gov.env["DATASAFE_HOME"] = str(gov.home)
+    gov.ok(
+        "account", "import", "gov", "--kind", "regulator",
+        DATASAFE_IMPORT_KEY=stack.world.governor.key,
+    )  # fmt: skip
+    return gov

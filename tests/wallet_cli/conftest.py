@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import Stack, make_stack
+from _stack import Stack, make_indexed_stack, make_stack
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,4 @@ def indexed_stack(
 ) -> Iterator[Stack]:
     """The stack with the service's event indexer running, on PostgreSQL (trace, history)."""
     tmp = tmp_path_factory.mktemp("wallet-stack-indexed")
-    db_url = pg_databases.create("wallet_indexed")
-    yield from make_stack(
-        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
-    )
+    yield from make_indexed_stack(anvil_chain.url, pg_databases, tmp, "wallet_indexed")

@@ -3,19 +3,14 @@ nicknames; only the governor names; a service cannot add or change a name."""
 
 from __future__ import annotations
 
-from _stack import Stack
-from _wallet import Wallet
+from _stack import Stack, governor_wallet
 
 from ledger import forwarder as fwd
 
 
 def test_governor_names_citizen_lists_and_searches(stack: Stack) -> None:
     world = stack.world
-    gov = Wallet(stack.citizen.home.parent / "governor-wallet", env=dict(stack.citizen.env))
-    gov.env["DATASAFE_HOME"] = str(gov.home)
-    gov.ok(
-        "account", "import", "gov", "--kind", "regulator", DATASAFE_IMPORT_KEY=world.governor.key
-    )
+    gov = governor_wallet(stack)
     named = gov.json("directory", "name", world.bank.address, "City Commercial Bank")
     assert named["name"] == "City Commercial Bank" and named["tx_hash"]
     gov.ok("directory", "name", world.issuer.address, "Municipal Tax Bureau")

@@ -55,16 +55,13 @@ contract ConsentsFuzzTest is LedgerFixture {
     function testFuzz_recordAccessBatch_NoReplay(uint256 nonce, uint8 copies) public {
         bytes32 grantId = _grantAs(alice, _boundedTerms(0xFFF, 0, T0 + 30 days, 0), 1);
         uint256 n = bound(copies, 1, 6);
-        AccessRequest memory request = _request(grantId, 0x1, nonce);
-        bytes memory sig = _signAccess(BANK_PK, request);
-        AccessRequest[] memory requests = new AccessRequest[](n);
-        bytes[] memory sigs = new bytes[](n);
+        bytes memory item = _packAccess(BANK_PK, _request(grantId, 0x1, nonce));
+        bytes memory packed;
         for (uint256 i = 0; i < n; ++i) {
-            requests[i] = request;
-            sigs[i] = sig;
+            packed = bytes.concat(packed, item);
         }
         vm.prank(custodian);
-        uint8[] memory reasons = ledger.recordAccessBatch(requests, sigs);
+        uint8[] memory reasons = ledger.recordAccessBatch(packed);
         assertEq(reasons[0], REASON_OK, "first recorded");
         for (uint256 i = 1; i < n; ++i) {
             assertEq(reasons[i], REASON_NONCE_USED, "copies refused");

@@ -112,4 +112,15 @@ abstract contract LedgerFixture is Test {
     function _signAccess(uint256 pk, AccessRequest memory request) internal view returns (bytes memory) {
         return _sig(pk, ledger.hashAccessRequest(request));
     }
+
+    /// @dev One `recordAccessBatch` item: the request and `pk`'s signature of it in EIP-2098 compact form.
+    function _packAccess(uint256 pk, AccessRequest memory request) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, ledger.hashAccessRequest(request));
+        bytes32 vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
+        return _packItem(request, r, vs);
+    }
+
+    function _packItem(AccessRequest memory request, bytes32 r, bytes32 vs) internal pure returns (bytes memory) {
+        return abi.encodePacked(request.grantId, request.fieldsMask, request.nonce, request.deadline, r, vs);
+    }
 }

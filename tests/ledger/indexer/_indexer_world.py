@@ -16,9 +16,11 @@ from eth_utils import keccak
 from web3 import Web3
 
 from ledger import db
+from ledger.eip712 import pack_access_batch
 from ledger.indexer import (
     Indexer,
 )
+from ledger.models import AccessRequest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -108,11 +110,12 @@ class Ledger:
     def access(self, grant_ids: list[str], first_nonce: int) -> None:
         requests, sigs = [], []
         for i, gid in enumerate(grant_ids):
-            req = (bytes.fromhex(gid[2:]), 0b01, first_nonce + i, 2**40)
-            digest = self.contract.functions.hashAccessRequest(req).call()
-            sigs.append(self.bank_key.unsafe_sign_hash(digest).signature)
+            req = AccessRequest(bytes.fromhex(gid[2:]), 0b01, first_nonce + i, 2**40)
+            digest = self.contract.functions.hashAccessRequest(req.as_tuple()).call()
+            sigs.append(bytes(self.bank_key.unsafe_sign_hash(digest).signature))
             requests.append(req)
-        self.tx(self.contract.functions.recordAccessBatch(requests, sigs), self.governor)
+        packed = pack_access_batch(requests, sigs)
+        self.tx(self.contract.functions.recordAccessBatch(packed), self.governor)
 
     @property
     def bank(self) -> str:

@@ -33,12 +33,6 @@ ACCESS_REFUSED = "0x" + _ABI.events_by_name["AccessRefused"].topic0.hex()
 
 log = logging.getLogger("api.batcher")
 
-#: Gas limit of a ``recordAccessBatch`` of n entries: base + n x per-entry. The ledger's gas
-#: snapshot measures ~75k per recorded access (ten in 799k, including set-up), so this is a
-#: 2x margin; 64 entries (the largest batch setting) stay far below a 30M block gas limit.
-_GAS_BASE = 100_000
-_GAS_PER_ACCESS = 150_000
-
 
 @dataclass(frozen=True, slots=True)
 class AccessRequest:
@@ -192,9 +186,25 @@ class AccessBatcher:
                         batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
+            await self._grow_while_sending(batch)
             task = loop.create_task(self._submit(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+
+    async def _grow_while_sending(self, batch: list[_Pending]) -> None:
+        """While the custodian is sending, keep adding requests: the batch would wait anyway."""
+        idle = self._relayer.idle
+        while len(batch) < self._max and not idle.is_set():
+            get = asyncio.ensure_future(self._queue.get())
+            done = asyncio.ensure_future(idle.wait())
+            try:
+                await asyncio.wait((get, done), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                done.cancel()
+                if not get.done():
+                    get.cancel()
+            if get.done() and not get.cancelled():
+                batch.append(get.result())
 
     async def _submit(self, batch: list[_Pending]) -> None:
         try:
@@ -212,12 +222,11 @@ class AccessBatcher:
                     [p.request.signature for p in batch],
                 )
             )
-            # A fixed, generous gas limit instead of eth_estimateGas: estimating would execute
-            # the whole batch (every signature recovery) a second time on the node, the main
-            # cost of a pull. recordAccessBatch skips refused entries instead of reverting, and
-            # only the gas used is charged.
-            gas = _GAS_BASE + _GAS_PER_ACCESS * len(batch)
-            receipt = await self._relayer.send_and_wait(data, gas=gas)
+            # The gas limit comes from an estimate cached per batch size: estimating every
+            # batch would execute it (every signature recovery) a second time on the node,
+            # the main cost of a pull. A batch that runs out of it is estimated and sent again.
+            shape = ("recordAccessBatch", len(batch))
+            receipt = await self._relayer.send_and_wait(data, shape=shape)
             self.batches += 1
             if not receipt.success:
                 raise await self._relayer.explain_failure(

@@ -140,8 +140,8 @@ tx_journal = sa.Table(
     sa.Index("ix_api_tx_journal_sender_nonce", "sender", "nonce"),
 )
 
-#: One row per custodian key: the row every replica locks (``SELECT ... FOR UPDATE``) while
-#: it allocates a nonce and broadcasts, and the next nonce it handed out.
+#: One row per custodian key: the next nonce it handed out (written with the journal entry;
+#: replicas serialise on an advisory lock per key, ``api.journal.NonceSlot``).
 nonce_locks = sa.Table(
     "api_nonce_locks",
     metadata,

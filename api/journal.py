@@ -9,9 +9,10 @@ Three pieces of cross-process coordination live here, all in the shared database
   nonce) order: the same bytes give the same transaction hash, hence the same
   grant ids, and the records the database holds become true again.
 * :meth:`TxJournal.nonce_slot` serialises nonce allocation + broadcast for one
-  key across processes: a transaction holds ``SELECT ... FOR UPDATE`` on the
-  key's ``api_nonce_locks`` row until the broadcast is done. On SQLite the row
-  lock is a no-op: one API process per SQLite database is assumed.
+  key across processes: a session advisory lock on the key (PostgreSQL) is held
+  until the broadcast is done, while the journal entry and the key's next nonce
+  in ``api_nonce_locks`` are committed together before it. On SQLite the lock
+  is a no-op: one API process per SQLite database is assumed.
 * :class:`IndexerLease` elects the one replica that runs the event indexer: a
   PostgreSQL session-level advisory lock held on a dedicated connection. When
   the holder dies its connection closes and PostgreSQL releases the lock, so a
@@ -23,15 +24,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from api import errors
-from api.db import assets, grants, nonce_locks, schemas, tx_journal
+from api.db import assets, grants, nonce_locks, relays, schemas, tx_journal
 from ledger import errors as lerr
 from ledger.rpc import RpcClient
 
@@ -39,6 +42,11 @@ log = logging.getLogger("api.journal")
 
 #: Advisory-lock key of the indexer lease ("DSIDX" in ASCII; any constant works).
 INDEXER_LEASE_KEY = 0x4453494458
+
+
+def _advisory_key(sender: str) -> int:
+    """The advisory-lock key of ``sender``'s nonce slot: "DSN" and the address's low 40 bits."""
+    return (0x44534E << 40) | (int(sender, 16) & (2**40 - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +61,60 @@ class JournalEntry:
 
 
 class NonceSlot:
-    """The locked nonce row of one sender; :meth:`release` stores the next nonce and unlocks."""
+    """One sender's locked nonce row, from :meth:`TxJournal.nonce_slot` to :meth:`release`.
 
-    def __init__(self, conn: Connection, sender: str, stored: int) -> None:
+    The transaction about to be broadcast is journaled together with the next nonce, in one
+    database transaction committed *before* the broadcast (:meth:`journal`); the lock stays
+    held across the broadcast, so replicas still hand transactions to the node in nonce
+    order, and :meth:`release` usually has nothing left to write. On PostgreSQL the lock is
+    a session advisory lock of this (autocommit) connection, which outlives that commit;
+    on SQLite there is one process per database and the relayer's own lock is the lock.
+    """
+
+    def __init__(self, conn: Connection, sender: str, stored: int, lock_key: int | None) -> None:
         self._conn = conn
         self.sender = sender
         self.stored = stored
+        self._lock_key = lock_key
+        #: The next nonce :meth:`journal` committed (None: nothing written yet).
+        self._written: int | None = None
+
+    def journal(self, entry: dict[str, Any], next_nonce: int) -> None:
+        """Journal ``entry`` (a :meth:`TxJournal.entry`) and store ``next_nonce``: one commit."""
+        next_nonce = max(next_nonce, self._written or 0)
+        bump = (
+            nonce_locks.update()
+            .where(nonce_locks.c.sender == self.sender)
+            .values(next_nonce=next_nonce)
+        )
+        if self._lock_key is not None:
+            # One statement (a data-modifying CTE) in autocommit: one round trip, atomic.
+            row = pg_insert(tx_journal).values(**entry).on_conflict_do_nothing()
+            self._conn.execute(bump.add_cte(row.cte("journaled")))
+        else:
+            self._conn.execute(sqlite_insert(tx_journal).values(**entry).on_conflict_do_nothing())
+            self._conn.execute(bump)
+            self._conn.commit()
+        self._written = next_nonce
 
     def release(self, next_nonce: int | None) -> None:
+        """Store ``next_nonce`` unless :meth:`journal` did; None: put the stored value back."""
+        target = next_nonce if next_nonce is not None else self.stored
         try:
-            if next_nonce is not None:
+            if target != (self.stored if self._written is None else self._written):
                 self._conn.execute(
                     nonce_locks.update()
                     .where(nonce_locks.c.sender == self.sender)
-                    .values(next_nonce=next_nonce)
+                    .values(next_nonce=target)
                 )
+            if self._lock_key is None:
                 self._conn.commit()
             else:
-                self._conn.rollback()
+                self._conn.execute(sa.select(sa.func.pg_advisory_unlock(self._lock_key)))
+        except BaseException:
+            # Never hand a connection that may still hold the lock back to the pool.
+            self._conn.invalidate()
+            raise
         finally:
             self._conn.close()
 
@@ -94,16 +138,19 @@ class TxJournal:
             except sa.exc.IntegrityError:
                 pass  # the row exists (possibly just created by another replica)
             self._nonce_rows.add(sender)
+        lock_key = _advisory_key(sender) if self._postgres else None
         conn = self._engine.connect()
         try:
+            if lock_key is not None:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(sa.select(sa.func.pg_advisory_lock(lock_key)))
             stmt = sa.select(nonce_locks.c.next_nonce).where(nonce_locks.c.sender == sender)
-            if self._postgres:
-                stmt = stmt.with_for_update()
             stored = int(conn.execute(stmt).scalar_one())
         except BaseException:
+            conn.invalidate()
             conn.close()
             raise
-        return NonceSlot(conn, sender, stored)
+        return NonceSlot(conn, sender, stored, lock_key)
 
     def reset_nonce(self, sender: str, next_nonce: int) -> None:
         with self._engine.begin() as conn:
@@ -115,37 +162,73 @@ class TxJournal:
 
     # ---- the journal ---------------------------------------------------------------------
 
+    @staticmethod
+    def entry(*, tx_hash: str, sender: str, nonce: int, raw: bytes, kind: str) -> dict[str, Any]:
+        """The journal row of a transaction about to be broadcast."""
+        return {
+            "tx_hash": tx_hash.lower(),
+            "sender": sender.lower(),
+            "nonce": nonce,
+            "raw": raw,
+            "kind": kind,
+            "block": None,
+            "created_at": int(time.time()),
+            "seq": time.time_ns(),
+        }
+
     def record(self, *, tx_hash: str, sender: str, nonce: int, raw: bytes, kind: str) -> None:
         """Journal a transaction before it is broadcast (idempotent on its hash)."""
+        row = self.entry(tx_hash=tx_hash, sender=sender, nonce=nonce, raw=raw, kind=kind)
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    tx_journal.insert().values(
-                        tx_hash=tx_hash.lower(),
-                        sender=sender.lower(),
-                        nonce=nonce,
-                        raw=raw,
-                        kind=kind,
-                        block=None,
-                        created_at=int(time.time()),
-                        seq=time.time_ns(),
-                    )
-                )
+                conn.execute(tx_journal.insert().values(**row))
         except sa.exc.IntegrityError:
             pass  # the same bytes were journaled already (a retry or the other replica)
+
+    def unmined_raw(self, sender: str, low: int, high: int) -> list[bytes]:
+        """Journaled, never seen mined transactions of ``sender`` with nonces in [low, high)."""
+        c = tx_journal.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.raw)
+                .where(c.sender == sender.lower(), c.nonce >= low, c.nonce < high)
+                .where(c.block.is_(None))
+                .order_by(c.nonce, c.seq)
+            ).scalars()
+            return [bytes(r) for r in rows]
 
     def forget(self, tx_hash: str) -> None:
         """Drop a transaction the node refused outright: it can never be mined."""
         with self._engine.begin() as conn:
             conn.execute(tx_journal.delete().where(tx_journal.c.tx_hash == tx_hash.lower()))
 
-    def mined(self, tx_hash: str, block: int, block_hash: str | None, ok: bool = True) -> None:
+    def mined(
+        self,
+        tx_hash: str,
+        block: int,
+        block_hash: str | None,
+        ok: bool = True,
+        superseded: Sequence[str] = (),
+    ) -> None:
+        """``tx_hash`` was mined; ``superseded``: other versions of its nonce, never to be.
+
+        One database transaction: the other versions leave the journal, and a relay row
+        that named one of them names the mined version instead.
+        """
+        h = tx_hash.lower()
+        others = [o.lower() for o in superseded if o.lower() != h]
         with self._engine.begin() as conn:
             conn.execute(
                 tx_journal.update()
-                .where(tx_journal.c.tx_hash == tx_hash.lower())
+                .where(tx_journal.c.tx_hash == h)
                 .values(block=block, block_hash=block_hash, ok=ok)
             )
+            _supersede(conn, others, h)
+
+    def supersede(self, superseded: Sequence[str], mined: str) -> None:
+        """Other versions of ``mined``'s nonce leave the journal; relay rows name ``mined``."""
+        with self._engine.begin() as conn:
+            _supersede(conn, [o.lower() for o in superseded], mined.lower())
 
     def common_ancestor(self, block_hash_at: Callable[[int], str | None]) -> int:
         """Highest journaled block the chain still has (same hash); -1 if none.
@@ -221,6 +304,12 @@ class TxJournal:
             conn.execute(assets.update().where(assets.c.anchor_tx == h).values(anchor_block=block))
 
 
+def _supersede(conn: Connection, others: list[str], mined: str) -> None:
+    if others:
+        conn.execute(tx_journal.delete().where(tx_journal.c.tx_hash.in_(others)))
+        conn.execute(relays.update().where(relays.c.tx_hash.in_(others)).values(tx_hash=mined))
+
+
 # ---- re-submission after a lost chain -----------------------------------------------------
 
 
@@ -289,8 +378,17 @@ def resubmit(
     for entry in entries:
         senders.add(entry.sender)
         _resubmit_one(journal, chain, entry, report, timeout=timeout, poll=poll)
-    for h in report.dropped:
-        journal.forget(h)
+    kept = {
+        (e.sender, e.nonce): e.tx_hash
+        for e in entries
+        if e.tx_hash not in report.dropped and e.tx_hash not in report.lost
+    }
+    for e in entries:
+        if e.tx_hash in report.dropped and (e.sender, e.nonce) in kept:
+            # A replacement of it was mined: the relay rows that named it follow.
+            journal.supersede([e.tx_hash], kept[(e.sender, e.nonce)])
+        elif e.tx_hash in report.dropped:
+            journal.forget(e.tx_hash)
     for sender in senders:
         journal.reset_nonce(sender, int(chain("eth_getTransactionCount", [sender, "pending"]), 16))
     if report.resubmitted or report.dropped or report.lost:

@@ -89,6 +89,11 @@ class Metrics:
             "Custodian broadcasts the node refused for their nonce.",
             registry=r,
         )
+        self.replacements = Gauge(
+            "datasafe_custodian_replacements",
+            "Replacements (same nonce, higher fees) of custodian transactions that were stuck.",
+            registry=r,
+        )
         self._add_blob_gauges(r)
         self.api_restarts = Gauge(
             "datasafe_api_restarts",
@@ -132,6 +137,7 @@ class Metrics:
         self.relay_queue.set(services.relays_in_flight + services.batcher.depth)
         self.tx_sent.set(services.relayer.sent)
         self.nonce_errors.set(services.relayer.nonce_errors)
+        self.replacements.set(services.relayer.replaced)
         self.indexer_leader.set(1 if services.extras.get("indexer_leader") else 0)
         head: int | None = None
         try:

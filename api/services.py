@@ -185,6 +185,8 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
             else None
         ),
         journal=TxJournal(engine),
+        replace_after=settings.tx_replace_after_seconds,
+        max_replacements=settings.tx_max_replacements,
     )
     vault = await to_thread.run_sync(VaultAdapter.open, settings, engine)
     services = Services(

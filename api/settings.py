@@ -53,6 +53,11 @@ class ApiSettings(BaseDataSafeSettings):
     indexer_interval_seconds: float = Field(default=0.5, gt=0)
     #: Seconds to wait for a transaction receipt before reporting chain_unavailable.
     tx_timeout_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds a custodian transaction may stay unmined before it is replaced (same nonce and
+    #: call, fees raised >= 10 %); a few block times on a chain that does not mine at once.
+    tx_replace_after_seconds: float = Field(default=3.0, gt=0)
+    #: Most replacements of one stuck custodian transaction (each pays more than the last).
+    tx_max_replacements: int = Field(default=3, ge=0, le=20)
     #: Seconds between blob scrub passes in the service (0: only ``datasafe-node scrub``).
     scrub_interval_seconds: float = Field(default=300.0, ge=0)
     #: Most blobs one scrub pass reads (the pass resumes from its cursor next time).

@@ -18,7 +18,11 @@ Rules this module keeps:
 * Receipts are awaited with a timeout and ``confirmations``; a transaction the
   node no longer knows (dropped from the pool, or lost with a node restart) is
   re-sent with the same signed payload; a stuck one can be replaced
-  (:meth:`AsyncTxManager.replace`: same nonce, higher fees).
+  (:meth:`AsyncTxManager.replace`: same nonce, higher fees), and with ``replace_after``
+  the waits replace it themselves (a few times at most) and accept whichever version
+  is mined.
+* A gas limit can come from an estimate cached per call shape
+  (:meth:`AsyncTxManager.shape_gas`), forgotten when a transaction ran out of it.
 """
 
 from __future__ import annotations
@@ -26,14 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
+from ledger._senders import LocalKeySender, NodeAccountSender, Sender
 from ledger.abi import LedgerAbi
 from ledger.errors import (
     ConfigurationError,
@@ -80,6 +83,8 @@ class TxHooks:
 
     before_broadcast: Callable[[SignedTx], Awaitable[None]] | None = None
     refused: Callable[[SignedTx, RpcResponseError], Awaitable[None]] | None = None
+    #: Runs before a stuck transaction is replaced (a journal may fill a nonce gap below it).
+    stuck: Callable[[PendingTx], Awaitable[None]] | None = None
 
 
 class SharedNonces(Protocol):
@@ -104,86 +109,14 @@ class PendingTx:
     raw: bytes | None
     submitted_at: float = field(default_factory=time.monotonic)
     resends: int = 0
-
-
-class Sender(Protocol):
-    """Who pays for and signs transactions."""
-
-    @property
-    def address(self) -> str: ...
-
-    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        """Hand ``tx`` (nonce set) to the node; returns (hash, raw signed bytes or None)."""
-        ...
-
-    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        """Sign locally when possible: (hash, raw). Node accounts return ("", None)."""
-        ...
-
-
-class LocalKeySender:
-    """Signs with a local private key (eth-account) and sends the raw transaction."""
-
-    def __init__(self, account: LocalAccount) -> None:
-        self._account = account
-
-    @classmethod
-    def from_key(cls, private_key: str | bytes) -> LocalKeySender:
-        try:
-            return cls(Account.from_key(private_key))
-        except Exception as exc:
-            raise ConfigurationError(f"invalid private key: {type(exc).__name__}") from exc
-
-    @classmethod
-    def from_keystore(cls, path: str, password: str) -> LocalKeySender:
-        import json
-
-        try:
-            with open(path) as fh:
-                key = Account.decrypt(json.load(fh), password)
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot open keystore {path}: {exc}") from exc
-        return cls(Account.from_key(key))
+    replacements: int = 0
+    #: The earlier versions this one replaced (same nonce): any of them may still be mined.
+    superseded: list[str] = field(default_factory=list)
 
     @property
-    def address(self) -> str:
-        return str(self._account.address)
-
-    @property
-    def account(self) -> LocalAccount:
-        return self._account
-
-    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        signed = self._account.sign_transaction(tx)
-        return "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
-
-    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        tx_hash, raw = self.sign(tx)
-        assert raw is not None
-        await rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
-        return tx_hash, raw
-
-
-class NodeAccountSender:
-    """An account unlocked in the node (``eth_sendTransaction``); nonces still managed here."""
-
-    def __init__(self, address: str) -> None:
-        self._address = to_checksum_address(address)
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    def sign(self, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        return "", None
-
-    async def send(self, rpc: AsyncRpcClient, tx: dict[str, Any]) -> tuple[str, bytes | None]:
-        payload = {
-            k: (hex(v) if isinstance(v, int) else v) for k, v in tx.items() if k != "chainId"
-        }
-        payload["from"] = self._address
-        tx_hash = await rpc.call("eth_sendTransaction", [payload])
-        return str(tx_hash), None
+    def hashes(self) -> list[str]:
+        """Every version's hash, the newest first."""
+        return [self.tx_hash, *self.superseded]
 
 
 class NonceManager:
@@ -203,6 +136,8 @@ class NonceManager:
         self.lock = asyncio.Lock()
         self.shared = shared
         self._next: int | None = None
+        #: The first nonce of the send in progress (None outside :meth:`reserve`).
+        self.reserved: int | None = None
 
     async def chain_pending(self) -> int:
         return int(await self._rpc.call("eth_getTransactionCount", [self.address, "pending"]), 16)
@@ -233,11 +168,13 @@ class NonceManager:
             try:
                 if self._next is not None and stored is not None:
                     self._next = stored
-                yield await self.current()
+                self.reserved = await self.current()
+                yield self.reserved
             except BaseException:
                 self._next = None
                 raise
             finally:
+                self.reserved = None
                 if self.shared is not None:
                     await self.shared.release(self.address, self._next)
 
@@ -262,6 +199,8 @@ class AsyncTxManager:
         shared_nonces: SharedNonces | None = None,
         nonce_retries: int = 2,
         kind: str = "own",
+        replace_after: float | None = None,
+        max_replacements: int = 3,
     ) -> None:
         self.rpc = rpc
         self.sender = sender
@@ -275,12 +214,18 @@ class AsyncTxManager:
         self.hooks = hooks or TxHooks()
         self.nonce_retries = nonce_retries
         self.kind = kind
+        #: Seconds a waited-on transaction may stay unmined before it is replaced (None: never).
+        self.replace_after = replace_after
+        self.max_replacements = max_replacements
         self.nonces = NonceManager(rpc, sender.address, shared_nonces)
         self._chain_id = chain_id
         self._fees: tuple[float, int, int] | None = None
-        #: Broadcasts the node accepted, and refusals for a nonce (for metrics).
+        #: Raw gas estimates per call shape (:meth:`shape_gas`).
+        self.shape_estimates: dict[Hashable, int] = {}
+        #: Broadcasts the node accepted, refusals for a nonce, replacements sent (for metrics).
         self.sent = 0
         self.nonce_errors = 0
+        self.replaced = 0
 
     @property
     def address(self) -> str:
@@ -321,10 +266,27 @@ class AsyncTxManager:
 
     async def estimate_gas(self, to: str | None, data: bytes, value: int = 0) -> int:
         """Estimated gas with the safety multiplier; a revert raises the decoded error."""
-        estimate = int(
-            await self.rpc.call("eth_estimateGas", [self._call_obj(to, data, value)]), 16
-        )
-        return int(estimate * self.gas_multiplier) + self.gas_margin
+        return int(await self._estimate(to, data, value) * self.gas_multiplier) + self.gas_margin
+
+    async def _estimate(self, to: str | None, data: bytes, value: int = 0) -> int:
+        return int(await self.rpc.call("eth_estimateGas", [self._call_obj(to, data, value)]), 16)
+
+    async def shape_gas(
+        self, shape: Hashable, to: str | None, data: bytes, *, multiplier: float = 1.5
+    ) -> int:
+        """A gas limit for ``data`` from the estimate cached for its ``shape``.
+
+        A shape is what decides the gas a call needs (e.g. function and batch size): the
+        first call of a shape is estimated (which executes it on the node, so a revert
+        raises here), the later ones reuse it. Call :meth:`forget_shape` when a
+        transaction ran out of the limit it got.
+        """
+        if shape not in self.shape_estimates:
+            self.shape_estimates[shape] = await self._estimate(to, data)
+        return int(self.shape_estimates[shape] * multiplier) + self.gas_margin
+
+    def forget_shape(self, shape: Hashable) -> None:
+        self.shape_estimates.pop(shape, None)
 
     async def _build(self, to: str | None, data: bytes, gas: int, value: int) -> dict[str, Any]:
         tx: dict[str, Any] = {
@@ -412,8 +374,33 @@ class AsyncTxManager:
         tip = max(int(tx["maxPriorityFeePerGas"] * fee_bump) + 1, now["maxPriorityFeePerGas"])
         tx["maxPriorityFeePerGas"] = tip
         tx["maxFeePerGas"] = max(int(tx["maxFeePerGas"] * fee_bump) + 1, now["maxFeePerGas"], tip)
-        tx_hash, raw = await self._sign_and_send(tx)
+        counted = self.nonce_errors
+        try:
+            tx_hash, raw = await self._sign_and_send(tx)
+        except RpcNonceError:
+            # Its nonce is used, normally by a version of this very transaction mined
+            # meanwhile: no nonce clash of the sender's (the metric counts those).
+            self.nonce_errors = counted
+            raise
+        self.replaced += 1
         return PendingTx(tx_hash, pending.nonce, tx, raw)
+
+    async def _bump(self, pending: PendingTx) -> None:
+        """Replace ``pending`` in place: it becomes the new version, the old hash is kept."""
+        pending.replacements += 1
+        pending.submitted_at = time.monotonic()
+        if self.hooks.stuck is not None:
+            await self.hooks.stuck(pending)
+            if await self.mined(pending) is not None:
+                return  # what the hook did got it mined
+        try:
+            new = await self.replace(pending)
+        except RpcResponseError:
+            # Refused (a version was mined meanwhile, or the node wants more): the next
+            # receipt poll finds a mined version; otherwise the next bump tries again.
+            return
+        pending.superseded.insert(0, pending.tx_hash)
+        pending.tx_hash, pending.tx, pending.raw = new.tx_hash, new.tx, new.raw
 
     async def submit_many(self, calls: Sequence[tuple[str | None, bytes, int]]) -> list[PendingTx]:
         """Sign many (to, data, gas) transactions with consecutive nonces; send as one batch.
@@ -467,33 +454,65 @@ class AsyncTxManager:
                 tx_hash, _ = await self.sender.send(self.rpc, pending.tx)
                 pending.tx_hash = tx_hash
         except RpcResponseError as exc:
-            if _node_holds(exc):
-                return
+            if _node_holds(exc) or (pending.superseded and await self.mined(pending)):
+                return  # the node has it, or an earlier version of it was mined meanwhile
             # The nonce was used by something else: this transaction can never be mined.
             raise TransactionDroppedError(
                 f"transaction {pending.tx_hash} (nonce {pending.nonce}) was dropped and cannot "
                 f"be re-sent: {exc.rpc_message}"
             ) from exc
 
+    async def _receipts(self, pending: Sequence[PendingTx]) -> list[dict[str, Any] | None]:
+        """The receipt of each transaction's mined version (None: none yet), in one request."""
+        calls = [("eth_getTransactionReceipt", [h]) for p in pending for h in p.hashes]
+        if len(calls) == 1:
+            replies: list[Any] = [await self.rpc.call(*calls[0])]
+        else:
+            replies = await self.rpc.batch(calls)
+        out: list[dict[str, Any] | None] = []
+        for p in pending:
+            versions, replies = replies[: len(p.hashes)], replies[len(p.hashes) :]
+            mined = [r for r in versions if isinstance(r, dict) and r.get("blockNumber")]
+            out.append(mined[0] if mined else None)
+        return out
+
+    async def mined(self, pending: PendingTx) -> dict[str, Any] | None:
+        """The JSON-RPC receipt of whichever version of ``pending`` was mined, if any."""
+        return (await self._receipts([pending]))[0]
+
+    async def nudge(self, pending: PendingTx) -> None:
+        """Not mined yet: replace it once stuck (``replace_after``); re-send it if dropped."""
+        age = time.monotonic() - pending.submitted_at
+        if (
+            self.replace_after is not None
+            and age >= self.replace_after
+            and pending.replacements < self.max_replacements
+            and pending.raw is not None
+        ):
+            await self._bump(pending)
+        elif age >= self.resend_after:
+            if await self.rpc.call("eth_getTransactionByHash", [pending.tx_hash]) is None:
+                await self._resend(pending)
+            else:
+                pending.submitted_at = time.monotonic()
+
     async def wait(self, pending: PendingTx, *, max_wait: float | None = None) -> Receipt:
-        """Await the receipt (and confirmations); re-send if the node forgot the transaction."""
+        """Await the receipt (and confirmations) of whichever version is mined.
+
+        Meanwhile the transaction is re-sent if the node forgot it, and replaced when it is
+        stuck (see :meth:`nudge`).
+        """
         limit = self.receipt_timeout if max_wait is None else max_wait
         deadline = time.monotonic() + limit
         while True:
-            raw = await self.rpc.call("eth_getTransactionReceipt", [pending.tx_hash])
-            if raw is not None and raw.get("blockNumber") is not None:
-                block = int(raw["blockNumber"], 16)
-                if self.confirmations <= 1 or (
-                    int(await self.rpc.call("eth_blockNumber"), 16) - block + 1
-                    >= self.confirmations
-                ):
-                    return await self._finish(pending, raw)
-            elif time.monotonic() - pending.submitted_at >= self.resend_after:
-                known = await self.rpc.call("eth_getTransactionByHash", [pending.tx_hash])
-                if known is None:
-                    await self._resend(pending)
-                else:
-                    pending.submitted_at = time.monotonic()
+            raw = await self.mined(pending)
+            if raw is None:
+                await self.nudge(pending)
+            elif self.confirmations <= 1 or (
+                int(await self.rpc.call("eth_blockNumber"), 16) - int(raw["blockNumber"], 16) + 1
+                >= self.confirmations
+            ):
+                return await self._finish(pending, raw)
             if time.monotonic() >= deadline:
                 raise ReceiptTimeoutError(pending.tx_hash, limit)
             await asyncio.sleep(self.poll_interval)
@@ -504,12 +523,10 @@ class AsyncTxManager:
         deadline = time.monotonic() + self.receipt_timeout
         todo = list(range(len(pending)))
         while todo:
-            replies = await self.rpc.batch(
-                [("eth_getTransactionReceipt", [pending[i].tx_hash]) for i in todo]
-            )
+            replies = await self._receipts([pending[i] for i in todo])
             left = []
             for i, reply in zip(todo, replies, strict=True):
-                if isinstance(reply, dict) and reply.get("blockNumber") is not None:
+                if reply is not None:
                     out[i] = await self._finish(pending[i], reply)
                 else:
                     left.append(i)
@@ -518,14 +535,7 @@ class AsyncTxManager:
                 if time.monotonic() >= deadline:
                     raise ReceiptTimeoutError(pending[todo[0]].tx_hash, self.receipt_timeout)
                 for i in todo:
-                    if time.monotonic() - pending[i].submitted_at >= self.resend_after:
-                        if (
-                            await self.rpc.call("eth_getTransactionByHash", [pending[i].tx_hash])
-                            is None
-                        ):
-                            await self._resend(pending[i])
-                        else:
-                            pending[i].submitted_at = time.monotonic()
+                    await self.nudge(pending[i])
                 await asyncio.sleep(self.poll_interval)
         return [out[i] for i in range(len(pending))]
 
@@ -561,3 +571,18 @@ def _node_holds(exc: RpcResponseError) -> bool:
     """The node refused a broadcast because it already has these bytes (pool or chain)."""
     message = exc.rpc_message.lower()
     return "already known" in message or "already imported" in message
+
+
+__all__ = [
+    "MAX_TIP_WEI",
+    "AsyncTxManager",
+    "LocalKeySender",
+    "NodeAccountSender",
+    "NonceManager",
+    "PendingTx",
+    "Sender",
+    "SharedNonces",
+    "SignedTx",
+    "TxHooks",
+    "is_nonce_error",
+]

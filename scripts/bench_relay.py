@@ -11,8 +11,15 @@ JSON-RPC batches and wait for the receipts. Reported separately:
 * end-to-end: grants in confirmed (mined, status 1) blocks per second of wall time,
   including the node.
 
+With ``--via-api`` the transactions go through the service's relayer instead
+(``api.relay.Relayer``: journal and shared nonce slot in a database, one transaction
+per ``send_and_wait``, ``--concurrency`` of them at once), and the database work per
+transaction is counted (statements, commits, pool checkouts).
+
     .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 1
     .venv/bin/python scripts/bench_relay.py --grants 20000 --relayers 4
+    .venv/bin/python scripts/bench_relay.py --grants 3000 --batch 10 --via-api --database sqlite
+    .venv/bin/python scripts/bench_relay.py --grants 3000 --batch 10 --via-api --database postgresql
 
 ``--json FILE`` also writes the end-to-end figures as JSON (``scripts/bench_all.py``).
 """
@@ -21,10 +28,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import sys
+import tempfile
 import time
+import uuid
+from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -119,6 +134,140 @@ async def relay(
     return confirmed, txs, blocks
 
 
+async def relay_via_api(
+    url: str,
+    ledger: str,
+    key: str,
+    grants: list[SignedGrant],
+    batch: int,
+    concurrency: int,
+    db_url: str,
+) -> tuple[int, int, Counter[str], Counter[str]]:
+    """Relay ``grants`` through the service's relayer.
+
+    Returns (grants confirmed, transactions, database counts, seconds in send / wait).
+    """
+    from api import db as api_db
+    from api.chain import ChainGateway
+    from api.journal import TxJournal
+    from api.relay import Relayer
+
+    engine = api_db.make_engine(db_url)  # migrated by the caller
+    counts: Counter[str] = Counter()
+    sa.event.listen(engine, "before_cursor_execute", lambda *_: counts.update(["statements"]))
+    sa.event.listen(engine, "commit", lambda *_: counts.update(["commits"]))
+    sa.event.listen(engine.pool, "checkout", lambda *_: counts.update(["checkouts"]))
+    traces = _trace_round_trips(engine)
+    calls = LedgerCalls()
+    todo = [
+        calls.grant_by_sig_batch(grants[i : i + batch]).data for i in range(0, len(grants), batch)
+    ]
+    sizes = [min(batch, len(grants) - i) for i in range(0, len(grants), batch)]
+    confirmed = 0
+    spent: Counter[str] = Counter()
+    async with aiohttp.ClientSession() as session:
+        chain = ChainGateway(url, ledger, session)
+        relayer = Relayer(
+            chain,
+            chain_id=31337,
+            confirmations=0,
+            timeout=600,
+            custodian_key=bytes.fromhex(key.removeprefix("0x")),
+            journal=TxJournal(engine),
+        )
+        gas = int(await relayer.estimate(todo[0]) * 1.1)
+        jobs = list(zip(todo, sizes, strict=True))
+        counts.clear()
+        start = {p: p.stat().st_size for p in traces.iterdir()} if traces else {}
+
+        async def worker() -> None:
+            nonlocal confirmed
+            while jobs:
+                data, n = jobs.pop()
+                t0 = time.perf_counter()
+                tx_hash = await relayer.send(data, gas=gas)
+                t1 = time.perf_counter()
+                receipt = await relayer.wait(tx_hash)
+                spent["send"] += t1 - t0
+                spent["wait"] += time.perf_counter() - t1
+                confirmed += n if receipt.success else 0
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if traces is not None:
+        ctypes.CDLL(None).fflush(None)  # libpq's trace streams are buffered by the C library
+        counts["round trips"] = sum(_requests(p, start.get(p, 0)) for p in traces.iterdir())
+    engine.dispose()
+    return confirmed, len(todo), counts, spent
+
+
+def _trace_round_trips(engine: sa.Engine) -> Path | None:
+    """On PostgreSQL, a libpq protocol trace per connection (files in the returned folder)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    folder = Path(tempfile.mkdtemp())
+    files: list[Any] = []
+
+    @sa.event.listens_for(engine, "connect")
+    def _trace(dbapi_conn: Any, _record: Any) -> None:
+        out = open(folder / f"{len(files)}.trace", "w")  # noqa: SIM115 (lives with the connection)
+        files.append(out)
+        dbapi_conn.pgconn.trace(out.fileno())
+        dbapi_conn.pgconn.set_trace_flags(1 | 2)  # no timestamps, stable output
+
+    return folder
+
+
+def _requests(trace: Path, offset: int) -> int:
+    """Round trips in a libpq trace from ``offset``: simple queries and extended-protocol syncs."""
+    with trace.open() as f:
+        f.seek(offset)
+        return sum(
+            1
+            for line in f
+            if line.startswith("F\t") and line.split("\t")[2].strip() in ("Query", "Sync")
+        )
+
+
+def _database_url(kind: str, pg_url: str) -> tuple[str, sa.Engine | None, str]:
+    """A fresh database of ``kind``: (url, admin engine to drop it with, its name)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp()}/relay.db", None, ""
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    name = f"relay_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False), admin, name
+
+
+def run_via_api(
+    args: argparse.Namespace, chain_url: str, ledger: str, key: str, grants: list[SignedGrant]
+) -> int:
+    from api import db as api_db
+
+    db_url, admin, name = _database_url(args.database, args.pg_url)
+    try:
+        api_db.migrate(api_db.make_engine(db_url))
+        t = time.perf_counter()
+        confirmed, txs, counts, spent = asyncio.run(
+            relay_via_api(chain_url, ledger, key, grants, args.batch, args.concurrency, db_url)
+        )
+        wall = time.perf_counter() - t
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    per_tx = ", ".join(f"{k} {v / txs:.1f}" for k, v in sorted(counts.items()))
+    per_tx += ", ms in send (lock queue + hold) {:.1f}, in wait {:.1f}".format(
+        *(spent[k] / txs * 1000 for k in ("send", "wait"))
+    )
+    print(
+        f"via api relayer, {args.database}, concurrency {args.concurrency}, batch {args.batch}: "
+        f"{confirmed} grants in {txs} tx, {wall:.1f}s -> {txs / wall:,.1f} tx/s, "
+        f"{confirmed / wall:,.0f} grants/s; database per tx: {per_tx}"
+    )
+    return 0 if confirmed == len(grants) else 1
+
+
 def client_costs(grants: list[SignedGrant], batch: int, domain: eip712.Domain, bank: str) -> None:
     n = min(2000, len(grants))
     t = time.perf_counter()
@@ -161,6 +310,10 @@ def main() -> int:
     p.add_argument("--block-time", type=float, default=0, help="0 = automine")
     p.add_argument("--gas-limit", type=int, default=1_000_000_000)
     p.add_argument("--start-height", type=int, default=0, help="mine empty blocks first")
+    p.add_argument("--via-api", action="store_true", help="through the service's relayer")
+    p.add_argument("--concurrency", type=int, default=8, help="--via-api: sends at once")
+    p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     p.add_argument("--json", type=Path, help="also write the end-to-end figures here as JSON")
     args = p.parse_args()
     relayer_keys = list(DEV_PRIVATE_KEYS[4 : 4 + args.relayers])
@@ -181,6 +334,8 @@ def main() -> int:
             f"pre-signed {len(grants)} grants in {sign_s:.1f}s ({len(grants) / sign_s:,.0f}/s, "
             "citizens' side, excluded below)"
         )
+        if args.via_api:
+            return run_via_api(args, chain.url, ledger, relayer_keys[0], grants)
         client_costs(grants, args.batch, domain, bank)
         share = -(-len(grants) // args.relayers)
         parts = [grants[i * share : (i + 1) * share] for i in range(args.relayers)]

@@ -77,6 +77,7 @@ def test_metrics_count_requests_by_route_and_read_the_chain(
         assert _get(samples, "datasafe_relay_queue_depth") == 0
         assert _get(samples, "datasafe_relay_outbox_pending") == 0
         assert _get(samples, "datasafe_custodian_nonce_errors") == 0
+        assert _get(samples, "datasafe_custodian_replacements") == 0
         # run_indexer is off in world_settings: this replica never led the index.
         assert _get(samples, "datasafe_indexer_leader") == 0
 

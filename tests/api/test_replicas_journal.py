@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 from _api_server import live_server, world_settings
@@ -21,8 +22,10 @@ from eth_account import Account
 
 from api import db as api_db
 from api import errors
+from api.chain import ChainGateway
 from api.journal import IndexerLease, ResubmitError, TxJournal, resubmit
 from api.outbox import Outbox
+from api.relay import Relayer
 from ledger.rpc import RpcClient
 
 
@@ -274,3 +277,125 @@ def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
     finally:
         rpc.close()
     assert _receipt(world, tx_hash) is not None
+
+
+def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
+    engine: Any,
+) -> None:
+    """The journal row and the next nonce are committed together before the broadcast; the
+    slot stays locked across it (on PostgreSQL another replica's slot waits until release),
+    and a failed broadcast puts the stored nonce back."""
+    journal, other = TxJournal(engine), TxJournal(engine)
+    sender = "0x" + "ab" * 20
+    slot = journal.nonce_slot(sender)
+    entry = TxJournal.entry(tx_hash="0x" + "01" * 32, sender=sender, nonce=0, raw=b"r", kind="t")
+    slot.journal(entry, 1)
+    with engine.connect() as conn:  # committed before the broadcast
+        assert conn.execute(sa.select(api_db.tx_journal.c.nonce)).scalar_one() == 0
+        assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+    taken: list[int] = []
+
+    def take() -> None:
+        theirs = other.nonce_slot(sender)
+        taken.append(theirs.stored)
+        theirs.release(None)
+
+    waiter = threading.Thread(target=take)
+    waiter.start()
+    waiter.join(0.5)
+    if engine.dialect.name == "postgresql":
+        assert waiter.is_alive() and not taken  # the lock outlived the commit
+    slot.release(1)
+    waiter.join()
+    assert taken == [1]
+    again = journal.nonce_slot(sender)
+    again.journal(
+        TxJournal.entry(tx_hash="0x" + "02" * 32, sender=sender, nonce=1, raw=b"s", kind="t"), 2
+    )
+    again.release(None)  # the broadcast failed: the stored nonce goes back
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+
+
+def test_a_mined_replacement_takes_over_the_relay_rows_of_the_version_it_replaced(
+    world: World, engine: Any
+) -> None:
+    """Two versions of one custodian nonce are journaled and a relay row names the first;
+    the second is mined. Both the relayer's ``mined`` and a restart's ``resubmit`` leave one
+    journal row per nonce and point the relay row at the mined version."""
+    journal, outbox = TxJournal(engine), Outbox(engine)
+    custodian = world.custodian  # type: ignore[attr-defined]
+    first, nonce, first_raw = _signed_call(world)
+    tx = {
+        "to": custodian.address,
+        "value": 0,
+        "data": b"",
+        "gas": 60_000,
+        "gasPrice": world.w3.eth.gas_price * 3,  # the replacement pays more
+        "nonce": nonce,
+        "chainId": world.chain_id,
+    }
+    signed = Account.sign_transaction(tx, custodian.key)
+    second, second_raw = "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+    for h, raw in ((first, first_raw), (second, second_raw)):
+        journal.record(tx_hash=h, sender=custodian.address, nonce=nonce, raw=raw, kind="t")
+    outbox.begin("grant:0xfeed", "grant", {"row": {}})
+    outbox.sent("grant:0xfeed", first)
+    world.w3.eth.send_raw_transaction(second_raw)
+    receipt = world.w3.eth.wait_for_transaction_receipt(second)
+
+    rpc = RpcClient(world.rpc_url)
+    try:
+        report = resubmit(journal, rpc)  # a restart before the relayer saw it mined
+    finally:
+        rpc.close()
+    assert report.dropped == [first] and not report.lost
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
+        named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
+    assert rows == [second] and named == second
+
+    # The relayer's own path: the mined version settles the other in one transaction.
+    journal.record(tx_hash=first, sender=custodian.address, nonce=nonce, raw=first_raw, kind="t")
+    outbox.sent("grant:0xfeed", first)
+    journal.mined(
+        second, int(receipt["blockNumber"]), "0x" + bytes(receipt["blockHash"]).hex(), True, [first]
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
+        named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
+    assert rows == [second] and named == second
+
+
+async def test_a_replica_that_died_between_journal_and_broadcast_stalls_no_one(
+    world: World, engine: Any
+) -> None:
+    """The dead replica journaled nonce n and stored n + 1, then never broadcast: the live
+    one's next transaction (n + 1) is stuck behind the gap until, before replacing it, the
+    relayer broadcasts the journaled bytes of n. Both are mined."""
+    custodian = world.custodian  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        relayer = Relayer(
+            ChainGateway(world.rpc_url, world.ledger_address, session),
+            chain_id=world.chain_id,
+            confirmations=0,
+            timeout=60,
+            custodian_key=custodian.key_bytes,
+            journal=TxJournal(engine),
+            replace_after=0.2,
+        )
+        to_self = {"gas": 60_000, "to": custodian.address}
+        assert (await relayer.wait(await relayer.send(b"", **to_self))).success  # type: ignore[arg-type]
+        dead, nonce, raw = _signed_call(world)
+        slot = TxJournal(engine).nonce_slot(custodian.address)
+        slot.journal(
+            TxJournal.entry(tx_hash=dead, sender=custodian.address, nonce=nonce, raw=raw, kind="t"),
+            nonce + 1,
+        )
+        slot.release(nonce + 1)  # (the process died here: the lock goes with its connection)
+        live = await relayer.send(b"", **to_self)  # type: ignore[arg-type]
+        receipt = await relayer.wait(live)
+    assert receipt.success
+    assert _receipt(world, dead) is not None  # the gap was filled with the journaled bytes
+    assert world.w3.eth.get_transaction_count(custodian.address) == nonce + 2
+    assert relayer.nonce_errors == 0  # filled, not replaced into a nonce the chain just took

@@ -254,6 +254,42 @@ async def test_stuck_transaction_is_replaced_with_same_nonce_higher_fees(world: 
         await client.close()
 
 
+async def test_wait_replaces_a_stuck_transaction_and_takes_whichever_version_is_mined(
+    world: World,
+) -> None:
+    """``replace_after``: the wait replaces the stuck transaction itself; when the original
+    is mined after all (here: the replacement is lost and the original comes back), the
+    wait returns the original's receipt."""
+    client = _client(
+        world, world.subject_key, poll_interval=0.02, replace_after=0.1, max_replacements=1
+    )
+    rpc = client.rpc
+    tx = client.tx
+    assert tx is not None
+    try:
+        await rpc.call("evm_setAutomine", [False])
+        pending = await client.submit(client.calls.grant(world.terms(), 93), gas=500_000)
+        original, original_raw = pending.tx_hash, pending.raw
+        assert original_raw is not None
+        waiting = asyncio.create_task(tx.wait(pending))
+        for _ in range(1000):
+            if tx.replaced:
+                break
+            await asyncio.sleep(0.02)
+        assert tx.replaced == 1 and pending.superseded == [original]
+        assert pending.tx_hash != original
+        await rpc.call("anvil_dropTransaction", [pending.tx_hash])
+        await rpc.call("eth_sendRawTransaction", ["0x" + original_raw.hex()])
+        await rpc.call("evm_mine")
+        receipt = await waiting
+        assert receipt.tx_hash == original and receipt.success
+        assert await rpc.call("eth_getTransactionReceipt", [pending.tx_hash]) is None
+        assert tx.replaced == 1  # capped: no more replacements
+    finally:
+        await rpc.call("evm_setAutomine", [True])
+        await client.close()
+
+
 async def test_hooks_journal_before_the_bytes_leave_and_see_refusals(world: World) -> None:
     """``before_broadcast`` runs while the node does not know the transaction yet; a hook
     that fails stops the broadcast; ``refused`` sees what the node turned down."""

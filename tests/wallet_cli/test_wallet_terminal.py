@@ -56,12 +56,15 @@ class Terminal:
             )
 
     def screen(self) -> str:
+        # The pane's empty rows below the cursor are cut: with them, the text's length shrinks as
+        # output fills those rows, and an offset taken earlier (``wait_for``'s ``after``) would
+        # point past new output.
         return subprocess.run(
             ["tmux", "-L", self.socket, "capture-pane", "-p", "-J", "-t", self.name, "-S", "-1000"],
             check=True,
             capture_output=True,
             text=True,
-        ).stdout
+        ).stdout.rstrip()
 
     def wait_for(self, text: str, after: int = 0, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout

@@ -166,3 +166,28 @@ def test_listed_in_help_and_lazy(empty_wallet: Wallet) -> None:
     assert "ui " in listing and "Browser console on 127.0.0.1" in listing
     own = empty_wallet.ok("ui", "--help").stdout
     assert "--host" in own and "loopback" in own
+
+
+def test_json_prints_one_line_with_the_url(empty_wallet: Wallet) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wallet_cli", "ui", "--port", "0", "--json"],
+        env=os.environ | empty_wallet.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        shown = json.loads(proc.stdout.readline())
+        assert set(shown) == {"url", "host", "port"}
+        assert shown["url"].startswith(f"http://127.0.0.1:{shown['port']}/#")
+        assert shown["port"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)

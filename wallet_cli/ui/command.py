@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
-from wallet_cli._context import command, state
+from wallet_cli._context import JsonOpt, command, state
 
 
 @command
@@ -18,6 +19,7 @@ def ui(
     open_browser: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the page in the default browser")
     ] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """A local web console: my safe, grants, history, the grant wizard, the regulator's trace.
 
@@ -25,12 +27,20 @@ def ui(
     it prints: the part after # is this session's token, required on every call.
 
     Example: datasafe -p li ui --port 8790
+
+    With --json: one line {"url", "host", "port"} before it serves.
     """
     from wallet_cli.ui.server import bind
 
-    console = bind(state(), host, port)
-    typer.echo(f"DataSafe console for this session: {console.url_with_token}")
-    typer.echo("Keep this URL to yourself (it carries the session's token). Ctrl-C stops.")
+    st = state()
+    console = bind(st, host, port)
+    if st.json:
+        # One line a script can read before the console serves (the token is in the URL).
+        shown = {"url": console.url_with_token, "host": host, "port": console.guard.port}
+        typer.echo(json.dumps(shown))
+    else:
+        typer.echo(f"DataSafe console for this session: {console.url_with_token}")
+        typer.echo("Keep this URL to yourself (it carries the session's token). Ctrl-C stops.")
     if open_browser:
         import webbrowser
 

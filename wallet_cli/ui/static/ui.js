@@ -222,7 +222,7 @@
 
   async function loadFields(form, name, asset) {
     const box = $(`#${name}-fields`);
-    box.replaceChildren(el("legend", {}, "Fields to share"));
+    box.replaceChildren(el("legend", {}, $("legend", box).textContent));
     if (!asset) { box.append(el("p", { class: "hint" }, "Choose a record first.")); return; }
     try {
       const info = await api("GET", `/api/asset-fields?asset=${encodeURIComponent(asset)}`);
@@ -297,7 +297,7 @@
           el("p", {}, "valid until ", el("time", { id: "counter-until", datetime: new Date(r.valid_until * 1000).toISOString() }, when(r.valid_until)),
             ` · works once · grant `, mono(r.grant_id), ` · QR version ${r.qr_version}-${r.qr_error}`),
           el("label", { for: "counter-payload" }, "Code text (for a scanner that types)"),
-          el("textarea", { id: "counter-payload", readonly: true, rows: 4 }, r.payload));
+          el("textarea", { id: "counter-payload", readonly: true, rows: 7 }, r.payload));
         out.hidden = false;
       } catch (e) { say(form, e); }
     });

@@ -172,6 +172,9 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
 
         # ---- a wrong record is disputed: its grants pause until the issuer resolves it ------
         page.click("nav button[data-page='safe']")
+        # the page redraws its cards when the reload lands: fill the form drawn after it
+        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("#safe-list[aria-busy='false']")
         page.fill(f"form[data-dispute='{aid}'] input", "income for 2025 is wrong")
         page.click(f"form[data-dispute='{aid}'] button")
         page.wait_for_selector(

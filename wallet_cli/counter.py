@@ -43,6 +43,15 @@ def _qr(text: str) -> Any:
     return segno.make(text, error=_counter.ERROR, boost_error=False, micro=False)
 
 
+def qr_svg(text: str) -> str:
+    """The code's QR as an SVG document (no XML declaration), for a page to show inline."""
+    import io
+
+    buf = io.BytesIO()
+    _qr(text).save(buf, kind="svg", scale=4, border=4, xmldecl=False, svgns=True)
+    return buf.getvalue().decode()
+
+
 def _save_qr(qr: Any, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".png", ".svg"):

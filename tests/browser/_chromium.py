@@ -77,3 +77,11 @@ def browser_page() -> Iterator[tuple[Any, ExternalRequests]]:
             yield page, external
         finally:
             browser.close()
+
+
+def open_console(page: Any, console: Any) -> None:
+    """Open a console's printed URL (with its token) and wait until it says who it is."""
+    page.goto(console.url_with_token)
+    page.wait_for_selector("#who:not(:has-text('Connecting'))")
+    # the token left the address bar (kept in this tab's sessionStorage only)
+    assert "#" not in page.url

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,21 @@ def console_stack(
     """The wallet stack with the service's indexer running (history and trace read it)."""
     tmp = tmp_path_factory.mktemp("console-stack")
     yield from make_indexed_stack(anvil_chain.url, pg_databases, tmp, "console")
+
+
+REPO = _TESTS.parent
+#: Screenshots for the README are refreshed with DATASAFE_UI_SCREENSHOTS=1; otherwise tmp.
+SHOTS_TO_DOCS = os.environ.get("DATASAFE_UI_SCREENSHOTS") == "1"
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Any, str], None]:
+    """``shots(page, name)``: a full-page screenshot, docs/img/ui-NAME.png when refreshing."""
+
+    def take(page: Any, name: str) -> None:
+        where = REPO / "docs" / "img" if SHOTS_TO_DOCS else tmp_path
+        where.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(where / f"ui-{name}.png"), full_page=True)
+        assert (where / f"ui-{name}.png").stat().st_size > 5000
+
+    return take

@@ -9,32 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from _console import RunningConsole, console_process
+from _console import console_process
 from _stack import Stack, governor_wallet
 
-from tests.browser._chromium import browser_page
-
-REPO = Path(__file__).resolve().parents[2]
-#: Screenshots for the README are refreshed with DATASAFE_UI_SCREENSHOTS=1; otherwise tmp.
-SHOTS_TO_DOCS = os.environ.get("DATASAFE_UI_SCREENSHOTS") == "1"
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Callable[[Any, str], None]:
-    def take(page: Any, name: str) -> None:
-        where = REPO / "docs" / "img" if SHOTS_TO_DOCS else tmp_path
-        where.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(where / f"ui-{name}.png"), full_page=True)
-        assert (where / f"ui-{name}.png").stat().st_size > 5000
-
-    return take
+from tests.browser._chromium import browser_page, open_console
 
 
 def _name_members(stack: Stack) -> None:
@@ -46,13 +29,6 @@ def _name_members(stack: Stack) -> None:
 
 def _untimed(words: str) -> str:
     return re.sub(r"until \d{4}-\d\d-\d\d \d\d:\d\d \S+", "until …", words)
-
-
-def _open(page: Any, console: RunningConsole) -> None:
-    page.goto(console.url_with_token)
-    page.wait_for_selector("#who:not(:has-text('Connecting'))")
-    # the token left the address bar (kept in this tab's sessionStorage only)
-    assert "#" not in page.url
 
 
 def _until(page: Any, nav: str, selector: str, timeout_s: float = 60) -> None:
@@ -81,7 +57,7 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         assert "token_required" in page.inner_text("#fatal")
 
         # ---- before any record: empty states in words ---------------------------------------
-        _open(page, citizen)
+        open_console(page, citizen)
         page.wait_for_selector("#safe-list .empty")
         assert "Your safe is empty" in page.inner_text("#safe-list")
         page.click("nav button[data-page='grants']")
@@ -153,7 +129,7 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         # ---- the bank's desk: verify, then pull with every field verified ------------------
         desk = page.context.browser.new_page()
         desk.route("**/*", external.route)
-        _open(desk, bank)
+        open_console(desk, bank)
         # an institution has no safe: refused in the CLI's words
         desk.wait_for_selector("#page-safe .error:not([hidden])")
         line = stack.bank.fails(3, "data", "list")
@@ -196,6 +172,9 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
 
         # ---- a wrong record is disputed: its grants pause until the issuer resolves it ------
         page.click("nav button[data-page='safe']")
+        # the page redraws its cards when the reload lands: fill the form drawn after it
+        page.wait_for_load_state("networkidle")
+        page.wait_for_selector("#safe-list[aria-busy='false']")
         page.fill(f"form[data-dispute='{aid}'] input", "income for 2025 is wrong")
         page.click(f"form[data-dispute='{aid}'] button")
         page.wait_for_selector(
@@ -212,7 +191,7 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         # ---- the regulator: trace, charts, export, audit ------------------------------------
         reg = page.context.browser.new_page(viewport={"width": 1280, "height": 900})
         reg.route("**/*", external.route)
-        _open(reg, regulator)
+        open_console(reg, regulator)
         reg.click("nav button[data-page='regulator']")
         for _ in range(120):
             reg.click("#trace-search")

@@ -5,9 +5,14 @@ says how to unlock, and without the chain the page marks fields as unproven.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 from _console import console_process
 from _stack import FIELDS, VALUES, Stack
+
+from wallet_cli._counter import CounterCode
 
 
 def _grant(stack: Stack, aid: str) -> str:
@@ -99,3 +104,49 @@ def test_a_locked_wallet_says_how_to_unlock(stack: Stack) -> None:
     error = reply.json()["error"]
     assert reply.status_code == 400
     assert error["code"] == "wallet_locked" and "datasafe unlock" in error["message"]
+
+
+def test_a_counter_code_made_in_the_console_redeems_once_at_the_desk(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """`grant code` in the citizen's console (its QR as SVG), `redeem` at the bank's desk;
+    replayed or at the wrong desk, the refusal is the CLI's own line."""
+    aid = stack.issue("ui-counter")
+    code = {"asset": aid, "to": "citybank", "fields": ["name", "income"], "purpose": "loan"}
+    with console_process(stack.citizen.env) as citizen:
+        shown = citizen.post("api/counter/code", code | {"valid": "5m"})
+        too_long = citizen.post("api/counter/code", code | {"valid": "2d"})
+    assert shown.status_code == 200, shown.text
+    made = shown.json()["data"]
+    text = str(made["payload"])
+    assert text.startswith("DS1:") and made["fields"] == ["name", "income"]
+    svg = str(made["svg"])
+    assert svg.startswith("<svg") and "<path" in svg and "<script" not in svg
+    assert 0 < made["valid_until"] - time.time() <= 300
+    assert too_long.status_code == 400
+    assert "error: " + too_long.json()["error"]["message"] == stack.citizen.fails(
+        2, "grant", "code", "--asset", aid, "--to", "citybank", "--fields", "name",
+        "--purpose", "loan", "--valid", "2d",
+    )  # fmt: skip
+    with console_process(stack.regulator.env) as regulator:
+        elsewhere = regulator.post("api/desk/redeem", {"payload": text})
+    assert elsewhere.status_code == 409 and elsewhere.json()["error"]["code"] == "code_not_for_you"
+    assert "error: " + elsewhere.json()["error"]["message"] == stack.regulator.fails(
+        3, "redeem", text, "--out", str(tmp_path / "reg")
+    )
+    late = CounterCode(**{**vars(CounterCode.from_text(text)), "deadline": 1}).to_text()
+    with console_process(stack.bank.env) as bank:
+        redeemed = bank.post("api/desk/redeem", {"payload": text.lower()})  # as a scanner types
+        replayed = bank.post("api/desk/redeem", {"payload": text})
+        expired = bank.post("api/desk/redeem", {"payload": late})
+        empty = bank.post("api/desk/redeem", {"payload": " "})
+    assert redeemed.status_code == 200, redeemed.text
+    pulled = redeemed.json()["data"]
+    assert pulled["grant_id"] == made["grant_id"] and pulled["use"] == 1
+    assert pulled["fields"] == {"name": "Li Wei", "income": "182000"}
+    assert pulled["grantor"] == stack.world.citizen.address
+    assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "code_used"
+    line = stack.bank.fails(3, "redeem", text, "--out", str(tmp_path / "again"))
+    assert line == "error: " + replayed.json()["error"]["message"]
+    assert expired.status_code == 409 and expired.json()["error"]["code"] == "code_expired"
+    assert empty.status_code == 400 and empty.json()["error"]["message"] == "payload is required"

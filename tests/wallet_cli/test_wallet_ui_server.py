@@ -191,3 +191,21 @@ def test_json_prints_one_line_with_the_url(empty_wallet: Wallet) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_every_endpoint_wants_the_token_and_this_origin(console: RunningConsole) -> None:
+    """Each route in the console's API list (the counter code and the desk's redeem too)."""
+    from wallet_cli.ui._routes import API
+
+    assert ("POST", "/api/counter/code") in {(m, p) for m, p, _ in API}
+    assert ("POST", "/api/desk/redeem") in {(m, p) for m, p, _ in API}
+    for method, path, _ in API:
+        url = console.url + path.lstrip("/")
+        body = {"payload": "DS1:AAAA"} if method == "POST" else None
+        none = httpx.request(method, url, json=body, timeout=10)
+        assert none.status_code == 401, (path, none.text)
+        assert none.json()["error"]["code"] == "token_required"
+        evil = httpx.request(
+            method, url, json=body, headers=console.headers(Origin="http://evil.example")
+        )
+        assert evil.status_code == 403 and evil.json()["error"]["code"] == "cross_site", path

@@ -108,7 +108,8 @@ def grant_action(action: str) -> Work:
     return work
 
 
-def _grant_terms(given: dict[str, Any]) -> dict[str, str]:
+def _share(given: dict[str, Any]) -> dict[str, str]:
+    """What is shared with whom and why: the terms a grant and a counter code both name."""
     fields = given.get("fields")
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or not fields:
         raise CallError(UserError("tick at least one field to share", code="missing"))
@@ -117,6 +118,12 @@ def _grant_terms(given: dict[str, Any]) -> dict[str, str]:
         "to": _text(given, "to"),
         "fields": ",".join(fields),
         "purpose": _text(given, "purpose"),
+    }
+
+
+def _grant_terms(given: dict[str, Any]) -> dict[str, str]:
+    return {
+        **_share(given),
         "for_": _text(given, "duration"),
         "uses": _text(given, "uses"),
     }
@@ -215,6 +222,24 @@ def desk_pull(base: State, given: dict[str, Any]) -> Any:
     return command(base, institution.pull, grant=_text(given, "grant_id"), out=out, fields=None)
 
 
+def counter_code(base: State, given: dict[str, Any]) -> Any:
+    """``grant code``: the one-time counter grant, with its QR code as SVG (same function)."""
+    from wallet_cli import counter
+    from wallet_cli._counter import DEFAULT_VALID
+
+    valid = _text(given, "valid", required=False) or DEFAULT_VALID
+    data: dict[str, Any] = command(base, counter.code, **_share(given), valid=valid, out=None)
+    return data | {"svg": counter.qr_svg(str(data["payload"]))}
+
+
+def counter_redeem(base: State, given: dict[str, Any]) -> Any:
+    """``redeem <code>`` at the desk: the code checked on chain, submitted, the fields pulled."""
+    from wallet_cli import counter
+
+    out = base.home.path / "pulled"
+    return command(base, counter.redeem, payload=_text(given, "payload"), image=None, out=out)
+
+
 #: (method, path, work), listed explicitly.
 API: list[tuple[str, str, Work]] = [
     ("GET", "/api/session", session),
@@ -239,4 +264,6 @@ API: list[tuple[str, str, Work]] = [
     ("POST", "/api/members/reinstate", member_action("reinstate")),
     ("POST", "/api/desk/verify", desk_verify),
     ("POST", "/api/desk/pull", desk_pull),
+    ("POST", "/api/counter/code", counter_code),
+    ("POST", "/api/desk/redeem", counter_redeem),
 ]

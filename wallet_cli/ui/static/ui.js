@@ -187,28 +187,30 @@
     yes.focus();
   }
 
-  // ---- share (the grant wizard) ---------------------------------------------------------
-  let shareReady = false;
-  loaders.share = async (section) => {
-    if (shareReady) return;
-    const form = $("#share-form");
+  // ---- share (the grant wizard) and the counter code: the same choices ------------------
+  const formReady = {};
+  const chooser = (name) => async () => {
+    if (formReady[name]) return;
+    const form = $(`#${name}-form`);
     say(form, null);
     try {
       const [assets, members, purposes] = await Promise.all([
         api("GET", "/api/safe"), institutions(), api("GET", "/api/purposes")]);
-      const assetSel = $("#share-asset");
+      const assetSel = $(`#${name}-asset`);
       assetSel.replaceChildren(el("option", { value: "" }, assets.length ? "— choose a record —" : "no records in your safe"),
         ...assets.filter((a) => a.status === "active").map((a) => el("option", { value: a.asset_id }, `${a.type} v${a.version} from ${a.issuer_name}`)));
-      $("#share-to").replaceChildren(el("option", { value: "" }, members.length ? "— choose an institution —" : "no institutions known"),
+      $(`#${name}-to`).replaceChildren(el("option", { value: "" }, members.length ? "— choose an institution —" : "no institutions known"),
         ...members.map((m) => el("option", { value: m.address }, m.label)));
-      const purposeSel = $("#share-purpose");
+      const purposeSel = $(`#${name}-purpose`), help = $(`#${name}-purpose-help`);
       purposeSel.replaceChildren(...purposes.map((p) => el("option", { value: String(p.code), "data-help": p.description }, p.purpose)));
-      purposeSel.addEventListener("change", () => { $("#share-purpose-help").textContent = purposeSel.selectedOptions[0]?.dataset.help || ""; });
+      if (help) purposeSel.addEventListener("change", () => { help.textContent = purposeSel.selectedOptions[0]?.dataset.help || ""; });
       purposeSel.dispatchEvent(new Event("change"));
-      assetSel.addEventListener("change", () => loadFields(form, assetSel.value));
-      shareReady = true;
+      assetSel.addEventListener("change", () => loadFields(form, name, assetSel.value));
+      formReady[name] = true;
     } catch (e) { say(form, e); }
   };
+  loaders.share = chooser("share");
+  loaders.counter = chooser("counter");
 
   async function institutions() {
     // Registered names from the chain's directory; the wallet's contacts when there are none.
@@ -218,14 +220,15 @@
     return (await api("GET", "/api/contacts")).map((c) => ({ address: c.address, label: `${c.name} (your contact)` }));
   }
 
-  async function loadFields(form, asset) {
-    const box = $("#share-fields");
-    box.replaceChildren(el("legend", {}, "Fields to share"));
+  async function loadFields(form, name, asset) {
+    const box = $(`#${name}-fields`);
+    box.replaceChildren(el("legend", {}, $("legend", box).textContent));
     if (!asset) { box.append(el("p", { class: "hint" }, "Choose a record first.")); return; }
     try {
       const info = await api("GET", `/api/asset-fields?asset=${encodeURIComponent(asset)}`);
-      info.fields.forEach((f, i) => box.append(el("label", { for: `field-${i}` },
-        el("input", { type: "checkbox", id: `field-${i}`, name: "field", value: f }), f)));
+      const id = (i) => (name === "share" ? `field-${i}` : `${name}-field-${i}`);
+      info.fields.forEach((f, i) => box.append(el("label", { for: id(i) },
+        el("input", { type: "checkbox", id: id(i), name: "field", value: f }), f)));
     } catch (e) { say(form, e); }
   }
 
@@ -266,6 +269,39 @@
       out.hidden = false;
     } catch (e) { say(confirmBox, e); }
   }));
+
+  // ---- the counter code: the QR the wallet drew (SVG, parsed, never run) and its text ----
+  function qrImage(svgText) {
+    const svg = new DOMParser().parseFromString(svgText, "image/svg+xml").documentElement;
+    if (svg.nodeName !== "svg" || svg.querySelector("script")) throw new ApiError("bad_qr", "the wallet's QR code did not draw");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "QR code of the counter code");
+    return document.importNode(svg, true);
+  }
+
+  $("#counter-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const form = ev.target, out = $("#counter-code");
+    busy($("#counter-show"), async () => {
+      say(form, null);
+      out.hidden = true;
+      try {
+        const r = await api("POST", "/api/counter/code", {
+          asset: $("#counter-asset").value, to: $("#counter-to").value, purpose: $("#counter-purpose").value,
+          fields: [...document.querySelectorAll("#counter-fields input:checked")].map((i) => i.value),
+          valid: $("#counter-valid").value,
+        });
+        out.replaceChildren(el("h3", {}, "Show this code at the counter"),
+          el("div", { class: "qr" }, qrImage(r.svg)),
+          el("p", { class: "words" }, r.words),
+          el("p", {}, "valid until ", el("time", { id: "counter-until", datetime: new Date(r.valid_until * 1000).toISOString() }, when(r.valid_until)),
+            ` · works once · grant `, mono(r.grant_id), ` · QR version ${r.qr_version}-${r.qr_error}`),
+          el("label", { for: "counter-payload" }, "Code text (for a scanner that types)"),
+          el("textarea", { id: "counter-payload", readonly: true, rows: 7 }, r.payload));
+        out.hidden = false;
+      } catch (e) { say(form, e); }
+    });
+  });
 
   // ---- who read my data -----------------------------------------------------------------
   const EVENT_WORDS = { accessed: "read", refused: "was refused", granted: "was granted", revoked: "grant revoked", paused: "grant paused", resumed: "grant resumed", expired: "grant expired" };
@@ -438,6 +474,12 @@
   loaders.regulator = () => { if (!$("#member-pick").options.length) loadMembers(); };
 
   // ---- institution desk -----------------------------------------------------------------
+  // A verified pull (`datasafe pull`, or `redeem` which ends in one): checks, fields, proof.
+  const pulledView = (r, title, ...more) => [el("h3", {}, title), ...more,
+    el("ul", {}, r.checks.map((c) => el("li", { class: "proven" }, "✓ " + c))),
+    table(["field", "value", "verified"], Object.entries(r.fields).map(([k, v]) => [k, v, el("span", { class: "proven" }, "✓ proven")])),
+    el("p", { class: "hint" }, "access recorded in ", mono(r.access_tx), ` · saved to ${r.saved_to}`)];
+
   async function desk(action, button) {
     const section = $("#page-desk"), out = $("#desk-result");
     const gid = $("#desk-grant").value.trim();
@@ -449,16 +491,26 @@
         if (action === "verify") {
           out.replaceChildren(el("p", { class: "done" }, `Allowed: ${r.fields.join(", ")} (block ${r.block}${r.checked_on_chain ? ", checked on the chain" : ""}).`));
         } else {
-          out.replaceChildren(el("h3", {}, `Pulled and verified (use ${r.use})`),
-            el("ul", {}, r.checks.map((c) => el("li", { class: "proven" }, "✓ " + c))),
-            table(["field", "value", "verified"], Object.entries(r.fields).map(([k, v]) => [k, v, el("span", { class: "proven" }, "✓ proven")])),
-            el("p", { class: "hint" }, "access recorded in ", mono(r.access_tx), ` · saved to ${r.saved_to}`));
+          out.replaceChildren(...pulledView(r, `Pulled and verified (use ${r.use})`));
         }
       } catch (e) { say(section, e); }
     });
   }
   $("#desk-form").addEventListener("submit", (ev) => { ev.preventDefault(); desk("verify", $("#desk-verify")); });
   $("#desk-pull").addEventListener("click", (ev) => desk("pull", ev.currentTarget));
+  $("#redeem-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const section = $("#page-desk"), out = $("#desk-result");
+    busy($("#desk-redeem"), async () => {
+      say(section, null);
+      out.replaceChildren();
+      try {
+        const r = await api("POST", "/api/desk/redeem", { payload: $("#redeem-payload").value });
+        out.replaceChildren(...pulledView(r, "Code redeemed: pulled and verified",
+          el("p", {}, "from ", mono(r.grantor), " · grant ", mono(r.grant_id), " · submitted in ", mono(r.grant_tx))));
+      } catch (e) { say(section, e); }
+    });
+  });
 
   // ---- start ----------------------------------------------------------------------------
   (async () => {

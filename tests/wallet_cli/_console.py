@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,10 +44,14 @@ class RunningConsole:
 
 
 @contextmanager
-def console_process(env: dict[str, str], *args: str) -> Iterator[RunningConsole]:
-    """``python -m wallet_cli [args] ui`` with ``env``; the URL read from what it prints."""
+def console_process(
+    env: dict[str, str], *args: str, json_line: bool = False
+) -> Iterator[RunningConsole]:
+    """``python -m wallet_cli [args] ui`` with ``env``; the URL read from what it prints (its
+    sentence, or with ``json_line`` its ``--json`` line)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wallet_cli", *args, "ui", "--port", "0"],
+        [sys.executable, "-m", "wallet_cli", *args, "ui", "--port", "0"]
+        + (["--json"] if json_line else []),
         env=os.environ | env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -56,6 +61,14 @@ def console_process(env: dict[str, str], *args: str) -> Iterator[RunningConsole]
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        if json_line:
+            if not line.startswith("{"):
+                proc.kill()
+                raise AssertionError(f"no JSON line printed: {line!r}")
+            shown = json.loads(line)
+            assert set(shown) == {"url", "host", "port"}, shown
+            assert shown["url"].startswith(f"http://127.0.0.1:{shown['port']}/#"), shown
+            line = PREFIX + shown["url"]
         if not line.startswith(PREFIX):
             proc.kill()
             raise AssertionError(f"no URL printed: {line!r} {proc.communicate()[1]}")

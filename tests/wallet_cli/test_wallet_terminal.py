@@ -18,6 +18,28 @@ from _stack import Stack, pin_of
 from _wallet import PASSPHRASE
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def terminal_env(
+    stack: Stack, home: Path | None = None, *, fast_scrypt: bool = True
+) -> dict[str, str]:
+    """A wallet's environment at a terminal against ``stack``: pinned, UTF-8, plain prompt."""
+    env = {
+        "DATASAFE_API": stack.server.url,
+        "DATASAFE_RPC": stack.rpc,
+        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
+        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
+        "TERM": "xterm",
+        "LANG": "C.UTF-8",
+        "PS1": "$ ",
+    }
+    if fast_scrypt:
+        env["DATASAFE_SCRYPT_N"] = "1024"
+    if home is not None:
+        env["DATASAFE_HOME"] = str(home)
+    return env
+
+
 SECRET = "tmux passphrase 42"
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -164,18 +186,8 @@ def test_counter_code_shown_redeemed_and_seen_in_history(stack: Stack, tmp_path:
     """亮码 at a terminal: the citizen shows the code, the clerk redeems it (from the PNG and
     from the text a scanner types), a replay is refused, the citizen sees the access."""
     aid = stack.issue("terminal-counter")
-    common = {
-        "DATASAFE_SCRYPT_N": "1024",
-        "DATASAFE_API": stack.server.url,
-        "DATASAFE_RPC": stack.rpc,
-        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
-        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
-        "TERM": "xterm",
-        "LANG": "C.UTF-8",
-        "PS1": "$ ",
-    }
-    citizen = Terminal(common | {"DATASAFE_HOME": str(stack.citizen.home)})
-    clerk = Terminal(common | {"DATASAFE_HOME": str(stack.bank.home)})
+    citizen = Terminal(terminal_env(stack, stack.citizen.home))
+    clerk = Terminal(terminal_env(stack, stack.bank.home))
     png = tmp_path / "code.png"
     try:
         citizen.type(

@@ -8,26 +8,12 @@ import json
 import time
 from pathlib import Path
 
-from _stack import Stack, pin_of
+from _stack import Stack
 from _wallet import PASSPHRASE
-from test_wallet_terminal import REPO, Terminal, pytestmark  # noqa: F401  (skip without tmux)
+from test_wallet_terminal import Terminal, pytestmark, terminal_env  # noqa: F401  (skip without tmux)
 
 #: What rich draws for a bar.
 BAR = "━"
-
-
-def _env(stack: Stack, home: Path) -> dict[str, str]:
-    return {
-        "DATASAFE_HOME": str(home),
-        "DATASAFE_SCRYPT_N": "1024",
-        "DATASAFE_API": stack.server.url,
-        "DATASAFE_RPC": stack.rpc,
-        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
-        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
-        "TERM": "xterm",
-        "LANG": "C.UTF-8",
-        "PS1": "$ ",
-    }
 
 
 def _grant(stack: Stack, tag: str) -> str:
@@ -44,7 +30,7 @@ def test_audit_over_the_chain_shows_a_bar_and_keeps_exports_clean(
 ) -> None:
     gid = _grant(stack, "progress audit")
     manifest = str(stack.server.settings.manifest_path)
-    term = Terminal(_env(stack, stack.regulator.home))
+    term = Terminal(terminal_env(stack, stack.regulator.home))
     try:
         term.type(f"datasafe --manifest {manifest} audit trace --grant {gid}")
         screen = term.wait_for("from chain)")
@@ -78,7 +64,7 @@ def test_audit_over_the_chain_shows_a_bar_and_keeps_exports_clean(
 
 def test_history_follow_shows_its_status_and_the_new_access(stack: Stack, tmp_path: Path) -> None:
     gid = _grant(stack, "progress follow")
-    term = Terminal(_env(stack, stack.citizen.home))
+    term = Terminal(terminal_env(stack, stack.citizen.home))
     try:
         term.type("datasafe history list --follow --follow-for 20 --interval 0.5")
         term.wait_for("Passphrase for li:")

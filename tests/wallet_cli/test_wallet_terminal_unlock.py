@@ -11,7 +11,7 @@ from pathlib import Path
 
 from _stack import Stack
 from _wallet import PASSPHRASE
-from test_wallet_terminal import REPO, Terminal, pytestmark  # noqa: F401  (skip without tmux)
+from test_wallet_terminal import REPO, Terminal, pytestmark, terminal_env  # noqa: F401  (skip without tmux)
 
 
 class Screen:
@@ -120,21 +120,10 @@ def test_unlocked_citizen_grants_shows_a_code_and_sees_the_clerks_access(
     """The issue's story in one sitting: unlock once; a grant confirmed at the prompt and a
     counter code shown, neither asking for the passphrase; the clerk redeems the code; the
     citizen's history shows the access; lock."""
-    from _stack import pin_of
-
-    common = {
-        "DATASAFE_API": stack.server.url,
-        "DATASAFE_RPC": stack.rpc,
-        "DATASAFE_PIN": pin_of(stack.world).fingerprint,
-        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
-        "TERM": "xterm",
-        "LANG": "C.UTF-8",
-        "PS1": "$ ",
-    }
     loan, counter = stack.issue("story loan"), stack.issue("story counter")
     png = tmp_path / "code.png"
-    citizen = Terminal(common | {"DATASAFE_HOME": str(stack.citizen.home)})
-    clerk = Terminal(common | {"DATASAFE_HOME": str(stack.bank.home)})
+    citizen = Terminal(terminal_env(stack, stack.citizen.home, fast_scrypt=False))
+    clerk = Terminal(terminal_env(stack, stack.bank.home, fast_scrypt=False))
     me, desk = Screen(citizen), Screen(clerk)
     try:
         citizen.type("datasafe unlock --for 10m")

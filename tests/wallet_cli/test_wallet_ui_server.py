@@ -169,28 +169,8 @@ def test_listed_in_help_and_lazy(empty_wallet: Wallet) -> None:
 
 
 def test_json_prints_one_line_with_the_url(empty_wallet: Wallet) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wallet_cli", "ui", "--port", "0", "--json"],
-        env=os.environ | empty_wallet.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        shown = json.loads(proc.stdout.readline())
-        assert set(shown) == {"url", "host", "port"}
-        assert shown["url"].startswith(f"http://127.0.0.1:{shown['port']}/#")
-        assert shown["port"] > 0
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with console_process(empty_wallet.env, json_line=True) as running:
+        assert running.get("/").status_code == 200
 
 
 def test_every_endpoint_wants_the_token_and_this_origin(console: RunningConsole) -> None:

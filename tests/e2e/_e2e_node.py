@@ -163,7 +163,14 @@ class Node:
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
         assert self.proc is not None
-        out, _ = self.proc.communicate(timeout=timeout)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            raise AssertionError(
+                f"`up` still running after {timeout} s; its output:\n{self.output}{out}"
+            ) from None
         self.output += out
         return self.proc.returncode, self.output
 

@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from eth_utils.address import to_checksum_address
-
 from ledger.abi import FunctionSpec, LedgerAbi, ledger_abi
+from ledger.address import to_checksum_address
 from ledger.eip712 import pack_access_batch
 from ledger.errors import LedgerError
 from ledger.models import (

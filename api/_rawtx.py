@@ -14,10 +14,10 @@ import rlp
 from eth_account import Account
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_hash.auto import keccak
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from api import errors
+from ledger.address import to_checksum_address
 
 
 @dataclass(frozen=True, slots=True)

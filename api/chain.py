@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from eth_utils.address import to_checksum_address
 
 from api import errors
 from api._blocks import BlockClock, PerBlockCache, SingleFlight
@@ -24,6 +23,7 @@ from api.auth import Member
 from ledger import chaintime, models
 from ledger import errors as lerr
 from ledger.abi import ledger_abi
+from ledger.address import to_checksum_address
 from ledger.rpc import AsyncRpcClient
 
 # Encoders/decoders come from the generated ABI (ledger.abi); only the transport is ours.

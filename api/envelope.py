@@ -29,7 +29,8 @@ from functools import lru_cache
 
 import coincurve
 from eth_hash.auto import keccak
-from eth_utils.address import to_checksum_address
+
+from ledger.address import to_checksum_address
 
 DOMAIN_NAME = "DataSafe API"
 DOMAIN_VERSION = "1"

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils.address import to_checksum_address
-
 from api import errors
 from api.batcher import AccessRequest, Reservation
 from api.chain import GrantView, RecordTime
@@ -23,6 +21,7 @@ from api.envelope import EnvelopeError, recover
 from api.services import Services
 from ledger import eip712
 from ledger import models as ledger_models
+from ledger.address import to_checksum_address
 from ledger.models import AssetStatus, MemberStatus, Reason, Role
 
 _UINT32_MAX = 2**32 - 1

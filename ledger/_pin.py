@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from eth_utils.address import is_address, to_checksum_address
-
+from ledger.address import is_address, to_checksum_address
 from ledger.errors import LedgerError
 from ledger.forwarder import forwarder_address
 from ledger.manifest import Manifest, code_hash

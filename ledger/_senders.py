@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 
+from ledger.address import to_checksum_address
 from ledger.errors import ConfigurationError
 from ledger.rpc import AsyncRpcClient
 

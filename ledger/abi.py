@@ -11,17 +11,35 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_utils.abi import (
-    collapse_if_tuple,
-    event_abi_to_log_topic,
-    function_abi_to_4byte_selector,
-)
+from eth_hash.auto import keccak
 
 from ledger.artifacts import Artifact, load_artifact
+from ledger.eip712 import abi_encode
 from ledger.errors import ErrorRegistry, LedgerError
 from ledger.models import Event
+
+
+def abi_decode(types: list[str], data: bytes) -> tuple[Any, ...]:
+    """eth-abi's ``decode``, imported on the first call (off the commands' start-up)."""
+    from eth_abi.abi import decode
+
+    return tuple(decode(types, data))
+
+
+def canonical_type(param: Mapping[str, Any]) -> str:
+    """``(address,uint256)[]`` for a tuple parameter: the spelling selectors hash."""
+    typ = str(param["type"])
+    if not typ.startswith("tuple"):
+        return typ
+    inner = ",".join(canonical_type(c) for c in param.get("components", []))
+    return f"({inner}){typ[5:]}"
+
+
+def signature_hash(item: Mapping[str, Any]) -> bytes:
+    """keccak of ``name(type,...)``: its first 4 bytes select a function or an error, all 32
+    are an event's topic 0 (what eth-utils computes, without importing it)."""
+    types = ",".join(canonical_type(i) for i in item.get("inputs", []))
+    return keccak(f"{item['name']}({types})".encode())
 
 
 @dataclass(frozen=True)
@@ -94,22 +112,22 @@ class LedgerAbi:
         self.constructor_inputs: tuple[str, ...] = ()
         for item in self.abi:
             kind = item.get("type")
-            inputs = tuple(collapse_if_tuple(dict(i)) for i in item.get("inputs", []))
+            inputs = tuple(canonical_type(i) for i in item.get("inputs", []))
             if kind == "function":
                 if item["name"] in self.functions:
                     raise LedgerError(f"overloaded function {item['name']} is not supported")
                 self.functions[item["name"]] = FunctionSpec(
                     item["name"],
-                    function_abi_to_4byte_selector(item),  # type: ignore[arg-type]
+                    signature_hash(item)[:4],
                     inputs,
-                    tuple(collapse_if_tuple(dict(o)) for o in item.get("outputs", [])),
+                    tuple(canonical_type(o) for o in item.get("outputs", [])),
                     item.get("stateMutability", "nonpayable"),
                 )
             elif kind == "event" and not item.get("anonymous"):
                 raw = item.get("inputs", [])
                 spec = EventSpec(
                     item["name"],
-                    event_abi_to_log_topic(item),  # type: ignore[arg-type]
+                    signature_hash(item),
                     tuple((i["name"], t) for i, t in zip(raw, inputs, strict=True) if i["indexed"]),
                     tuple(i["name"] for i in raw if not i["indexed"]),
                     tuple(t for i, t in zip(raw, inputs, strict=True) if not i["indexed"]),

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
 from ledger.errors import ArtifactError
 

@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from eth_utils.address import to_checksum_address
-
 from ledger.abi import FunctionSpec, LedgerAbi, ledger_abi
-from ledger.eip712 import pack_access_batch
+from ledger.address import to_checksum_address
+from ledger.eip712 import abi_encode, pack_access_batch
 from ledger.errors import LedgerError
 from ledger.models import (
     AccessRequest,
@@ -277,7 +276,6 @@ def _a(address: str) -> str:
 
 def grant_id_of(grantor: str, nonce: int) -> bytes:
     """keccak256(abi.encode(grantor, nonce)), computed client-side."""
-    from eth_abi.abi import encode
-    from eth_utils.crypto import keccak
+    from eth_hash.auto import keccak
 
-    return keccak(encode(["address", "uint256"], [_a(grantor), nonce]))
+    return keccak(abi_encode(["address", "uint256"], [_a(grantor), nonce]))

@@ -16,10 +16,9 @@ import threading
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from eth_utils.address import to_checksum_address
-
 from ledger import trust
 from ledger.abi import LedgerAbi, ledger_abi
+from ledger.address import to_checksum_address
 from ledger.calls import LedgerCalls, Read, Write
 from ledger.eip712 import Domain
 from ledger.errors import ConfigurationError

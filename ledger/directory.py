@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
+from ledger.address import to_checksum_address
 from ledger.calls import LedgerCalls
 from ledger.errors import LedgerError
 from ledger.forwarder import forwarder_abi, forwarder_address

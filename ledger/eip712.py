@@ -13,14 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from eth_abi.abi import encode as abi_encode
-from eth_keys.datatypes import PrivateKey
-from eth_keys.main import KeyAPI
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
+from ledger.address import to_checksum_address
 from ledger.errors import LedgerError
 from ledger.models import (
     AccessRequest,
@@ -29,6 +26,9 @@ from ledger.models import (
     SignedKeyBinding,
     SignedStatusChange,
 )
+
+if TYPE_CHECKING:
+    from eth_keys.datatypes import PrivateKey
 
 NAME = "DataSafeLedger"
 VERSION = "1"
@@ -92,7 +92,7 @@ def type_string(primary: str) -> str:
 
 
 def type_hash(primary: str) -> bytes:
-    return keccak(text=type_string(primary))
+    return keccak(type_string(primary).encode())
 
 
 _TYPEHASH = {name: type_hash(name) for name in TYPES}
@@ -123,8 +123,8 @@ class Domain:
                 ["bytes32", "bytes32", "bytes32", "uint256", "address"],
                 [
                     _TYPEHASH["EIP712Domain"],
-                    keccak(text=self.name),
-                    keccak(text=self.version),
+                    keccak(self.name.encode()),
+                    keccak(self.version.encode()),
                     self.chain_id,
                     to_checksum_address(self.verifying_contract),
                 ],
@@ -214,6 +214,14 @@ def reference_digest(document: dict[str, Any]) -> bytes:
 # -- fast route ------------------------------------------------------------------------------
 
 
+def abi_encode(types: list[str], values: Sequence[Any]) -> bytes:
+    """eth-abi's ``encode``, imported on the first digest: eth-abi and eth-utils behind it
+    (~0.1 s) stay off every ``datasafe`` command's start-up."""
+    from eth_abi.abi import encode
+
+    return encode(types, values)
+
+
 def grant_digest(domain: Domain, terms: GrantTerms, nonce: int, deadline: int) -> bytes:
     struct = abi_encode(
         [
@@ -272,10 +280,14 @@ def key_binding_digest(
 
 def signing_backend() -> str:
     """Name of the eth-keys backend (``CoinCurveECCBackend`` when coincurve is installed)."""
+    from eth_keys.main import KeyAPI
+
     return type(KeyAPI().backend).__name__
 
 
 def _key(private_key: bytes | str | PrivateKey) -> PrivateKey:
+    from eth_keys.datatypes import PrivateKey
+
     if isinstance(private_key, PrivateKey):
         return private_key
     raw = (
@@ -300,6 +312,8 @@ def sign_digest(private_key: bytes | str | PrivateKey, digest: bytes) -> bytes:
 def recover(digest: bytes, signature: bytes) -> str:
     if len(signature) != 65 or signature[64] not in (27, 28):
         raise LedgerError("signature must be 65 bytes with v in {27, 28}")
+    from eth_keys.main import KeyAPI
+
     sig = KeyAPI.Signature(signature[:64] + bytes([signature[64] - 27]))
     return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
 

@@ -200,7 +200,7 @@ class ErrorRegistry:
     """Maps 4-byte selectors of an ABI's custom errors to generated exception classes."""
 
     def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
-        from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
+        from ledger.abi import canonical_type, signature_hash
 
         self._by_selector: dict[bytes, tuple[type[ContractRevertError], list[str]]] = {}
         self._by_name: dict[str, type[ContractRevertError]] = {}
@@ -208,9 +208,9 @@ class ErrorRegistry:
             if item.get("type") != "error":
                 continue
             inputs = list(item.get("inputs", []))
-            types = [collapse_if_tuple(dict(i)) for i in inputs]
+            types = [canonical_type(i) for i in inputs]
             signature = f"{item['name']}({','.join(types)})"
-            selector = function_abi_to_4byte_selector(dict(item))  # type: ignore[arg-type]
+            selector = signature_hash(item)[:4]
             cls = _error_class(item["name"], signature, tuple(i.get("name", "") for i in inputs))
             self._by_selector[selector] = (cls, types)
             self._by_name[item["name"]] = cls
@@ -229,8 +229,8 @@ class ErrorRegistry:
 
     def decode(self, data: bytes) -> ContractRevertError:
         """The typed exception for revert ``data`` (never raises)."""
-        from eth_abi.abi import decode as abi_decode
-        from eth_utils.address import to_checksum_address
+        from ledger.abi import abi_decode
+        from ledger.address import to_checksum_address
 
         selector = data[:4]
         entry = self._by_selector.get(selector)

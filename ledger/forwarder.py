@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
 from ledger.abi import LedgerAbi, ledger_abi
+from ledger.address import to_checksum_address
 from ledger.artifacts import FORWARDER_CONTRACT, load_artifact
 from ledger.eip712 import TYPES as LEDGER_TYPES
-from ledger.eip712 import Domain, recover, sign_digest
+from ledger.eip712 import Domain, abi_encode, recover, sign_digest
 from ledger.errors import LedgerError
 from ledger.rpc import RpcClient
 
@@ -108,7 +107,7 @@ def request_digest(chain_id: int, forwarder: str, request: ForwardRequest) -> by
     sender, to, nonce, deadline, data = request.as_tuple()
     struct = abi_encode(
         ["bytes32", "address", "address", "uint256", "uint64", "bytes32"],
-        [keccak(text=_REQUEST_TYPE), sender, to, nonce, deadline, keccak(data)],
+        [keccak(_REQUEST_TYPE.encode()), sender, to, nonce, deadline, keccak(data)],
     )
     return keccak(b"\x19\x01" + domain_separator(chain_id, forwarder) + keccak(struct))
 

@@ -20,9 +20,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
+from ledger.address import to_checksum_address
 from ledger.errors import LedgerError
 from ledger.models import Member, MemberStatus
 

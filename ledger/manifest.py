@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.abi import LedgerAbi
+from ledger.address import to_checksum_address
 from ledger.artifacts import FORWARDER_CONTRACT, LEDGER_CONTRACT, Artifact, load_artifact
 from ledger.errors import (
     ChainMismatchError,

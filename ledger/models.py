@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
-from functools import lru_cache
 from typing import Any
 
-from eth_utils.address import to_checksum_address
+from ledger.address import to_checksum_address
 
 
 class Role(IntFlag):
@@ -104,12 +103,6 @@ REASON_TEXT: dict[Reason, str] = {
 
 
 def _addr(value: Any) -> str:
-    # The same few addresses are decoded on every read: the checksum (a keccak) is memoised.
-    return _checksum(value) if isinstance(value, str) else to_checksum_address(value)
-
-
-@lru_cache(maxsize=65536)
-def _checksum(value: str) -> str:
     return to_checksum_address(value)
 
 

@@ -31,8 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
 from ledger import chaintime
 from ledger._pin import (
@@ -53,6 +52,7 @@ from ledger._pin import (
 )
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.calls import LedgerCalls, Read
+from ledger.eip712 import abi_encode
 from ledger.errors import ContractRevertError, LedgerError, RpcResponseError
 from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
 from ledger.rpc import RpcClient

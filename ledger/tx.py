@@ -34,10 +34,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from eth_utils.address import to_checksum_address
-
 from ledger._senders import LocalKeySender, NodeAccountSender, Sender
 from ledger.abi import LedgerAbi
+from ledger.address import to_checksum_address
 from ledger.errors import (
     ConfigurationError,
     ContractRevertError,

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
 from api.errors import ApiError
 from api.journal import ResubmitError
 from api.ops import recorded_state, restore_journaled
 from ledger.abi import ledger_abi
+from ledger.address import to_checksum_address
 from ledger.calls import LedgerCalls
 from ledger.chain import DEV_PRIVATE_KEYS
 from ledger.client import sender_from_settings

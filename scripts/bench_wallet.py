@@ -1,6 +1,7 @@
 """Benchmark the ``datasafe`` CLI as a citizen and a bank clerk use it.
 
     .venv/bin/python scripts/bench_wallet.py [--runs 10] [--startup-runs 5] [--json FILE]
+    .venv/bin/python scripts/bench_wallet.py --startup-only [--startup-runs 5]
 
 Starts an embedded anvil and the API on SQLite in this process (the wallet tests' stack:
 ledger deployed, citizen and bank admitted, keys registered through the CLI), issues an
@@ -11,7 +12,9 @@ asset to the citizen, then times, as separate ``datasafe`` processes:
   - *agent*: both wallets unlocked first (``datasafe unlock``), no passphrase in the env;
   - *cold*: no agent, ``DATASAFE_PASSPHRASE`` set: one scrypt (n=2^18) per command;
 * start-up: ``--help`` and the common commands until they would first touch the network
-  (``--api`` pointing at a closed port), and the import time of the CLI's modules.
+  (``--api`` pointing at a closed port), and the import time of the CLI's modules
+  (``--startup-only``: just these, no chain; with ``PYTHONPATH=<other checkout>`` the same
+  venv times another tree's code, e.g. main's, alternately with this one).
 
 Prints Markdown tables (median and max, seconds) for docs/benchmarks.md.
 """
@@ -146,12 +149,27 @@ def startup(runs: int, home: Path) -> list[str]:
     return rows
 
 
+def _print_startup(rows: list[str]) -> None:
+    print()
+    print("| start-up | runs | median wall s | max wall s | median CPU s |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the medians here as JSON")
+    parser.add_argument("--startup-only", action="store_true", help="no chain, no grant/pull")
     opts = parser.parse_args()
+    if opts.startup_only:
+        with tempfile.TemporaryDirectory() as tmp_:
+            rows = startup(opts.startup_runs, Path(tmp_) / "startup-wallet")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        _print_startup(rows)
+        return
 
     import _wallet
     from _stack import make_stack
@@ -193,11 +211,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     print(summary("unlocked agent", agent, "agent"))
     print(summary(f"cold (one scrypt n={REAL_SCRYPT_N} per command)", cold, "cold"))
-    print()
-    print(f"| start-up {head}")
-    print("|---|---|---|---|---|")
-    for row in startup_rows:
-        print(row)
+    _print_startup(startup_rows)
     if opts.json:
         opts.json.write_text(
             json.dumps(

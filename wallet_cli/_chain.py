@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
 from ledger.abi import LedgerAbi, ledger_abi
+from ledger.address import to_checksum_address
 from ledger.models import Event
 from ledger.rpc import RpcClient
 from wallet_cli.errors import RefusedError

@@ -32,10 +32,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ledger.address import is_address
 from vault.errors import VaultError
 from vault.keys import EncryptionKeyPair, Keyring, Suite
 from wallet_cli._keyagent import Secret
-from wallet_cli._keystore import checksum, is_address, open_keystore
+from wallet_cli._keystore import checksum, open_keystore
 from wallet_cli.errors import UserError, WalletError, WrongPassphraseError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

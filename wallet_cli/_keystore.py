@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from eth_hash.auto import keccak
 
+from ledger.address import is_address, to_checksum_address
 from wallet_cli.errors import UserError, WrongPassphraseError
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -56,18 +57,10 @@ def address_of(key: bytes) -> str:
 
 
 def checksum(address: str) -> str:
-    """EIP-55 spelling of a 20-byte hex address (eth-utils' answer, without its imports)."""
-    raw = address.lower().removeprefix("0x")
-    if not is_address(raw):
+    """EIP-55 spelling of a 20-byte hex address; a user's error for anything else."""
+    if not is_address(address):
         raise UserError(f"{address!r} is not an address")
-    digest = keccak(raw.encode()).hex()
-    return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(raw))
-
-
-def is_address(text: str) -> bool:
-    """20 bytes of hex, with or without 0x (any case, as eth-utils accepts)."""
-    raw = text.removeprefix("0x")
-    return len(raw) == 40 and all(c in "0123456789abcdefABCDEF" for c in raw)
+    return to_checksum_address(address)
 
 
 def check_private_key(key: bytes) -> None:

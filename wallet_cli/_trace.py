@@ -7,10 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from eth_utils.address import to_checksum_address
 
 from api.client import DataSafeClient, DataSafeProblemError
 from api.envelope import sign_request
+from ledger.address import to_checksum_address
 from ledger.models import Reason
 from wallet_cli import _chain
 

@@ -6,8 +6,8 @@ import time
 from typing import Annotated, Any
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 
+from ledger.address import is_address, to_checksum_address
 from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 
 from api.client import DataSafeClient, DataSafeProblemError
+from ledger.address import is_address, to_checksum_address
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import table
 from wallet_cli.errors import RefusedError, UserError

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 
 from ledger import trust
 from ledger.models import AssetStatus
@@ -175,7 +175,7 @@ def dispute(
     p, key = st.unlock()
     rpc = st.rpc(p, required="disputing")
     assert rpc is not None
-    reason_hash = keccak(text=reason)
+    reason_hash = keccak(reason.encode())
     with st.client(key, p) as c:
         _, ledger = st.ledger_address(c)
         out: dict[str, Any] = {"asset_id": asset.lower()}

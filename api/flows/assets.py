@@ -7,7 +7,6 @@ import base64
 from typing import Any
 
 from anyio import to_thread
-from eth_utils.address import to_checksum_address
 from fastapi import Request, Response
 
 from api import _paging, _store, errors
@@ -16,6 +15,7 @@ from api.chain import AssetView
 from api.flows._shared import b32, hex32, listing_scope, may_act_for
 from api.models import AssetPublic, AssetSealed, TxRef
 from api.services import Services
+from ledger.address import to_checksum_address
 
 ZERO32 = b"\0" * 32
 

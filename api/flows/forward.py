@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
 from api import errors
 from api._translate import revert_error
 from api.auth import Member
@@ -22,6 +20,7 @@ from api.models import ForwardCreate, ForwardPublic
 from api.services import Services
 from ledger import errors as lerr
 from ledger import forwarder as fwd
+from ledger.address import to_checksum_address
 from ledger.errors import LedgerError, UnknownRevertError
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from eth_utils.address import to_checksum_address
 
 from api import _store, errors
 from api._rawtx import RawTx
@@ -21,6 +20,7 @@ from api.flows.assets import public
 from api.models import AssetCreate, AssetPublic, AssetVersionCreate
 from api.services import Services
 from ledger.abi import ledger_abi
+from ledger.address import to_checksum_address
 
 _ABI = ledger_abi()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from eth_utils.address import to_checksum_address
 from fastapi import Request, Response
 
 from api import _paging, _store, errors
@@ -14,6 +13,7 @@ from api.auth import Member, MemberStatus
 from api.models import MemberKeyPublish, MemberPublic
 from api.services import Services
 from ledger.abi import ledger_abi
+from ledger.address import to_checksum_address
 from ledger.calls import LedgerCalls
 from ledger.keybinding import KeyBinding, KeyBindingError
 from ledger.models import SignedKeyBinding

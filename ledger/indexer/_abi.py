@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 
+from ledger.abi import canonical_type, signature_hash
 from ledger.indexer.errors import AbiNotFoundError
 
 ARTIFACT_NAME = "DataSafeLedger"
@@ -77,7 +77,7 @@ def _normalise(abi_type: str, components: Any, value: Any) -> Any:
         return [_normalise(inner, components, v) for v in value]
     if abi_type.startswith("("):
         return {
-            c["name"]: _normalise(collapse_if_tuple(c), c.get("components"), v)
+            c["name"]: _normalise(canonical_type(c), c.get("components"), v)
             for c, v in zip(components, value, strict=True)
         }
     if isinstance(value, bytes):
@@ -94,8 +94,8 @@ def event_specs(abi: Sequence[Mapping[str, Any]]) -> dict[str, EventSpec]:
         if item.get("type") != "event" or item.get("anonymous"):
             continue
         inputs = item.get("inputs", [])
-        topic0 = "0x" + event_abi_to_log_topic(dict(item)).hex()  # type: ignore[arg-type]
-        types = [collapse_if_tuple(dict(i)) for i in inputs]
+        topic0 = "0x" + signature_hash(item).hex()
+        types = [canonical_type(i) for i in inputs]
         signature = f"{item['name']}({','.join(types)})"
         data = [(i, t) for i, t in zip(inputs, types, strict=True) if not i.get("indexed")]
         specs[topic0] = EventSpec(

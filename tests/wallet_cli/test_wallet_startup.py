@@ -150,3 +150,28 @@ def test_account_commands_need_neither_the_service_client_nor_eth_abi(tmp_path: 
     assert got["codes"] == [0, 0, 0], got["codes"]
     top = set(got["top"])  # type: ignore[arg-type]
     assert not top & {"api", "eth_abi", "eth_utils", "httpx", *HEAVY}, sorted(top)
+
+
+#: eth-utils (and eth-abi, which imports it) cost ~0.1 s of a command's start: addresses are
+#: checksummed by ledger.address, selectors hashed by ledger.abi, and eth-abi is imported on
+#: the first encode or decode, after the first network call. (pydantic stays: typer and the
+#: settings import it.)
+ABI_CODECS = ("eth_utils", "eth_abi", "eth_keys", "parsimonious")
+
+
+def test_common_commands_start_without_eth_utils_nor_eth_abi(tmp_path: Path) -> None:
+    """Up to their first network call (the service on a closed port: exit 4)."""
+    closed = ["--api", "http://127.0.0.1:9"]
+    got = _probe(
+        tmp_path,
+        ["history", "--help"],
+        ["account", "create", "alice"],
+        [*closed, "contacts", "list"],
+        [*closed, "data", "list"],
+        [*closed, "history", "list"],
+        [*closed, "grant", "list"],
+    )
+    assert got["codes"] == [0, 0, 0, 4, 4, 4], got["codes"]
+    top = set(got["top"])  # type: ignore[arg-type]
+    assert not top & {*ABI_CODECS, *HEAVY}, sorted(top & {*ABI_CODECS, *HEAVY})
+    assert "httpx" in top  # they did get as far as the network

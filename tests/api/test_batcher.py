@@ -33,6 +33,21 @@ def direct_grant(world: World, asset_id: bytes, *, max_uses: int = 0) -> bytes:
     return bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call())
 
 
+def custodian_relayer(
+    world: World, session: aiohttp.ClientSession, timeout: float, **extra: Any
+) -> Relayer:
+    """The service's relayer for ``world``'s custodian, with no confirmations to wait for."""
+    chain = ChainGateway(world.rpc_url, world.ledger_address, session)
+    return Relayer(
+        chain,
+        chain_id=world.chain_id,
+        confirmations=0,
+        timeout=timeout,
+        custodian_key=world.custodian.key_bytes,  # type: ignore[attr-defined]
+        **extra,
+    )
+
+
 def request(world: World, grant_id: bytes, mask: int = 1) -> AccessRequest:
     signed = world.sign_access(world.bank, "0x" + grant_id.hex(), mask)
     return AccessRequest(
@@ -57,14 +72,7 @@ async def test_concurrent_records_share_transactions(world: World, sqlite_url: s
     revoked = direct_grant(world, asset.asset_id)
     world.transact(world.citizen, "revoke", revoked)
     async with aiohttp.ClientSession() as session:
-        chain = ChainGateway(world.rpc_url, world.ledger_address, session)
-        relayer = Relayer(
-            chain,
-            chain_id=world.chain_id,
-            confirmations=0,
-            timeout=30,
-            custodian_key=world.custodian.key_bytes,  # type: ignore[attr-defined]
-        )
+        relayer = custodian_relayer(world, session, 30)
         batcher = AccessBatcher(relayer, window_ms=200, max_batch=64)
         batcher.start()
         try:
@@ -141,16 +149,8 @@ async def test_a_withheld_batch_is_replaced_and_every_pull_behind_it_gets_its_re
     engine = api_db.make_engine(db_url)
     journal = TxJournal(engine)
     async with aiohttp.ClientSession() as session:
-        chain = ChainGateway(world.rpc_url, world.ledger_address, session)
-        relayer = Relayer(
-            chain,
-            chain_id=world.chain_id,
-            confirmations=0,
-            timeout=60,
-            custodian_key=custodian.key_bytes,
-            journal=journal,
-            replace_after=0.3,
-            max_replacements=3,
+        relayer = custodian_relayer(
+            world, session, 60, journal=journal, replace_after=0.3, max_replacements=3
         )
         batcher = AccessBatcher(relayer, window_ms=50, max_batch=64)
         batcher.start()
@@ -214,14 +214,7 @@ async def test_a_batch_takes_the_estimate_cached_for_its_size_and_survives_a_wro
     grant = direct_grant(world, asset.asset_id)
     custodian = world.custodian  # type: ignore[attr-defined]
     async with aiohttp.ClientSession() as session:
-        chain = ChainGateway(world.rpc_url, world.ledger_address, session)
-        relayer = Relayer(
-            chain,
-            chain_id=world.chain_id,
-            confirmations=0,
-            timeout=30,
-            custodian_key=custodian.key_bytes,
-        )
+        relayer = custodian_relayer(world, session, 30)
         assert relayer.tx is not None
         estimates = relayer.tx.shape_estimates
         shape = ("recordAccessBatch", 1)

@@ -21,7 +21,7 @@ from api import _shred, _store, scrub
 from api.journal import IndexerLease, ResubmitError, resubmit
 from api.services import Services
 from ledger.abi import ledger_abi
-from ledger.indexer import TRANSIENT_ERRORS, ConcurrentIndexerError, Indexer
+from ledger.indexer import TRANSIENT_ERRORS, ConcurrentIndexerError, Indexer, IndexerError
 from ledger.rpc import RpcClient
 
 log = logging.getLogger("api.startup")
@@ -94,7 +94,7 @@ STALE_MARGIN_SECONDS = 5.0
 #: What the lease holder retries at its next poll. A cursor moved under it, too: the lease
 #: (one session) can be free while the previous holder's last COMMIT (another session) still
 #: runs; the guarded cursor update rolled this range back, the next sync starts after it.
-RETRIED_ERRORS = (*TRANSIENT_ERRORS, ConcurrentIndexerError)
+RETRIED_ERRORS: tuple[type[IndexerError], ...] = (*TRANSIENT_ERRORS, ConcurrentIndexerError)
 
 
 def _sweep_stale_relays(services: Services, loop: asyncio.AbstractEventLoop, stale: float) -> None:

@@ -226,9 +226,9 @@ def test_two_replicas_relay_1000_grants_and_survive_a_sigkill(
 
     statuses, lost, killed_at = asyncio.run(_drive(world, replicas, leader, bodies))
     assert killed_at, "the leader was never killed"
-    # The survivor takes the indexer lease over within a few seconds of the kill.
-    assert _leader([survivor], timeout=10) is survivor
-    assert time.monotonic() - killed_at < 60
+    # The survivor takes the indexer lease over (a bounded wait, generous for a loaded machine:
+    # the suite times nothing; how fast a failover is belongs to the benchmarks).
+    assert _leader([survivor], timeout=30) is survivor
     asyncio.run(_retry_on(world, survivor, lost, statuses))
     elapsed = time.monotonic() - started
 

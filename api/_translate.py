@@ -16,6 +16,7 @@ import sqlalchemy.exc
 
 from api import errors
 from ledger import errors as lerr
+from ledger.sealed import decode_error
 from vault import errors as verr
 
 log = logging.getLogger("api.translate")
@@ -102,7 +103,7 @@ KNOWN_ERRORS = (
 
 def decode_revert_data(data: bytes) -> tuple[str, tuple[object, ...]] | None:
     """(error name, args) for ledger custom-error revert data (ledger's ABI registry), or None."""
-    err = lerr.decode_revert(data)
+    err = decode_error(lerr.decode_revert(data))
     if isinstance(err, lerr.UnknownRevertError) or not err.error_name:
         return None
     return err.error_name, tuple(err.args)
@@ -132,6 +133,20 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
     "SignatureSignerMismatch": errors.BadSignatureError,
     "SignatureExpired": errors.RequestSignatureExpiredError,
     "AccessNonceUsed": errors.AccessNonceUsedError,
+    # The sealed-access companion (ledger.sealed).
+    "SealedNotDepartment": errors.NotIssuerError,
+    "SealedNotAssetIssuer": errors.NotIssuerError,
+    "SealedUnknownAsset": errors.AssetNotFoundError,
+    "SealedInvalidUnsealDate": errors.SealInvalidError,
+    "SealedZeroCommitment": errors.SealInvalidError,
+    "SealedNotFound": errors.SealNotFoundError,
+    "SealedAlreadyUnsealed": errors.SealClosedError,
+    "SealedNotRegulator": errors.RoleRequiredError,
+    "SealedSameAuthority": errors.SealExtensionRefusedError,
+    "SealedExtensionTooLate": errors.SealExtensionRefusedError,
+    "SealedZeroReason": errors.SealExtensionRefusedError,
+    "SealedTooEarly": errors.SealTooEarlyError,
+    "SealedOpeningMismatch": errors.SealOpeningMismatchError,
 }
 
 
@@ -139,7 +154,7 @@ def revert_error(exc: Any, tx_hash: str | None = None) -> errors.ApiError:
     """Problem for a JSON-RPC error answer to eth_call / eth_estimateGas (a revert, mostly)."""
     extra: dict[str, Any] = {"tx_hash": tx_hash} if tx_hash else {}
     if isinstance(exc, lerr.ContractRevertError):  # decoded by ledger's transport
-        return _revert_problem(exc, extra)
+        return _revert_problem(decode_error(exc), extra)
     raw = getattr(exc, "data", None)
     if isinstance(raw, dict):
         raw = raw.get("data")

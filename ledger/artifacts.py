@@ -19,6 +19,7 @@ from ledger.errors import ArtifactError
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 LEDGER_CONTRACT = "DataSafeLedger"
 FORWARDER_CONTRACT = "DataSafeForwarder"
+SEALED_CONTRACT = "DataSafeSealed"
 
 
 @dataclass(frozen=True)

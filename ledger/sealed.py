@@ -267,8 +267,12 @@ def encode_extend(seal_id: int, unseal_at: int, reason_hash: bytes) -> bytes:
 
 
 def encode_unseal(seal_id: int, opening: Opening) -> bytes:
-    return sealed_abi().fn("unseal").encode(
-        seal_id, opening.institution, opening.fields_mask, opening.legal_basis_ref, opening.salt
+    return (
+        sealed_abi()
+        .fn("unseal")
+        .encode(
+            seal_id, opening.institution, opening.fields_mask, opening.legal_basis_ref, opening.salt
+        )
     )
 
 
@@ -309,7 +313,9 @@ def check_companion(rpc: RpcClient, ledger: str, expected_code_hash: str | None 
         )
     (creator,) = _batch(rpc, address, [_read("ledger", lambda t: t)], "latest")
     if str(creator[0]).lower() != ledger.lower():
-        raise TrustError(f"the companion at {address} serves {creator[0]}", code="companion_mismatch")
+        raise TrustError(
+            f"the companion at {address} serves {creator[0]}", code="companion_mismatch"
+        )
     return address
 
 
@@ -391,69 +397,104 @@ def _check_items(items: Sequence[dict[str, Any]], records: dict[int, SealRecord]
 
 
 def check_listing(
-    rpc: RpcClient, ledger: str, subject: str, items: Sequence[dict[str, Any]]
+    rpc: RpcClient, ledger: str, subject: str | None, items: Sequence[dict[str, Any]]
 ) -> list[SealRecord]:
-    """The service's list of ``subject``'s seals, every one of them, each as on chain.
+    """The service's list of ``subject``'s seals (None: everyone's), every one, each as on chain.
 
     A hidden seal (the chain counts more), an invented or altered one, or an opening that
     does not hash to the commitment: :class:`ServiceContradictedError`.
     """
-    ids = subject_seal_ids(rpc, ledger, subject)
-    records = {r.seal_id: r for r in read_seals(rpc, ledger, ids)}
+    if subject is None:
+        records = {r.seal_id: r for r in all_seals(rpc, ledger)}
+        ids = sorted(records)
+        whose = "anyone"
+    else:
+        ids = subject_seal_ids(rpc, ledger, subject)
+        records = {r.seal_id: r for r in read_seals(rpc, ledger, ids)}
+        whose = to_checksum_address(subject)
     listed = {int(item.get("seal_id", 0)) for item in items}
     hidden = [i for i in ids if i not in listed]
     if hidden:
         raise ServiceContradictedError(
             f"the service hid {len(hidden)} sealed access record(s) the chain holds for "
-            f"{to_checksum_address(subject)}: {', '.join(map(str, hidden))}"
+            f"{whose}: {', '.join(map(str, hidden))}"
         )
     _check_items(items, records)
     return [records[i] for i in ids]
 
 
 def check_overdue(
-    rpc: RpcClient, ledger: str, now: int, items: Sequence[dict[str, Any]]
+    rpc: RpcClient, ledger: str, window: tuple[int, int], items: Sequence[dict[str, Any]]
 ) -> list[SealRecord]:
-    """The chain's overdue seals at ``now``; the service's list must name exactly those."""
-    records = all_seals(rpc, ledger)
-    overdue = {r.seal_id: r for r in records if r.overdue(now)}
+    """The service's overdue list against the chain's records.
+
+    ``window`` is the chain time read before and after the service answered: a seal overdue
+    at the first must be listed; one listed must be overdue by the second (a seal whose date
+    passed in between may be either).
+    """
+    before, after = window
+    records = {r.seal_id: r for r in all_seals(rpc, ledger)}
     listed = {int(item.get("seal_id", 0)) for item in items}
-    hidden = sorted(set(overdue) - listed)
+    hidden = sorted(i for i, r in records.items() if r.overdue(before) and i not in listed)
     if hidden:
         raise ServiceContradictedError(
             f"the service hid {len(hidden)} overdue seal(s): {', '.join(map(str, hidden))}"
         )
-    extra = sorted(listed - set(overdue))
+    extra = sorted(i for i in listed if i not in records or not records[i].overdue(after))
     if extra:
         raise ServiceContradictedError(
-            f"the service listed seal(s) that are not overdue on chain: {', '.join(map(str, extra))}"
+            "the service listed seal(s) that are not overdue on chain: "
+            + ", ".join(map(str, extra))
         )
-    _check_items(items, overdue)
-    return sorted(overdue.values(), key=lambda r: r.seal_id)
+    _check_items(items, records)
+    return [records[i] for i in sorted(listed)]
 
 
-def unseal_openings(rpc: RpcClient, ledger: str, seal_ids: Sequence[int]) -> dict[int, Opening]:
-    """The openings revealed on chain (``AccessUnsealed`` logs of the companion)."""
-    if not seal_ids:
-        return {}
+def openings_filter(ledger: str, seal_ids: Sequence[int]) -> dict[str, Any]:
+    """``eth_getLogs`` filter of the companion's ``AccessUnsealed`` logs of ``seal_ids``."""
+    spec = sealed_abi().events_by_name["AccessUnsealed"]
+    ids = ["0x" + i.to_bytes(32, "big").hex() for i in seal_ids]
+    return {
+        "address": sealed_address(ledger),
+        "fromBlock": "0x0",
+        "toBlock": "latest",
+        "topics": ["0x" + spec.topic0.hex(), ids],
+    }
+
+
+def openings_from_logs(ledger: str, logs: Iterable[dict[str, Any]]) -> dict[int, Opening]:
+    """seal id -> the opening its ``AccessUnsealed`` log revealed (other logs ignored)."""
     abi = sealed_abi()
-    address = sealed_address(ledger)
-    spec = abi.events_by_name["AccessUnsealed"]
-    topics = ["0x" + spec.topic0.hex(), ["0x" + i.to_bytes(32, "big").hex() for i in seal_ids]]
-    logs = rpc.call(
-        "eth_getLogs",
-        [{"address": address, "fromBlock": "0x0", "toBlock": "latest", "topics": topics}],
-    )
+    address = sealed_address(ledger).lower()
     out: dict[int, Opening] = {}
-    for log in logs or []:
+    for log in logs:
         event = abi.decode_log(log)
-        if event is None or event.address.lower() != address.lower():
-            continue
+        if event is None or event.name != "AccessUnsealed" or event.address.lower() != address:
+            continue  # a node that answers with other contracts' logs is ignored, not believed
         a = event.args
         out[int(a["sealId"])] = Opening(
             a["institution"], a["assetId"], int(a["fieldsMask"]), a["legalBasisRef"], a["salt"]
         )
     return out
+
+
+def unseal_openings(rpc: RpcClient, ledger: str, seal_ids: Sequence[int]) -> dict[int, Opening]:
+    """The openings revealed on chain, read with the client's own RPC."""
+    if not seal_ids:
+        return {}
+    logs = rpc.call("eth_getLogs", [openings_filter(ledger, seal_ids)])
+    return openings_from_logs(ledger, logs or [])
+
+
+def seal_id_of(ledger: str, logs: Iterable[dict[str, Any]]) -> int | None:
+    """The id in a receipt's ``AccessSealed`` log of the companion (None: no such log)."""
+    abi = sealed_abi()
+    address = sealed_address(ledger).lower()
+    for log in logs:
+        event = abi.decode_log(log)
+        if event is not None and event.name == "AccessSealed" and event.address.lower() == address:
+            return int(event.args["sealId"])
+    return None
 
 
 __all__ = [
@@ -473,8 +514,11 @@ __all__ = [
     "encode_seal",
     "encode_unseal",
     "legal_basis_ref",
+    "openings_filter",
+    "openings_from_logs",
     "read_seal_call",
     "read_seals",
+    "seal_id_of",
     "sealed_abi",
     "sealed_address",
     "sealed_code_hash",

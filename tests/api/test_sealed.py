@@ -1,0 +1,260 @@
+"""Sealed accesses over HTTP (SQLite and PostgreSQL): a department records one, the subject
+sees at once that it exists, a regulator extends it and finds it overdue, the department
+reveals it and the subject's view is checked against the chain; every refusal is a typed
+problem that changes nothing."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from _api_server import LiveServer, assert_problem
+from _api_world import Actor, World
+from eth_account import Account
+
+from api.client import NEXT_CURSOR_HEADER, DataSafeClient
+from ledger import sealed as sl
+from ledger.rpc import RpcClient
+from ledger.trust import ServiceContradictedError
+
+DAY = 86_400
+
+
+def companion_tx(world: World, actor: Actor, data: bytes, to: str | None = None) -> str:
+    """``actor``'s signed (not sent) transaction to the sealed-access companion."""
+    tx = {
+        "from": actor.address,
+        "to": to or sl.sealed_address(world.ledger_address),
+        "data": "0x" + data.hex(),
+        "nonce": world.w3.eth.get_transaction_count(actor.address, "pending"),
+        "chainId": world.chain_id,
+        "gas": 400_000,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 10**9,
+        "type": 2,
+    }
+    return "0x" + bytes(Account.sign_transaction(tx, actor.key).raw_transaction).hex()
+
+
+def anchored_asset(world: World, owner: Actor) -> bytes:
+    schema, asset = os.urandom(32), os.urandom(32)
+    world.transact(world.issuer, "registerSchema", schema, 4, os.urandom(32))
+    world.transact(world.issuer, "anchorAsset", asset, owner.address, schema, b"r" * 32, b"d" * 32)
+    return asset
+
+
+def seal_body(world: World, opening: sl.Opening, unseal_at: int, by: Actor | None = None) -> Any:
+    data = sl.encode_seal(opening.asset_id, opening.commitment(), unseal_at)
+    return {"raw_transaction": companion_tx(world, by or world.issuer, data)}
+
+
+def _opening(world: World, asset: bytes) -> sl.Opening:
+    return sl.Opening.new(world.bank.address, asset, 0b101, "criminal procedure law art. 52")
+
+
+def test_sealed_story(server: LiveServer, world: World) -> None:
+    asset = anchored_asset(world, world.citizen)
+    opening = _opening(world, asset)
+    unseal_at = world.now() + 30 * DAY
+    with DataSafeClient(server.url, world.issuer.key) as dept:
+        made = dept.post("/v1/sealed", seal_body(world, opening, unseal_at))
+    assert made["subject"] == world.citizen.address and made["status"] == "sealed"
+    assert made["department"] == world.issuer.address and made["opening"] is None
+    seal_id = int(made["seal_id"])
+
+    # The subject learns at once: who, when, until when; nothing of the opening.
+    with DataSafeClient(server.url, world.citizen.key) as me:
+        (mine,) = me.get_all("/v1/sealed")
+        assert mine["seal_id"] == seal_id and mine["unseal_at"] == unseal_at
+        with RpcClient(world.rpc_url) as rpc:
+            sl.check_listing(rpc, world.ledger_address, world.citizen.address, [mine])
+        # Early reveal by anyone but the department: refused, nothing changes.
+        early = {
+            "raw_transaction": companion_tx(
+                world, world.citizen, sl.encode_unseal(seal_id, opening)
+            )
+        }
+        assert_problem(
+            me.request("POST", f"/v1/sealed/{seal_id}/unseal", json_body=early),
+            409,
+            "seal_too_early",
+        )
+
+    with DataSafeClient(server.url, world.regulator.key) as reg:
+        reason = os.urandom(32)
+        later = unseal_at + 30 * DAY
+        body = {
+            "raw_transaction": companion_tx(
+                world, world.regulator, sl.encode_extend(seal_id, later, reason)
+            )
+        }
+        extended = reg.post(f"/v1/sealed/{seal_id}/extend", body)
+        assert extended["unseal_at"] == later and extended["extensions"] == 1
+        assert reg.get_all("/v1/sealed/overdue") == []
+        world.advance(61 * DAY)
+        (late,) = reg.get_all("/v1/sealed/overdue")
+        assert late["seal_id"] == seal_id and late["overdue"] is True
+
+    # After the date: a forged opening is refused; the real one opens it.
+    forged = sl.Opening(
+        world.bank2.address, asset, opening.fields_mask, opening.legal_basis_ref, opening.salt
+    )
+    with DataSafeClient(server.url, world.issuer.key) as dept:
+        bad = {
+            "raw_transaction": companion_tx(world, world.issuer, sl.encode_unseal(seal_id, forged))
+        }
+        assert_problem(
+            dept.request("POST", f"/v1/sealed/{seal_id}/unseal", json_body=bad),
+            422,
+            "seal_opening_mismatch",
+        )
+        good = {
+            "raw_transaction": companion_tx(world, world.issuer, sl.encode_unseal(seal_id, opening))
+        }
+        opened = dept.post(f"/v1/sealed/{seal_id}/unseal", good)
+    assert opened["status"] == "unsealed" and opened["opening"] == opening.to_json()
+    with DataSafeClient(server.url, world.citizen.key) as me, RpcClient(world.rpc_url) as rpc:
+        items = me.get_all("/v1/sealed")
+        (record,) = sl.check_listing(rpc, world.ledger_address, world.citizen.address, items)
+        assert record.status == sl.SealStatus.UNSEALED
+    with DataSafeClient(server.url, world.regulator.key) as reg:
+        assert reg.get_all("/v1/sealed/overdue") == []
+
+
+def test_sealed_refusals_change_nothing(server: LiveServer, world: World) -> None:
+    asset = anchored_asset(world, world.citizen)
+    opening = _opening(world, asset)
+    at = world.now() + 10 * DAY
+    companion = sl.sealed_address(world.ledger_address)
+    before = world.w3.eth.call(
+        {"to": companion, "data": "0x" + sl.sealed_abi().fn("sealCount").selector.hex()}
+    )
+    with DataSafeClient(server.url, world.issuer2.key) as other:
+        # A department that did not issue the data cannot seal an access to it.
+        assert_problem(
+            other.request(
+                "POST", "/v1/sealed", json_body=seal_body(world, opening, at, world.issuer2)
+            ),
+            403,
+            "not_issuer",
+        )
+    with DataSafeClient(server.url, world.issuer.key) as dept:
+        # Beyond the longest seal, and a transaction to the ledger instead of the companion.
+        far = world.now() + sl.MAX_SEAL_PERIOD + 10 * DAY
+        assert_problem(
+            dept.request("POST", "/v1/sealed", json_body=seal_body(world, opening, far)),
+            422,
+            "seal_invalid",
+        )
+        wrong = {
+            "raw_transaction": companion_tx(
+                world,
+                world.issuer,
+                sl.encode_seal(asset, opening.commitment(), at),
+                to=world.ledger_address,
+            )
+        }
+        assert_problem(dept.request("POST", "/v1/sealed", json_body=wrong), 422, "invalid_request")
+        made = dept.post("/v1/sealed", seal_body(world, opening, at))
+        seal_id = int(made["seal_id"])
+        # The department is not the second authority: the route wants a regulator.
+        ext = {
+            "raw_transaction": companion_tx(
+                world, world.issuer, sl.encode_extend(seal_id, at + DAY, b"r" * 32)
+            )
+        }
+        assert_problem(
+            dept.request("POST", f"/v1/sealed/{seal_id}/extend", json_body=ext),
+            403,
+            "role_required",
+        )
+    with DataSafeClient(server.url, world.regulator.key) as reg:
+        no_reason = {
+            "raw_transaction": companion_tx(
+                world, world.regulator, sl.encode_extend(seal_id, at + DAY, b"\0" * 32)
+            )
+        }
+        assert_problem(
+            reg.request("POST", f"/v1/sealed/{seal_id}/extend", json_body=no_reason),
+            409,
+            "seal_extension_refused",
+        )
+        other_id = {
+            "raw_transaction": companion_tx(
+                world, world.regulator, sl.encode_extend(seal_id + 1, at + DAY, b"r" * 32)
+            )
+        }
+        assert_problem(
+            reg.request("POST", f"/v1/sealed/{seal_id}/extend", json_body=other_id),
+            422,
+            "invalid_request",
+        )
+        assert_problem(reg.request("GET", "/v1/sealed/999"), 404, "seal_not_found")
+    with DataSafeClient(server.url, world.citizen2.key) as stranger:
+        assert stranger.get_all("/v1/sealed") == []
+        assert_problem(stranger.request("GET", f"/v1/sealed/{seal_id}"), 404, "seal_not_found")
+        assert_problem(
+            stranger.request("GET", "/v1/sealed", params={"subject": world.citizen.address}),
+            403,
+            "role_required",
+        )
+        assert_problem(stranger.request("GET", "/v1/sealed/overdue"), 403, "role_required")
+    with DataSafeClient(server.url, world.bank.key) as bank:
+        assert_problem(bank.request("GET", "/v1/sealed"), 403, "role_required")
+    after = world.w3.eth.call(
+        {"to": companion, "data": "0x" + sl.sealed_abi().fn("sealCount").selector.hex()}
+    )
+    assert int.from_bytes(after, "big") == int.from_bytes(before, "big") + 1
+
+
+def test_sealed_listing_pages(server: LiveServer, world: World) -> None:
+    asset = anchored_asset(world, world.citizen)
+    with DataSafeClient(server.url, world.issuer.key) as dept:
+        ids = [
+            int(
+                dept.post(
+                    "/v1/sealed", seal_body(world, _opening(world, asset), world.now() + DAY)
+                )["seal_id"]
+            )
+            for _ in range(3)
+        ]
+    with DataSafeClient(server.url, world.citizen.key) as me:
+        first = me.request("GET", "/v1/sealed", params={"limit": 2})
+        assert [i["seal_id"] for i in first.json()] == ids[:2]
+        cursor = first.headers[NEXT_CURSOR_HEADER]
+        rest = me.request("GET", "/v1/sealed", params={"limit": 2, "cursor": cursor})
+        assert [i["seal_id"] for i in rest.json()] == ids[
+            2:
+        ] and NEXT_CURSOR_HEADER not in rest.headers
+        assert_problem(
+            me.request("GET", "/v1/sealed", params={"cursor": "bm9wZQ"}), 422, "invalid_cursor"
+        )
+        assert_problem(
+            me.request("GET", "/v1/sealed", params={"limit": 201}), 422, "invalid_request"
+        )
+    world.advance(2 * DAY)
+    with DataSafeClient(server.url, world.regulator.key) as reg:
+        page = reg.request("GET", "/v1/sealed/overdue", params={"limit": 2})
+        assert [i["seal_id"] for i in page.json()] == ids[:2]
+        assert [i["seal_id"] for i in reg.get_all("/v1/sealed/overdue", page_size=1)] == ids
+
+
+@pytest.mark.parametrize("lie", ["hide", "alter", "invent"])
+def test_check_listing_notices_a_lying_list(server: LiveServer, world: World, lie: str) -> None:
+    asset = anchored_asset(world, world.citizen)
+    with DataSafeClient(server.url, world.issuer.key) as dept:
+        for _ in range(2):
+            dept.post("/v1/sealed", seal_body(world, _opening(world, asset), world.now() + DAY))
+    with DataSafeClient(server.url, world.citizen.key) as me:
+        items = me.get_all("/v1/sealed")
+    with RpcClient(world.rpc_url) as rpc:
+        sl.check_listing(rpc, world.ledger_address, world.citizen.address, items)
+        if lie == "hide":
+            items = items[1:]
+        elif lie == "alter":
+            items[0]["unseal_at"] += DAY
+        else:
+            items.append(items[0] | {"seal_id": 999})
+        with pytest.raises(ServiceContradictedError):
+            sl.check_listing(rpc, world.ledger_address, world.citizen.address, items)

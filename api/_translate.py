@@ -16,7 +16,6 @@ import sqlalchemy.exc
 
 from api import errors
 from ledger import errors as lerr
-from ledger.sealed import decode_error
 from vault import errors as verr
 
 log = logging.getLogger("api.translate")
@@ -103,7 +102,7 @@ KNOWN_ERRORS = (
 
 def decode_revert_data(data: bytes) -> tuple[str, tuple[object, ...]] | None:
     """(error name, args) for ledger custom-error revert data (ledger's ABI registry), or None."""
-    err = decode_error(lerr.decode_revert(data))
+    err = lerr.decode_revert(data)
     if isinstance(err, lerr.UnknownRevertError) or not err.error_name:
         return None
     return err.error_name, tuple(err.args)
@@ -154,7 +153,7 @@ def revert_error(exc: Any, tx_hash: str | None = None) -> errors.ApiError:
     """Problem for a JSON-RPC error answer to eth_call / eth_estimateGas (a revert, mostly)."""
     extra: dict[str, Any] = {"tx_hash": tx_hash} if tx_hash else {}
     if isinstance(exc, lerr.ContractRevertError):  # decoded by ledger's transport
-        return _revert_problem(decode_error(exc), extra)
+        return _revert_problem(exc, extra)
     raw = getattr(exc, "data", None)
     if isinstance(raw, dict):
         raw = raw.get("data")

@@ -15,25 +15,29 @@ What a service said is compared with it (:func:`check_listing`, :func:`check_ove
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import lru_cache
 from typing import Any
 
 from eth_hash.auto import keccak
 
 from ledger._pin import ServiceContradictedError, TrustError
-from ledger.abi import LedgerAbi, ledger_abi
+from ledger.abi import LedgerAbi
 from ledger.address import is_address, to_checksum_address
-from ledger.artifacts import SEALED_CONTRACT, load_artifact
+from ledger.artifacts import SEALED_CONTRACT
 from ledger.calls import Read
+from ledger.companions import (
+    build_code_hashes,
+    check_companions,
+    companion_abi,
+    companion_address,
+    companion_code_hash,
+)
 from ledger.eip712 import abi_encode
-from ledger.errors import ContractRevertError, LedgerError
+from ledger.errors import LedgerError
 from ledger.rpc import RpcClient
 
-#: The companion's CREATE nonce from the ledger (forwarder 1, this one next).
-SEALED_NONCE = 2
 #: The longest a seal or an extension may reach ahead of the chain's time (the contract's).
 MAX_SEAL_PERIOD = 366 * 86400
 #: At most this many records are read per JSON-RPC batch.
@@ -208,30 +212,17 @@ _COMPARED = (
 
 
 def sealed_address(ledger: str) -> str:
-    """The companion: created by the ledger's constructor right after the forwarder."""
-    raw = bytes.fromhex(to_checksum_address(ledger)[2:])
-    return to_checksum_address(keccak(b"\xd6\x94" + raw + bytes([SEALED_NONCE]))[12:])
+    """The companion: created by the ledger's constructor (``ledger.companions`` order)."""
+    return companion_address(ledger, SEALED_CONTRACT)
 
 
-@lru_cache(maxsize=1)
 def sealed_abi() -> LedgerAbi:
-    return ledger_abi(load_artifact(SEALED_CONTRACT))
+    return companion_abi(SEALED_CONTRACT)
 
 
-@lru_cache(maxsize=1)
 def sealed_code_hash() -> str:
     """keccak256 of the companion's runtime code in this build (no immutables: every deployment)."""
-    return load_artifact(SEALED_CONTRACT).deployed_code_hash
-
-
-def decode_error(exc: ContractRevertError) -> ContractRevertError:
-    """A revert of the companion, named by its own ABI (the transport knows the ledger's)."""
-    data = getattr(exc, "data", b"")
-    if data and not exc.error_name.startswith("Sealed"):
-        named = sealed_abi().errors.decode(bytes(data))
-        if named.error_name:
-            return named
-    return exc
+    return companion_code_hash(SEALED_CONTRACT)
 
 
 # ---- calls -------------------------------------------------------------------------------
@@ -285,37 +276,24 @@ def _batch(rpc: RpcClient, to: str, reads: Sequence[Read[Any]], block: str) -> l
         chunk = reads[start : start + READ_BATCH]
         calls = [("eth_call", [{"to": to, "data": "0x" + r.data.hex()}, block]) for r in chunk]
         for r, reply in zip(chunk, rpc.batch(calls), strict=True):
-            if isinstance(reply, ContractRevertError):
-                raise decode_error(reply)
             if isinstance(reply, Exception):
                 raise reply
             out.append(r.decode(bytes.fromhex(str(reply).removeprefix("0x"))))
     return out
 
 
-def check_companion(rpc: RpcClient, ledger: str, expected_code_hash: str | None = None) -> str:
+def check_companion(rpc: RpcClient, ledger: str, pinned: Mapping[str, str] | None = None) -> str:
     """The ledger's sealed-access companion, checked on the chain behind ``rpc``.
 
-    Its code must be this build's (or the pinned) companion code, and it must name ``ledger``
-    as its creator: a service cannot point a client at another contract.
+    Every companion must run this build's code (or the code ``pinned`` recorded), and this
+    one must name ``ledger`` as its creator: a service cannot point a client elsewhere.
     """
+    check_companions(rpc, ledger, {**build_code_hashes(), **(pinned or {})})
     address = sealed_address(ledger)
-    code = str(rpc.call("eth_getCode", [address, "latest"]))
-    actual = "no code"
-    if code not in ("", "0x"):
-        actual = "0x" + keccak(bytes.fromhex(code.removeprefix("0x"))).hex()
-    wanted = (expected_code_hash or sealed_code_hash()).lower()
-    if actual != wanted:
-        raise TrustError(
-            f"the ledger's sealed-access companion at {address} runs other code "
-            f"({actual}, expected {wanted})",
-            code="companion_mismatch",
-        )
-    (creator,) = _batch(rpc, address, [_read("ledger", lambda t: t)], "latest")
-    if str(creator[0]).lower() != ledger.lower():
-        raise TrustError(
-            f"the companion at {address} serves {creator[0]}", code="companion_mismatch"
-        )
+    read = _read("ledger", lambda t: to_checksum_address(t[0]))
+    (creator,) = _batch(rpc, address, [read], "latest")
+    if creator.lower() != ledger.lower():
+        raise TrustError(f"the companion at {address} serves {creator}", code="companion_mismatch")
     return address
 
 
@@ -509,7 +487,6 @@ __all__ = [
     "check_listing",
     "check_opening",
     "check_overdue",
-    "decode_error",
     "encode_extend",
     "encode_seal",
     "encode_unseal",

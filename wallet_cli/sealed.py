@@ -20,7 +20,7 @@ from eth_hash.auto import keccak
 from api.client import DataSafeClient, DataSafeProblemError
 from ledger import sealed as sl
 from ledger.address import is_address, to_checksum_address
-from ledger.errors import ContractRevertError
+from ledger.errors import UnknownRevertError, default_registry
 from ledger.rpc import RpcClient
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
@@ -112,7 +112,7 @@ def verified_seals(
         return items, False
     pin = st.require_pin(c, p)
     with _rpc(st, p, "sealed") as rpc:
-        sl.check_companion(rpc, pin.ledger_address)
+        sl.check_companion(rpc, pin.ledger_address, pin.companions)
         sl.check_listing(rpc, pin.ledger_address, subject, items)
     return items, True
 
@@ -157,7 +157,7 @@ def overdue(json_out: JsonOpt = False) -> None:
     p, key = st.unlock()
     with st.client(key, p) as c, _rpc(st, p, "sealed overdue") as rpc:
         pin = st.require_pin(c, p)
-        sl.check_companion(rpc, pin.ledger_address)
+        sl.check_companion(rpc, pin.ledger_address, pin.companions)
         before = _chain_time(rpc)
         items: list[dict[str, Any]] = c.get_all("/v1/sealed/overdue")
         sl.check_overdue(rpc, pin.ledger_address, (before, _chain_time(rpc)), items)
@@ -175,11 +175,12 @@ def _send(
     assert url is not None
     pin = st.require_pin(c, p)
     with _chain.rpc_client(url) as rpc:
-        companion = sl.check_companion(rpc, pin.ledger_address)
+        companion = sl.check_companion(rpc, pin.ledger_address, pin.companions)
     try:
+        # The gas estimate runs the contract's checks: a refusal surfaces here.
         raw = _chain.sign_call(url, key, companion, data)
-    except ContractRevertError as exc:  # the estimate ran the contract's checks
-        raise sl.decode_error(exc) from None
+    except UnknownRevertError as exc:  # the wallet's transport names only the ledger's errors
+        raise default_registry().decode(exc.data) from None
     out: dict[str, Any] = c.post(path, {"raw_transaction": raw})
     return out
 

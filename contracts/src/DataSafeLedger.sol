@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IDataSafeLedger} from "./interfaces/IDataSafeLedger.sol";
 import {Membership} from "./Membership.sol";
 import {Consents} from "./Consents.sol";
+import {DataSafeClaims} from "./DataSafeClaims.sol";
 import {DataSafeSealed} from "./DataSafeSealed.sol";
 
 /// @title DataSafeLedger
@@ -13,9 +14,10 @@ contract DataSafeLedger is IDataSafeLedger, Consents {
     string public constant VERSION = "1.0.0";
 
     /// @param governor_ The first governor, admitted as GOVERNOR|CUSTODIAN, kind OPERATOR.
-    /// @dev Companions are created after the forwarder, in the order of `ledger/companions.py`: their addresses
-    ///      follow from the ledger's (CREATE nonces), so the ledger keeps none of them.
+    /// @dev The forwarder is created first (CREATE nonce 1, in Membership's constructor), then the companions in a
+    ///      fixed order (nonce 2, 3 ...): clients derive their addresses and check their code (ledger/companions.py).
     constructor(address governor_) Membership(governor_) {
+        new DataSafeClaims();
         new DataSafeSealed();
     }
 }

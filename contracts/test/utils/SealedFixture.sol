@@ -8,7 +8,7 @@ import {MemberKind} from "../../src/interfaces/IMembership.sol";
 /// @notice The ledger fixture with its sealed-access companion and a second department and regulator.
 abstract contract SealedFixture is LedgerFixture {
     /// @dev The companion's CREATE nonce from the ledger (ledger/companions.py's order).
-    bytes1 internal constant SEALED_NONCE = 0x02;
+    bytes1 internal constant SEALED_NONCE = 0x03;
     bytes32 internal constant BASIS = keccak256("criminal-procedure-law art. 52 / case 2026-117");
     bytes32 internal constant SALT = keccak256("salt-1");
     bytes32 internal constant REASON = keccak256("court order 2026-9");

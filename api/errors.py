@@ -566,6 +566,7 @@ class AuditRangeTooLargeError(ApiError):
     slug, status, title = "audit_range_too_large", 422, "The audit block range is too large"
 
 
+
 # ---- sealed accesses (DataSafeSealed) ------------------------------------------------------
 
 
@@ -574,27 +575,15 @@ class SealNotFoundError(ApiError):
 
 
 class SealTooEarlyError(ApiError):
-    slug, status, title = (
-        "seal_too_early",
-        409,
-        "Before the unseal date only the sealing department may reveal",
-    )
+    slug, status, title = "seal_too_early", 409, "Only its department reveals a seal early"
 
 
 class SealOpeningMismatchError(ApiError):
-    slug, status, title = (
-        "seal_opening_mismatch",
-        422,
-        "The opening does not match the seal's commitment",
-    )
+    slug, status, title = "seal_opening_mismatch", 422, "The opening does not match the seal"
 
 
 class SealExtensionRefusedError(ApiError):
-    slug, status, title = (
-        "seal_extension_refused",
-        409,
-        "The extension is refused (late, not later, too far, no reason, or the same authority)",
-    )
+    slug, status, title = "seal_extension_refused", 409, "The seal extension is refused"
 
 
 class SealClosedError(ApiError):
@@ -602,8 +591,4 @@ class SealClosedError(ApiError):
 
 
 class SealInvalidError(ApiError):
-    slug, status, title = (
-        "seal_invalid",
-        422,
-        "The seal is refused (unseal date out of range or no commitment)",
-    )
+    slug, status, title = "seal_invalid", 422, "Unseal date out of range or no commitment"

@@ -6,15 +6,20 @@ problem that changes nothing."""
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import pytest
-from _api_server import LiveServer, assert_problem
+import sqlalchemy as sa
+from _api_server import LiveServer, assert_problem, live_server, world_settings
 from _api_world import World
 from _sealed_helpers import DAY, anchored_asset, companion_tx, seal_body
 
 from api.client import NEXT_CURSOR_HEADER, DataSafeClient
+from ledger import db
 from ledger import sealed as sl
 from ledger.rpc import RpcClient
+from ledger.sealed_audit import verify_sealed_index
 from ledger.trust import ServiceContradictedError
 
 
@@ -227,3 +232,67 @@ def test_check_listing_notices_a_lying_list(server: LiveServer, world: World, li
             items.append(items[0] | {"seal_id": 999})
         with pytest.raises(ServiceContradictedError):
             sl.check_listing(rpc, world.ledger_address, world.citizen.address, items)
+
+
+def test_indexer_learns_sealed_events(world: World, db_url: str, tmp_path: Path) -> None:
+    """The service's indexer reads the companion's logs into ``sealed_events``, one row per
+    log, and keeps indexing the ledger's events after them."""
+    settings = world_settings(
+        world, db_url, tmp_path, run_indexer=True, indexer_interval_seconds=0.2
+    )
+    asset = anchored_asset(world, world.citizen)
+    opening = _opening(world, asset)
+    with live_server(settings) as srv, DataSafeClient(srv.url, world.issuer.key) as dept:
+        seal_id = int(
+            dept.post("/v1/sealed", seal_body(world, opening, world.now() + DAY))["seal_id"]
+        )
+        raw = companion_tx(world, world.issuer, sl.encode_unseal(seal_id, opening))
+        dept.post(f"/v1/sealed/{seal_id}/unseal", {"raw_transaction": raw})
+        world.transact(world.issuer, "retireAsset", asset, b"r" * 32)
+        engine = db.make_engine(db_url)
+        deadline = time.monotonic() + 30
+        while True:
+            with engine.connect() as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(db.sealed_events).where(db.sealed_events.c.seal_id == seal_id)
+                    )
+                    .mappings()
+                    .all()
+                )
+                retired = conn.execute(
+                    sa.select(db.assets.c.status).where(db.assets.c.asset_id == "0x" + asset.hex())
+                ).scalar()
+            if len(rows) == 2 and retired == "retired":
+                break
+            assert time.monotonic() < deadline, f"not indexed: {rows} {retired}"
+            time.sleep(0.3)
+        # audit: the index re-derived from the companion's logs; then a tampered and a lost row
+        last = world.w3.eth.block_number
+        with RpcClient(world.rpc_url) as rpc:
+            report = verify_sealed_index(rpc, world.ledger_address, engine, 0, last)
+            assert report.ok and report.chain_rows == report.index_rows >= 2, report.to_json()
+            t = db.sealed_events
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == rows[0]["id"])
+                    .values(actor=world.bank.address.lower())
+                )
+                conn.execute(sa.delete(t).where(t.c.id == rows[1]["id"]))
+            report = verify_sealed_index(rpc, world.ledger_address, engine, 0, last)
+        first_key = (rows[0]["block_number"], rows[0]["log_index"])
+        assert report.altered == {first_key: ["actor"]}
+        assert report.missing == [(rows[1]["block_number"], rows[1]["log_index"])]
+        engine.dispose()
+    sealed_row, unsealed_row = sorted(rows, key=lambda r: (r["block_number"], r["log_index"]))
+    assert (
+        sealed_row["event"] == "AccessSealed"
+        and sealed_row["actor"] == world.issuer.address.lower()
+    )
+    assert sealed_row["subject"] == world.citizen.address.lower()
+    assert sealed_row["args"]["commitment"] == "0x" + opening.commitment().hex()
+    assert (
+        unsealed_row["event"] == "AccessUnsealed"
+        and unsealed_row["args"]["salt"] == "0x" + opening.salt.hex()
+    )

@@ -566,7 +566,6 @@ class AuditRangeTooLargeError(ApiError):
     slug, status, title = "audit_range_too_large", 422, "The audit block range is too large"
 
 
-
 # ---- sealed accesses (DataSafeSealed) ------------------------------------------------------
 
 

@@ -140,21 +140,24 @@ async def seal(services: Services, member: Member, body: SealAction) -> SealPubl
 
 
 async def extend(services: Services, member: Member, seal_id: int, body: SealAction) -> SealPublic:
-    await _existing(services, seal_id)
-    tx, args = _call(services, member, body.raw_transaction, "extend")
-    if int(args[0]) != seal_id:
-        raise errors.InvalidRequestError(f"extend names seal {args[0]}, not {seal_id}")
-    await _relay(services, tx, "seal_extend", str(seal_id))
-    (public,) = await _public(services, [await _existing(services, seal_id)])
-    return public
+    """A regulator's later unseal date (the contract: second authority, reason, in time)."""
+    return await _act_on(services, member, seal_id, body, "extend", "seal_extend")
 
 
 async def unseal(services: Services, member: Member, seal_id: int, body: SealAction) -> SealPublic:
+    """The opening, checked by the contract against the commitment (and the date)."""
+    return await _act_on(services, member, seal_id, body, "unseal", "seal_reveal")
+
+
+async def _act_on(
+    services: Services, member: Member, seal_id: int, body: SealAction, fn: str, kind: str
+) -> SealPublic:
     await _existing(services, seal_id)
-    tx, args = _call(services, member, body.raw_transaction, "unseal")
+    tx, args = _call(services, member, body.raw_transaction, fn)
+    # The path names the record: a transaction about another one is not relayed under it.
     if int(args[0]) != seal_id:
-        raise errors.InvalidRequestError(f"unseal names seal {args[0]}, not {seal_id}")
-    await _relay(services, tx, "seal_reveal", str(seal_id))
+        raise errors.InvalidRequestError(f"{fn} names seal {args[0]}, not {seal_id}")
+    await _relay(services, tx, kind, str(seal_id))
     (public,) = await _public(services, [await _existing(services, seal_id)])
     return public
 

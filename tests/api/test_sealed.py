@@ -284,6 +284,11 @@ def test_indexer_learns_sealed_events(world: World, db_url: str, tmp_path: Path)
         first_key = (rows[0]["block_number"], rows[0]["log_index"])
         assert report.altered == {first_key: ["actor"]}
         assert report.missing == [(rows[1]["block_number"], rows[1]["log_index"])]
+        # the regulator's audit route reports the same drift
+        with DataSafeClient(srv.url, world.regulator.key) as reg:
+            out = reg.get("/v1/audit/verify", params={"from_block": 0, "to_block": last})
+        assert out["ok"] is False and out["sealed"]["altered"][0]["fields"] == ["actor"]
+        assert out["sealed"]["missing"] == [list(report.missing[0])]
         engine.dispose()
     sealed_row, unsealed_row = sorted(rows, key=lambda r: (r["block_number"], r["log_index"]))
     assert (

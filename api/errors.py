@@ -564,3 +564,30 @@ class InvalidCursorError(ApiError):
 
 class AuditRangeTooLargeError(ApiError):
     slug, status, title = "audit_range_too_large", 422, "The audit block range is too large"
+
+
+# ---- sealed accesses (DataSafeSealed) ------------------------------------------------------
+
+
+class SealNotFoundError(ApiError):
+    slug, status, title = "seal_not_found", 404, "No such sealed access record"
+
+
+class SealTooEarlyError(ApiError):
+    slug, status, title = "seal_too_early", 409, "Only its department reveals a seal early"
+
+
+class SealOpeningMismatchError(ApiError):
+    slug, status, title = "seal_opening_mismatch", 422, "The opening does not match the seal"
+
+
+class SealExtensionRefusedError(ApiError):
+    slug, status, title = "seal_extension_refused", 409, "The seal extension is refused"
+
+
+class SealClosedError(ApiError):
+    slug, status, title = "seal_already_unsealed", 409, "The seal was already revealed"
+
+
+class SealInvalidError(ApiError):
+    slug, status, title = "seal_invalid", 422, "Unseal date out of range or no commitment"

@@ -303,3 +303,41 @@ class AccessPublic(BaseModel):
     anchor: Anchor
     access: TxRef
     use: int
+
+
+# ---- sealed accesses ------------------------------------------------------------------------
+
+
+class SealAction(_Model):
+    """A member's own signed transaction to the ledger's sealed-access companion (``seal`` by
+    the department, ``extend`` by a regulator, ``unseal`` by whoever holds the opening),
+    relayed as-is."""
+
+    raw_transaction: HexBytes
+
+
+class SealOpeningPublic(BaseModel):
+    """What a seal hid, as the chain's ``AccessUnsealed`` log revealed it."""
+
+    institution: Address
+    asset_id: Bytes32
+    fields_mask: Uint64
+    legal_basis_ref: Bytes32
+    salt: Bytes32
+
+
+class SealPublic(BaseModel):
+    """A sealed access record as the chain holds it; ``opening`` once unsealed."""
+
+    seal_id: int
+    department: Address
+    subject: Address
+    asset_id: Bytes32
+    commitment: Bytes32
+    status: str
+    sealed_at: int
+    unseal_at: int
+    unsealed_at: int
+    extensions: int
+    overdue: bool
+    opening: SealOpeningPublic | None = None

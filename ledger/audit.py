@@ -32,8 +32,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger import db, trace
+from ledger.companions import log_addresses
 from ledger.errors import LedgerError
-from ledger.indexer._abi import EventSpec, event_specs, load_abi
+from ledger.indexer._abi import EventSpec, companion_abis, event_specs, load_abi
 from ledger.indexer._ranges import RangeSizer
 from ledger.indexer._rpc import JsonRpc
 from ledger.indexer.errors import RpcResponseError
@@ -150,9 +151,10 @@ class _Chain:
 
     def __init__(self, rpc_url: str, address: str, batch_size: int, timeout: float) -> None:
         self.rpc = JsonRpc(rpc_url, timeout=timeout)
-        self.address = address.lower()
+        # The ledger's logs and its companions' (claims ...), as the indexer reads them.
+        self.addresses = [a.lower() for a in log_addresses(address)]
         self.batch_size = batch_size
-        specs = event_specs(load_abi())
+        specs = event_specs([*load_abi(), *companion_abis()])
         self.by_topic: dict[str, EventSpec] = {t: s for t, s in specs.items()}
         self.topic: dict[str, str] = {s.name: t for t, s in specs.items()}
         self._timestamps: dict[int, int] = {}
@@ -167,7 +169,7 @@ class _Chain:
         while start <= last:
             lo, hi = sizer.next_range(start, last)
             params = {
-                "address": self.address,
+                "address": self.addresses,
                 "fromBlock": hex(lo),
                 "toBlock": hex(hi),
                 "topics": list(topics),

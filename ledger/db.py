@@ -223,6 +223,20 @@ grant_events = sa.Table(
     *_coords("grant_events"),
 )
 
+#: Sealed accesses (the ``DataSafeSealed`` companion): one row per AccessSealed,
+#: SealExtended or AccessUnsealed log; ``actor`` is the department, regulator or revealer.
+sealed_events = sa.Table(
+    "sealed_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("seal_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("subject", sa.String(42), nullable=False, index=True),
+    sa.Column("actor", sa.String(42), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("sealed_events"),
+)
+
 accesses = sa.Table(
     "accesses",
     INDEXER_METADATA,

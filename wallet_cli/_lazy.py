@@ -40,6 +40,10 @@ COMMANDS: dict[str, Lazy] = {
         "Regulator: trace grants and accesses; verify them against the chain.",
     ),
     "member": Lazy("wallet_cli.member:app", "Regulator: suspend and reinstate members."),
+    "sealed": Lazy(
+        "wallet_cli.sealed:app",
+        "Sealed accesses: department records/reveals; regulator extends, lists overdue.",
+    ),
     "verify": Lazy(
         "wallet_cli.institution:verify",
         "Institution: may I read these fields under this grant right now? (chain's answer)",

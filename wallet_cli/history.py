@@ -18,7 +18,7 @@ import httpx
 import typer
 
 from api.client import DataSafeClient, DataSafeProblemError
-from wallet_cli import _chain, _trace
+from wallet_cli import _chain, _trace, sealed
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._progress import Step, counting, progress
@@ -168,7 +168,7 @@ def list_(
                 if fallback is None:
                     raise
             else:
-                _show(st, grants, rows, "service", cursor)
+                _show(st, grants, rows, "service", cursor, sealed.for_history(st, c, p))
                 if follow:
                     _follow_service(st, c, key, grants, cursor, follow_for)
                 return
@@ -204,6 +204,7 @@ def _show(
     rows: list[dict[str, Any]],
     source: str,
     cursor: Any,
+    seals: list[dict[str, Any]] | None = None,
 ) -> None:
     for r in rows:
         if r.get("fields") is None:
@@ -218,10 +219,21 @@ def _show(
             COLUMNS,
             (_line(st, grants, r) for r in rows),
         )
+        for item in seals or []:
+            con.print(sealed.line(st, item))
         if cursor is not None:
             con.print(f"cursor: {cursor}  (pass --since to see only what is new)")
 
-    st.emit({"source": source, "accesses": accesses, "changes": changes, "cursor": cursor}, human)
+    st.emit(
+        {
+            "source": source,
+            "accesses": accesses,
+            "changes": changes,
+            "sealed": seals or [],
+            "cursor": cursor,
+        },
+        human,
+    )
 
 
 def _follow_service(
@@ -293,7 +305,7 @@ def _chain_history(
         start = max(start, int(since) + 1)
     with progress(st, "Reading ledger events", unit="blocks") as step:
         rows, head = _rows_from_chain(rpc, ledger, start, p.address, step)
-    _show(st, grants, rows, "chain", head)
+    _show(st, grants, rows, "chain", head, sealed.chain_seals(rpc, ledger, p.address))
     if not follow:
         return
     ends = time.monotonic() + follow_for if follow_for > 0 else None

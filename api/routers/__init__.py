@@ -18,6 +18,7 @@ from api.routers import (
     members,
     meta,
     schemas,
+    sealed,
     trace,
     webhooks,
 )
@@ -34,6 +35,7 @@ V1_ROUTERS = (
     audit.router,
     history.router,
     webhooks.router,
+    sealed.router,
 )
 
 

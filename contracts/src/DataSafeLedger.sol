@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 import {IDataSafeLedger} from "./interfaces/IDataSafeLedger.sol";
 import {Membership} from "./Membership.sol";
 import {Consents} from "./Consents.sol";
+import {DataSafeClaims} from "./DataSafeClaims.sol";
+import {DataSafeSealed} from "./DataSafeSealed.sol";
 
 /// @title DataSafeLedger
 /// @notice The single deployment: membership, schemas, assets and consents (see docs/contracts.md).
@@ -12,5 +14,10 @@ contract DataSafeLedger is IDataSafeLedger, Consents {
     string public constant VERSION = "1.0.0";
 
     /// @param governor_ The first governor, admitted as GOVERNOR|CUSTODIAN, kind OPERATOR.
-    constructor(address governor_) Membership(governor_) {}
+    /// @dev The forwarder is created first (CREATE nonce 1, in Membership's constructor), then the companions in a
+    ///      fixed order (nonce 2, 3 ...): clients derive their addresses and check their code (ledger/companions.py).
+    constructor(address governor_) Membership(governor_) {
+        new DataSafeClaims();
+        new DataSafeSealed();
+    }
 }

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import db
-from ledger.indexer._abi import EventSpec, event_specs, load_abi
+from ledger.companions import log_addresses
+from ledger.indexer._abi import EventSpec, companion_abis, event_specs, load_abi
 from ledger.indexer._projection import (
     EVENT_TABLES,
     HANDLED_EVENTS,
@@ -119,13 +120,15 @@ class Indexer:
     ) -> None:
         self._rpc = JsonRpc(rpc_url, timeout=rpc_timeout)
         self._address = ledger_address.lower()
+        # The ledger and its companions: one eth_getLogs covers every event of the deployment.
+        self._log_addresses = [a.lower() for a in log_addresses(ledger_address)]
         self._engine = engine
         self._start_block = start_block
         self._confirmations = confirmations
         self._window = reorg_window
         self._on_unknown = on_unknown_event
         self._sizer = RangeSizer(max_span=batch_size, min_span=min(min_batch_size, batch_size))
-        specs = event_specs(abi if abi is not None else load_abi(abi_path))
+        specs = event_specs([*(abi if abi is not None else load_abi(abi_path)), *companion_abis()])
         # Only events the projection knows are "known"; a new ABI event is surfaced, not dropped.
         self._specs: dict[str, EventSpec] = {
             t: s for t, s in specs.items() if s.name in HANDLED_EVENTS
@@ -239,7 +242,7 @@ class Indexer:
                 break
             first, last = self._sizer.next_range(cursor.last_block + 1, target)
             try:
-                logs = self._rpc.get_logs(self._address, first, last)
+                logs = self._rpc.get_logs(self._log_addresses, first, last)
             except RpcResponseError as exc:
                 if self._sizer.refused(first, last):
                     log.info(
@@ -424,6 +427,8 @@ class Indexer:
         numbers = {first, last, *range(window_start, last + 1)}
         logs.sort(key=lambda lg: (int(lg["blockNumber"], 16), int(lg["logIndex"], 16)))
         for lg in logs:
+            if str(lg.get("address", "")).lower() not in self._log_addresses:
+                raise IndexerRpcError(f"eth_getLogs answered with a log of {lg.get('address')}")
             if lg.get("removed"):
                 raise ChainMovedError(f"log in block {lg['blockNumber']} was removed")
             if "blockTimestamp" not in lg or lg["blockTimestamp"] is None:

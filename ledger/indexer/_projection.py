@@ -71,6 +71,7 @@ _T_GRANT_EVENTS = db.grant_events
 _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
 _T_SKIPPED = db.skipped_logs
+_T_SEALED_EVENTS = db.sealed_events
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_MEMBER_EVENTS,
@@ -80,6 +81,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_ACCESSES,
     _T_REFUSALS,
     _T_SKIPPED,
+    _T_SEALED_EVENTS,
 )
 
 MEMBER_EVENTS = frozenset(
@@ -100,7 +102,13 @@ ASSET_EVENTS = frozenset(
 )
 GRANT_EVENTS = frozenset({"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"})
 OTHER_EVENTS = frozenset({"SchemaRegistered", "Accessed", "AccessRefused"})
-HANDLED_EVENTS = MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS
+#: The sealed-access companion's events, and who acted in each.
+SEALED_EVENTS: dict[str, str] = {
+    "AccessSealed": "department",
+    "SealExtended": "regulator",
+    "AccessUnsealed": "unsealedBy",
+}
+HANDLED_EVENTS = MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS)
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -162,6 +170,7 @@ class Projector:
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
+            **{name: self._sealed_event(name, actor) for name, actor in SEALED_EVENTS.items()},
         }
         assert set(self._handlers) == HANDLED_EVENTS
 
@@ -514,6 +523,22 @@ class Projector:
                 "nonce": str(a["nonce"]),
             },
         )
+
+    def _sealed_event(self, name: str, actor: str) -> Callable[[dict[str, Any], LogRef], None]:
+        def handler(a: dict[str, Any], ref: LogRef) -> None:
+            self._record(
+                _T_SEALED_EVENTS,
+                {
+                    **ref.row(),
+                    "event": name,
+                    "seal_id": int(a["sealId"]),
+                    "subject": a["subject"],
+                    "actor": a[actor],
+                    "args": _json_safe(a),
+                },
+            )
+
+        return handler
 
     def skipped(self, row: dict[str, Any]) -> None:
         self._record(_T_SKIPPED, row)

@@ -67,8 +67,11 @@ class JsonRpc:
     def block_number(self) -> int:
         return int(self.call("eth_blockNumber"), 16)
 
-    def get_logs(self, address: str, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        params = [{"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
+    def get_logs(
+        self, address: str | Sequence[str], from_block: int, to_block: int
+    ) -> list[dict[str, Any]]:
+        where = address if isinstance(address, str) else list(address)
+        params = [{"address": where, "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
         logs = self.call("eth_getLogs", params)
         if not isinstance(logs, list):
             raise IndexerRpcError("eth_getLogs did not return a list")

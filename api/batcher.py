@@ -24,7 +24,7 @@ from ledger.abi import ledger_abi
 from ledger.eip712 import pack_access_batch
 from ledger.models import AccessRequest as LedgerAccessRequest
 from ledger.models import Receipt
-from ledger.uses import accessed_filter, use_numbers
+from ledger.uses import UseCounter, accessed_filter
 
 _ABI = ledger_abi()
 RECORD_ACCESS_BATCH = _ABI.fn("recordAccessBatch")
@@ -92,8 +92,8 @@ class AccessBatcher:
         deploy_block: int = 0,
     ) -> None:
         self._relayer = relayer
-        #: Where the use count of a grant starts (ledger.uses: its Accessed events from here).
-        self._deploy_block = deploy_block
+        #: Use numbers: the grants' Accessed events from the deployment block (ledger.uses).
+        self._uses = UseCounter(deploy_block)
         self._window = window_ms / 1000
         self._max = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -257,14 +257,13 @@ class AccessBatcher:
         (the event carries none; ``ledger.uses``)."""
         if not any(e.get("topics") and e["topics"][0] == ACCESSED for e in receipt.logs):
             return {}
+        grants = {p.request.grant_id for p in batch}
+        start, known = self._uses.span(grants, receipt.block_number)
         params = accessed_filter(
-            self._relayer.chain.ledger_address,
-            {p.request.grant_id for p in batch},
-            self._deploy_block,
-            receipt.block_number,
+            self._relayer.chain.ledger_address, grants, start, receipt.block_number
         )
         logs = await self._relayer.chain.rpc("eth_getLogs", [params])
-        return use_numbers(logs)
+        return self._uses.number(logs, grants, receipt.block_number, known)
 
     def _settle(
         self, batch: list[_Pending], receipt: Receipt, uses: dict[tuple[int, int], int]

@@ -10,7 +10,7 @@ up to the record's block, then :func:`use_numbers`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -36,15 +36,18 @@ def accessed_filter(
     }
 
 
-def use_numbers(logs: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
-    """``(block, log index) → use`` for ``Accessed`` logs that hold every earlier access of
-    their grants (what :func:`accessed_filter` from the deployment block returns)."""
+def use_numbers(
+    logs: Sequence[dict[str, Any]], before: Mapping[str, int] | None = None
+) -> dict[tuple[int, int], int]:
+    """``(block, log index) → use`` for ``Accessed`` logs that hold every access of their
+    grants after the ``before[grant]`` ones already counted (grant as 0x-hex; none: the logs
+    hold every access, as :func:`accessed_filter` from the deployment block returns)."""
     ordered = sorted(
         (int(lg["blockNumber"], 16), int(lg["logIndex"], 16), str(lg["topics"][1]).lower())
         for lg in logs
         if not lg.get("removed")
     )
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = dict(before or {})
     out: dict[tuple[int, int], int] = {}
     for block, index, grant in ordered:
         counts[grant] = counts.get(grant, 0) + 1
@@ -59,3 +62,53 @@ def use_of(
     chain holds no such log."""
     logs = rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], deploy_block, block)])
     return use_numbers(logs).get((block, log_index), 0)
+
+
+class UseCounter:
+    """Per-grant counts of ``Accessed`` events up to a block, so that numbering a new record
+    reads only the blocks since the last one (the service's batcher; one instance per relayer).
+
+    :meth:`span` says which blocks to read for some grants' records in ``block``;
+    :meth:`number` numbers the logs read and remembers the counts. A record mined before a
+    block already counted (batches finish out of order) reads the grants' whole history.
+    """
+
+    def __init__(self, deploy_block: int) -> None:
+        self._deploy_block = deploy_block
+        self._counted: dict[str, tuple[int, int]] = {}
+
+    def span(
+        self, grant_ids: Iterable[bytes], block: int
+    ) -> tuple[int, dict[str, tuple[int, int]]]:
+        """``(first block to read, counts it extends)`` for ``grant_ids``' records in ``block``."""
+        grants = {"0x" + bytes(g).hex() for g in grant_ids}
+        known = {g: self._counted[g] for g in grants if g in self._counted}
+        if any(at >= block for at, _ in known.values()):
+            known = {}
+        start = min(known[g][0] + 1 if g in known else self._deploy_block for g in grants)
+        return start, known
+
+    def number(
+        self,
+        logs: Sequence[dict[str, Any]],
+        grant_ids: Iterable[bytes],
+        block: int,
+        known: Mapping[str, tuple[int, int]],
+    ) -> dict[tuple[int, int], int]:
+        """Use numbers of ``logs`` (read over :meth:`span`'s blocks up to ``block``)."""
+        fresh = [
+            lg
+            for lg in logs
+            if int(lg["blockNumber"], 16) > known.get(str(lg["topics"][1]).lower(), (-1, 0))[0]
+        ]
+        numbers = use_numbers(fresh, {g: n for g, (_, n) in known.items()})
+        counts = {"0x" + bytes(g).hex(): 0 for g in grant_ids} | {
+            g: n for g, (_, n) in known.items()
+        }
+        for lg in fresh:
+            grant = str(lg["topics"][1]).lower()
+            counts[grant] = counts.get(grant, 0) + 1
+        for grant, n in counts.items():
+            if self._counted.get(grant, (-1, 0))[0] < block:
+                self._counted[grant] = (block, n)
+        return numbers

@@ -437,6 +437,7 @@ def main() -> None:
                 os.environ["BENCH_PYSPY"],
                 "-f",
                 "raw",
+                "--nonblocking",
                 "-r",
                 os.environ.get("BENCH_PYSPY_RATE", "200"),
                 "--",

@@ -73,6 +73,11 @@ def make_history(world: World, db_url: str) -> History:
         rpc.call("evm_increaseTime", [2000])
         rpc.call("evm_mine")
         head = int(rpc.call("eth_blockNumber"), 16)
+    return History(world, _index(world, db_url), "0x" + gid.hex(), "0x" + short.hex(), head)
+
+
+def _index(world: World, db_url: str) -> sa.Engine:
+    """The real indexer, synced once to the head, over a fresh engine."""
     engine = db.make_engine(db_url)
     indexer = Indexer(
         rpc_url=world.url,
@@ -84,7 +89,7 @@ def make_history(world: World, db_url: str) -> History:
         indexer.sync_once()
     finally:
         indexer.close()
-    return History(world, engine, "0x" + gid.hex(), "0x" + short.hex(), head)
+    return engine
 
 
 @pytest.fixture
@@ -140,15 +145,8 @@ def test_use_numbers_and_custodian_come_from_events_and_their_transactions(
     for nonce in (11, 12, 13):
         _access(world, gid, 0b001, nonce)
     assert world.gov.get_grant(gid).uses == 0  # the chain does not count an unlimited grant
-    engine = db.make_engine(db_url)
-    indexer = Indexer(
-        rpc_url=world.url,
-        ledger_address=world.manifest.ledger_address,
-        engine=engine,
-        start_block=world.manifest.deploy_block,
-    )
+    engine = _index(world, db_url)
     try:
-        indexer.sync_once()
         with engine.connect() as conn:
             rows = [r for r in trace.iter_rows(conn, TraceFilter()) if r.kind == "access"]
         custodian = Account.from_key(world.governor_key).address.lower()
@@ -164,7 +162,6 @@ def test_use_numbers_and_custodian_come_from_events_and_their_transactions(
             (3, custodian),
         ]
     finally:
-        indexer.close()
         engine.dispose()
 
 

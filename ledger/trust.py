@@ -189,8 +189,12 @@ def _checked_use(
     """The record's use number, counted (the event carries none: the grant's n-th Accessed
     event is its use n), checked against the grant on chain and the service's claim."""
     at = (event.block_number, event.log_index)
-    use = use_of(rpc, pin.ledger_address, grant_id, pin.deploy_block, *at)
     grant = get_grant(rpc, pin, grant_id)
+    # A limited grant's counter at the record's block spares reading its whole history.
+    counted = None
+    if grant.max_uses:
+        counted = read(rpc, pin, _calls().get_grant(grant_id), hex(at[0])).uses
+    use = use_of(rpc, pin.ledger_address, grant_id, pin.deploy_block, *at, counted=counted)
     if grant.grantee.lower() != grantee.lower():
         raise ServiceContradictedError(
             "the grant on chain is made to someone else", code="not_grantee"

@@ -56,12 +56,28 @@ def use_numbers(
 
 
 def use_of(
-    rpc: RpcClient, ledger: str, grant_id: bytes, deploy_block: int, block: int, log_index: int
+    rpc: RpcClient,
+    ledger: str,
+    grant_id: bytes,
+    deploy_block: int,
+    block: int,
+    log_index: int,
+    counted: int | None = None,
 ) -> int:
     """The use number of the grant's ``Accessed`` log at ``(block, log_index)``; 0 if the
-    chain holds no such log."""
-    logs = rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], deploy_block, block)])
-    return use_numbers(logs).get((block, log_index), 0)
+    chain holds no such log.
+
+    ``counted``: the grant's use counter at the end of ``block`` (a grant with a use limit
+    counts on chain), so only that block's logs are read, not the grant's whole history.
+    """
+    first = deploy_block if counted is None else block
+    logs = rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], first, block)])
+    if counted is None:
+        return use_numbers(logs).get((block, log_index), 0)
+    indexes = sorted(int(lg["logIndex"], 16) for lg in logs if not lg.get("removed"))
+    if log_index not in indexes:
+        return 0
+    return counted - sum(1 for i in indexes if i > log_index)
 
 
 class UseCounter:

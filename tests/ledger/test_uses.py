@@ -6,6 +6,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
+from ledger import eip712
+from ledger._pin import read_deployment
+from ledger.calls import grant_id_of
+from ledger.models import AccessRequest
+from ledger.rpc import RpcClient
+from ledger.trust import verify_access_record
 from ledger.uses import UseCounter, use_numbers
 
 A, B = b"\xaa" * 32, b"\xbb" * 32
@@ -69,3 +77,35 @@ def test_a_counted_grant_reads_only_the_blocks_since() -> None:
     assert counter.number(history[2:], {A}, 7, known) == {(7, 0): 3}
     # A record mined before the counted block reads the whole history again.
     assert counter.span({A}, 5) == (0, {})
+
+
+# The ``world`` fixture (tests/ledger/conftest.py): real anvil, the deployed ledger.
+World = Any
+FAR_FUTURE = 4_000_000_000
+
+
+@pytest.mark.parametrize("max_uses", [5, 0], ids=["limited", "unlimited"])
+def test_the_client_numbers_records_as_the_whole_history_does(world: World, max_uses: int) -> None:
+    """A limited grant is numbered from its counter at the record's block (that block's logs
+    only), an unlimited one from its whole history: both give the events' positions."""
+    gid_nonce = 30 + max_uses
+    signed = eip712.sign_grant(
+        world.subject_key, world.domain, world.terms(max_uses=max_uses), gid_nonce, FAR_FUTURE
+    )
+    world.gov.send(world.gov.calls.grant_by_sig(signed))
+    grant_id = grant_id_of(world.subject, gid_nonce)
+    requests = [AccessRequest(grant_id, 0b001, nonce=n, deadline=FAR_FUTURE) for n in range(4)]
+    sigs = [eip712.sign_access_request(world.bank_key, world.domain, r) for r in requests]
+    receipts = [world.gov.send(world.gov.calls.record_access(requests[0], sigs[0]))]
+    receipts.append(world.gov.send(world.gov.calls.record_access_batch(requests[1:], sigs[1:])))
+    with RpcClient(world.url) as rpc:
+        pin = read_deployment(rpc, world.manifest.ledger_address, world.manifest.deploy_block)
+        uses = [
+            verify_access_record(
+                rpc, pin, tx_hash=rc.tx_hash, grant_id=grant_id, grantee=world.bank,
+                nonce=r.nonce, fields_mask=r.fields_mask,
+            ).use
+            for r, rc in zip(requests, [receipts[0]] + [receipts[1]] * 3, strict=True)
+        ]  # fmt: skip
+    assert uses == [1, 2, 3, 4]
+    assert world.gov.get_grant(grant_id).uses == (4 if max_uses else 0)

@@ -209,6 +209,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
             relayer,
             window_ms=settings.access_batch_window_ms,
             max_batch=settings.access_batch_max,
+            deploy_block=deployment.deploy_block,
         ),
         vault=vault,
     )

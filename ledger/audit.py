@@ -37,7 +37,7 @@ from ledger.errors import LedgerError
 from ledger.indexer._abi import EventSpec, companion_abis, event_specs, load_abi
 from ledger.indexer._ranges import RangeSizer
 from ledger.indexer._rpc import JsonRpc
-from ledger.indexer.errors import RpcResponseError
+from ledger.indexer.errors import IndexerRpcError, RpcResponseError
 from ledger.manifest import Manifest
 from ledger.trace import TraceFilter, TraceRow
 from ledger.trust import PinnedDeployment
@@ -261,6 +261,37 @@ def _grant_of(args: dict[str, Any]) -> _Grant:
     )
 
 
+def _derive_accesses(
+    chain: _Chain,
+    decoded: Sequence[tuple[dict[str, Any], str, dict[str, Any]]],
+    deploy_block: int,
+    from_block: int,
+) -> None:
+    """Adds ``custodian`` and ``use`` to each ``Accessed`` in ``decoded`` (in chain order).
+
+    The event carries neither: the custodian is the transaction's sender, and a grant's
+    n-th ``Accessed`` event in chain order is its use n, so the grant's accesses before
+    the range are counted too.
+    """
+    accessed = [(lg, args) for lg, name, args in decoded if name == "Accessed"]
+    if not accessed:
+        return
+    try:
+        senders = chain.rpc.senders([str(lg["transactionHash"]) for lg, _ in accessed])
+    except (IndexerRpcError, RpcResponseError) as exc:
+        raise AuditError(f"cannot read the senders of access transactions: {exc}") from exc
+    uses: dict[str, int] = {}
+    if from_block > deploy_block:
+        ids = {args["grantId"] for _, args in accessed}
+        for lg in chain.by_ids("Accessed", 1, ids, deploy_block, from_block - 1):
+            grant_id = chain.decode(lg)[1]["grantId"]
+            uses[grant_id] = uses.get(grant_id, 0) + 1
+    for lg, args in accessed:
+        uses[args["grantId"]] = uses.get(args["grantId"], 0) + 1
+        args["use"] = uses[args["grantId"]]
+        args["custodian"] = senders[str(lg["transactionHash"]).lower()]
+
+
 def chain_rows(
     rpc_url: str,
     ledger_address: str,
@@ -307,6 +338,7 @@ def chain_rows(
                     old = assets.get(args["oldAssetId"])
                     assets[args["newAssetId"]] = (args["issuer"], old[1] if old else "")
         chain.timestamps(logs)
+        _derive_accesses(chain, decoded, deploy_block, from_block)
         rows = []
         for lg, name, args in decoded:
             grant = grants.get(args["grantId"])

@@ -291,34 +291,6 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Access:
-    """An ``Accessed`` event."""
-
-    grant_id: bytes
-    grantee: str
-    custodian: str
-    fields_mask: int
-    use: int
-    nonce: int
-    block_number: int
-    tx_hash: str
-
-    @classmethod
-    def from_event(cls, e: Event) -> Access:
-        a = e.args
-        return cls(
-            a["grantId"],
-            _addr(a["grantee"]),
-            _addr(a["custodian"]),
-            a["fieldsMask"],
-            a["use"],
-            a["nonce"],
-            e.block_number,
-            e.tx_hash,
-        )
-
-
-@dataclass(frozen=True)
 class Receipt:
     """A mined transaction: its block, status, raw logs and (when decoded) ledger events.
 

@@ -15,6 +15,7 @@ from ledger.abi import LedgerAbi, ledger_abi
 from ledger.address import to_checksum_address
 from ledger.models import Event
 from ledger.rpc import RpcClient
+from ledger.rpc import tx_senders as rpc_tx_senders
 from wallet_cli.errors import RefusedError
 
 
@@ -166,6 +167,12 @@ def block_times(rpc_url: str, blocks: Iterable[int]) -> dict[int, int]:
     return out
 
 
+def tx_senders(rpc_url: str, tx_hashes: Iterable[str]) -> dict[str, str]:
+    """Senders of transactions by lowercase hash (``ledger.rpc.tx_senders``)."""
+    with rpc_client(rpc_url) as rpc:
+        return rpc_tx_senders(rpc, list(tx_hashes))
+
+
 def block_number(rpc_url: str) -> int:
     with rpc_client(rpc_url) as rpc:
         return int(rpc.call("eth_blockNumber"), 16)
@@ -182,6 +189,7 @@ __all__ = [
     "sign_call",
     "sign_ledger_tx",
     "topic_addr",
+    "tx_senders",
 ]
 
 topic_addr = _topic_addr

@@ -339,8 +339,9 @@ abstract contract Consents is Assets, IConsents {
         if (reason != REASON_OK) emit AccessRefused(grantId, grantee, msg.sender, reason, nonce);
     }
 
-    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use and emits `Accessed`; returns the reason
-    ///      (REASON_OK if recorded) and the new use count. Nothing is written unless the access is recorded.
+    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use (only where maxUses sets a limit) and emits
+    ///      `Accessed`; returns the reason (REASON_OK if recorded) and the new use count (0 when not counted).
+    ///      Nothing is written unless the access is recorded.
     function _recordAccess(bytes32 grantId, uint64 fieldsMask, uint256 nonce, address grantee)
         private
         returns (uint8 reason, uint32 uses)
@@ -354,11 +355,14 @@ abstract contract Consents is Assets, IConsents {
         reason = _check(record, grantee, fieldsMask);
         if (reason != REASON_OK) return (reason, 0);
         _accessNonces[grantee][nonce >> 8] = bits | bit;
-        // _check refused uses >= maxUses and the counter saturates at 65535, so this cannot overflow.
-        uses = record.uses + 1;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _grants[grantId].uses = uint16(uses);
-        emit Accessed(grantId, grantee, msg.sender, fieldsMask, uses, nonce);
+        // An unlimited grant's counter carries no rule, so it is not written (its uses are its Accessed events).
+        if (record.maxUses != 0) {
+            // _check refused uses >= maxUses, so this stays within 16 bits.
+            uses = record.uses + 1;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _grants[grantId].uses = uint16(uses);
+        }
+        emit Accessed(grantId, grantee, fieldsMask, nonce);
     }
 
     function _isAccessNonceUsed(address grantee, uint256 nonce) private view returns (bool) {
@@ -377,9 +381,8 @@ abstract contract Consents is Assets, IConsents {
         if (status == GrantStatus.PAUSED) return REASON_PAUSED;
         if (block.timestamp >= record.expiry) return REASON_EXPIRED;
         if (block.timestamp < record.notBefore) return REASON_NOT_YET_VALID;
-        // maxUses 0 means no limit other than the 16-bit counter.
-        uint16 limit = record.maxUses == 0 ? type(uint16).max : record.maxUses;
-        if (record.uses >= limit) return REASON_USES_EXHAUSTED;
+        // maxUses 0 means no limit (such a grant's counter is never written).
+        if (record.maxUses != 0 && record.uses >= record.maxUses) return REASON_USES_EXHAUSTED;
         if (member.status != MemberStatus.ACTIVE || member.roles & ROLE_CONSUMER == 0) {
             return REASON_GRANTEE_SUSPENDED;
         }

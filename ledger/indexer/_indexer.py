@@ -394,7 +394,6 @@ class Indexer:
                     "grantee": r["grantee"],
                     "custodian": r["custodian"],
                     "fieldsMask": r["fields_mask"],
-                    "use": r["use"],
                     "nonce": r["nonce"],
                 }
                 replay.append(DecodedEvent("Accessed", args, _ref(r)))
@@ -449,6 +448,11 @@ class Indexer:
             if headers[number]["parentHash"] != headers[number - 1]["hash"]:
                 raise ChainMovedError(f"blocks {number - 1}..{number} are not linked")
         decoded, skipped = self._decode(logs, headers)
+        accessed = [e for e in decoded if e.name == "Accessed"]
+        if accessed:
+            senders = self._rpc.senders([e.ref.tx_hash for e in accessed])
+            for e in accessed:
+                e.args["custodian"] = senders[e.ref.tx_hash]
         last_hash = str(headers[last]["hash"])
         with self._engine.begin() as conn:
             projector = Projector(conn)

@@ -488,11 +488,14 @@ class Projector:
         return handler
 
     def _accessed(self, a: dict[str, Any], ref: LogRef) -> None:
+        # The event carries no use number (and the chain counts only limited grants): the n-th
+        # Accessed event of a grant, in chain order, is its use n, so the index counts them.
         grant = self._require(_T_GRANTS, a["grantId"], "grant", ref)
+        use = int(grant["uses"]) + 1
         self._put(
             _T_GRANTS,
             a["grantId"],
-            {**grant, "uses": max(grant["uses"], a["use"]), "updated_block": ref.block_number},
+            {**grant, "uses": use, "updated_block": ref.block_number},
             "grants",
         )
         self._record(
@@ -506,7 +509,7 @@ class Projector:
                 "asset_id": grant["asset_id"],
                 "fields_mask": a["fieldsMask"],
                 "purpose": grant["purpose"],
-                "use": a["use"],
+                "use": use,
                 "nonce": str(a["nonce"]),
             },
         )

@@ -21,7 +21,7 @@ def chain_grant(
 
 
 def uses(world: World, gid: str) -> int:
-    return int(world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7])
+    return world.uses(bytes.fromhex(gid[2:]))
 
 
 def pull(server: LiveServer, actor: object, body: dict[str, object]) -> object:

@@ -10,7 +10,7 @@ import {Assets} from "./Assets.sol";
 /// @notice Field-level grants and the access records made under them.
 abstract contract Consents is Assets, IConsents {
     bytes32 private constant _GRANT_TYPEHASH = keccak256(
-        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint32 retention,uint256 nonce,uint64 deadline)"
     );
     bytes32 private constant _REVOKE_TYPEHASH =
         keccak256("RevokeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
@@ -20,7 +20,8 @@ abstract contract Consents is Assets, IConsents {
     bytes32 private constant _ACCESS_TYPEHASH =
         keccak256("AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)");
 
-    /// @dev Everything an access check reads or writes, in one storage slot (30 bytes). The grantee is referenced
+    /// @dev Everything an access check reads or writes, in one storage slot (31 bytes), and the grantee's
+    ///      acknowledgements (ILifecycle), so that recording one rewrites a slot the grant already holds. The grantee is referenced
     ///      by its member number, whose record the check reads anyway for the suspension test.
     struct GrantRecord {
         uint32 granteeNumber;
@@ -31,11 +32,17 @@ abstract contract Consents is Assets, IConsents {
         uint16 uses;
         uint16 maxUses;
         uint40 assetNo;
+        uint8 acks;
     }
 
-    mapping(bytes32 grantId => GrantRecord grant) private _grants;
-    /// @dev Kept apart: no check needs it, so accesses never load it.
-    mapping(bytes32 grantId => uint32 purpose) private _purposes;
+    /// @dev The terms no check reads: kept apart so accesses never load them, written only when non-zero.
+    struct GrantExtra {
+        uint32 purpose;
+        uint32 retention;
+    }
+
+    mapping(bytes32 grantId => GrantRecord grant) internal _grants;
+    mapping(bytes32 grantId => GrantExtra extra) private _extras;
     mapping(address signer => uint256 nonce) private _nonces;
     mapping(address grantee => mapping(uint256 word => uint256 bits)) private _accessNonces;
 
@@ -142,16 +149,19 @@ abstract contract Consents is Assets, IConsents {
     function getGrant(bytes32 grantId) external view returns (Grant memory result) {
         GrantRecord memory record = _grants[grantId];
         if (record.status == GrantStatus.NONE) return result;
+        GrantExtra memory extra = _extras[grantId];
         result = Grant({
             assetId: _assets[record.assetNo].assetId,
             grantee: _memberByNumber[record.granteeNumber],
-            purpose: _purposes[grantId],
+            purpose: extra.purpose,
             fieldsMask: record.fieldsMask,
             notBefore: record.notBefore,
             expiry: record.expiry,
             maxUses: record.maxUses,
             uses: record.uses,
-            status: record.status
+            status: record.status,
+            retention: extra.retention,
+            acks: record.acks
         });
     }
 
@@ -243,9 +253,12 @@ abstract contract Consents is Assets, IConsents {
             expiry: uint32(terms.expiry),
             uses: 0,
             maxUses: uint16(terms.maxUses),
-            assetNo: assetNo
+            assetNo: assetNo,
+            acks: 0
         });
-        if (terms.purpose != 0) _purposes[grantId] = terms.purpose;
+        if (terms.purpose != 0 || terms.retention != 0) {
+            _extras[grantId] = GrantExtra({purpose: terms.purpose, retention: terms.retention});
+        }
         emit ConsentGranted(
             grantId, terms.assetId, terms.grantee, owner, grantor, terms, nonce, uint64(block.timestamp)
         );

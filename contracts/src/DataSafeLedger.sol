@@ -3,11 +3,11 @@ pragma solidity ^0.8.28;
 
 import {IDataSafeLedger} from "./interfaces/IDataSafeLedger.sol";
 import {Membership} from "./Membership.sol";
-import {Consents} from "./Consents.sol";
+import {Lifecycle} from "./Lifecycle.sol";
 
 /// @title DataSafeLedger
-/// @notice The single deployment: membership, schemas, assets and consents (see docs/contracts.md).
-contract DataSafeLedger is IDataSafeLedger, Consents {
+/// @notice The single deployment: membership, schemas, assets, consents and their lifecycle (see docs/contracts.md).
+contract DataSafeLedger is IDataSafeLedger, Lifecycle {
     /// @inheritdoc IDataSafeLedger
     string public constant VERSION = "1.0.0";
 

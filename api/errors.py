@@ -249,6 +249,42 @@ class AccessNonceUsedError(ApiError):
     slug, status, title = "access_nonce_used", 409, "The access request nonce was already used"
 
 
+class GrantLiveError(ApiError):
+    slug, status, title = (
+        "grant_live",
+        409,
+        "The grant has not ended (not revoked, expired or out of uses): nothing to delete yet",
+    )
+
+
+class NotRecalledError(ApiError):
+    slug, status, title = (
+        "not_recalled",
+        409,
+        "No recall is owed: the version is current or the grant never pulled it",
+    )
+
+
+class AlreadyAcknowledgedError(ApiError):
+    slug, status, title = "already_acknowledged", 409, "The grantee already acknowledged this"
+
+
+class UsesMismatchError(ApiError):
+    slug, status, title = (
+        "uses_mismatch",
+        409,
+        "The acknowledgement covers a different number of uses than the chain records",
+    )
+
+
+class AcknowledgementInFutureError(ApiError):
+    slug, status, title = (
+        "acknowledgement_in_future",
+        422,
+        "The acknowledgement is dated after the chain's time",
+    )
+
+
 class AssetNotActiveError(ApiError):
     slug, status, title = "asset_not_active", 409, "The asset is not active"
 

@@ -4,11 +4,15 @@ One row shape (:class:`TraceRow`) serves the regulator's trace, the subject's hi
 and :mod:`ledger.audit`, which re-derives the same rows from chain events and compares.
 
 Kinds: ``granted``, ``revoked``, ``paused``, ``resumed`` (one per consent event),
-``expired`` (derived: see below) and ``access`` (one per ``Accessed`` event).
+``expired`` (derived: see below) and ``access`` (one per ``Accessed`` event); the
+lifecycle (ILifecycle): ``recall`` (derived: one per grant that pulled a version its
+department superseded, citing the ``AssetSuperseded`` log), ``recall_acknowledged`` and
+``deletion_acknowledged`` (one per acknowledgement event, the grantee as actor).
 
 Order and cursor. Rows are sorted by the key ``(at, block_number, log_index, rank)``:
-``at`` is the block timestamp of the event (for ``expired``, the grant's expiry),
-``rank`` is 0 for an event row and 1 for an expiry row. Block timestamps never decrease
+``at`` is the block timestamp of the event (for ``expired``, the grant's expiry), ``rank``
+is 0 for an event row, 1 for an expiry row and, for a recall row, :func:`recall_rank` of
+its grant id (the rows of one supersession share its log). Block timestamps never decrease
 along the chain, so for event rows this is the chain order ``(block, log index)``; an
 expiry row sits at its expiry time and cites the ``ConsentGranted`` log that fixed the
 expiry. Pages are cut by keyset (``key > last key``), never by OFFSET, so a cursor stays
@@ -36,23 +40,30 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.errors import LedgerError
+from ledger.lifecycle import recall_rank
 
 Order = Literal["asc", "desc"]
 CONSENT_KINDS = ("granted", "revoked", "paused", "resumed", "expired")
-ALL_KINDS = (*CONSENT_KINDS, "access")
+LIFECYCLE_KINDS = ("recall", "recall_acknowledged", "deletion_acknowledged")
+ALL_KINDS = (*CONSENT_KINDS, "access", *LIFECYCLE_KINDS)
 EVENT_KIND = {
     "ConsentGranted": "granted",
     "ConsentRevoked": "revoked",
     "ConsentPaused": "paused",
     "ConsentResumed": "resumed",
     "Accessed": "access",
+    "RecallAcknowledged": "recall_acknowledged",
+    "DeletionAcknowledged": "deletion_acknowledged",
 }
+#: Kinds read from the grant_events table.
+_GRANT_EVENT_KINDS = frozenset(k for k in EVENT_KIND.values() if k != "access")
 KIND_EVENT = {v: k for k, v in EVENT_KIND.items()}
 
 _ACCESSES = db.accesses
 _GRANTS = db.grants
 _GRANT_EVENTS = db.grant_events
 _ASSETS = db.assets
+_ASSET_EVENTS = db.asset_events
 _CURSOR = db.indexer_cursor
 _BLOCKS = db.indexed_blocks
 
@@ -106,6 +117,8 @@ class TraceRow:
 
     @property
     def rank(self) -> int:
+        if self.kind == "recall":
+            return recall_rank(self.grant_id)
         return 1 if self.kind == "expired" else 0
 
     @property
@@ -415,6 +428,50 @@ def _expiry_select(
     return q.where(*conds)
 
 
+def _recall_select(
+    flt: TraceFilter, after: SortKey | None, order: Order, now: int | None
+) -> sa.Select[Any]:
+    """One row per grant that pulled a version before its department superseded it.
+
+    Accesses to a superseded version are refused, so ``uses`` counts exactly the pulls of
+    the old version; the row cites the ``AssetSuperseded`` log and carries that count.
+    """
+    g, s, e = _GRANTS, _ASSETS, _ASSET_EVENTS
+    q = sa.select(
+        _text("recall").label("kind"),
+        g.c.grant_id,
+        g.c.owner.label("subject"),
+        g.c.grantee.label("institution"),
+        g.c.asset_id,
+        s.c.issuer,
+        s.c.schema_id,
+        g.c.purpose,
+        g.c.fields_mask,
+        e.c.actor,
+        g.c.not_before,
+        g.c.expiry,
+        g.c.max_uses,
+        g.c.uses.label("use"),
+        g.c.nonce,
+        e.c.block_timestamp.label("at"),
+        e.c.block_number,
+        e.c.block_hash,
+        e.c.log_index,
+        e.c.tx_hash,
+        g.c.trace_rank.label("rank"),
+    ).select_from(
+        e.join(g, g.c.asset_id == e.c.asset_id).outerjoin(s, s.c.asset_id == g.c.asset_id)
+    )
+    conds = [e.c.event == "AssetSuperseded", g.c.uses > 0, *_grant_conds(g, flt)]
+    conds += _range(e.c.block_timestamp, e.c.block_number, flt)
+    if now is not None:
+        conds.append(e.c.block_timestamp <= now)
+    if after is not None:
+        cols = (e.c.block_timestamp, e.c.block_number, e.c.log_index, g.c.trace_rank)
+        conds.append(_after(cols, after, order))
+    return q.where(*conds)
+
+
 def head_time(conn: Connection) -> int | None:
     """Timestamp of the last indexed block (None before the first indexed block)."""
     return conn.execute(
@@ -449,8 +506,10 @@ def build_query(
     parts: list[sa.Select[Any]] = []
     if "access" in flt.kinds:
         parts.append(_access_select(flt, after, order, now))
-    if set(flt.kinds) & {"granted", "revoked", "paused", "resumed"}:
+    if set(flt.kinds) & _GRANT_EVENT_KINDS:
         parts.append(_consent_event_select(flt, after, order, now))
+    if "recall" in flt.kinds:
+        parts.append(_recall_select(flt, after, order, now))
     if "expired" in flt.kinds and now is not None:
         parts.append(_expiry_select(flt, after, order, now))
     if not parts:

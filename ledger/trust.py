@@ -306,6 +306,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": int(terms.get("purpose", -1)),
         "expiry": int(terms.get("expiry", -1)),
         "max uses": int(terms.get("max_uses", -1)),
+        "retention": int(terms.get("retention", -1)),
     }
     chain = {
         "asset": "0x" + grant.asset_id.hex(),
@@ -314,6 +315,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": grant.purpose,
         "expiry": grant.expiry,
         "max uses": grant.max_uses,
+        "retention": grant.retention,
     }
     wrong = [k for k in chain if served[k] != chain[k]]
     if wrong:

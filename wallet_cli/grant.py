@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from api.client import DataSafeClient, verified_member_key
-from api.terms import PURPOSES
+from api.terms import PURPOSES, retention_words
 from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, sign_grant
@@ -161,6 +161,16 @@ def create(
         int | None,
         typer.Option(help="For scripts: at most this many reads, 0 = no limit", min=0),
     ] = None,
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days",
+            help="Days the institution may keep what it read after the grant ends (0 = delete "
+            "at the end)",
+            min=0,
+            max=49_710,
+        ),
+    ] = 0,
     on_behalf_of: Annotated[
         str | None,
         typer.Option(
@@ -196,7 +206,14 @@ def create(
     with st.client(key, signer) as c:
         share = prepare_share(st, c, asset, to, fields)
         terms = GrantTerms(
-            aid, share.grantee, purpose_code, share.mask, window.not_before, window.expiry, max_uses
+            aid,
+            share.grantee,
+            purpose_code,
+            share.mask,
+            window.not_before,
+            window.expiry,
+            max_uses,
+            keep_days * 86400,
         )
         terms_words = _terms_words(st, c, share, terms, zone)
         _show_terms(st, share, terms_words)
@@ -230,7 +247,8 @@ def _terms_words(
         f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
         f"{purpose_words(terms.purpose)}, {start_words} until "
         f"{_terms.local_when(terms.expiry, zone)}, "
-        + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+        + ("without a limit on reads" if max_uses == 0 else f"at most {max_uses} time(s)")
+        + f"; {retention_words(terms.retention)}."
     )
 
 
@@ -277,6 +295,7 @@ def _send_grant(
                 "not_before": terms.not_before,
                 "expiry": terms.expiry,
                 "max_uses": terms.max_uses,
+                "retention": terms.retention,
             },
             "grantor": grantor,
             "nonce": str(nonce),
@@ -304,6 +323,7 @@ def _confirm_grant(
             and got.expiry == terms.expiry
             and got.not_before == terms.not_before
             and got.max_uses == terms.max_uses
+            and got.retention == terms.retention
         ),
         what=f"grant 0x{gid.hex()} with the terms you signed",
         claimed_tx=claimed_tx,

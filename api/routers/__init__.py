@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.routers import (
     access,
+    acknowledgements,
     assets,
     audit,
     forward,
@@ -34,6 +35,7 @@ V1_ROUTERS = (
     audit.router,
     history.router,
     webhooks.router,
+    acknowledgements.router,
 )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.indexer.errors import InconsistentEventError
+from ledger.lifecycle import recall_rank
 
 MEMBER_KINDS = (
     "none",
@@ -70,6 +71,7 @@ _T_GRANTS = db.grants
 _T_GRANT_EVENTS = db.grant_events
 _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
+_T_ACK_REFUSALS = db.acknowledgement_refusals
 _T_SKIPPED = db.skipped_logs
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
@@ -79,6 +81,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_GRANT_EVENTS,
     _T_ACCESSES,
     _T_REFUSALS,
+    _T_ACK_REFUSALS,
     _T_SKIPPED,
 )
 
@@ -98,8 +101,19 @@ MEMBER_EVENTS = frozenset(
 ASSET_EVENTS = frozenset(
     {"AssetAnchored", "AssetSuperseded", "AssetDisputed", "DisputeResolved", "AssetRetired"}
 )
-GRANT_EVENTS = frozenset({"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"})
-OTHER_EVENTS = frozenset({"SchemaRegistered", "Accessed", "AccessRefused"})
+GRANT_EVENTS = frozenset(
+    {
+        "ConsentGranted",
+        "ConsentRevoked",
+        "ConsentPaused",
+        "ConsentResumed",
+        "RecallAcknowledged",
+        "DeletionAcknowledged",
+    }
+)
+OTHER_EVENTS = frozenset(
+    {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
+)
 HANDLED_EVENTS = MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS
 
 
@@ -162,6 +176,9 @@ class Projector:
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
+            "RecallAcknowledged": self._acknowledged("recall_acked_at"),
+            "DeletionAcknowledged": self._acknowledged("deletion_acked_at"),
+            "AcknowledgementRefused": self._acknowledgement_refused,
         }
         assert set(self._handlers) == HANDLED_EVENTS
 
@@ -439,6 +456,11 @@ class Projector:
             "not_before": db.saturate_i64(terms["notBefore"]),
             "expiry": db.saturate_i64(terms["expiry"]),
             "max_uses": terms["maxUses"],
+            "retention": terms.get("retention", 0),
+            "revoked_at": None,
+            "recall_acked_at": None,
+            "deletion_acked_at": None,
+            "trace_rank": recall_rank(a["grantId"]),
             "uses": 0,
             "status": "active",
             "nonce": str(a["nonce"]),
@@ -465,10 +487,16 @@ class Projector:
 
         def handler(a: dict[str, Any], ref: LogRef) -> None:
             row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
+            revoked_at = a["timestamp"] if status == "revoked" else row.get("revoked_at")
             self._put(
                 _T_GRANTS,
                 a["grantId"],
-                {**row, "status": status, "updated_block": ref.block_number},
+                {
+                    **row,
+                    "status": status,
+                    "revoked_at": revoked_at,
+                    "updated_block": ref.block_number,
+                },
                 "grants",
             )
             self._record(
@@ -512,6 +540,43 @@ class Projector:
                 "custodian": a["custodian"],
                 "reason": a["reason"],
                 "nonce": str(a["nonce"]),
+            },
+        )
+
+    def _acknowledged(self, column: str) -> Callable[[dict[str, Any], LogRef], None]:
+        """A recorded acknowledgement: its mined time on the grant, the event with the grant's."""
+        name = "RecallAcknowledged" if column == "recall_acked_at" else "DeletionAcknowledged"
+
+        def handler(a: dict[str, Any], ref: LogRef) -> None:
+            row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
+            self._put(
+                _T_GRANTS,
+                a["grantId"],
+                {**row, column: ref.block_timestamp, "updated_block": ref.block_number},
+                "grants",
+            )
+            self._record(
+                _T_GRANT_EVENTS,
+                {
+                    **ref.row(),
+                    "event": name,
+                    "grant_id": a["grantId"],
+                    "actor": row["grantee"],
+                    "args": _json_safe(a),
+                },
+            )
+
+        return handler
+
+    def _acknowledgement_refused(self, a: dict[str, Any], ref: LogRef) -> None:
+        self._record(
+            _T_ACK_REFUSALS,
+            {
+                **ref.row(),
+                "grant_id": a["grantId"],
+                "signer": a["signer"],
+                "kind": a["kind"],
+                "reason": a["reason"],
             },
         )
 

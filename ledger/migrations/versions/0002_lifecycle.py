@@ -1,0 +1,64 @@
+"""Issue 17: the grant lifecycle (retention, revocation time, acknowledgement times, refusals).
+
+Revision ID: l0002
+Revises: l0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "l0002"
+down_revision: str | None = "l0001"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("grants") as batch:
+        batch.add_column(
+            sa.Column("retention", sa.BigInteger(), nullable=False, server_default="0")
+        )
+        batch.add_column(sa.Column("revoked_at", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("recall_acked_at", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("deletion_acked_at", sa.BigInteger(), nullable=True))
+        batch.add_column(
+            sa.Column("trace_rank", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.create_table(
+        "acknowledgement_refusals",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("grant_id", sa.String(length=66), nullable=False),
+        sa.Column("signer", sa.String(length=42), nullable=False),
+        sa.Column("kind", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Integer(), nullable=False),
+        sa.Column("block_number", sa.BigInteger(), nullable=False),
+        sa.Column("block_hash", sa.String(length=66), nullable=False),
+        sa.Column("block_timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("tx_hash", sa.String(length=66), nullable=False),
+        sa.Column("log_index", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "block_number", "log_index", name="uq_acknowledgement_refusals_block_log"
+        ),
+    )
+    for column in ("grant_id", "signer", "block_number", "block_timestamp", "tx_hash"):
+        op.create_index(
+            f"ix_acknowledgement_refusals_{column}", "acknowledgement_refusals", [column]
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("acknowledgement_refusals")
+    with op.batch_alter_table("grants") as batch:
+        for column in (
+            "trace_rank",
+            "deletion_acked_at",
+            "recall_acked_at",
+            "revoked_at",
+            "retention",
+        ):
+            batch.drop_column(column)

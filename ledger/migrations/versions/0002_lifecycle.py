@@ -18,16 +18,21 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("grants") as batch:
-        batch.add_column(
-            sa.Column("retention", sa.BigInteger(), nullable=False, server_default="0")
-        )
-        batch.add_column(sa.Column("revoked_at", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("recall_acked_at", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("deletion_acked_at", sa.BigInteger(), nullable=True))
-        batch.add_column(
-            sa.Column("trace_rank", sa.BigInteger(), nullable=False, server_default="0")
-        )
+    # Only what is missing, like l0001: a database built by ``create_all`` already has it all.
+    inspector = sa.inspect(op.get_bind())
+    have = {c["name"] for c in inspector.get_columns("grants")}
+    columns = [
+        sa.Column("retention", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+        sa.Column("recall_acked_at", sa.BigInteger(), nullable=True),
+        sa.Column("deletion_acked_at", sa.BigInteger(), nullable=True),
+        sa.Column("trace_rank", sa.BigInteger(), nullable=False, server_default="0"),
+    ]
+    missing = [c for c in columns if c.name not in have]
+    if missing:
+        with op.batch_alter_table("grants") as batch:
+            for column in missing:
+                batch.add_column(column)
     op.create_table(
         "acknowledgement_refusals",
         sa.Column("id", _ID, nullable=False),
@@ -44,10 +49,14 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "block_number", "log_index", name="uq_acknowledgement_refusals_block_log"
         ),
+        if_not_exists=True,
     )
     for column in ("grant_id", "signer", "block_number", "block_timestamp", "tx_hash"):
         op.create_index(
-            f"ix_acknowledgement_refusals_{column}", "acknowledgement_refusals", [column]
+            f"ix_acknowledgement_refusals_{column}",
+            "acknowledgement_refusals",
+            [column],
+            if_not_exists=True,
         )
 
 

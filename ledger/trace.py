@@ -340,6 +340,34 @@ def _grant_conds(g: Any, flt: TraceFilter) -> list[Any]:
     return conds
 
 
+def _grant_row(kind: Any, actor: Any, use: Any, at: Any, log: Any, rank: Any) -> list[Any]:
+    """The columns of a row about a grant (``_GRANTS``, ``_ASSETS``), citing ``log``'s table."""
+    g, s = _GRANTS, _ASSETS
+    return [
+        kind.label("kind"),
+        g.c.grant_id,
+        g.c.owner.label("subject"),
+        g.c.grantee.label("institution"),
+        g.c.asset_id,
+        s.c.issuer,
+        s.c.schema_id,
+        g.c.purpose,
+        g.c.fields_mask,
+        actor.label("actor"),
+        g.c.not_before,
+        g.c.expiry,
+        g.c.max_uses,
+        use.label("use"),
+        g.c.nonce,
+        at.label("at"),
+        log.c.block_number,
+        log.c.block_hash,
+        log.c.log_index,
+        log.c.tx_hash,
+        rank.label("rank"),
+    ]
+
+
 def _consent_event_select(
     flt: TraceFilter, after: SortKey | None, order: Order, now: int | None
 ) -> sa.Select[Any]:
@@ -349,27 +377,7 @@ def _consent_event_select(
         else_=e.c.event,
     )
     q = sa.select(
-        kind.label("kind"),
-        e.c.grant_id,
-        g.c.owner.label("subject"),
-        g.c.grantee.label("institution"),
-        g.c.asset_id,
-        s.c.issuer,
-        s.c.schema_id,
-        g.c.purpose,
-        g.c.fields_mask,
-        e.c.actor,
-        g.c.not_before,
-        g.c.expiry,
-        g.c.max_uses,
-        _null_int().label("use"),
-        g.c.nonce,
-        e.c.block_timestamp.label("at"),
-        e.c.block_number,
-        e.c.block_hash,
-        e.c.log_index,
-        e.c.tx_hash,
-        _lit(0).label("rank"),
+        *_grant_row(kind, e.c.actor, _null_int(), e.c.block_timestamp, e, _lit(0))
     ).select_from(
         e.join(g, g.c.grant_id == e.c.grant_id).outerjoin(s, s.c.asset_id == g.c.asset_id)
     )
@@ -398,27 +406,7 @@ def _expiry_select(
         .exists()
     )
     q = sa.select(
-        _text("expired").label("kind"),
-        g.c.grant_id,
-        g.c.owner.label("subject"),
-        g.c.grantee.label("institution"),
-        g.c.asset_id,
-        s.c.issuer,
-        s.c.schema_id,
-        g.c.purpose,
-        g.c.fields_mask,
-        g.c.grantor.label("actor"),
-        g.c.not_before,
-        g.c.expiry,
-        g.c.max_uses,
-        _null_int().label("use"),
-        g.c.nonce,
-        g.c.expiry.label("at"),
-        g.c.block_number,
-        g.c.block_hash,
-        g.c.log_index,
-        g.c.tx_hash,
-        _lit(1).label("rank"),
+        *_grant_row(_text("expired"), g.c.grantor, _null_int(), g.c.expiry, g, _lit(1))
     ).select_from(g.outerjoin(s, s.c.asset_id == g.c.asset_id))
     conds = [g.c.expiry <= head_time, ~revoked_first, *_grant_conds(g, flt)]
     conds += _range(g.c.expiry, g.c.block_number, flt)
@@ -438,27 +426,7 @@ def _recall_select(
     """
     g, s, e = _GRANTS, _ASSETS, _ASSET_EVENTS
     q = sa.select(
-        _text("recall").label("kind"),
-        g.c.grant_id,
-        g.c.owner.label("subject"),
-        g.c.grantee.label("institution"),
-        g.c.asset_id,
-        s.c.issuer,
-        s.c.schema_id,
-        g.c.purpose,
-        g.c.fields_mask,
-        e.c.actor,
-        g.c.not_before,
-        g.c.expiry,
-        g.c.max_uses,
-        g.c.uses.label("use"),
-        g.c.nonce,
-        e.c.block_timestamp.label("at"),
-        e.c.block_number,
-        e.c.block_hash,
-        e.c.log_index,
-        e.c.tx_hash,
-        g.c.trace_rank.label("rank"),
+        *_grant_row(_text("recall"), e.c.actor, g.c.uses, e.c.block_timestamp, e, g.c.trace_rank)
     ).select_from(
         e.join(g, g.c.asset_id == e.c.asset_id).outerjoin(s, s.c.asset_id == g.c.asset_id)
     )

@@ -88,3 +88,12 @@ def test_delete_and_recall_through_the_cli(stack: Stack, tmp_path: Path) -> None
     settled = _inbox_until(stack, lambda rows: any(r["grant_id"] == gid for r in rows), "--all")
     (row,) = [r for r in settled if r["grant_id"] == gid]
     assert row["recall_acknowledged_at"] and row["deletion_acknowledged_at"]
+    # The subject's history: told of the correction, and the acknowledgements.
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        shown = stack.citizen.ok("history", "list").stdout
+        if "deleted, acknowledged" in shown:
+            break
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.3)
+    assert "told of correction" in shown and "correction acknowledged" in shown

@@ -20,6 +20,7 @@ from wallet_cli import _assets
 from wallet_cli._chain import rpc_client
 from wallet_cli._context import JsonOpt, command, state
 from wallet_cli._render import table, when
+from wallet_cli.contacts import name_of, resolve_member
 from wallet_cli.errors import RefusedError
 
 app = typer.Typer(no_args_is_help=True, help="Institution: recalls and deletions owed.")
@@ -60,6 +61,46 @@ def inbox(
             "Owed acknowledgements" if rows else "Nothing owed",
             ["grant", "subject", "pulls", "owed"],
             [_owed_cells(r) for r in rows],
+        ),
+    )
+
+
+@app.command("owed")
+@command
+def owed(
+    institution: Annotated[
+        str | None, typer.Option(help="Regulator: one institution (name or address)")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Regulator: recalls unacknowledged (with age) and deletions outstanding or overdue.
+
+    Example: datasafe -p regulator institution owed --institution citybank
+    """
+    st = state()
+    p, key = st.unlock()
+    params: dict[str, str] = {}
+    with st.client(key, p) as c:
+        if institution is not None:
+            who = resolve_member(st, c, institution, need_key=False)
+            params["institution"] = str(who["address"])
+        rows: list[dict[str, Any]] = c.get("/v1/acknowledgements/owed", params=params)
+    st.emit(
+        {"owed": rows},
+        lambda con: table(
+            con,
+            "Owed acknowledgements" if rows else "Nothing owed",
+            ["grant", "institution", "recall waiting", "deletion due", "overdue"],
+            [
+                [
+                    r["grant_id"],
+                    name_of(st, r["institution"]),
+                    "-" if r.get("recall_age") is None else f"{r['recall_age'] // 3600} h",
+                    when(r.get("deletion_due")),
+                    "yes" if r.get("deletion_overdue") else "-",
+                ]
+                for r in rows
+            ],
         ),
     )
 

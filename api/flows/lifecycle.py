@@ -135,6 +135,7 @@ async def list_owed(
     response: Response,
     *,
     outstanding: bool,
+    institution: str | None,
     limit: int,
     cursor: str | None,
 ) -> list[OwedPublic]:
@@ -143,6 +144,8 @@ async def list_owed(
         [(Role.REGULATOR, None), (Role.CONSUMER, "institution"), (Role.SUBJECT, "subject")],
         "only institutions, subjects and regulators have acknowledgements",
     )
+    if not scope and institution is not None:  # a regulator narrows to one institution
+        scope = {"institution": institution}
     now = (await services.chain.record_time()).at
 
     def rows_after(key: Any, n: int) -> list[dict[str, Any]]:

@@ -70,7 +70,18 @@ async def owed(
     outstanding: Annotated[
         bool, Query(description="Only grants with an acknowledgement still open")
     ] = True,
+    institution: Annotated[
+        str | None,
+        Query(pattern=r"^0x[0-9a-fA-F]{40}$", description="Regulator: one institution's"),
+    ] = None,
 ) -> list[OwedPublic]:
     return await lifecycle.list_owed(
-        services, member, request, response, outstanding=outstanding, limit=limit, cursor=cursor
+        services,
+        member,
+        request,
+        response,
+        outstanding=outstanding,
+        institution=institution,
+        limit=limit,
+        cursor=cursor,
     )

@@ -73,6 +73,10 @@ def test_delete_and_recall_through_the_cli(stack: Stack, tmp_path: Path) -> None
     rows = _inbox_until(stack, lambda rows: any(r["grant_id"] == gid for r in rows))
     (row,) = [r for r in rows if r["grant_id"] == gid]
     assert row["recalled_at"] is not None and row["uses"] == 1
+    # The regulator's view of that institution: the recall waiting, with its age.
+    seen = stack.regulator.json("institution", "owed", "--institution", world.bank.address)["owed"]
+    assert [r["recall_age"] is not None for r in seen if r["grant_id"] == gid] == [True]
+    assert "role_required" in stack.citizen.fails(3, "institution", "recall", gid)
     done = stack.bank.json("institution", "recall", gid)
     assert (done["kind"], done["uses"]) == ("recall", 1)
     assert "already_acknowledged" in stack.bank.fails(3, "institution", "recall", gid)

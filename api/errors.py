@@ -250,19 +250,11 @@ class AccessNonceUsedError(ApiError):
 
 
 class GrantLiveError(ApiError):
-    slug, status, title = (
-        "grant_live",
-        409,
-        "The grant has not ended (not revoked, expired or out of uses): nothing to delete yet",
-    )
+    slug, status, title = "grant_live", 409, "The grant has not ended: nothing to delete yet"
 
 
 class NotRecalledError(ApiError):
-    slug, status, title = (
-        "not_recalled",
-        409,
-        "No recall is owed: the version is current or the grant never pulled it",
-    )
+    slug, status, title = "not_recalled", 409, "No recall is owed for this grant"
 
 
 class AlreadyAcknowledgedError(ApiError):
@@ -270,19 +262,11 @@ class AlreadyAcknowledgedError(ApiError):
 
 
 class UsesMismatchError(ApiError):
-    slug, status, title = (
-        "uses_mismatch",
-        409,
-        "The acknowledgement covers a different number of uses than the chain records",
-    )
+    slug, status, title = "uses_mismatch", 409, "Not the chain's use count for this grant"
 
 
 class AcknowledgementInFutureError(ApiError):
-    slug, status, title = (
-        "acknowledgement_in_future",
-        422,
-        "The acknowledgement is dated after the chain's time",
-    )
+    slug, status, title = "acknowledgement_in_future", 422, "Dated after the chain's time"
 
 
 class AssetNotActiveError(ApiError):

@@ -4,10 +4,8 @@ One row shape (:class:`TraceRow`) serves the regulator's trace, the subject's hi
 and :mod:`ledger.audit`, which re-derives the same rows from chain events and compares.
 
 Kinds: ``granted``, ``revoked``, ``paused``, ``resumed`` (one per consent event),
-``expired`` (derived: see below) and ``access`` (one per ``Accessed`` event); the
-lifecycle (ILifecycle): ``recall`` (derived: one per grant that pulled a version its
-department superseded, citing the ``AssetSuperseded`` log), ``recall_acknowledged`` and
-``deletion_acknowledged`` (one per acknowledgement event, the grantee as actor).
+``expired`` (derived: see below), ``access`` (one per ``Accessed`` event); the lifecycle:
+``recall`` (derived, docs/tracing.md), ``recall_acknowledged``, ``deletion_acknowledged``.
 
 Order and cursor. Rows are sorted by the key ``(at, block_number, log_index, rank)``:
 ``at`` is the block timestamp of the event (for ``expired``, the grant's expiry), ``rank``
@@ -55,7 +53,6 @@ EVENT_KIND = {
     "RecallAcknowledged": "recall_acknowledged",
     "DeletionAcknowledged": "deletion_acknowledged",
 }
-#: Kinds read from the grant_events table.
 _GRANT_EVENT_KINDS = frozenset(k for k in EVENT_KIND.values() if k != "access")
 KIND_EVENT = {v: k for k, v in EVENT_KIND.items()}
 
@@ -117,9 +114,7 @@ class TraceRow:
 
     @property
     def rank(self) -> int:
-        if self.kind == "recall":
-            return recall_rank(self.grant_id)
-        return 1 if self.kind == "expired" else 0
+        return recall_rank(self.grant_id) if self.kind == "recall" else int(self.kind == "expired")
 
     @property
     def key(self) -> SortKey:
@@ -419,11 +414,8 @@ def _expiry_select(
 def _recall_select(
     flt: TraceFilter, after: SortKey | None, order: Order, now: int | None
 ) -> sa.Select[Any]:
-    """One row per grant that pulled a version before its department superseded it.
-
-    Accesses to a superseded version are refused, so ``uses`` counts exactly the pulls of
-    the old version; the row cites the ``AssetSuperseded`` log and carries that count.
-    """
+    """One row per grant that pulled a version before it was superseded (pulls of a superseded
+    version are refused, so ``uses`` counts them); it cites the ``AssetSuperseded`` log."""
     g, s, e = _GRANTS, _ASSETS, _ASSET_EVENTS
     q = sa.select(
         *_grant_row(_text("recall"), e.c.actor, g.c.uses, e.c.block_timestamp, e, g.c.trace_rank)

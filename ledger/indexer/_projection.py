@@ -101,16 +101,8 @@ MEMBER_EVENTS = frozenset(
 ASSET_EVENTS = frozenset(
     {"AssetAnchored", "AssetSuperseded", "AssetDisputed", "DisputeResolved", "AssetRetired"}
 )
-GRANT_EVENTS = frozenset(
-    {
-        "ConsentGranted",
-        "ConsentRevoked",
-        "ConsentPaused",
-        "ConsentResumed",
-        "RecallAcknowledged",
-        "DeletionAcknowledged",
-    }
-)
+ACK_EVENTS = frozenset({"RecallAcknowledged", "DeletionAcknowledged"})
+GRANT_EVENTS = ACK_EVENTS | {"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"}
 OTHER_EVENTS = frozenset(
     {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
 )
@@ -176,8 +168,8 @@ class Projector:
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
-            "RecallAcknowledged": self._acknowledged("recall_acked_at"),
-            "DeletionAcknowledged": self._acknowledged("deletion_acked_at"),
+            "RecallAcknowledged": self._acknowledged("RecallAcknowledged", "recall_acked_at"),
+            "DeletionAcknowledged": self._acknowledged("DeletionAcknowledged", "deletion_acked_at"),
             "AcknowledgementRefused": self._acknowledgement_refused,
         }
         assert set(self._handlers) == HANDLED_EVENTS
@@ -487,18 +479,10 @@ class Projector:
 
         def handler(a: dict[str, Any], ref: LogRef) -> None:
             row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
-            revoked_at = a["timestamp"] if status == "revoked" else row.get("revoked_at")
-            self._put(
-                _T_GRANTS,
-                a["grantId"],
-                {
-                    **row,
-                    "status": status,
-                    "revoked_at": revoked_at,
-                    "updated_block": ref.block_number,
-                },
-                "grants",
-            )
+            changes = {"status": status, "updated_block": ref.block_number}
+            if status == "revoked":
+                changes["revoked_at"] = a["timestamp"]
+            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
             self._record(
                 _T_GRANT_EVENTS,
                 {**ref.row(), "event": name, "grant_id": a["grantId"], "actor": a["by"], "args": a},
@@ -543,28 +527,15 @@ class Projector:
             },
         )
 
-    def _acknowledged(self, column: str) -> Callable[[dict[str, Any], LogRef], None]:
+    def _acknowledged(self, name: str, column: str) -> Callable[[dict[str, Any], LogRef], None]:
         """A recorded acknowledgement: its mined time on the grant, the event with the grant's."""
-        name = "RecallAcknowledged" if column == "recall_acked_at" else "DeletionAcknowledged"
 
         def handler(a: dict[str, Any], ref: LogRef) -> None:
             row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
-            self._put(
-                _T_GRANTS,
-                a["grantId"],
-                {**row, column: ref.block_timestamp, "updated_block": ref.block_number},
-                "grants",
-            )
-            self._record(
-                _T_GRANT_EVENTS,
-                {
-                    **ref.row(),
-                    "event": name,
-                    "grant_id": a["grantId"],
-                    "actor": row["grantee"],
-                    "args": _json_safe(a),
-                },
-            )
+            changes = {column: ref.block_timestamp, "updated_block": ref.block_number}
+            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
+            event = {"event": name, "grant_id": a["grantId"], "actor": row["grantee"]}
+            self._record(_T_GRANT_EVENTS, {**ref.row(), **event, "args": _json_safe(a)})
 
         return handler
 

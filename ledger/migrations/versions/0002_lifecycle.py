@@ -7,7 +7,7 @@ Revises: l0001
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "l0002"
 down_revision: str | None = "l0001"
@@ -19,8 +19,10 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     # Only what is missing, like l0001: a database built by ``create_all`` already has it all.
-    inspector = sa.inspect(op.get_bind())
-    have = {c["name"] for c in inspector.get_columns("grants")}
+    offline = context.is_offline_mode()  # ``migrate --sql``: no database to inspect
+    have = (
+        set() if offline else {c["name"] for c in sa.inspect(op.get_bind()).get_columns("grants")}
+    )
     columns = [
         sa.Column("retention", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
@@ -51,11 +53,11 @@ def upgrade() -> None:
         ),
         if_not_exists=True,
     )
-    for column in ("grant_id", "signer", "block_number", "block_timestamp", "tx_hash"):
+    for name in ("grant_id", "signer", "block_number", "block_timestamp", "tx_hash"):
         op.create_index(
-            f"ix_acknowledgement_refusals_{column}",
+            f"ix_acknowledgement_refusals_{name}",
             "acknowledgement_refusals",
-            [column],
+            [name],
             if_not_exists=True,
         )
 

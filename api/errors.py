@@ -249,6 +249,26 @@ class AccessNonceUsedError(ApiError):
     slug, status, title = "access_nonce_used", 409, "The access request nonce was already used"
 
 
+class GrantLiveError(ApiError):
+    slug, status, title = "grant_live", 409, "The grant has not ended: nothing to delete yet"
+
+
+class NotRecalledError(ApiError):
+    slug, status, title = "not_recalled", 409, "No recall is owed for this grant"
+
+
+class AlreadyAcknowledgedError(ApiError):
+    slug, status, title = "already_acknowledged", 409, "The grantee already acknowledged this"
+
+
+class UsesMismatchError(ApiError):
+    slug, status, title = "uses_mismatch", 409, "Not the chain's use count for this grant"
+
+
+class AcknowledgementInFutureError(ApiError):
+    slug, status, title = "acknowledgement_in_future", 422, "Dated after the chain's time"
+
+
 class AssetNotActiveError(ApiError):
     slug, status, title = "asset_not_active", 409, "The asset is not active"
 

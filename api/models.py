@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -196,6 +196,11 @@ class GrantTerms(_Model):
     not_before: Uint64 = 0
     expiry: Uint64
     max_uses: Uint32 = 0
+    retention: Uint32 = Field(
+        default=0,
+        description="seconds the grantee may keep what it read after the grant ends (0: delete "
+        "at the end); signed, and acknowledged by the grantee's signed deletion",
+    )
 
 
 class GrantCreate(_Model):
@@ -210,6 +215,16 @@ class GrantCreate(_Model):
         description="base64 of vault.packages.KeyPackage.to_bytes(), bound to grant id "
         "grantIdOf(grantor, nonce), wrapped to the grantee's registered key"
     )
+
+
+class AcknowledgementCreate(_Model):
+    """The grantee's signed Recall- or DeletionAcknowledgement (EIP-712, docs/contracts.md)."""
+
+    kind: Literal["recall", "deletion"]
+    grant_id: Bytes32
+    uses: Uint32 = Field(description="The grant's use count on chain (what the signer covers)")
+    at: Uint64 = Field(description="Unix time the signer was told (recall) or deleted (deletion)")
+    signature: Signature
 
 
 class GrantAction(_Model):

@@ -204,6 +204,14 @@ grants = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("nonce", sa.String(78), nullable=False),
     sa.Column("granted_at", sa.BigInteger, nullable=False),
+    # The lifecycle (ILifecycle): signed retention, when it was revoked, when the grantee's
+    # acknowledgements were mined (None: not acknowledged).
+    sa.Column("retention", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("revoked_at", sa.BigInteger),
+    sa.Column("recall_acked_at", sa.BigInteger),
+    sa.Column("deletion_acked_at", sa.BigInteger),
+    #: Orders the recall rows one supersession yields (ledger.trace.recall_rank of the id).
+    sa.Column("trace_rank", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
     sa.Column("block_hash", sa.String(66), nullable=False),
     sa.Column("block_timestamp", sa.BigInteger, nullable=False),
@@ -266,6 +274,19 @@ access_refusals = sa.Table(
     sa.Column("reason", sa.Integer, nullable=False),
     sa.Column("nonce", sa.String(78), nullable=False),
     *_coords("access_refusals"),
+)
+
+acknowledgement_refusals = sa.Table(
+    "acknowledgement_refusals",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("grant_id", sa.String(66), nullable=False, index=True),
+    #: Whoever signed; empty if no signature was recovered.
+    sa.Column("signer", sa.String(42), nullable=False, index=True),
+    #: 1 = recall, 2 = deletion (ledger.models.AckKind); other values as relayed.
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Integer, nullable=False),
+    *_coords("acknowledgement_refusals"),
 )
 
 # Engine ------------------------------------------------------------------------------

@@ -199,8 +199,9 @@ def _checked_use(
         raise ServiceContradictedError(
             "the grant on chain is made to someone else", code="not_grantee"
         )
-    # The chain counts only limited grants (grant.uses stays 0 for an unlimited one).
-    if use < 1 or (grant.max_uses and not use <= grant.uses <= grant.max_uses):
+    # The chain counts only limited grants (an unlimited grant's counter is 1 once it was used).
+    limited_ok = use <= grant.uses <= grant.max_uses if grant.max_uses else grant.uses == 1
+    if use < 1 or not limited_ok:
         raise ServiceContradictedError(
             f"the access record says use {use} but the grant on chain has {grant.uses} use(s) "
             f"of {grant.max_uses or 'unlimited'}",
@@ -330,6 +331,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": int(terms.get("purpose", -1)),
         "expiry": int(terms.get("expiry", -1)),
         "max uses": int(terms.get("max_uses", -1)),
+        "retention": int(terms.get("retention", -1)),
     }
     chain = {
         "asset": "0x" + grant.asset_id.hex(),
@@ -338,6 +340,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": grant.purpose,
         "expiry": grant.expiry,
         "max uses": grant.max_uses,
+        "retention": grant.retention,
     }
     wrong = [k for k in chain if served[k] != chain[k]]
     if wrong:

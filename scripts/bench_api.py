@@ -408,7 +408,7 @@ def main() -> None:
             b"\x02" * 32,
         )
         nonce = 42
-        terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, 0)
+        terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, 0, 0)
         world.transact(world.citizen, "grant", terms, nonce)
         grant_id = (
             "0x"

@@ -52,6 +52,10 @@ COMMANDS: dict[str, Lazy] = {
         "wallet_cli.institution:pull",
         "Institution: pull granted fields, verify every one locally, save the verified data.",
     ),
+    "institution": Lazy(
+        "wallet_cli.lifecycle:app",
+        "Institution: recalls and deletions owed (inbox); delete and acknowledge.",
+    ),
     "redeem": Lazy(
         "wallet_cli.counter:redeem",
         "Institution: redeem a citizen's counter code (QR): submit the grant and pull in one step.",

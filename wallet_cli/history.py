@@ -98,6 +98,15 @@ def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, 
             return rows, cursor
 
 
+#: The lifecycle rows in the subject's words (issue 17): told of a correction, and what the
+#: institution acknowledged ("deleted, acknowledged on <time>").
+_EVENT_WORDS = {
+    "recall": "told of correction",
+    "recall_acknowledged": "correction acknowledged",
+    "deletion_acknowledged": "deleted, acknowledged",
+}
+
+
 def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tuple[Any, ...]:
     if r.get("fields") is not None:
         what = ", ".join(r["fields"])
@@ -107,7 +116,7 @@ def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tu
         what = f"refused: {r['reason']}"
     return (
         when(r["time"]),
-        r["event"],
+        _EVENT_WORDS.get(r["event"], r["event"]),
         name_of(st, str(r["institution"])),
         what,
         purpose_words(int(r["purpose"] or 0)),

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.routers import (
     access,
+    acknowledgements,
     assets,
     audit,
     forward,
@@ -36,6 +37,7 @@ V1_ROUTERS = (
     history.router,
     webhooks.router,
     sealed.router,
+    acknowledgements.router,
 )
 
 

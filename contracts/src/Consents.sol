@@ -10,7 +10,7 @@ import {Assets} from "./Assets.sol";
 /// @notice Field-level grants and the access records made under them.
 abstract contract Consents is Assets, IConsents {
     bytes32 private constant _GRANT_TYPEHASH = keccak256(
-        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint32 retention,uint256 nonce,uint64 deadline)"
     );
     bytes32 private constant _REVOKE_TYPEHASH =
         keccak256("RevokeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
@@ -20,7 +20,8 @@ abstract contract Consents is Assets, IConsents {
     bytes32 private constant _ACCESS_TYPEHASH =
         keccak256("AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)");
 
-    /// @dev Everything an access check reads or writes, in one storage slot (30 bytes). The grantee is referenced
+    /// @dev Everything an access check reads or writes, in one storage slot (31 bytes), and the grantee's
+    ///      acknowledgements (ILifecycle), so that recording one rewrites a slot the grant already holds. The grantee is referenced
     ///      by its member number, whose record the check reads anyway for the suspension test.
     struct GrantRecord {
         uint32 granteeNumber;
@@ -31,11 +32,17 @@ abstract contract Consents is Assets, IConsents {
         uint16 uses;
         uint16 maxUses;
         uint40 assetNo;
+        uint8 acks;
     }
 
-    mapping(bytes32 grantId => GrantRecord grant) private _grants;
-    /// @dev Kept apart: no check needs it, so accesses never load it.
-    mapping(bytes32 grantId => uint32 purpose) private _purposes;
+    /// @dev The terms no check reads: kept apart so accesses never load them, written only when non-zero.
+    struct GrantExtra {
+        uint32 purpose;
+        uint32 retention;
+    }
+
+    mapping(bytes32 grantId => GrantRecord grant) internal _grants;
+    mapping(bytes32 grantId => GrantExtra extra) private _extras;
     mapping(address signer => uint256 nonce) private _nonces;
     mapping(address grantee => mapping(uint256 word => uint256 bits)) private _accessNonces;
 
@@ -142,16 +149,19 @@ abstract contract Consents is Assets, IConsents {
     function getGrant(bytes32 grantId) external view returns (Grant memory result) {
         GrantRecord memory record = _grants[grantId];
         if (record.status == GrantStatus.NONE) return result;
+        GrantExtra memory extra = _extras[grantId];
         result = Grant({
             assetId: _assets[record.assetNo].assetId,
             grantee: _memberByNumber[record.granteeNumber],
-            purpose: _purposes[grantId],
+            purpose: extra.purpose,
             fieldsMask: record.fieldsMask,
             notBefore: record.notBefore,
             expiry: record.expiry,
             maxUses: record.maxUses,
             uses: record.uses,
-            status: record.status
+            status: record.status,
+            retention: extra.retention,
+            acks: record.acks
         });
     }
 
@@ -243,9 +253,12 @@ abstract contract Consents is Assets, IConsents {
             expiry: uint32(terms.expiry),
             uses: 0,
             maxUses: uint16(terms.maxUses),
-            assetNo: assetNo
+            assetNo: assetNo,
+            acks: 0
         });
-        if (terms.purpose != 0) _purposes[grantId] = terms.purpose;
+        if (terms.purpose != 0 || terms.retention != 0) {
+            _extras[grantId] = GrantExtra({purpose: terms.purpose, retention: terms.retention});
+        }
         emit ConsentGranted(
             grantId, terms.assetId, terms.grantee, owner, grantor, terms, nonce, uint64(block.timestamp)
         );
@@ -339,8 +352,9 @@ abstract contract Consents is Assets, IConsents {
         if (reason != REASON_OK) emit AccessRefused(grantId, grantee, msg.sender, reason, nonce);
     }
 
-    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use (only where maxUses sets a limit) and emits
-    ///      `Accessed`; returns the reason (REASON_OK if recorded) and the new use count (0 when not counted).
+    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use (where maxUses sets a limit; an unlimited
+    ///      grant's counter goes to 1 on its first use and stays there) and emits `Accessed`; returns the reason
+    ///      (REASON_OK if recorded) and the new use count (0 for an unlimited grant).
     ///      Nothing is written unless the access is recorded.
     function _recordAccess(bytes32 grantId, uint64 fieldsMask, uint256 nonce, address grantee)
         private
@@ -355,12 +369,15 @@ abstract contract Consents is Assets, IConsents {
         reason = _check(record, grantee, fieldsMask);
         if (reason != REASON_OK) return (reason, 0);
         _accessNonces[grantee][nonce >> 8] = bits | bit;
-        // An unlimited grant's counter carries no rule, so it is not written (its uses are its Accessed events).
         if (record.maxUses != 0) {
             // _check refused uses >= maxUses, so this stays within 16 bits.
             uses = record.uses + 1;
             // forge-lint: disable-next-line(unsafe-typecast)
             _grants[grantId].uses = uint16(uses);
+        } else if (record.uses == 0) {
+            // An unlimited grant's counter carries no limit: it only marks the first use (the recall rule of
+            // Lifecycle reads `uses > 0`), so later accesses write nothing. Its use numbers are its Accessed events.
+            _grants[grantId].uses = 1;
         }
         emit Accessed(grantId, grantee, fieldsMask, nonce);
     }
@@ -381,7 +398,7 @@ abstract contract Consents is Assets, IConsents {
         if (status == GrantStatus.PAUSED) return REASON_PAUSED;
         if (block.timestamp >= record.expiry) return REASON_EXPIRED;
         if (block.timestamp < record.notBefore) return REASON_NOT_YET_VALID;
-        // maxUses 0 means no limit (such a grant's counter is never written).
+        // maxUses 0 means no limit (such a grant's counter only marks that it was used).
         if (record.maxUses != 0 && record.uses >= record.maxUses) return REASON_USES_EXHAUSTED;
         if (member.status != MemberStatus.ACTIVE || member.roles & ROLE_CONSUMER == 0) {
             return REASON_GRANTEE_SUSPENDED;

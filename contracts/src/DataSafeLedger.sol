@@ -6,10 +6,11 @@ import {Membership} from "./Membership.sol";
 import {Consents} from "./Consents.sol";
 import {DataSafeClaims} from "./DataSafeClaims.sol";
 import {DataSafeSealed} from "./DataSafeSealed.sol";
+import {Lifecycle} from "./Lifecycle.sol";
 
 /// @title DataSafeLedger
-/// @notice The single deployment: membership, schemas, assets and consents (see docs/contracts.md).
-contract DataSafeLedger is IDataSafeLedger, Consents {
+/// @notice The single deployment: membership, schemas, assets, consents and their lifecycle (see docs/contracts.md).
+contract DataSafeLedger is IDataSafeLedger, Lifecycle {
     /// @inheritdoc IDataSafeLedger
     string public constant VERSION = "1.0.0";
 

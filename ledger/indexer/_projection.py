@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.indexer.errors import InconsistentEventError
+from ledger.lifecycle import recall_rank
 
 MEMBER_KINDS = (
     "none",
@@ -70,6 +71,7 @@ _T_GRANTS = db.grants
 _T_GRANT_EVENTS = db.grant_events
 _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
+_T_ACK_REFUSALS = db.acknowledgement_refusals
 _T_SKIPPED = db.skipped_logs
 _T_SEALED_EVENTS = db.sealed_events
 
@@ -80,6 +82,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_GRANT_EVENTS,
     _T_ACCESSES,
     _T_REFUSALS,
+    _T_ACK_REFUSALS,
     _T_SKIPPED,
     _T_SEALED_EVENTS,
 )
@@ -100,8 +103,11 @@ MEMBER_EVENTS = frozenset(
 ASSET_EVENTS = frozenset(
     {"AssetAnchored", "AssetSuperseded", "AssetDisputed", "DisputeResolved", "AssetRetired"}
 )
-GRANT_EVENTS = frozenset({"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"})
-OTHER_EVENTS = frozenset({"SchemaRegistered", "Accessed", "AccessRefused"})
+ACK_EVENTS = frozenset({"RecallAcknowledged", "DeletionAcknowledged"})
+GRANT_EVENTS = ACK_EVENTS | {"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"}
+OTHER_EVENTS = frozenset(
+    {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
+)
 #: The sealed-access companion's events, and who acted in each.
 SEALED_EVENTS: dict[str, str] = {
     "AccessSealed": "department",
@@ -171,6 +177,9 @@ class Projector:
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
             **{name: self._sealed_event(name, actor) for name, actor in SEALED_EVENTS.items()},
+            "RecallAcknowledged": self._acknowledged("RecallAcknowledged", "recall_acked_at"),
+            "DeletionAcknowledged": self._acknowledged("DeletionAcknowledged", "deletion_acked_at"),
+            "AcknowledgementRefused": self._acknowledgement_refused,
         }
         assert set(self._handlers) == HANDLED_EVENTS
 
@@ -448,6 +457,11 @@ class Projector:
             "not_before": db.saturate_i64(terms["notBefore"]),
             "expiry": db.saturate_i64(terms["expiry"]),
             "max_uses": terms["maxUses"],
+            "retention": terms.get("retention", 0),
+            "revoked_at": None,
+            "recall_acked_at": None,
+            "deletion_acked_at": None,
+            "trace_rank": recall_rank(a["grantId"]),
             "uses": 0,
             "status": "active",
             "nonce": str(a["nonce"]),
@@ -474,12 +488,10 @@ class Projector:
 
         def handler(a: dict[str, Any], ref: LogRef) -> None:
             row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
-            self._put(
-                _T_GRANTS,
-                a["grantId"],
-                {**row, "status": status, "updated_block": ref.block_number},
-                "grants",
-            )
+            changes = {"status": status, "updated_block": ref.block_number}
+            if status == "revoked":
+                changes["revoked_at"] = a["timestamp"]
+            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
             self._record(
                 _T_GRANT_EVENTS,
                 {**ref.row(), "event": name, "grant_id": a["grantId"], "actor": a["by"], "args": a},
@@ -542,6 +554,30 @@ class Projector:
             )
 
         return handler
+
+    def _acknowledged(self, name: str, column: str) -> Callable[[dict[str, Any], LogRef], None]:
+        """A recorded acknowledgement: its mined time on the grant, the event with the grant's."""
+
+        def handler(a: dict[str, Any], ref: LogRef) -> None:
+            row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
+            changes = {column: ref.block_timestamp, "updated_block": ref.block_number}
+            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
+            event = {"event": name, "grant_id": a["grantId"], "actor": row["grantee"]}
+            self._record(_T_GRANT_EVENTS, {**ref.row(), **event, "args": _json_safe(a)})
+
+        return handler
+
+    def _acknowledgement_refused(self, a: dict[str, Any], ref: LogRef) -> None:
+        self._record(
+            _T_ACK_REFUSALS,
+            {
+                **ref.row(),
+                "grant_id": a["grantId"],
+                "signer": a["signer"],
+                "kind": a["kind"],
+                "reason": a["reason"],
+            },
+        )
 
     def skipped(self, row: dict[str, Any]) -> None:
         self._record(_T_SKIPPED, row)

@@ -28,7 +28,7 @@ from ledger.trust import read_deployment, verify_access_record
 
 def direct_grant(world: World, asset_id: bytes, *, max_uses: int = 0) -> bytes:
     nonce = secrets.randbits(64)
-    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, max_uses)
+    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, max_uses, 0)
     world.transact(world.citizen, "grant", terms, nonce)
     return bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call())
 

@@ -15,7 +15,7 @@ def chain_grant(
     world: World, asset_id: bytes, *, max_uses: int = 0, expiry_in: int = 86_400
 ) -> str:
     nonce = secrets.randbits(64)
-    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + expiry_in, max_uses)
+    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + expiry_in, max_uses, 0)
     world.transact(world.citizen, "grant", terms, nonce)
     return "0x" + bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call()).hex()
 

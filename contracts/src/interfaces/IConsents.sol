@@ -20,6 +20,8 @@ enum GrantStatus {
 /// @param notBefore Unix time from which the grant is valid (0: immediately).
 /// @param expiry Unix time from which the grant is expired (> notBefore, > now, <= type(uint32).max).
 /// @param maxUses Maximum number of recorded accesses, <= 65535 (0: no limit other than the 65535-use counter).
+/// @param retention Seconds the grantee may keep what it pulled after the grant ends (0: delete at the end); see
+///        ILifecycle for the deletion acknowledgement.
 struct GrantTerms {
     bytes32 assetId;
     address grantee;
@@ -28,6 +30,7 @@ struct GrantTerms {
     uint64 notBefore;
     uint64 expiry;
     uint32 maxUses;
+    uint32 retention;
 }
 
 /// @notice A grant as returned by `getGrant`.
@@ -41,6 +44,9 @@ struct Grant {
     uint32 maxUses;
     uint32 uses;
     GrantStatus status;
+    uint32 retention;
+    /// Acknowledgements the grantee has recorded (ILifecycle: bit ACK_RECALL, bit ACK_DELETION).
+    uint8 acks;
 }
 
 /// @notice A grant signed off-chain by `grantor` (the owner or a live agent), relayed by a member.

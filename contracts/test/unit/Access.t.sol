@@ -33,7 +33,7 @@ contract AccessTest is LedgerFixture {
         assertFalse(ledger.isAccessNonceUsed(bank, 1), "next nonce free");
     }
 
-    function test_recordAccess_UnlimitedGrantNotCounted() public {
+    function test_recordAccess_UnlimitedGrantMarksFirstUseOnly() public {
         GrantTerms memory terms = _terms(bank, MASK);
         terms.maxUses = 0;
         bytes32 unlimited = _grantAs(alice, terms, 2);
@@ -45,7 +45,7 @@ contract AccessTest is LedgerFixture {
             vm.prank(custodian);
             assertEq(ledger.recordAccess(request, sig), 0, "not counted");
         }
-        assertEq(ledger.getGrant(unlimited).uses, 0, "counter never written");
+        assertEq(ledger.getGrant(unlimited).uses, 1, "counter marks the first use only");
         (bool allowed,) = ledger.check(unlimited, bank, MASK);
         assertTrue(allowed, "no limit");
         bytes memory packed = bytes.concat(
@@ -55,7 +55,7 @@ contract AccessTest is LedgerFixture {
         uint8[] memory reasons = ledger.recordAccessBatch(packed);
         assertEq(reasons[0], REASON_OK, "batched first");
         assertEq(reasons[1], REASON_OK, "batched second");
-        assertEq(ledger.getGrant(unlimited).uses, 0, "batch does not count either");
+        assertEq(ledger.getGrant(unlimited).uses, 1, "batch does not count either");
     }
 
     function test_RevertWhen_recordAccess_Replayed() public {

@@ -104,7 +104,7 @@ class Ledger:
 
     def grant(self, asset_id: str, nonce: int, max_uses: int = 0) -> str:
         now = self.w3.eth.get_block("latest")["timestamp"]
-        terms = (bytes.fromhex(asset_id[2:]), self.bank, 1, 0b11, 0, now + 10**6, max_uses)
+        terms = (bytes.fromhex(asset_id[2:]), self.bank, 1, 0b11, 0, now + 10**6, max_uses, 0)
         self.tx(self.contract.functions.grant(terms, nonce), self.subject)
         gid = self.contract.functions.grantIdOf(self.subject, nonce).call()
         return "0x" + bytes(gid).hex()

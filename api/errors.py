@@ -332,6 +332,50 @@ class ForwardNonceError(ApiError):
     )
 
 
+class ClaimSignatureInvalidError(ApiError):
+    slug, status, title = (
+        "claim_signature_invalid",
+        403,
+        "The claim is not signed by its subject, or the subject is not the caller",
+    )
+
+
+class ClaimExpiredError(ApiError):
+    slug, status, title = "claim_expired", 403, "The claim request's deadline has passed"
+
+
+class ClaimNonceError(ApiError):
+    slug, status, title = (
+        "claim_nonce_invalid",
+        409,
+        "The claim's nonce is not the subject's next one (filed already?)",
+    )
+
+
+class ClaimNotFoundError(ApiError):
+    slug, status, title = "claim_not_found", 404, "No such claim on the ledger"
+
+
+class ClaimClosedError(ApiError):
+    slug, status, title = "claim_closed", 409, "The claim was already fulfilled or refused"
+
+
+class ClaimNotDepartmentError(ApiError):
+    slug, status, title = (
+        "claim_not_department",
+        403,
+        "Only the department the claim asks answers it",
+    )
+
+
+class ClaimRejectedError(ApiError):
+    slug, status, title = (
+        "claim_rejected",
+        422,
+        "The claims contract's rules refuse this claim or answer (see contract_error)",
+    )
+
+
 class ContractRejectedError(ApiError):
     slug, status, title = "contract_rejected", 409, "The ledger contract rejected the message"
 

@@ -173,13 +173,15 @@ class Relayer:
 
     # ---- members' transactions ----------------------------------------------------------
 
-    async def preflight(self, sender: str, data: bytes) -> None:
-        """Simulate the call as ``sender`` at the latest block; raise the decoded revert."""
+    async def preflight(self, sender: str, data: bytes, to: str | None = None) -> None:
+        """Simulate the call (to the ledger, or ``to``: a companion) as ``sender`` at the latest
+        block; raise the decoded revert."""
+        target = to or self.chain.ledger_address
         try:
             await self.chain.rpc(
                 "eth_call",
                 [
-                    {"from": sender, "to": self.chain.ledger_address, "data": "0x" + data.hex()},
+                    {"from": sender, "to": target, "data": "0x" + data.hex()},
                     "latest",
                 ],
             )

@@ -11,6 +11,7 @@ from api.routers import (
     access,
     assets,
     audit,
+    claims,
     forward,
     grants,
     health,
@@ -34,6 +35,7 @@ V1_ROUTERS = (
     audit.router,
     history.router,
     webhooks.router,
+    claims.router,
 )
 
 

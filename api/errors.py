@@ -333,11 +333,7 @@ class ForwardNonceError(ApiError):
 
 
 class ClaimSignatureInvalidError(ApiError):
-    slug, status, title = (
-        "claim_signature_invalid",
-        403,
-        "The claim is not signed by its subject, or the subject is not the caller",
-    )
+    slug, status, title = "claim_signature_invalid", 403, "Not signed by the subject who calls"
 
 
 class ClaimExpiredError(ApiError):
@@ -345,11 +341,7 @@ class ClaimExpiredError(ApiError):
 
 
 class ClaimNonceError(ApiError):
-    slug, status, title = (
-        "claim_nonce_invalid",
-        409,
-        "The claim's nonce is not the subject's next one (filed already?)",
-    )
+    slug, status, title = "claim_nonce_invalid", 409, "Not the subject's next claims nonce"
 
 
 class ClaimNotFoundError(ApiError):
@@ -361,19 +353,11 @@ class ClaimClosedError(ApiError):
 
 
 class ClaimNotDepartmentError(ApiError):
-    slug, status, title = (
-        "claim_not_department",
-        403,
-        "Only the department the claim asks answers it",
-    )
+    slug, status, title = "claim_not_department", 403, "Only the claim's department answers"
 
 
 class ClaimRejectedError(ApiError):
-    slug, status, title = (
-        "claim_rejected",
-        422,
-        "The claims contract's rules refuse this claim or answer (see contract_error)",
-    )
+    slug, status, title = "claim_rejected", 422, "The claims contract's rules refuse it"
 
 
 class ContractRejectedError(ApiError):

@@ -436,6 +436,52 @@ def claimable(rpc: RpcClient, ledger: str, from_block: int = 0) -> list[Claimabl
 _COMPARED = ("subject", "department", "schema_id", "status", "asset_id", "reason_code")
 
 
+def derive_claims(rpc: RpcClient, ledger: str, from_block: int = 0) -> dict[str, dict[str, Any]]:
+    """Every claim as the companion's logs tell it (``audit``): claim id -> the compared fields.
+
+    Re-derived from ``ClaimFiled`` / ``ClaimFulfilled`` / ``ClaimRefused`` with the reader's
+    own node, never from an index.
+    """
+    abi = claims_abi()
+    names = ("ClaimFiled", "ClaimFulfilled", "ClaimRefused")
+    topics = [["0x" + abi.events_by_name[n].topic0.hex() for n in names]]
+    out: dict[str, dict[str, Any]] = {}
+    for e in _logs(rpc, claims_address(ledger), topics, from_block, abi):
+        claim_id = "0x" + bytes(e.args["claimId"]).hex()
+        if e.name == "ClaimFiled":
+            out[claim_id] = {
+                "subject": to_checksum_address(e.args["subject"]),
+                "department": to_checksum_address(e.args["department"]),
+                "schema_id": "0x" + bytes(e.args["schemaId"]).hex(),
+                "status": "open",
+                "asset_id": None,
+                "reason_code": None,
+            }
+        elif claim_id in out and e.name == "ClaimFulfilled":
+            out[claim_id] |= {
+                "status": "fulfilled",
+                "asset_id": "0x" + bytes(e.args["assetId"]).hex(),
+            }
+        elif claim_id in out:
+            out[claim_id] |= {"status": "refused", "reason_code": int(e.args["reasonCode"])}
+    return out
+
+
+def diff_claims(
+    truth: Mapping[str, Mapping[str, Any]], rows: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """One line per difference between the chain's claims and an answer's (all of them)."""
+    given = {str(r.get("claim_id", "")).lower(): r for r in rows}
+    out = [f"missing: {cid}" for cid in sorted(truth.keys() - given.keys())]
+    out += [f"extra: {cid}" for cid in sorted(given.keys() - truth.keys())]
+    for cid in sorted(truth.keys() & given.keys()):
+        for name in _COMPARED:
+            have, said = truth[cid][name], given[cid].get(name)
+            if str(have).lower() != str(said).lower():
+                out.append(f"altered: {cid} {name} (chain {have!r}, answer {said!r})")
+    return out
+
+
 def verify_claims(rpc: RpcClient, ledger: str, rows: Iterable[Mapping[str, Any]]) -> list[Claim]:
     """Hold a service's claim rows against the chain: each must be the claim the chain stores.
 
@@ -474,6 +520,8 @@ __all__ = [
     "claimable",
     "claims_abi",
     "claims_address",
+    "derive_claims",
+    "diff_claims",
     "file_claim",
     "filed_claim_ids",
     "fulfil_claim",

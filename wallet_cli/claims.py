@@ -304,3 +304,33 @@ def refuse(
         data,
         lambda con: kv(con, "Claim refused", {"claim": data["claim_id"], "reason": data["reason"]}),
     )
+
+
+@app.command()
+@command
+def audit(json_out: JsonOpt = False) -> None:
+    """Regulator: every claim the service lists, against the claims re-derived from the claims
+    contract's logs (missing, extra or altered claims exit 6).
+
+    Example: datasafe -p regulator claims audit
+    """
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="claims audit")
+    assert rpc is not None
+    with st.client(key) as c:
+        pin = _checked(st, rpc, c)
+        rows: list[dict[str, Any]] = c.get_all("/v1/claims")
+    with _chain.rpc_client(rpc) as r:
+        truth = cl.derive_claims(r, pin.ledger_address, pin.deploy_block)
+    problems = cl.diff_claims(truth, rows)
+    if problems:
+        raise ContradictedError(
+            f"{len(problems)} difference(s) between the service's claims and the chain's: "
+            + "; ".join(problems[:3]),
+            code="audit_drift",
+        )
+    data = {"ok": True, "claims": len(truth)}
+    st.emit(
+        data, lambda con: kv(con, "Claims audit", {"claims on chain": len(truth), "drift": "none"})
+    )

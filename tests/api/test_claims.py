@@ -6,12 +6,10 @@ changes nothing on chain."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _api_server import LiveServer, assert_problem, live_server, world_settings
+from _api_server import LiveServer, assert_problem
 from _api_world import Actor, World
 from eth_account import Account
 from eth_utils import keccak
@@ -23,15 +21,6 @@ from ledger.trust import ServiceContradictedError
 
 SCHEMA = keccak(text="claims:birth-certificate/v1")
 INDEX_WAIT_SECONDS = 30.0
-
-
-@pytest.fixture
-def indexed_server(world: World, db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    settings = world_settings(
-        world, db_url, tmp_path, run_indexer=True, indexer_interval_seconds=0.1
-    )
-    with live_server(settings) as srv:
-        yield srv
 
 
 def _claims(world: World) -> Any:

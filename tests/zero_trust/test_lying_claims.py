@@ -57,6 +57,10 @@ def test_lies_about_claims_are_refused(stack: Stack, liar: LyingProxy) -> None:
     liar.rewrite("GET", "/v1/claims", fulfilled)
     code, msg = _code(stack.citizen, EXIT_CONTRADICTED, "claims", "list", **env)
     assert code == "service_mismatch" and "status" in msg and first["claim_id"] in msg
+    # The regulator's audit re-derives every claim from the claims contract's logs.
+    assert stack.regulator.json("claims", "audit")["ok"] is True
+    code, msg = _code(stack.regulator, EXIT_CONTRADICTED, "claims", "audit", **env)
+    assert code == "audit_drift" and f"altered: {first['claim_id']} status" in msg
 
     # 2. The service hides a claim the chain shows she filed.
     liar.honest()

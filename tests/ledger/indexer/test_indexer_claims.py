@@ -80,3 +80,14 @@ def test_claims_follow_the_chain_through_a_reorg(ledger: Ledger, db_url: str) ->
         ids = [bytes.fromhex(c[2:]) for c in (first, second, third)]
         for claim in cl.read_claims(rpc, ledger.address, ids):
             assert rows["0x" + claim.claim_id.hex()]["status"] == claim.status.label
+        # The audit re-derives the same claims from the companion's logs alone.
+        truth = cl.derive_claims(rpc, ledger.address, ledger.deploy_block)
+    assert cl.diff_claims(truth, rows.values()) == []
+    altered = dict(rows[third], status="refused", reason_code=1)
+    assert cl.diff_claims(truth, [*(r for k, r in rows.items() if k != third), altered]) == [
+        f"altered: {third} status (chain 'open', answer 'refused')",
+        f"altered: {third} reason_code (chain None, answer 1)",
+    ]
+    assert cl.diff_claims(truth, [rows[first]]) == sorted(
+        [f"missing: {second}", f"missing: {third}"]
+    )

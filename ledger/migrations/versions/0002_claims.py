@@ -1,4 +1,5 @@
-"""Claims (issue 17): the claims companion's events and the claims' current state.
+"""Claims (issue 17): the claims companion's events and the claims' current state (created
+only where missing: a database made by ``create_all`` already has them).
 
 Revision ID: l0002_claims
 Revises: l0001
@@ -38,10 +39,16 @@ def upgrade() -> None:
         sa.Column("closed_tx_hash", sa.String(length=66), nullable=True),
         sa.Column("updated_block", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("claim_id"),
+        if_not_exists=True,
     )
     for column in ("subject", "department", "status", "filed_at", "block_number"):
-        op.create_index(f"ix_claims_{column}", "claims", [column])
-    op.create_index("ix_claims_department_status", "claims", ["department", "status", "filed_at"])
+        op.create_index(f"ix_claims_{column}", "claims", [column], if_not_exists=True)
+    op.create_index(
+        "ix_claims_department_status",
+        "claims",
+        ["department", "status", "filed_at"],
+        if_not_exists=True,
+    )
     op.create_table(
         "claim_events",
         sa.Column("id", _ID, nullable=False),
@@ -56,9 +63,10 @@ def upgrade() -> None:
         sa.Column("log_index", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("block_number", "log_index", name="uq_claim_events_block_log"),
+        if_not_exists=True,
     )
     for column in ("event", "claim_id", "block_number", "block_timestamp", "tx_hash"):
-        op.create_index(f"ix_claim_events_{column}", "claim_events", [column])
+        op.create_index(f"ix_claim_events_{column}", "claim_events", [column], if_not_exists=True)
 
 
 def downgrade() -> None:

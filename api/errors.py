@@ -352,6 +352,34 @@ class ForwardNonceError(ApiError):
     )
 
 
+class ClaimSignatureInvalidError(ApiError):
+    slug, status, title = "claim_signature_invalid", 403, "Not signed by the subject who calls"
+
+
+class ClaimExpiredError(ApiError):
+    slug, status, title = "claim_expired", 403, "The claim request's deadline has passed"
+
+
+class ClaimNonceError(ApiError):
+    slug, status, title = "claim_nonce_invalid", 409, "Not the subject's next claims nonce"
+
+
+class ClaimNotFoundError(ApiError):
+    slug, status, title = "claim_not_found", 404, "No such claim on the ledger"
+
+
+class ClaimClosedError(ApiError):
+    slug, status, title = "claim_closed", 409, "The claim was already fulfilled or refused"
+
+
+class ClaimNotDepartmentError(ApiError):
+    slug, status, title = "claim_not_department", 403, "Only the claim's department answers"
+
+
+class ClaimRejectedError(ApiError):
+    slug, status, title = "claim_rejected", 422, "The claims contract's rules refuse it"
+
+
 class ContractRejectedError(ApiError):
     slug, status, title = "contract_rejected", 409, "The ledger contract rejected the message"
 

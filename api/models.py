@@ -331,6 +331,33 @@ class SealAction(_Model):
     raw_transaction: HexBytes
 
 
+# ---- claims (issue 17) ----------------------------------------------------------------------
+
+
+class ClaimRequestBody(_Model):
+    """An EIP-712 ``ClaimRequest`` (domain "DataSafeClaims") as the subject signed it."""
+
+    subject: Address
+    department: Address
+    schema_id: Bytes32
+    reference_hash: Bytes32
+    nonce: Uint256
+    deadline: Uint64
+
+
+class ClaimCreate(_Model):
+    """A subject's own signed claim, relayed by the custodian (no gas for her)."""
+
+    request: ClaimRequestBody
+    signature: Signature
+
+
+class ClaimAnswer(_Model):
+    """The department's own signed ``fulfilClaim`` / ``refuseClaim`` transaction."""
+
+    raw_transaction: HexBytes
+
+
 class SealOpeningPublic(BaseModel):
     """What a seal hid, as the chain's ``AccessUnsealed`` log revealed it."""
 
@@ -356,3 +383,33 @@ class SealPublic(BaseModel):
     extensions: int
     overdue: bool
     opening: SealOpeningPublic | None = None
+
+
+class ClaimPublic(BaseModel):
+    claim_id: Bytes32
+    subject: Address
+    department: Address
+    schema_id: Bytes32
+    reference_hash: Bytes32 | None = None
+    status: str
+    filed_at: int
+    closed_at: int | None = None
+    asset_id: Bytes32 | None = None
+    reason_code: int | None = None
+    reason: str | None = None
+    reason_hash: Bytes32 | None = None
+    tx_hash: Bytes32 | None = None
+    block: int | None = None
+
+
+class ClaimStats(BaseModel):
+    """One department's claims, for the regulator: how many are open and how long they took."""
+
+    department: Address
+    filed: int
+    open: int
+    fulfilled: int
+    refused: int
+    oldest_open_at: int | None = None
+    mean_seconds_to_close: float | None = None
+    max_seconds_to_close: int | None = None

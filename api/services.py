@@ -119,7 +119,7 @@ class Services:
         on_failed: Callable[[], None] | None = None,
     ) -> Receipt:
         """Broadcast a member's own signed transaction after a pre-flight, same guarantees."""
-        await self.relayer.preflight(tx.sender, tx.data, tx.to)
+        await self.relayer.preflight(tx.sender, tx.data, to=tx.to)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload | {"tx_hash": tx.tx_hash})
         self.relays_in_flight += 1
         try:

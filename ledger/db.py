@@ -289,6 +289,42 @@ acknowledgement_refusals = sa.Table(
     *_coords("acknowledgement_refusals"),
 )
 
+# Claims (the DataSafeClaims companion): one row per claim, its state re-derived from
+# claim_events (ClaimFiled / ClaimFulfilled / ClaimRefused) after a re-org, like grants.
+claims = sa.Table(
+    "claims",
+    INDEXER_METADATA,
+    sa.Column("claim_id", sa.String(66), primary_key=True),
+    sa.Column("subject", sa.String(42), nullable=False, index=True),
+    sa.Column("department", sa.String(42), nullable=False, index=True),
+    sa.Column("schema_id", sa.String(66), nullable=False),
+    sa.Column("reference_hash", sa.String(66), nullable=False),
+    sa.Column("relayer", sa.String(42), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("filed_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("closed_at", sa.BigInteger),
+    sa.Column("asset_id", sa.String(66)),
+    sa.Column("reason_code", sa.Integer),
+    sa.Column("reason_hash", sa.String(66)),
+    sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
+    sa.Column("log_index", sa.Integer, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),
+    sa.Column("closed_tx_hash", sa.String(66)),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+    sa.Index("ix_claims_department_status", "department", "status", "filed_at"),
+)
+
+claim_events = sa.Table(
+    "claim_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("claim_id", sa.String(66), nullable=False, index=True),
+    sa.Column("actor", sa.String(42), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("claim_events"),
+)
+
 # Engine ------------------------------------------------------------------------------
 
 

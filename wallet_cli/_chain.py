@@ -13,6 +13,7 @@ from typing import Any
 
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.address import to_checksum_address
+from ledger.errors import default_registry
 from ledger.models import Event
 from ledger.rpc import RpcClient
 from ledger.rpc import tx_senders as rpc_tx_senders
@@ -20,7 +21,8 @@ from wallet_cli.errors import RefusedError
 
 
 def rpc_client(url: str) -> RpcClient:
-    return RpcClient(url, timeout=15.0, retries=1, errors=ledger_abi().errors)
+    # The ledger's errors and its companions' (claims ...): every revert decodes by name.
+    return RpcClient(url, timeout=15.0, retries=1, errors=default_registry())
 
 
 def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:

@@ -35,6 +35,9 @@ COMMANDS: dict[str, Lazy] = {
     "grant": Lazy("wallet_cli.grant:app", "Grant, list, revoke, pause and resume consents."),
     "history": Lazy("wallet_cli.history:app", "Who accessed my data (data tracker)."),
     "agent": Lazy("wallet_cli.agent:app", "Enterprise agents: add, remove, list."),
+    "claims": Lazy(
+        "wallet_cli.claims:app", "Claim a record from a department; departments answer claims."
+    ),
     "audit": Lazy(
         "wallet_cli.audit:app",
         "Regulator: trace grants and accesses; verify them against the chain.",

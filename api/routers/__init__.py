@@ -12,6 +12,7 @@ from api.routers import (
     acknowledgements,
     assets,
     audit,
+    claims,
     forward,
     grants,
     health,
@@ -38,6 +39,7 @@ V1_ROUTERS = (
     webhooks.router,
     sealed.router,
     acknowledgements.router,
+    claims.router,
 )
 
 

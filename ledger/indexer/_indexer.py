@@ -356,6 +356,7 @@ class Indexer:
         grants = distinct(_GRANT_EVENTS.c.grant_id, _GRANT_EVENTS) | distinct(
             _ACCESSES.c.grant_id, _ACCESSES
         )
+        claims = distinct(db.claim_events.c.claim_id, db.claim_events)
         for table in (*EVENT_TABLES, _ASSETS, _GRANTS):
             conn.execute(sa.delete(table).where(table.c.block_number > above))
         conn.execute(sa.delete(_BLOCKS).where(_BLOCKS.c.number > above))
@@ -364,6 +365,7 @@ class Indexer:
             (_AGENTS, _AGENTS.c.enterprise, members),
             (_ASSETS, _ASSETS.c.asset_id, assets),
             (_GRANTS, _GRANTS.c.grant_id, grants),
+            (db.claims, db.claims.c.claim_id, claims),
         ):
             for chunk in _chunks(sorted(keys)):
                 conn.execute(sa.delete(table).where(column.in_(chunk)))
@@ -397,10 +399,14 @@ class Indexer:
                     "nonce": r["nonce"],
                 }
                 replay.append(DecodedEvent("Accessed", args, _ref(r)))
+        for chunk in _chunks(sorted(claims)):
+            for r in conn.execute(
+                sa.select(db.claim_events).where(db.claim_events.c.claim_id.in_(chunk))
+            ).mappings():
+                replay.append(DecodedEvent(r["event"], dict(r["args"]), _ref(r)))
         unique = {(e.ref.block_number, e.ref.log_index): e for e in replay}
-        projector = Projector(
-            conn, restrict={"members": members, "assets": assets, "grants": grants}
-        )
+        restrict = {"members": members, "assets": assets, "grants": grants, "claims": claims}
+        projector = Projector(conn, restrict=restrict)
         for key in sorted(unique):
             projector.apply(unique[key])
         projector.flush()

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ledger import db
+from ledger.indexer._claims import CLAIM_EVENTS, ClaimsProjection
 from ledger.indexer.errors import InconsistentEventError
 from ledger.lifecycle import recall_rank
 
@@ -85,6 +86,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_ACK_REFUSALS,
     _T_SKIPPED,
     _T_SEALED_EVENTS,
+    db.claim_events,
 )
 
 MEMBER_EVENTS = frozenset(
@@ -114,7 +116,9 @@ SEALED_EVENTS: dict[str, str] = {
     "SealExtended": "regulator",
     "AccessUnsealed": "unsealedBy",
 }
-HANDLED_EVENTS = MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS)
+HANDLED_EVENTS = (
+    MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS) | CLAIM_EVENTS
+)
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -139,7 +143,7 @@ def _select_in(conn: Connection, table: sa.Table, column: str, keys: Iterable[An
     return rows
 
 
-class Projector:
+class Projector(ClaimsProjection):
     """Applies events of one block range (or a replay) and writes the rows in ``flush``.
 
     In replay mode (``restrict`` given) no event rows are appended and only the
@@ -180,6 +184,7 @@ class Projector:
             "RecallAcknowledged": self._acknowledged("RecallAcknowledged", "recall_acked_at"),
             "DeletionAcknowledged": self._acknowledged("DeletionAcknowledged", "deletion_acked_at"),
             "AcknowledgementRefused": self._acknowledgement_refused,
+            **self._claim_handlers(),
         }
         assert set(self._handlers) == HANDLED_EVENTS
 
@@ -187,6 +192,7 @@ class Projector:
 
     def prefetch(self, events: Iterable[DecodedEvent]) -> None:
         """Load the current-state rows the events will touch, one query per table."""
+        events = list(events)
         members: set[str] = set()
         assets: set[str] = set()
         grants: set[str] = set()
@@ -204,6 +210,8 @@ class Projector:
         self._load(_T_MEMBERS, "address", members)
         self._load(_T_ASSETS, "asset_id", assets)
         self._load(_T_GRANTS, "grant_id", grants)
+        claims = {ev.args["claimId"] for ev in events if ev.name in CLAIM_EVENTS}
+        self._load(db.claims, "claim_id", claims)
 
     def _load(self, table: sa.Table, column: str, keys: set[Any]) -> None:
         cache = self._state[table]

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 
 from ledger import db
 from ledger.indexer._abi import event_specs
-from ledger.indexer._projection import SEALED_EVENTS, _json_safe
+from ledger.indexer._json import json_safe as _json_safe
+from ledger.indexer._sealed import SEALED_EVENTS
 from ledger.rpc import RpcClient
 from ledger.sealed import sealed_abi, sealed_address
 

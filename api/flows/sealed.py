@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
+from api import _errors_companions as companion_errors
 from api import _paging, errors
 from api._rawtx import RawTx, decode_raw_tx, expect_call
 from api.auth import Member, Role
@@ -113,7 +114,7 @@ def _call(services: Services, member: Member, raw: str, fn: str) -> tuple[RawTx,
 async def _existing(services: Services, seal_id: int) -> SealRecord:
     record = await _read(services, read_seal_call(seal_id))
     if record.status == SealStatus.NONE:
-        raise errors.SealNotFoundError(f"no sealed access record {seal_id}")
+        raise companion_errors.SealNotFoundError(f"no sealed access record {seal_id}")
     return record
 
 
@@ -169,7 +170,9 @@ async def get_seal(services: Services, member: Member, seal_id: int) -> SealPubl
         record.subject.lower(),
         record.department.lower(),
     ):
-        raise errors.SealNotFoundError(f"no sealed access record {seal_id} for {member.address}")
+        raise companion_errors.SealNotFoundError(
+            f"no sealed access record {seal_id} for {member.address}"
+        )
     (public,) = await _public(services, [record])
     return public
 

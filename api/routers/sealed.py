@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request, Response, status
 
+from api import _errors_companions as companion_errors
 from api import _paging, errors
 from api.deps import CurrentMember, Issuer, Regulator, ServicesDep
 from api.flows import sealed
@@ -34,7 +35,7 @@ _RELAY_ERRORS = (
         *_RELAY_ERRORS,
         errors.NotIssuerError,
         errors.AssetNotFoundError,
-        errors.SealInvalidError,
+        companion_errors.SealInvalidError,
     ),
 )
 async def create_seal(body: SealAction, member: Issuer, services: ServicesDep) -> SealPublic:
@@ -90,7 +91,7 @@ async def list_overdue(
     "/{seal_id}",
     response_model=SealPublic,
     summary="One sealed access record (its subject, its department, or a regulator)",
-    responses=errors.problem_responses(errors.SealNotFoundError),
+    responses=errors.problem_responses(companion_errors.SealNotFoundError),
 )
 async def get_seal(seal_id: SealId, member: CurrentMember, services: ServicesDep) -> SealPublic:
     return await sealed.get_seal(services, member, seal_id)
@@ -102,10 +103,10 @@ async def get_seal(seal_id: SealId, member: CurrentMember, services: ServicesDep
     summary="Relay a regulator's signed `extend` (a later unseal date, with a reason reference)",
     responses=errors.problem_responses(
         *_RELAY_ERRORS,
-        errors.SealNotFoundError,
-        errors.SealClosedError,
-        errors.SealExtensionRefusedError,
-        errors.SealInvalidError,
+        companion_errors.SealNotFoundError,
+        companion_errors.SealClosedError,
+        companion_errors.SealExtensionRefusedError,
+        companion_errors.SealInvalidError,
         errors.RoleRequiredError,
     ),
 )
@@ -121,10 +122,10 @@ async def extend_seal(
     summary="Relay a signed `unseal`: the opening, checked against the commitment on chain",
     responses=errors.problem_responses(
         *_RELAY_ERRORS,
-        errors.SealNotFoundError,
-        errors.SealClosedError,
-        errors.SealTooEarlyError,
-        errors.SealOpeningMismatchError,
+        companion_errors.SealNotFoundError,
+        companion_errors.SealClosedError,
+        companion_errors.SealTooEarlyError,
+        companion_errors.SealOpeningMismatchError,
     ),
 )
 async def unseal_seal(

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.indexer._claims import CLAIM_EVENTS, ClaimsProjection
+from ledger.indexer._json import json_safe as _json_safe
+from ledger.indexer._sealed import SEALED_EVENTS, SealedProjection
 from ledger.indexer.errors import InconsistentEventError
 from ledger.lifecycle import recall_rank
 
@@ -74,7 +76,6 @@ _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
 _T_ACK_REFUSALS = db.acknowledgement_refusals
 _T_SKIPPED = db.skipped_logs
-_T_SEALED_EVENTS = db.sealed_events
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_MEMBER_EVENTS,
@@ -85,7 +86,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_REFUSALS,
     _T_ACK_REFUSALS,
     _T_SKIPPED,
-    _T_SEALED_EVENTS,
+    db.sealed_events,
     db.claim_events,
 )
 
@@ -110,12 +111,6 @@ GRANT_EVENTS = ACK_EVENTS | {"ConsentGranted", "ConsentRevoked", "ConsentPaused"
 OTHER_EVENTS = frozenset(
     {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
 )
-#: The sealed-access companion's events, and who acted in each.
-SEALED_EVENTS: dict[str, str] = {
-    "AccessSealed": "department",
-    "SealExtended": "regulator",
-    "AccessUnsealed": "unsealedBy",
-}
 HANDLED_EVENTS = (
     MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS) | CLAIM_EVENTS
 )
@@ -143,7 +138,7 @@ def _select_in(conn: Connection, table: sa.Table, column: str, keys: Iterable[An
     return rows
 
 
-class Projector(ClaimsProjection):
+class Projector(ClaimsProjection, SealedProjection):
     """Applies events of one block range (or a replay) and writes the rows in ``flush``.
 
     In replay mode (``restrict`` given) no event rows are appended and only the
@@ -180,7 +175,7 @@ class Projector(ClaimsProjection):
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
-            **{name: self._sealed_event(name, actor) for name, actor in SEALED_EVENTS.items()},
+            **self._sealed_handlers(),
             "RecallAcknowledged": self._acknowledged("RecallAcknowledged", "recall_acked_at"),
             "DeletionAcknowledged": self._acknowledged("DeletionAcknowledged", "deletion_acked_at"),
             "AcknowledgementRefused": self._acknowledgement_refused,
@@ -547,22 +542,6 @@ class Projector(ClaimsProjection):
             },
         )
 
-    def _sealed_event(self, name: str, actor: str) -> Callable[[dict[str, Any], LogRef], None]:
-        def handler(a: dict[str, Any], ref: LogRef) -> None:
-            self._record(
-                _T_SEALED_EVENTS,
-                {
-                    **ref.row(),
-                    "event": name,
-                    "seal_id": int(a["sealId"]),
-                    "subject": a["subject"],
-                    "actor": a[actor],
-                    "args": _json_safe(a),
-                },
-            )
-
-        return handler
-
     def _acknowledged(self, name: str, column: str) -> Callable[[dict[str, Any], LogRef], None]:
         """A recorded acknowledgement: its mined time on the grant, the event with the grant's."""
 
@@ -614,14 +593,3 @@ class Projector(ClaimsProjection):
         self._inserts.clear()
         self._dirty.clear()
         return written
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON-storable copy: integers beyond 2**53 become strings (JSON readers lose them)."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 53:
-        return str(value)
-    return value

@@ -16,12 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger import db
-from ledger.indexer._abi import event_specs
+from ledger._companion_logs import Key, companion_logs
 from ledger.indexer._projection import SEALED_EVENTS, _json_safe
 from ledger.rpc import RpcClient
 from ledger.sealed import sealed_abi, sealed_address
 
-Key = tuple[int, int]
 _COMPARED = ("event", "seal_id", "subject", "actor", "args", "tx_hash")
 
 
@@ -54,29 +53,18 @@ class SealedAuditReport:
 
 def chain_rows(rpc: RpcClient, ledger: str, first: int, last: int) -> dict[Key, dict[str, Any]]:
     """The rows the indexer should hold for ``[first, last]``, from the companion's logs."""
-    specs = {t: s for t, s in event_specs(sealed_abi().abi).items() if s.name in SEALED_EVENTS}
-    flt = {
-        "address": sealed_address(ledger),
-        "fromBlock": hex(first),
-        "toBlock": hex(last),
-        "topics": [list(specs)],
-    }
-    out: dict[Key, dict[str, Any]] = {}
-    for lg in rpc.call("eth_getLogs", [flt]) or []:
-        if str(lg["address"]).lower() != sealed_address(ledger).lower():
-            continue  # a node that answers with other contracts' logs is ignored
-        spec = specs[str(lg["topics"][0]).lower()]
-        args = spec.decode(lg["topics"], lg["data"])
-        key = (int(lg["blockNumber"], 16), int(lg["logIndex"], 16))
-        out[key] = {
-            "event": spec.name,
-            "seal_id": int(args["sealId"]),
-            "subject": args["subject"],
-            "actor": args[SEALED_EVENTS[spec.name]],
-            "args": _json_safe(args),
-            "tx_hash": str(lg["transactionHash"]).lower(),
+    logs = companion_logs(rpc, sealed_address(ledger), sealed_abi().abi, SEALED_EVENTS, first, last)
+    return {
+        lg.key: {
+            "event": lg.name,
+            "seal_id": int(lg.args["sealId"]),
+            "subject": lg.args["subject"],
+            "actor": lg.args[SEALED_EVENTS[lg.name]],
+            "args": _json_safe(lg.args),
+            "tx_hash": lg.tx_hash,
         }
-    return out
+        for lg in logs
+    }
 
 
 def index_rows(engine: Engine, first: int, last: int) -> dict[Key, dict[str, Any]]:

@@ -8,7 +8,7 @@ are dropped (a node that answers with other contracts' logs is ignored).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.indexer._abi import event_specs
@@ -54,3 +54,34 @@ def companion_logs(
             spec.decode(lg["topics"], lg["data"]),
             str(lg["transactionHash"]).lower(),
         )
+
+
+@dataclass(frozen=True)
+class LogAuditReport:
+    """A companion's index rows against its logs over ``[from_block, to_block]``, keyed by
+    ``(block_number, log_index)``: ``missing`` from the index, ``extra`` in it, ``altered``
+    (the differing column names)."""
+
+    from_block: int
+    to_block: int
+    chain_rows: int
+    index_rows: int
+    missing: list[Key] = field(default_factory=list)
+    extra: list[Key] = field(default_factory=list)
+    altered: dict[Key, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.altered)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "from_block": self.from_block,
+            "to_block": self.to_block,
+            "chain_rows": self.chain_rows,
+            "index_rows": self.index_rows,
+            "missing": [list(k) for k in self.missing],
+            "extra": [list(k) for k in self.extra],
+            "altered": [{"at": list(k), "fields": v} for k, v in self.altered.items()],
+        }

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger import db
-from ledger._companion_logs import Key, companion_logs
+from ledger._companion_logs import Key, LogAuditReport, companion_logs
 from ledger.claims import claims_abi, claims_address
 from ledger.indexer._claims import CLAIM_EVENTS
 from ledger.indexer._projection import _json_safe
@@ -45,49 +45,29 @@ _CLOSED = ("status", "closed_at", "asset_id", "reason_code", "reason_hash", "clo
 
 
 @dataclass(frozen=True)
-class ClaimsAuditReport:
-    from_block: int
-    to_block: int
-    chain_rows: int
-    index_rows: int
-    chain_claims: int
-    index_claims: int
-    missing: list[Key] = field(default_factory=list)
-    extra: list[Key] = field(default_factory=list)
-    altered: dict[Key, list[str]] = field(default_factory=dict)
+class ClaimsAuditReport(LogAuditReport):
+    """The ``claim_events`` rows' drift (:class:`LogAuditReport`) and the ``claims`` rows'."""
+
+    chain_claims: int = 0
+    index_claims: int = 0
     claims_missing: list[str] = field(default_factory=list)
     claims_extra: list[str] = field(default_factory=list)
     claims_altered: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not (
-            self.missing
-            or self.extra
-            or self.altered
-            or self.claims_missing
-            or self.claims_extra
-            or self.claims_altered
-        )
+        claims_ok = not (self.claims_missing or self.claims_extra or self.claims_altered)
+        return super().ok and claims_ok
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "from_block": self.from_block,
-            "to_block": self.to_block,
-            "chain_rows": self.chain_rows,
-            "index_rows": self.index_rows,
-            "missing": [list(k) for k in self.missing],
-            "extra": [list(k) for k in self.extra],
-            "altered": [{"at": list(k), "fields": v} for k, v in self.altered.items()],
-            "claims": {
-                "chain": self.chain_claims,
-                "index": self.index_claims,
-                "missing": self.claims_missing,
-                "extra": self.claims_extra,
-                "altered": [{"claim_id": k, "fields": v} for k, v in self.claims_altered.items()],
-            },
+        claims = {
+            "chain": self.chain_claims,
+            "index": self.index_claims,
+            "missing": self.claims_missing,
+            "extra": self.claims_extra,
+            "altered": [{"claim_id": k, "fields": v} for k, v in self.claims_altered.items()],
         }
+        return {**super().to_json(), "ok": self.ok, "claims": claims}
 
 
 def chain_rows(
@@ -182,8 +162,8 @@ def verify_claims_index(
         last,
         len(events),
         len(given_events),
-        len(claims),
-        len(given_claims),
+        chain_claims=len(claims),
+        index_claims=len(given_claims),
         missing=sorted(events.keys() - given_events.keys()),
         extra=sorted(given_events.keys() - events.keys()),
         altered=altered,

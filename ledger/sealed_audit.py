@@ -9,14 +9,13 @@ what it holds ``extra`` and which rows it ``altered`` (event, seal id, subject, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger import db
-from ledger._companion_logs import Key, companion_logs
+from ledger._companion_logs import Key, LogAuditReport, companion_logs
 from ledger.indexer._projection import SEALED_EVENTS, _json_safe
 from ledger.rpc import RpcClient
 from ledger.sealed import sealed_abi, sealed_address
@@ -24,31 +23,8 @@ from ledger.sealed import sealed_abi, sealed_address
 _COMPARED = ("event", "seal_id", "subject", "actor", "args", "tx_hash")
 
 
-@dataclass(frozen=True)
-class SealedAuditReport:
-    from_block: int
-    to_block: int
-    chain_rows: int
-    index_rows: int
-    missing: list[Key] = field(default_factory=list)
-    extra: list[Key] = field(default_factory=list)
-    altered: dict[Key, list[str]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.extra or self.altered)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "from_block": self.from_block,
-            "to_block": self.to_block,
-            "chain_rows": self.chain_rows,
-            "index_rows": self.index_rows,
-            "missing": [list(k) for k in self.missing],
-            "extra": [list(k) for k in self.extra],
-            "altered": [{"at": list(k), "fields": v} for k, v in self.altered.items()],
-        }
+class SealedAuditReport(LogAuditReport):
+    """The sealed-access rows' drift (:class:`LogAuditReport`)."""
 
 
 def chain_rows(rpc: RpcClient, ledger: str, first: int, last: int) -> dict[Key, dict[str, Any]]:

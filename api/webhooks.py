@@ -54,6 +54,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from api import _claim_webhooks as claim_webhooks
 from api import db, egress
 from api.db import webhook_deliveries as deliveries
 from api.db import webhooks
@@ -62,7 +63,7 @@ from ledger.trace import TraceFilter, TraceRow
 
 log = logging.getLogger("api.webhooks")
 
-EVENT_KINDS = ("revoked", "paused", "expired", "resumed", "recall")
+EVENT_KINDS = ("revoked", "paused", "expired", "resumed", "recall", "claim")
 DEFAULT_KINDS = ("revoked", "paused", "expired")
 
 
@@ -141,7 +142,7 @@ def create(
         except sa.exc.SQLAlchemyError:
             now = last = None
     # Only what happens after registration is sent: key past every row the index holds now.
-    after = [now or 0, last or 0, 2**31 - 1, 2]
+    after = [now or 0, last or 0, 2**31 - 1, 2, *claim_webhooks.initial(last or 0)]
     row = {
         "id": str(uuid.uuid4()),
         "institution": institution.lower(),
@@ -203,39 +204,68 @@ def enqueue(engine: Engine) -> int:
             dict(r) for r in conn.execute(sa.select(webhooks).where(webhooks.c.active)).mappings()
         ]
     for hook in hooks:
-        flt = TraceFilter(kinds=frozenset(hook["kinds"]), institution=hook["institution"])
         k = [int(v) for v in hook["after_key"]]
-        with engine.connect() as conn:
-            try:
-                rows = trace.fetch(conn, flt, after=(k[0], k[1], k[2], k[3]), limit=500)
-            except trace.TraceError:
-                return added  # the index is not built yet
-        if not rows:
-            continue
-        now_s = int(time.time())
-        with engine.begin() as conn:
-            for row in rows:
-                payload = {
-                    "id": event_key(row),
-                    "type": f"grant.{row.kind}",
-                    "webhook_id": hook["id"],
-                    "data": row.to_json(),
-                }
-                added += _insert_once(
-                    conn,
-                    webhook_id=hook["id"],
-                    event_key=payload["id"],
-                    payload=payload,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=0.0,
-                    created_at=now_s,
-                )
-            conn.execute(
-                webhooks.update()
-                .where(webhooks.c.id == hook["id"])
-                .values(after_key=list(rows[-1].key))
+        kinds = frozenset(hook["kinds"]) - {"claim"}
+        if kinds:
+            flt = TraceFilter(kinds=kinds, institution=hook["institution"])
+            with engine.connect() as conn:
+                try:
+                    rows = trace.fetch(conn, flt, after=(k[0], k[1], k[2], k[3]), limit=500)
+                except trace.TraceError:
+                    return added  # the index is not built yet
+            if rows:
+                payloads = [_trace_payload(row, hook["id"]) for row in rows]
+                k = [*rows[-1].key, *k[4:]]
+                added += _enqueue(engine, hook["id"], payloads, k)
+        if "claim" in hook["kinds"]:
+            added += _enqueue_claims(engine, hook, k)
+    return added
+
+
+def _trace_payload(row: TraceRow, webhook_id: str) -> dict[str, Any]:
+    return {
+        "id": event_key(row),
+        "type": f"grant.{row.kind}",
+        "webhook_id": webhook_id,
+        "data": row.to_json(),
+    }
+
+
+def _enqueue_claims(engine: Engine, hook: dict[str, Any], k: list[int]) -> int:
+    after = claim_webhooks.position(k)
+    with engine.connect() as conn:
+        try:
+            rows = claim_webhooks.rows_after(conn, hook["institution"], after, 500)
+        except sa.exc.SQLAlchemyError:
+            return 0  # the index is not built yet
+    if not rows:
+        return 0
+    payloads = [claim_webhooks.payload(r, hook["id"]) for r in rows]
+    last = rows[-1]
+    return _enqueue(engine, hook["id"], payloads, [*k[:4], last["block_number"], last["log_index"]])
+
+
+def _enqueue(
+    engine: Engine, webhook_id: str, payloads: list[dict[str, Any]], after_key: list[int]
+) -> int:
+    """Pending deliveries for ``payloads``, and the webhook's position moved to ``after_key``."""
+    added = 0
+    now_s = int(time.time())
+    with engine.begin() as conn:
+        for payload in payloads:
+            added += _insert_once(
+                conn,
+                webhook_id=webhook_id,
+                event_key=payload["id"],
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=0.0,
+                created_at=now_s,
             )
+        conn.execute(
+            webhooks.update().where(webhooks.c.id == webhook_id).values(after_key=after_key)
+        )
     return added
 
 

@@ -9,75 +9,39 @@ what it holds ``extra`` and which rows it ``altered`` (event, seal id, subject, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger import db
-from ledger.indexer._abi import event_specs
+from ledger._companion_logs import Key, LogAuditReport, companion_logs
 from ledger.indexer._json import json_safe as _json_safe
 from ledger.indexer._sealed import SEALED_EVENTS
 from ledger.rpc import RpcClient
 from ledger.sealed import sealed_abi, sealed_address
 
-Key = tuple[int, int]
 _COMPARED = ("event", "seal_id", "subject", "actor", "args", "tx_hash")
 
 
-@dataclass(frozen=True)
-class SealedAuditReport:
-    from_block: int
-    to_block: int
-    chain_rows: int
-    index_rows: int
-    missing: list[Key] = field(default_factory=list)
-    extra: list[Key] = field(default_factory=list)
-    altered: dict[Key, list[str]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.extra or self.altered)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "from_block": self.from_block,
-            "to_block": self.to_block,
-            "chain_rows": self.chain_rows,
-            "index_rows": self.index_rows,
-            "missing": [list(k) for k in self.missing],
-            "extra": [list(k) for k in self.extra],
-            "altered": [{"at": list(k), "fields": v} for k, v in self.altered.items()],
-        }
+class SealedAuditReport(LogAuditReport):
+    """The sealed-access rows' drift (:class:`LogAuditReport`)."""
 
 
 def chain_rows(rpc: RpcClient, ledger: str, first: int, last: int) -> dict[Key, dict[str, Any]]:
     """The rows the indexer should hold for ``[first, last]``, from the companion's logs."""
-    specs = {t: s for t, s in event_specs(sealed_abi().abi).items() if s.name in SEALED_EVENTS}
-    flt = {
-        "address": sealed_address(ledger),
-        "fromBlock": hex(first),
-        "toBlock": hex(last),
-        "topics": [list(specs)],
-    }
-    out: dict[Key, dict[str, Any]] = {}
-    for lg in rpc.call("eth_getLogs", [flt]) or []:
-        if str(lg["address"]).lower() != sealed_address(ledger).lower():
-            continue  # a node that answers with other contracts' logs is ignored
-        spec = specs[str(lg["topics"][0]).lower()]
-        args = spec.decode(lg["topics"], lg["data"])
-        key = (int(lg["blockNumber"], 16), int(lg["logIndex"], 16))
-        out[key] = {
-            "event": spec.name,
-            "seal_id": int(args["sealId"]),
-            "subject": args["subject"],
-            "actor": args[SEALED_EVENTS[spec.name]],
-            "args": _json_safe(args),
-            "tx_hash": str(lg["transactionHash"]).lower(),
+    logs = companion_logs(rpc, sealed_address(ledger), sealed_abi().abi, SEALED_EVENTS, first, last)
+    return {
+        lg.key: {
+            "event": lg.name,
+            "seal_id": int(lg.args["sealId"]),
+            "subject": lg.args["subject"],
+            "actor": lg.args[SEALED_EVENTS[lg.name]],
+            "args": _json_safe(lg.args),
+            "tx_hash": lg.tx_hash,
         }
-    return out
+        for lg in logs
+    }
 
 
 def index_rows(engine: Engine, first: int, last: int) -> dict[Key, dict[str, Any]]:

@@ -18,6 +18,7 @@ from api import errors
 from api.flows.trace import TraceRowPublic
 from api.services import Services
 from ledger import audit, trace
+from ledger.claims_audit import ClaimsAuditReport, verify_claims_index
 from ledger.errors import LedgerError
 from ledger.rpc import RpcClient
 from ledger.sealed_audit import SealedAuditReport, verify_sealed_index
@@ -52,6 +53,12 @@ class AuditReportPublic(BaseModel):
         default=None,
         description="The index's sealed-access rows (whole range, any filter) against the "
         "companion's logs: ok, missing, extra, altered (ledger.sealed_audit)",
+    )
+    claims: dict[str, Any] | None = Field(
+        default=None,
+        description="The index's claim_events (missing, extra, altered) and the claims filed "
+        "in the range (claims.missing, .extra, .altered) against the claims companion's logs "
+        "(ledger.claims_audit)",
     )
 
 
@@ -110,19 +117,29 @@ async def verify(
             flt=flt,
         )
 
-    def run_sealed() -> SealedAuditReport:
+    def run_companions() -> tuple[SealedAuditReport, ClaimsAuditReport]:
+        ledger, engine = manifest.ledger_address, services.engine
         with RpcClient(services.settings.rpc_url) as rpc:
-            return verify_sealed_index(rpc, manifest.ledger_address, services.engine, first, last)
+            return (
+                verify_sealed_index(rpc, ledger, engine, first, last),
+                verify_claims_index(rpc, ledger, engine, first, last),
+            )
 
     try:
         report = await to_thread.run_sync(run)
-        sealed = await to_thread.run_sync(run_sealed)
+        sealed, claims = await to_thread.run_sync(run_companions)
     except trace.IndexNotReadyError as exc:
         raise errors.NotReadyError(str(exc)) from exc
     except LedgerError as exc:
         raise errors.ChainUnavailableError(f"audit could not read the chain: {exc}") from exc
     public = _public(report)
-    return public.model_copy(update={"ok": public.ok and sealed.ok, "sealed": sealed.to_json()})
+    return public.model_copy(
+        update={
+            "ok": public.ok and sealed.ok and claims.ok,
+            "sealed": sealed.to_json(),
+            "claims": claims.to_json(),
+        }
+    )
 
 
 def _indexed_to(engine: Engine) -> int | None:

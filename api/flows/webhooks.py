@@ -1,6 +1,7 @@
-"""Institutions' webhooks for revocation, pause and expiry of grants made to them: each
-institution sees and stops only its own (another's is reported absent); targets pass the
-egress policy (:mod:`api.egress`) when registered."""
+"""Institutions' webhooks for revocation, pause and expiry of grants made to them, and claim
+webhooks (kind ``claim``) of departments and subjects: each member sees and stops only its own
+(another's is reported absent); targets pass the egress policy (:mod:`api.egress`) when
+registered."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from api import errors, webhooks
 from api.auth import Member
 from api.services import Services
+from ledger.models import Role
 
-WebhookKind = Literal["revoked", "paused", "expired", "resumed", "recall"]
+WebhookKind = Literal["revoked", "paused", "expired", "resumed", "recall", "claim"]
 
 
 class WebhookCreate(BaseModel):
@@ -47,7 +49,20 @@ class DeliveryPublic(BaseModel):
     delivered_at: int | None
 
 
+def _may_register(member: Member, kinds: set[str]) -> None:
+    """An institution (consumer) registers any kind; a department (issuer) or a subject
+    registers only ``claim`` (claims filed to it / its claims answered)."""
+    if member.has(Role.CONSUMER):
+        return
+    if kinds == {"claim"} and (member.has(Role.ISSUER) or member.has(Role.SUBJECT)):
+        return
+    raise errors.RoleRequiredError(
+        f"{member.address} lacks the CONSUMER role (departments and subjects: kind claim only)"
+    )
+
+
 async def create(services: Services, member: Member, body: WebhookCreate) -> WebhookCreated:
+    _may_register(member, {str(k) for k in body.kinds})
     cfg = services.extras.get("webhooks")
     policy = (
         cfg if isinstance(cfg, webhooks.WebhookSettings) else webhooks.WebhookSettings()

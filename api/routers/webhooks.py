@@ -1,4 +1,5 @@
-"""Institutions' webhooks for revocation, pause and expiry of grants made to them."""
+"""Institutions' webhooks for revocation, pause and expiry of grants made to them; claim
+webhooks (kind ``claim``) for departments and subjects (:mod:`api._claim_webhooks`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import Path, status
 
 from api import errors
-from api.deps import Consumer, ServicesDep
+from api.deps import CurrentMember, ServicesDep
 from api.flows import webhooks as webhook_flows
 from api.flows.webhooks import DeliveryPublic, WebhookCreate, WebhookCreated, WebhookPublic
 from api.routers._resource import ResourceRouter
@@ -27,17 +28,18 @@ _CREATE_PROBLEMS = errors.problem_responses(
     "",
     response_model=WebhookCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Register a webhook for revoke / pause / expiry of grants made to me (institution)",
+    summary="Register a webhook for revoke / pause / expiry of grants made to me (institution), "
+    "or (kind `claim`) for claims filed to me (department) or answered to me (subject)",
     responses=_CREATE_PROBLEMS,
 )
 async def create_webhook(
-    body: WebhookCreate, member: Consumer, services: ServicesDep
+    body: WebhookCreate, member: CurrentMember, services: ServicesDep
 ) -> WebhookCreated:
     return await webhook_flows.create(services, member, body)
 
 
 @router.get("", response_model=list[WebhookPublic], summary="My webhooks", responses=_PROBLEMS)
-async def list_webhooks(member: Consumer, services: ServicesDep) -> list[WebhookPublic]:
+async def list_webhooks(member: CurrentMember, services: ServicesDep) -> list[WebhookPublic]:
     return await webhook_flows.list_webhooks(services, member)
 
 
@@ -48,7 +50,7 @@ async def list_webhooks(member: Consumer, services: ServicesDep) -> list[Webhook
     responses=_PROBLEMS,
 )
 async def delete_webhook(
-    webhook_id: WebhookId, member: Consumer, services: ServicesDep
+    webhook_id: WebhookId, member: CurrentMember, services: ServicesDep
 ) -> WebhookPublic:
     return await webhook_flows.delete(services, member, webhook_id)
 
@@ -60,6 +62,6 @@ async def delete_webhook(
     responses=_PROBLEMS,
 )
 async def deliveries(
-    webhook_id: WebhookId, member: Consumer, services: ServicesDep
+    webhook_id: WebhookId, member: CurrentMember, services: ServicesDep
 ) -> list[DeliveryPublic]:
     return await webhook_flows.deliveries(services, member, webhook_id)

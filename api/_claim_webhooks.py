@@ -1,0 +1,100 @@
+"""Claim webhooks (kind ``claim``): a department learns of each claim filed to it, a subject
+of each of its claims fulfilled or refused.
+
+Events come from the event index's ``claim_events`` (one row per log of the claims companion),
+so a notification is only ever sent for something the chain holds. A webhook's position in
+them is ``after_key[4:6]`` = ``(block, log index)`` (a webhook registered before claim
+webhooks existed starts after its registration block, ``after_key[1]``). Delivery, signing,
+retries and idempotency are :mod:`api.webhooks`' (event key ``claim:<block>:<log index>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger import db
+
+_EVENTS = db.claim_events
+_CLAIMS = db.claims
+#: Payload ``type`` per event.
+TYPES = {
+    "ClaimFiled": "claim.filed",
+    "ClaimFulfilled": "claim.fulfilled",
+    "ClaimRefused": "claim.refused",
+}
+_LOG_MAX = 2**31 - 1
+
+
+def position(after_key: list[int]) -> tuple[int, int]:
+    """The webhook's ``(block, log index)`` in the claim events."""
+    if len(after_key) >= 6:
+        return after_key[4], after_key[5]
+    return after_key[1], _LOG_MAX
+
+
+def initial(last_block: int) -> list[int]:
+    """What :func:`position` reads for a webhook registered at ``last_block``."""
+    return [last_block, _LOG_MAX]
+
+
+def rows_after(
+    conn: sa.Connection, member: str, after: tuple[int, int], limit: int
+) -> list[dict[str, Any]]:
+    """Claim events for ``member`` after ``after``, in chain order: filings to it as the
+    department, fulfilments and refusals of its claims as the subject."""
+    e, c = _EVENTS, _CLAIMS
+    block, log = after
+    mine = sa.or_(
+        sa.and_(e.c.event == "ClaimFiled", c.c.department == member),
+        sa.and_(e.c.event.in_(("ClaimFulfilled", "ClaimRefused")), c.c.subject == member),
+    )
+    later = sa.or_(
+        e.c.block_number > block, sa.and_(e.c.block_number == block, e.c.log_index > log)
+    )
+    rows = conn.execute(
+        sa.select(
+            e.c.event,
+            e.c.claim_id,
+            e.c.args,
+            e.c.block_number,
+            e.c.block_hash,
+            e.c.log_index,
+            e.c.tx_hash,
+            c.c.subject,
+            c.c.department,
+            c.c.schema_id,
+        )
+        .join(c, c.c.claim_id == e.c.claim_id)
+        .where(mine, later)
+        .order_by(e.c.block_number, e.c.log_index)
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def payload(row: dict[str, Any], webhook_id: str) -> dict[str, Any]:
+    """The delivery body of one claim event (what the chain's log says, and where)."""
+    args = dict(row["args"])
+    data = {
+        "event": row["event"],
+        "claim_id": row["claim_id"],
+        "subject": row["subject"],
+        "department": row["department"],
+        "schema_id": row["schema_id"],
+        "at": int(args["at"]),
+        "asset_id": args.get("assetId"),
+        "reason_code": args.get("reasonCode"),
+        "reason_hash": args.get("reasonHash"),
+        "block_number": row["block_number"],
+        "block_hash": row["block_hash"],
+        "log_index": row["log_index"],
+        "tx_hash": row["tx_hash"],
+    }
+    return {
+        "id": f"claim:{row['block_number']}:{row['log_index']}",
+        "type": TYPES[row["event"]],
+        "webhook_id": webhook_id,
+        "data": data,
+    }

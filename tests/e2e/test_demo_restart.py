@@ -116,7 +116,7 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     assert done["ok"] is True and done["run"] == 1 and done["completed"] == list(STEPS)
     assert done["members"] == first["members"] and done["assets"] == first["assets"]
     assert done["steps"][0]["step"].startswith("The big-data bureau")
-    assert len(done["steps"]) == 9  # every step narrated once across the three sessions
+    assert len(done["steps"]) == 14  # every step narrated once across the three sessions
     pulls = [(a["by"], a["grant"], a["use"], a["uses_on_chain"]) for a in done["accesses"]]
     assert pulls == [
         ("bank", "loan_identity", 1, 1),

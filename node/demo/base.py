@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from eth_utils.crypto import keccak
 
 from api.bank import pull_verified
 from api.client import (
@@ -26,7 +27,7 @@ from ledger.client import LedgerClient
 from ledger.eip712 import Domain, sign_access_request, sign_grant
 from ledger.errors import LedgerError
 from ledger.keybinding import KeyBindingError
-from ledger.models import AccessRequest, GrantTerms
+from ledger.models import AccessRequest, Asset, AssetStatus, GrantTerms
 from ledger.nonces import next_access_nonce
 from ledger.rpc import AsyncRpcClient, RpcClient
 from ledger.tx import AsyncTxManager, Sender
@@ -39,6 +40,7 @@ from node.demo.cast import (
     Record,
     b32_of,
     cast,
+    fields_hash,
     hex_of,
     mask_of,
     records,
@@ -56,7 +58,7 @@ from node.demo.runs import (
 from vault.errors import VaultError
 from vault.keys import PublicEncryptionKey
 from vault.packages import build_key_package
-from vault.sealing import SealedAsset, open_asset
+from vault.sealing import SealedAsset, open_asset, seal_asset
 
 # ---- the scenario -----------------------------------------------------------------------
 
@@ -193,10 +195,13 @@ class DemoBase:
             ledger_address=self.ledger_address,
         )
 
-    def own_tx(self, who: str, write: Write) -> str:
-        """The member's own signed ledger transaction, for the service to relay."""
+    def own_tx(self, who: str, write: Write | bytes, *, to: str | None = None) -> str:
+        """The member's own signed transaction to the ledger (or companion ``to``), for the
+        service to relay."""
         actor = self.cast[who]
-        call = {"from": actor.address, "to": self.ledger_address, "data": hex_of(write.data)}
+        data = write if isinstance(write, bytes) else write.data
+        to = to or self.ledger_address
+        call = {"from": actor.address, "to": to, "data": hex_of(data)}
         nonce = int(self.rpc.call("eth_getTransactionCount", [actor.address, "pending"]), 16)
         block = self.rpc.call("eth_getBlockByNumber", ["latest", False])
         tip = 10**9  # a fixed tip: bidding on eth_gasPrice (which includes tips) ratchets it up
@@ -205,7 +210,7 @@ class DemoBase:
         except LedgerError:
             gas = 1_000_000  # a revert: the service's pre-flight reports it by name
         tx = {
-            "to": self.ledger_address,
+            "to": to,
             "data": call["data"],
             "gas": gas,
             "type": 2,
@@ -259,8 +264,92 @@ class DemoBase:
         self.keep_plaintext(f"{who}-{asset_id}", opened)
         return opened
 
+    def register_schema(self, rec: Record) -> bytes:
+        """The department registers ``rec``'s schema (its own transaction); the schema id."""
+        schema_id = keccak(f"{rec.schema} {self.cast[rec.issuer].address}".encode())
+        write = self.calls.register_schema(schema_id, len(rec.names), fields_hash(rec.names))
+        with self.client(rec.issuer) as c:
+            c.post(
+                "/v1/schemas",
+                {
+                    "schema_id": hex_of(schema_id),
+                    "name": rec.schema,
+                    "fields": rec.names,
+                    "raw_transaction": self.own_tx(rec.issuer, write),
+                },
+            )
+        return schema_id
+
+    def anchor_record(
+        self, rec: Record, schema_id: bytes | None = None
+    ) -> tuple[bytes, bytes, SealedAsset, str]:
+        """The department issues ``rec`` sealed to the owner's key (as served, checked against
+        the chain), registering its schema first unless given; (asset id, schema id, sealed,
+        anchor tx)."""
+        owner = self.cast[rec.owner]
+        if schema_id is None:
+            schema_id = self.register_schema(rec)
+        with self.client(rec.issuer) as c:
+            owner_key = self._member_key(c, owner.address)
+            asset_id = keccak(secrets.token_bytes(32))
+            sealed = seal_asset(list(rec.fields), asset_id=asset_id, version=1, owner_key=owner_key)
+            anchor = self.calls.anchor_asset(
+                asset_id, owner.address, schema_id, sealed.root, sealed.ciphertext_digest
+            )
+            out = c.post(
+                "/v1/assets",
+                {
+                    "sealed": base64.b64encode(sealed.to_bytes()).decode(),
+                    "raw_transaction": self.own_tx(rec.issuer, anchor),
+                },
+            )
+        on_chain = self.chain.get_asset(asset_id)
+        if on_chain.root != sealed.root or on_chain.owner != owner.address:
+            raise DemoError(f"{rec.asset}: the chain's anchor differs from the sealed asset")
+        return asset_id, schema_id, sealed, str(out["anchor"]["tx_hash"])
+
+    def publish_version(
+        self, dept: str, old_id: bytes, fields: list[tuple[str, bytes]]
+    ) -> tuple[bytes, Asset, Asset]:
+        """The department supersedes ``old_id`` with the next version carrying ``fields``,
+        sealed to the owner's key; (new id, old, new) as the chain holds them, checked."""
+        previous = self.chain.get_asset(old_id)
+        new_id = keccak(secrets.token_bytes(32))
+        with self.client(dept) as c:
+            owner_key = self._member_key(c, previous.owner)
+            sealed = seal_asset(
+                fields, asset_id=new_id, version=previous.version + 1, owner_key=owner_key
+            )
+            write = self.calls.supersede_asset(
+                old_id, new_id, sealed.root, sealed.ciphertext_digest
+            )
+            c.post(
+                f"/v1/assets/{hex_of(old_id)}/versions",
+                {
+                    "sealed": base64.b64encode(sealed.to_bytes()).decode(),
+                    "raw_transaction": self.own_tx(dept, write),
+                },
+            )
+        old, new = self.chain.get_asset(old_id), self.chain.get_asset(new_id)
+        if (
+            old.status != AssetStatus.SUPERSEDED
+            or new.version != previous.version + 1
+            or new.previous != old_id
+            or new.root != sealed.root
+        ):
+            raise DemoError(f"the chain does not show {hex_of(old_id)} superseded by {new.version}")
+        return new_id, old, new
+
     def grant(
-        self, key: str, asset: str, grantee: str, names: list[str], purpose: int, max_uses: int
+        self,
+        key: str,
+        asset: str,
+        grantee: str,
+        names: list[str],
+        purpose: int,
+        max_uses: int,
+        *,
+        retention: int = 0,
     ) -> str:
         item = self.issued[asset]
         citizen = self.cast["citizen"]
@@ -274,6 +363,7 @@ class DemoBase:
             0,
             now + SEVEN_DAYS,
             max_uses,
+            retention,
         )
         nonce = secrets.randbits(64)
         signed = sign_grant(citizen.key, self.domain, terms, nonce, now + 3600)
@@ -294,6 +384,7 @@ class DemoBase:
                         "not_before": 0,
                         "expiry": terms.expiry,
                         "max_uses": max_uses,
+                        "retention": retention,
                     },
                     "grantor": citizen.address,
                     "nonce": str(nonce),
@@ -314,6 +405,7 @@ class DemoBase:
             "purpose": purpose,
             "expiry": terms.expiry,
             "max_uses": max_uses,
+            "retention": retention,
             "tx_hash": receipt.get("tx_hash"),
             "terms_text": receipt.get("terms_text"),
         }

@@ -185,3 +185,33 @@ def hex_of(value: bytes) -> str:
 
 def b32_of(value: str) -> bytes:
     return bytes.fromhex(value.removeprefix("0x"))
+
+
+#: What the citizen claims from the Public Security Bureau (issued on her claim, not before).
+def claimed_record(run: int) -> Record:
+    return Record(
+        "certificate",
+        "no-criminal-record certificate",
+        "police",
+        "citizen",
+        (
+            ("name", f"Li Na #{run}".encode()),
+            ("id_number", b"330106199203154527"),
+            ("finding", b"no criminal record"),
+            ("valid_until", b"2026-06-30"),
+        ),
+    )
+
+
+#: The case number she quotes in her claim (only its hash goes on chain).
+CLAIM_REFERENCE = "HZ-PSB-2026-0173"
+#: The housing-fund correction the bank is told of (it pulled the old contribution).
+CORRECTED_CONTRIBUTION = b"3800"
+#: The mortgage valuation grant: one use, the bank may keep what it pulled 30 days.
+VALUATION_FIELDS = ["property_address", "area_m2"]
+RETENTION_SECONDS = 30 * 86_400
+#: A sealed access the tax bureau records (disclosed to the police); short, so the demo
+#: sees it fall due and the regulator list it as overdue.
+SEAL_SECONDS = 3
+SEAL_FIELDS = ["annual_income", "tax_paid"]
+SEAL_BASIS = "Criminal Procedure Law art. 54; case HZ-PSB-2026-0173"

@@ -111,7 +111,19 @@ def next_run(data_dir: Path) -> tuple[int, Path]:
 
 
 #: The story's steps in order (``Demo`` methods); a run's state names those completed.
-STEPS = ("admit", "issue", "loan", "notary", "correct", "regulator")
+STEPS = (
+    "admit",
+    "issue",
+    "loan",
+    "notary",
+    "correct",
+    "sealed",
+    "claim",
+    "recall",
+    "retention",
+    "regulator",
+    "oversight",
+)
 STATE_FILE = "state.json"
 #: Runs made before wallet homes kept every key in this one file (read to resume them).
 MEMBERS_FILE = "members.json"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from ledger.models import AssetStatus, GrantStatus, MemberKind, Role
 from ledger.rpc import AsyncRpcClient
 from ledger.trace import TraceFilter
 from ledger.tx import AsyncTxManager
-from node.demo.base import DemoBase, Issued
+from node.demo.base import Issued
 from node.demo.cast import (
     CORRECTED_INCOME,
     LOAN_FIELDS,
@@ -38,10 +36,10 @@ from node.demo.cast import (
     DemoError,
     b32_of,
     cast,
-    fields_hash,
     hex_of,
     records,
 )
+from node.demo.lifecycle import LifecycleSteps
 from node.demo.runs import (
     STEPS,
     Narrator,
@@ -54,10 +52,9 @@ from node.demo.runs import (
     save_members,
 )
 from vault.errors import VaultError
-from vault.sealing import seal_asset
 
 
-class Demo(DemoBase):
+class Demo(LifecycleSteps):
     """The steps of the story (:data:`STEPS`), each a method."""
 
     def _name_institutions(self, admitted: list[Actor]) -> None:
@@ -164,39 +161,7 @@ class Demo(DemoBase):
             if rec.asset in self.issued:  # issued before an interruption (resumed run)
                 continue
             dept, owner = self.cast[rec.issuer], self.cast[rec.owner]
-            schema_id = keccak(f"{rec.schema} {dept.address}".encode())
-            with self.client(rec.issuer) as c:
-                write = self.calls.register_schema(
-                    schema_id, len(rec.names), fields_hash(rec.names)
-                )
-                c.post(
-                    "/v1/schemas",
-                    {
-                        "schema_id": hex_of(schema_id),
-                        "name": rec.schema,
-                        "fields": rec.names,
-                        "raw_transaction": self.own_tx(rec.issuer, write),
-                    },
-                )
-                # The department encrypts to the owner's key as served, checked against the chain.
-                owner_key = self._member_key(c, owner.address)
-                asset_id = keccak(secrets.token_bytes(32))
-                sealed = seal_asset(
-                    list(rec.fields), asset_id=asset_id, version=1, owner_key=owner_key
-                )
-                anchor = self.calls.anchor_asset(
-                    asset_id, owner.address, schema_id, sealed.root, sealed.ciphertext_digest
-                )
-                out = c.post(
-                    "/v1/assets",
-                    {
-                        "sealed": base64.b64encode(sealed.to_bytes()).decode(),
-                        "raw_transaction": self.own_tx(rec.issuer, anchor),
-                    },
-                )
-            on_chain = self.chain.get_asset(asset_id)
-            if on_chain.root != sealed.root or on_chain.owner != owner.address:
-                raise DemoError(f"{rec.asset}: the chain's anchor differs from the sealed asset")
+            asset_id, schema_id, sealed, anchor_tx = self.anchor_record(rec)
             self.issued[rec.asset] = Issued(rec, sealed, rec.names)
             self.report["assets"][rec.asset] = {
                 "asset_id": hex_of(asset_id),
@@ -206,7 +171,7 @@ class Demo(DemoBase):
                 "version": 1,
                 "root": hex_of(sealed.root),
                 "fields": rec.names,
-                "anchor_tx": out["anchor"]["tx_hash"],
+                "anchor_tx": anchor_tx,
             }
             self.save()  # each anchored record is recorded at once (resume skips it)
             self.n.say(
@@ -340,27 +305,7 @@ class Demo(DemoBase):
         fixed = [
             (n, CORRECTED_INCOME if n == "annual_income" else v) for n, v in item.record.fields
         ]
-        new_id = keccak(secrets.token_bytes(32))
-        with self.client("tax") as c:
-            owner_key = self._member_key(c, citizen.address)
-            v2 = seal_asset(fixed, asset_id=new_id, version=2, owner_key=owner_key)
-            write = self.calls.supersede_asset(
-                item.sealed.asset_id, new_id, v2.root, v2.ciphertext_digest
-            )
-            c.post(
-                f"/v1/assets/{item.asset_id}/versions",
-                {
-                    "sealed": base64.b64encode(v2.to_bytes()).decode(),
-                    "raw_transaction": self.own_tx("tax", write),
-                },
-            )
-        old, new = self.chain.get_asset(item.sealed.asset_id), self.chain.get_asset(new_id)
-        if (
-            old.status != AssetStatus.SUPERSEDED
-            or new.version != 2
-            or new.previous != item.sealed.asset_id
-        ):
-            raise DemoError("the chain does not show the tax record superseded by version 2")
+        new_id, old, new = self.publish_version("tax", item.sealed.asset_id, fixed)
         opened = self._open_own("citizen", hex_of(new_id))
         if opened["annual_income"] != CORRECTED_INCOME:
             raise DemoError("version 2 does not carry the corrected income")

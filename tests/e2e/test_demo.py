@@ -23,9 +23,11 @@ from _e2e_node import Node
 from eth_account import Account
 from typer.testing import CliRunner, Result
 
+from ledger import claims as cl
+from ledger import sealed as sl
 from ledger.abi import ledger_abi
 from ledger.client import LedgerClient
-from ledger.models import AssetStatus, GrantStatus, MemberKind, MemberStatus, Role
+from ledger.models import AckKind, AssetStatus, GrantStatus, MemberKind, MemberStatus, Role
 from ledger.rpc import RpcClient
 from node.demo import (
     DEMO_PASSPHRASE,
@@ -84,7 +86,7 @@ def _hex(value: bytes) -> str:
 def test_demo_plays_every_step_and_every_refusal(report: dict[str, Any]) -> None:
     assert report["ok"] is True and report["run"] == 1
     titles = [s["step"] for s in report["steps"]]
-    assert len(titles) == 9
+    assert len(titles) == 14
     assert titles[0].startswith("The big-data bureau") and titles[-1].startswith("The regulator")
     members = report["members"]
     assert Counter(m["kind"] for m in members.values()) == {
@@ -117,6 +119,7 @@ def test_demo_plays_every_step_and_every_refusal(report: dict[str, Any]) -> None
         ("bank", "loan_identity", 1, 1),
         ("bank", "loan_housing_fund", 1, 1),
         ("notary", "notary", 1, 1),
+        ("bank", "valuation", 1, 1),
     ]
     assert report["accesses"][0]["fields"] == ["id_number", "name"]
     # refusals, with their problem types and the chain's reason codes
@@ -139,9 +142,9 @@ def test_demo_plays_every_step_and_every_refusal(report: dict[str, Any]) -> None
     assert fix["annual_income"] == "213000"
     # the regulator's trace and exports
     trace = report["trace"]
-    assert trace["citizen_accesses"] == trace["chain_citizen_accesses"] == 3
-    assert trace["bank_accesses"] == 2
-    assert trace["citizen_consents"] == {"granted": 3, "revoked": 2}
+    assert trace["citizen_accesses"] == trace["chain_citizen_accesses"] == 4
+    assert trace["bank_accesses"] == 3
+    assert trace["citizen_consents"] == {"granted": 4, "revoked": 2}
     assert sorted(trace["access_tx_hashes"]) == sorted({a["tx_hash"] for a in report["accesses"]})
 
 
@@ -163,11 +166,12 @@ def test_chain_agrees_with_the_demo(node: Node, report: dict[str, Any]) -> None:
     accessed = Counter(
         grants.get(_hex(e.args["grantId"]), "other") for e in by_name.get("Accessed", [])
     )
-    assert accessed == {"loan_identity": 1, "loan_housing_fund": 1, "notary": 1}
+    assert accessed == {"loan_identity": 1, "loan_housing_fund": 1, "notary": 1, "valuation": 1}
     assert not [e for e in by_name.get("AccessRefused", []) if _hex(e.args["grantId"]) in grants]
     tax = report["assets"]["tax"]["asset_id"]
     assert [_hex(e.args["assetId"]) for e in by_name["AssetDisputed"]] == [tax]
-    assert [_hex(e.args["oldAssetId"]) for e in by_name["AssetSuperseded"]] == [tax]
+    housing = report["assets"]["housing_fund"]["asset_id"]
+    assert [_hex(e.args["oldAssetId"]) for e in by_name["AssetSuperseded"]] == [tax, housing]
 
     with LedgerClient(node.info["rpc_url"], node.manifest.ledger_address) as chain:
         for key, g in report["grants"].items():
@@ -189,14 +193,84 @@ def test_chain_agrees_with_the_demo(node: Node, report: dict[str, Any]) -> None:
             assert _hex(chain.get_asset(bytes.fromhex(a["asset_id"][2:])).root) == a["root"]
 
 
+def test_the_later_life_of_the_data_is_on_chain(node: Node, report: dict[str, Any]) -> None:
+    """Claim, recall, deletion and sealed access: what the demo reports, read back from the
+    chain (contract reads, eth_getLogs, the relaying transaction), not from its word."""
+    members, grants = report["members"], report["grants"]
+    citizen, bank = members["citizen"]["address"], members["bank"]["address"]
+    ledger = node.manifest.ledger_address
+    events = chain_events(node, 0)
+    with RpcClient(node.info["rpc_url"]) as rpc:
+        # 1. the claim: filed by her signature, sent by the service, fulfilled with her record
+        claim = report["claim"]
+        on_chain = cl.read_claim(rpc, ledger, bytes.fromhex(claim["claim_id"][2:]))
+        assert on_chain.status == cl.ClaimStatus.FULFILLED and on_chain.subject == citizen
+        assert on_chain.department == members["police"]["address"]
+        assert on_chain.asset_id == bytes.fromhex(claim["asset_id"][2:])
+        sent = rpc.call("eth_getTransactionByHash", [claim["filed_tx"]])
+        assert sent["from"].lower() != citizen.lower()
+        assert sent["to"].lower() == cl.claims_address(ledger).lower()
+        # 4. the sealed access: on her record, by the tax bureau, past its date, not revealed
+        seal = report["sealed"]
+        (record,) = sl.read_seals(rpc, ledger, [seal["seal_id"]])
+        head = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    assert record.subject == citizen and record.department == members["tax"]["address"]
+    assert "0x" + record.asset_id.hex() == report["correction"]["new_asset_id"]
+    assert record.status == sl.SealStatus.SEALED and record.overdue(head)
+    assert seal["in_her_list"] is True
+    assert seal["seal_id"] in report["oversight"]["overdue_seals"]
+    with LedgerClient(node.info["rpc_url"], ledger) as chain:
+        certificate = chain.get_asset(bytes.fromhex(claim["asset_id"][2:]))
+        assert certificate.owner == citizen and certificate.issuer == on_chain.department
+        # 2. the recall: the housing-fund version the bank pulled is superseded, acknowledged
+        recalled = chain.get_grant(bytes.fromhex(grants["loan_housing_fund"]["grant_id"][2:]))
+        old = chain.get_asset(bytes.fromhex(report["assets"]["housing_fund"]["asset_id"][2:]))
+        assert old.status == AssetStatus.SUPERSEDED
+        assert _hex(old.next) == report["recall"]["new_asset_id"]
+        assert recalled.acknowledged(AckKind.RECALL) and recalled.uses == 1
+        assert not chain.get_grant(
+            bytes.fromhex(grants["loan_identity"]["grant_id"][2:])
+        ).acknowledged(AckKind.RECALL)
+        # 3. the retention grant: used up, 30 days' retention, deletion acknowledged
+        valuation = chain.get_grant(bytes.fromhex(grants["valuation"]["grant_id"][2:]))
+        assert valuation.retention == 30 * 86_400 and valuation.uses == valuation.max_uses == 1
+        assert valuation.grantee == bank and valuation.acknowledged(AckKind.DELETION)
+        assert not valuation.acknowledged(AckKind.RECALL)
+    acks = Counter(
+        (e.name, _hex(e.args["grantId"]))
+        for e in events
+        if e.name in ("RecallAcknowledged", "DeletionAcknowledged")
+    )
+    assert acks == {
+        ("RecallAcknowledged", grants["loan_housing_fund"]["grant_id"]): 1,
+        ("DeletionAcknowledged", grants["valuation"]["grant_id"]): 1,
+    }
+    # her history, as the service's index answered it: told, then acknowledged
+    assert report["recall"]["history"] == [
+        "access",
+        "granted",
+        "recall",
+        "recall_acknowledged",
+        "revoked",
+    ]
+    assert report["retention"]["history"] == ["access", "deletion_acknowledged", "granted"]
+    assert report["retention"]["deleted_files"] == [f"{grants['valuation']['grant_id']}-use1.json"]
+    saved = Path(report["export_dir"]) / "bank-saved"
+    assert saved.is_dir() and not list(saved.iterdir())
+    # the revoked loan grants (no retention) are deletions the bank still owes, overdue
+    assert report["oversight"]["bank_deletions_overdue"] == sorted(
+        grants[k]["grant_id"] for k in ("loan_identity", "loan_housing_fund")
+    )
+
+
 def test_exports_are_written(report: dict[str, Any]) -> None:
     trace = report["trace"]
     rows = list(csv.DictReader(io.StringIO(Path(trace["csv_export"]).read_text())))
-    assert len(rows) == trace["csv_rows"] == 3
+    assert len(rows) == trace["csv_rows"] == 4
     assert {r["tx_hash"] for r in rows} == set(trace["access_tx_hashes"])
     assert {r["subject"].lower() for r in rows} == {report["members"]["citizen"]["address"].lower()}
     exported = json.loads(Path(trace["json_export"]).read_text())
-    assert len(exported) == trace["json_rows"] == 2
+    assert len(exported) == trace["json_rows"] == 3
     assert {r["institution"].lower() for r in exported} == {
         report["members"]["bank"]["address"].lower()
     }
@@ -253,7 +327,7 @@ def test_demo_runs_again_on_the_same_node(node: Node, report: dict[str, Any]) ->
         m["address"] for m in report["members"].values()
     )
     # the new run's trace counts only its own actors' accesses
-    assert again["trace"]["citizen_accesses"] == 3 and again["trace"]["bank_accesses"] == 2
+    assert again["trace"]["citizen_accesses"] == 4 and again["trace"]["bank_accesses"] == 3
     assert Path(again["export_dir"]).name == "run-2"
 
 

@@ -116,15 +116,18 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     assert done["ok"] is True and done["run"] == 1 and done["completed"] == list(STEPS)
     assert done["members"] == first["members"] and done["assets"] == first["assets"]
     assert done["steps"][0]["step"].startswith("The big-data bureau")
-    assert len(done["steps"]) == 9  # every step narrated once across the three sessions
+    assert len(done["steps"]) == 14  # every step narrated once across the three sessions
     pulls = [(a["by"], a["grant"], a["use"], a["uses_on_chain"]) for a in done["accesses"]]
     assert pulls == [
         ("bank", "loan_identity", 1, 1),
         ("bank", "loan_housing_fund", 1, 1),
         ("notary", "notary", 1, 1),
+        ("bank", "valuation", 1, 1),
     ]
     assert done["correction"]["new_version"] == 2
-    assert done["trace"]["citizen_accesses"] == done["trace"]["chain_citizen_accesses"] == 3
+    assert done["trace"]["citizen_accesses"] == done["trace"]["chain_citizen_accesses"] == 4
+    assert done["claim"]["status"] == "fulfilled"
+    assert done["sealed"]["seal_id"] in done["oversight"]["overdue_seals"]
     # a finished run is not resumed again, and an unknown run is one clear line
     again = node.cli("demo", "--resume")
     assert again.returncode != 0 and "no unfinished demo run" in again.stderr
@@ -135,15 +138,17 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     events = _events(node)
     names = Counter(e.name for e in events)
     anchored = [_hex(e.args["assetId"]) for e in events if e.name == "AssetAnchored"]
-    assert len(anchored) == len(set(anchored)) == 5
-    assert {a["asset_id"] for a in done["assets"].values()} == set(anchored)
+    assert len(anchored) == len(set(anchored)) == 6  # five records and the claimed certificate
+    claimed = done["claim"]["asset_id"]
+    assert {a["asset_id"] for a in done["assets"].values()} | {claimed} == set(anchored)
     superseded = [e for e in events if e.name == "AssetSuperseded"]
-    assert len(superseded) == 1
+    assert len(superseded) == 2
+    assert names["RecallAcknowledged"] == names["DeletionAcknowledged"] == 1
     granted = [_hex(e.args["grantId"]) for e in events if e.name == "ConsentGranted"]
     revoked = {_hex(e.args["grantId"]) for e in events if e.name == "ConsentRevoked"}
-    assert len(granted) == len(set(granted)) == 3
+    assert len(granted) == len(set(granted)) == 4
     assert {g["grant_id"] for g in done["grants"].values()} == set(granted)
-    assert names["Accessed"] == 3 and len(revoked) == 2
+    assert names["Accessed"] == 4 and len(revoked) == 2
     admitted = [str(e.args["account"]).lower() for e in events if e.name == "MemberAdmitted"]
     assert len(admitted) == len(set(admitted))
     assert {m["address"].lower() for m in done["members"].values()} <= set(admitted)
@@ -152,7 +157,8 @@ def test_demo_resumes_after_sigterm_and_sigkill(node: Node) -> None:
     assert sorted(_column(node, "api_grants", "grant_id")) == sorted(granted)
     assert sorted(_column(node, "api_key_packages", "grant_id")) == sorted(set(granted) - revoked)
     api_assets = _column(node, "api_assets", "asset_id")
-    assert len(api_assets) == len(set(api_assets)) == 6  # five records and version 2
+    # five records, two versions 2 and the claimed certificate
+    assert len(api_assets) == len(set(api_assets)) == 8
     assert set(anchored) < set(api_assets)
     # the index
     assert sorted(_column(node, "grants", "grant_id")) == sorted(granted)

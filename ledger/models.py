@@ -170,6 +170,10 @@ class Asset:
         return self.status != AssetStatus.NONE
 
 
+#: ``setApprovalThreshold``'s purpose key for an enterprise's default threshold (IMembership).
+ANY_PURPOSE = 0xFFFFFFFF
+
+
 @dataclass(frozen=True)
 class GrantTerms:
     asset_id: bytes

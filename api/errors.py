@@ -186,6 +186,30 @@ class ForbiddenError(ApiError):
     slug, status, title = "forbidden", 403, "The signer may not see or change this resource"
 
 
+class NotAgentError(ApiError):
+    slug, status, title = "not_agent", 403, "Only a live agent of the enterprise may do this"
+
+
+class ProposalNotFoundError(ApiError):
+    slug, status, title = "proposal_not_found", 404, "No such grant proposal"
+
+
+class ProposalClosedError(ApiError):
+    slug, status, title = "proposal_closed", 409, "The proposal was granted or its deadline passed"
+
+
+class ApprovalSignatureInvalidError(ApiError):
+    slug, status, title = (
+        "approval_signature_invalid",
+        422,
+        "Not the caller's approval of these terms",
+    )
+
+
+class ApprovalExistsError(ApiError):
+    slug, status, title = "approval_exists", 409, "This agent has approved this proposal already"
+
+
 # ---- consent refusals (the chain's check reason codes) -------------------------------------
 
 

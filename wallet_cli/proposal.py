@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ledger import eip712
+from ledger._pin import ServiceContradictedError
 from ledger.approvals import ApprovalVerdict, judge_approvals
 from ledger.models import GrantTerms
 from wallet_cli._context import JsonOpt, State, command, state
@@ -181,7 +182,14 @@ def approve(
         after: dict[str, Any] = c.post(
             f"/v1/proposals/{proposal}/approvals", {"signature": signature}
         )
-        row = _row(after, _judge(st, c, after))
+        judged = _judge(st, c, after)
+        row = _row(after, judged)
+    mine = p.address.lower() in {a.lower() for a in judged.counted}
+    if after["status"] == "pending" and not mine:
+        # The service took the approval and does not show it counting: it dropped or altered it.
+        raise ServiceContradictedError(
+            f"the service accepted your approval of {proposal} but does not list it"
+        )
     if after["status"] == "granted":
         _confirm_granted(st, after)
     st.emit(row, lambda _con: _show(st, row))

@@ -5,131 +5,42 @@ that attributes an approval to the wrong officer is caught."""
 
 from __future__ import annotations
 
-import base64
-import os
-import secrets
-import time
-from dataclasses import dataclass
-from typing import Any
-
 import sqlalchemy as sa
-from _api_world import ENTERPRISE, INDIVIDUAL, SUBJECT, Actor
-from _stack import FIELDS, Stack
+from _firms import make_firm, profile, propose
+from _stack import Stack
 
-from api.client import DataSafeClient
 from api.db import grant_approvals, make_engine
-from ledger import eip712
-from ledger.calls import grant_id_of
-from ledger.models import GrantTerms
-from vault.keys import PublicEncryptionKey
-from vault.packages import build_key_package
-from vault.sealing import SealedAsset
-
-
-@dataclass
-class Firm:
-    actor: Actor
-    officers: list[Actor]
-    asset_id: str
-    sealed: SealedAsset
-
-
-def _firm(stack: Stack) -> Firm:
-    world, w = stack.world, stack.citizen
-    tag = secrets.token_hex(4)
-    firm = Actor(f"firm {tag}", "0x" + os.urandom(32).hex())
-    world.admit(firm, SUBJECT, ENTERPRISE)
-    with DataSafeClient(stack.server.url, firm.key) as c:
-        c.put("/v1/members/me/key", world.key_body(firm))
-    w.ok("account", "import", f"firm-{tag}", "--kind", "enterprise", DATASAFE_IMPORT_KEY=firm.key)
-    officers = []
-    for i in range(3):
-        officer = Actor(f"officer {tag} {i}", "0x" + os.urandom(32).hex())
-        world.admit(officer, SUBJECT, INDIVIDUAL, bind_key=False)
-        w.ok("account", "import", f"o{i}-{tag}", "--kind", "individual",
-             DATASAFE_IMPORT_KEY=officer.key)  # fmt: skip
-        w.ok("-p", f"firm-{tag}", "agent", "add", officer.address, "--days", "30")
-        officers.append(officer)
-    policy = w.json("-p", f"firm-{tag}", "agent", "policy", "2")
-    assert policy["threshold"] == 2
-    assert world.ledger.functions.approvalPolicy(firm.address, 1).call()[0] == 2
-    asset_id, sealed = stack.issue_sealed(f"firm {tag}", owner=firm)
-    return Firm(firm, officers, asset_id, sealed)
-
-
-def _profile(firm: Firm, i: int) -> str:
-    return f"o{i}-{firm.actor.name.split()[1]}"
-
-
-def _propose(stack: Stack, firm: Firm, officer: Actor) -> str:
-    """An officer's proposal, made with the service's API (its own approval included)."""
-    world = stack.world
-    nonce = secrets.randbits(64)
-    gid = "0x" + grant_id_of(firm.actor.address, nonce).hex()
-    terms = GrantTerms(
-        bytes.fromhex(firm.asset_id[2:]), world.bank.address, 1, 0b1000, 0, world.now() + 86_400, 0
-    )
-    deadline = int(time.time()) + 3600
-    with DataSafeClient(stack.server.url, officer.key) as c:
-        bank = c.get(f"/v1/members/{world.bank.address}")
-        package = build_key_package(
-            firm.sealed,
-            world.enc_key(firm.actor),
-            grant_id=bytes.fromhex(gid[2:]),
-            fields=[FIELDS[3]],
-            grantee_key=PublicEncryptionKey.from_bytes(base64.b64decode(bank["encryption_key"])),
-        )
-        epoch = world.ledger.functions.approvalPolicy(firm.actor.address, 1).call()[1]
-        digest = eip712.approval_digest(
-            world.domain, firm.actor.address, epoch, terms, nonce, deadline
-        )
-        body: dict[str, Any] = {
-            "terms": {
-                "asset_id": firm.asset_id,
-                "grantee": world.bank.address,
-                "purpose": 1,
-                "fields_mask": 0b1000,
-                "not_before": 0,
-                "expiry": terms.expiry,
-                "max_uses": 0,
-            },
-            "nonce": str(nonce),
-            "deadline": deadline,
-            "approval": "0x" + eip712.sign_digest(officer.key_bytes, digest).hex(),
-            "key_package": base64.b64encode(package.to_bytes()).decode(),
-        }
-        return str(c.post("/v1/proposals", body)["proposal_id"])
 
 
 def test_two_of_three_approve_in_the_wallet(any_db_stack: Stack) -> None:
     stack, w = any_db_stack, any_db_stack.citizen
-    firm = _firm(stack)
+    firm = make_firm(stack)
     first, second, _ = firm.officers
-    pid = _propose(stack, firm, first)
+    pid = propose(stack, firm, first)
 
-    shown = w.json("-p", _profile(firm, 1), "proposal", "show", pid)
+    shown = w.json("-p", profile(firm, 1), "proposal", "show", pid)
     assert shown["approved_by"] == [first.address] and shown["needed"] == 2
     assert shown["proposer"].lower() == first.address.lower() and shown["status"] == "pending"
-    listed = w.json("-p", _profile(firm, 2), "proposal", "list", "--for", firm.actor.address)
+    listed = w.json("-p", profile(firm, 2), "proposal", "list", "--for", firm.actor.address)
     assert [p["proposal_id"] for p in listed] == [pid]
 
     # the usual confirmation: declining signs and sends nothing
-    r = w.run("-p", _profile(firm, 1), "proposal", "approve", pid, input="n\n")
+    r = w.run("-p", profile(firm, 1), "proposal", "approve", pid, input="n\n")
     assert r.exit_code == 2 and "cancelled" in r.stderr
-    human = w.ok("-p", _profile(firm, 1), "proposal", "approve", pid, input="y\n").stdout
+    human = w.ok("-p", profile(firm, 1), "proposal", "approve", pid, input="y\n").stdout
     assert "2 of 2 (checked on the chain)" in human and "granted" in human
     assert stack.world.ledger.functions.getGrant(bytes.fromhex(pid[2:])).call()[8] == 1
-    after = w.json("-p", _profile(firm, 0), "proposal", "show", pid)
+    after = w.json("-p", profile(firm, 0), "proposal", "show", pid)
     assert sorted(after["approved_by"]) == sorted([first.address, second.address])
 
 
 def test_a_removed_officers_approval_no_longer_counts(any_db_stack: Stack) -> None:
     stack, w = any_db_stack, any_db_stack.citizen
-    firm = _firm(stack)
+    firm = make_firm(stack)
     first = firm.officers[0]
-    pid = _propose(stack, firm, first)
+    pid = propose(stack, firm, first)
     w.ok("-p", f"firm-{firm.actor.name.split()[1]}", "agent", "remove", first.address)
-    shown = w.json("-p", _profile(firm, 1), "proposal", "show", pid)
+    shown = w.json("-p", profile(firm, 1), "proposal", "show", pid)
     assert shown["approved_by"] == []
     assert [s["agent"] for s in shown["not_counting"]] == [first.address]
     assert "earlier epoch" in shown["not_counting"][0]["why"]
@@ -137,9 +48,9 @@ def test_a_removed_officers_approval_no_longer_counts(any_db_stack: Stack) -> No
 
 def test_a_service_lying_about_approvals_is_caught(any_db_stack: Stack) -> None:
     stack, w = any_db_stack, any_db_stack.citizen
-    firm = _firm(stack)
+    firm = make_firm(stack)
     first, second, third = firm.officers
-    pid = _propose(stack, firm, first)
+    pid = propose(stack, firm, first)
     # The operator edits its table: the first officer's signature now reads as the second's.
     engine = make_engine(stack.server.settings.database_url)
     try:
@@ -151,9 +62,9 @@ def test_a_service_lying_about_approvals_is_caught(any_db_stack: Stack) -> None:
             )
     finally:
         engine.dispose()
-    line = w.fails(6, "-p", _profile(firm, 2), "proposal", "show", pid)
+    line = w.fails(6, "-p", profile(firm, 2), "proposal", "show", pid)
     assert second.address in line
     # and approving on top of the lie is refused before anything is signed
-    w.fails(6, "-p", _profile(firm, 2), "proposal", "approve", pid, "--yes")
+    w.fails(6, "-p", profile(firm, 2), "proposal", "approve", pid, "--yes")
     assert stack.world.ledger.functions.getGrant(bytes.fromhex(pid[2:])).call()[8] == 0
     assert third.address  # the third officer signed nothing

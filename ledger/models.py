@@ -199,6 +199,19 @@ class GrantTerms:
     def from_tuple(cls, t: tuple[Any, ...]) -> GrantTerms:
         return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6])
 
+    @classmethod
+    def from_json(cls, t: dict[str, Any]) -> GrantTerms:
+        """From the service's JSON terms (``asset_id`` as 0x-hex, snake_case names)."""
+        return cls(
+            bytes.fromhex(str(t["asset_id"])[2:]),
+            t["grantee"],
+            t["purpose"],
+            t["fields_mask"],
+            t["not_before"],
+            t["expiry"],
+            t["max_uses"],
+        )
+
 
 @dataclass(frozen=True)
 class Grant:

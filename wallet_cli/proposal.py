@@ -27,16 +27,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def _terms(p: dict[str, Any]) -> GrantTerms:
-    t = p["terms"]
-    return GrantTerms(
-        bytes.fromhex(t["asset_id"][2:]),
-        t["grantee"],
-        t["purpose"],
-        t["fields_mask"],
-        t["not_before"],
-        t["expiry"],
-        t["max_uses"],
-    )
+    return GrantTerms.from_json(p["terms"])
 
 
 def _judge(st: State, c: Any, p: dict[str, Any]) -> ApprovalVerdict:

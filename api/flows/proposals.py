@@ -34,9 +34,7 @@ _ABI = ledger_abi()
 
 
 def _chain_terms(t: GrantTerms) -> ledger_models.GrantTerms:
-    return ledger_models.GrantTerms(
-        b32(t.asset_id), t.grantee, t.purpose, t.fields_mask, t.not_before, t.expiry, t.max_uses
-    )
+    return ledger_models.GrantTerms.from_json(t.model_dump())
 
 
 async def _live_agent(services: Services, enterprise: str, who: str) -> None:

@@ -63,15 +63,7 @@ def _terms(world: World, acme: Acme) -> dict[str, Any]:
 
 def _approval(world: World, acme: Acme, agent: Actor, proposal: dict[str, Any]) -> str:
     t = proposal["terms"]
-    terms = GrantTerms(
-        bytes.fromhex(t["asset_id"][2:]),
-        t["grantee"],
-        t["purpose"],
-        t["fields_mask"],
-        t["not_before"],
-        t["expiry"],
-        t["max_uses"],
-    )
+    terms = GrantTerms.from_json(t)
     epoch = world.ledger.functions.approvalPolicy(acme.enterprise.address, t["purpose"]).call()[1]
     digest = eip712.approval_digest(
         world.domain,

@@ -145,6 +145,17 @@ def list_grants(
 # ---- accesses (the ledger's event index) ------------------------------------------------------
 
 
+def count_accesses(engine: Engine, grant_id: str) -> int:
+    """A grant's recorded accesses in the index: its use count (the chain counts only grants
+    with a use limit). 0 while the access index is not built."""
+    query = sa.select(sa.func.count()).where(accesses.c.grant_id == grant_id.lower())
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return 0
+
+
 def list_accesses(
     engine: Engine,
     *,

@@ -132,6 +132,35 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
     "SignatureSignerMismatch": errors.BadSignatureError,
     "SignatureExpired": errors.RequestSignatureExpiredError,
     "AccessNonceUsed": errors.AccessNonceUsedError,
+    # The sealed-access companion (ledger.sealed).
+    "SealedNotDepartment": errors.NotIssuerError,
+    "SealedNotAssetIssuer": errors.NotIssuerError,
+    "SealedUnknownAsset": errors.AssetNotFoundError,
+    "SealedInvalidUnsealDate": errors.SealInvalidError,
+    "SealedZeroCommitment": errors.SealInvalidError,
+    "SealedNotFound": errors.SealNotFoundError,
+    "SealedAlreadyUnsealed": errors.SealClosedError,
+    "SealedNotRegulator": errors.RoleRequiredError,
+    "SealedSameAuthority": errors.SealExtensionRefusedError,
+    "SealedExtensionTooLate": errors.SealExtensionRefusedError,
+    "SealedZeroReason": errors.SealExtensionRefusedError,
+    "SealedTooEarly": errors.SealTooEarlyError,
+    "SealedOpeningMismatch": errors.SealOpeningMismatchError,
+    # The claims companion (issue 17).
+    "ClaimsSignerMismatch": errors.ClaimSignatureInvalidError,
+    "ClaimsExpired": errors.ClaimExpiredError,
+    "ClaimsInvalidNonce": errors.ClaimNonceError,
+    "ClaimsNotFound": errors.ClaimNotFoundError,
+    "ClaimsNotOpen": errors.ClaimClosedError,
+    "ClaimsNotClaimDepartment": errors.ClaimNotDepartmentError,
+    "ClaimsNotSubject": errors.ClaimRejectedError,
+    "ClaimsNotDepartment": errors.ClaimRejectedError,
+    "ClaimsSchemaNotIssued": errors.ClaimRejectedError,
+    "ClaimsZeroReference": errors.ClaimRejectedError,
+    "ClaimsAssetMismatch": errors.ClaimRejectedError,
+    "ClaimsAssetAlreadyLinked": errors.ClaimRejectedError,
+    "ClaimsZeroReasonCode": errors.ClaimRejectedError,
+    "ClaimsRelayerNotMember": errors.NotReadyError,
 }
 
 
@@ -162,6 +191,9 @@ def revert_error(exc: Any, tx_hash: str | None = None) -> errors.ApiError:
 
 
 def _revert_problem(exc: lerr.ContractRevertError, extra: dict[str, Any]) -> errors.ApiError:
+    if isinstance(exc, lerr.UnknownRevertError) and exc.data:
+        # A companion's error (claims ...): the registry of the ledger and its companions.
+        exc = lerr.decode_revert(bytes(exc.data))
     if not exc.error_name or isinstance(exc, lerr.UnknownRevertError):
         return errors.ContractRejectedError(f"the ledger rejected the call ({exc})", **extra)
     return _named_revert(exc.error_name, tuple(exc.args), extra)

@@ -24,6 +24,7 @@ from ledger.abi import ledger_abi
 from ledger.eip712 import pack_access_batch
 from ledger.models import AccessRequest as LedgerAccessRequest
 from ledger.models import Receipt
+from ledger.uses import UseCounter, accessed_filter
 
 _ABI = ledger_abi()
 RECORD_ACCESS_BATCH = _ABI.fn("recordAccessBatch")
@@ -88,8 +89,11 @@ class AccessBatcher:
         window_ms: int,
         max_batch: int,
         max_in_flight: int = 4,
+        deploy_block: int = 0,
     ) -> None:
         self._relayer = relayer
+        #: Use numbers: the grants' Accessed events from the deployment block (ledger.uses).
+        self._uses = UseCounter(deploy_block)
         self._window = window_ms / 1000
         self._max = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -232,7 +236,7 @@ class AccessBatcher:
                 raise await self._relayer.explain_failure(
                     receipt, self._relayer.custodian or "", data
                 )
-            self._settle(batch, receipt)
+            self._settle(batch, receipt, await self._use_numbers(batch, receipt))
         except BaseException as exc:
             mapped = exc if isinstance(exc, errors.ApiError) else errors.translate(exc)
             if mapped is None:
@@ -246,7 +250,24 @@ class AccessBatcher:
         finally:
             self._slots.release()
 
-    def _settle(self, batch: list[_Pending], receipt: Receipt) -> None:
+    async def _use_numbers(
+        self, batch: list[_Pending], receipt: Receipt
+    ) -> dict[tuple[int, int], int]:
+        """Use numbers of this receipt's Accessed logs: one eth_getLogs for the batch's grants
+        (the event carries none; ``ledger.uses``)."""
+        if not any(e.get("topics") and e["topics"][0] == ACCESSED for e in receipt.logs):
+            return {}
+        grants = {p.request.grant_id for p in batch}
+        start, known = self._uses.span(grants, receipt.block_number)
+        params = accessed_filter(
+            self._relayer.chain.ledger_address, grants, start, receipt.block_number
+        )
+        logs = await self._relayer.chain.rpc("eth_getLogs", [params])
+        return self._uses.number(logs, grants, receipt.block_number, known)
+
+    def _settle(
+        self, batch: list[_Pending], receipt: Receipt, uses: dict[tuple[int, int], int]
+    ) -> None:
         ledger = self._relayer.chain.ledger_address.lower()
         unassigned = list(batch)
         for entry in receipt.logs:
@@ -259,7 +280,8 @@ class AccessBatcher:
             grantee = "0x" + topics[2][-40:]
             data = bytes.fromhex(str(entry["data"])[2:])
             if topics[0] == ACCESSED:
-                _mask, use, nonce = decode(["uint64", "uint32", "uint256"], data)
+                _mask, nonce = decode(["uint64", "uint256"], data)
+                use = uses[(receipt.block_number, int(str(entry["logIndex"]), 16))]
                 reason = 0
             else:
                 reason, nonce = decode(["uint8", "uint256"], data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -196,6 +196,11 @@ class GrantTerms(_Model):
     not_before: Uint64 = 0
     expiry: Uint64
     max_uses: Uint32 = 0
+    retention: Uint32 = Field(
+        default=0,
+        description="seconds the grantee may keep what it read after the grant ends (0: delete "
+        "at the end); signed, and acknowledged by the grantee's signed deletion",
+    )
 
 
 class GrantCreate(_Model):
@@ -210,6 +215,16 @@ class GrantCreate(_Model):
         description="base64 of vault.packages.KeyPackage.to_bytes(), bound to grant id "
         "grantIdOf(grantor, nonce), wrapped to the grantee's registered key"
     )
+
+
+class AcknowledgementCreate(_Model):
+    """The grantee's signed Recall- or DeletionAcknowledgement (EIP-712, docs/contracts.md)."""
+
+    kind: Literal["recall", "deletion"]
+    grant_id: Bytes32
+    uses: Uint32 = Field(description="The grant's use count on chain (what the signer covers)")
+    at: Uint64 = Field(description="Unix time the signer was told (recall) or deleted (deletion)")
+    signature: Signature
 
 
 class GrantAction(_Model):
@@ -352,3 +367,98 @@ class AccessPublic(BaseModel):
     anchor: Anchor
     access: TxRef
     use: int
+
+
+# ---- sealed accesses ------------------------------------------------------------------------
+
+
+class SealAction(_Model):
+    """A member's own signed transaction to the ledger's sealed-access companion (``seal`` by
+    the department, ``extend`` by a regulator, ``unseal`` by whoever holds the opening),
+    relayed as-is."""
+
+    raw_transaction: HexBytes
+
+
+# ---- claims (issue 17) ----------------------------------------------------------------------
+
+
+class ClaimRequestBody(_Model):
+    """An EIP-712 ``ClaimRequest`` (domain "DataSafeClaims") as the subject signed it."""
+
+    subject: Address
+    department: Address
+    schema_id: Bytes32
+    reference_hash: Bytes32
+    nonce: Uint256
+    deadline: Uint64
+
+
+class ClaimCreate(_Model):
+    """A subject's own signed claim, relayed by the custodian (no gas for her)."""
+
+    request: ClaimRequestBody
+    signature: Signature
+
+
+class ClaimAnswer(_Model):
+    """The department's own signed ``fulfilClaim`` / ``refuseClaim`` transaction."""
+
+    raw_transaction: HexBytes
+
+
+class SealOpeningPublic(BaseModel):
+    """What a seal hid, as the chain's ``AccessUnsealed`` log revealed it."""
+
+    institution: Address
+    asset_id: Bytes32
+    fields_mask: Uint64
+    legal_basis_ref: Bytes32
+    salt: Bytes32
+
+
+class SealPublic(BaseModel):
+    """A sealed access record as the chain holds it; ``opening`` once unsealed."""
+
+    seal_id: int
+    department: Address
+    subject: Address
+    asset_id: Bytes32
+    commitment: Bytes32
+    status: str
+    sealed_at: int
+    unseal_at: int
+    unsealed_at: int
+    extensions: int
+    overdue: bool
+    opening: SealOpeningPublic | None = None
+
+
+class ClaimPublic(BaseModel):
+    claim_id: Bytes32
+    subject: Address
+    department: Address
+    schema_id: Bytes32
+    reference_hash: Bytes32 | None = None
+    status: str
+    filed_at: int
+    closed_at: int | None = None
+    asset_id: Bytes32 | None = None
+    reason_code: int | None = None
+    reason: str | None = None
+    reason_hash: Bytes32 | None = None
+    tx_hash: Bytes32 | None = None
+    block: int | None = None
+
+
+class ClaimStats(BaseModel):
+    """One department's claims, for the regulator: how many are open and how long they took."""
+
+    department: Address
+    filed: int
+    open: int
+    fulfilled: int
+    refused: int
+    oldest_open_at: int | None = None
+    mean_seconds_to_close: float | None = None
+    max_seconds_to_close: int | None = None

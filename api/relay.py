@@ -173,13 +173,16 @@ class Relayer:
 
     # ---- members' transactions ----------------------------------------------------------
 
-    async def preflight(self, sender: str, data: bytes) -> None:
-        """Simulate the call as ``sender`` at the latest block; raise the decoded revert."""
+    async def preflight(self, sender: str, data: bytes, to: str | None = None) -> None:
+        """Simulate the call as ``sender`` at the latest block; raise the decoded revert.
+
+        ``to`` is the ledger unless a companion of it is named."""
+        target = to or self.chain.ledger_address
         try:
             await self.chain.rpc(
                 "eth_call",
                 [
-                    {"from": sender, "to": self.chain.ledger_address, "data": "0x" + data.hex()},
+                    {"from": sender, "to": target, "data": "0x" + data.hex()},
                     "latest",
                 ],
             )
@@ -345,13 +348,16 @@ class Relayer:
             return None
         return Receipt.from_rpc(raw)
 
-    async def explain_failure(self, receipt: Receipt, sender: str, data: bytes) -> errors.ApiError:
+    async def explain_failure(
+        self, receipt: Receipt, sender: str, data: bytes, to: str | None = None
+    ) -> errors.ApiError:
         """Why a mined transaction reverted: replay it at its block's parent state."""
+        target = to or self.chain.ledger_address
         try:
             await self.chain.rpc(
                 "eth_call",
                 [
-                    {"from": sender, "to": self.chain.ledger_address, "data": "0x" + data.hex()},
+                    {"from": sender, "to": target, "data": "0x" + data.hex()},
                     hex(receipt.block_number - 1),
                 ],
             )

@@ -119,7 +119,7 @@ class Services:
         on_failed: Callable[[], None] | None = None,
     ) -> Receipt:
         """Broadcast a member's own signed transaction after a pre-flight, same guarantees."""
-        await self.relayer.preflight(tx.sender, tx.data)
+        await self.relayer.preflight(tx.sender, tx.data, to=tx.to)
         await to_thread.run_sync(self.outbox.begin, key, kind, payload | {"tx_hash": tx.tx_hash})
         self.relays_in_flight += 1
         try:
@@ -149,7 +149,7 @@ class Services:
         receipt = await self.relayer.wait(tx.tx_hash)
         self.chain.clock.unpin()  # later reads in this request must see the new block
         if not receipt.success:
-            err = await self.relayer.explain_failure(receipt, tx.sender, tx.data)
+            err = await self.relayer.explain_failure(receipt, tx.sender, tx.data, tx.to)
             if on_failed is not None:
                 await to_thread.run_sync(on_failed)
             await to_thread.run_sync(self.outbox.settle, key, "failed", err.slug)
@@ -209,6 +209,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
             relayer,
             window_ms=settings.access_batch_window_ms,
             max_batch=settings.access_batch_max,
+            deploy_block=deployment.deploy_block,
         ),
         vault=vault,
     )

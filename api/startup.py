@@ -21,7 +21,7 @@ from api import _shred, _store, scrub
 from api.journal import IndexerLease, ResubmitError, resubmit
 from api.services import Services
 from ledger.abi import ledger_abi
-from ledger.indexer import TRANSIENT_ERRORS, Indexer
+from ledger.indexer import TRANSIENT_ERRORS, ConcurrentIndexerError, Indexer, IndexerError
 from ledger.rpc import RpcClient
 
 log = logging.getLogger("api.startup")
@@ -91,6 +91,11 @@ async def stop(services: Services) -> None:
 #: Seconds past ``tx_timeout_seconds`` after which a pending relay counts as abandoned.
 STALE_MARGIN_SECONDS = 5.0
 
+#: What the lease holder retries at its next poll. A cursor moved under it, too: the lease
+#: (one session) can be free while the previous holder's last COMMIT (another session) still
+#: runs; the guarded cursor update rolled this range back, the next sync starts after it.
+RETRIED_ERRORS: tuple[type[IndexerError], ...] = (*TRANSIENT_ERRORS, ConcurrentIndexerError)
+
 
 def _sweep_stale_relays(services: Services, loop: asyncio.AbstractEventLoop, stale: float) -> None:
     """Settle relays a dead replica left pending (runs in the indexer thread)."""
@@ -140,7 +145,7 @@ def _start_indexer(services: Services) -> None:
                         indexer.sync_once(should_stop=stop_event.is_set)
                         indexer.last_error = None
                         shredder.flush()
-                    except TRANSIENT_ERRORS as exc:
+                    except RETRIED_ERRORS as exc:
                         indexer.last_error = exc
                         log.warning("indexer: %s (retrying)", exc)
                     if loop is not None and time.monotonic() >= next_sweep[0]:

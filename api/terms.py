@@ -38,5 +38,14 @@ def describe_terms(t: GrantTerms, fields: list[str] | None, asset: dict[str, Any
     uses = "without a limit on uses" if t.max_uses == 0 else f"at most {t.max_uses} time(s)"
     return (
         f"{t.grantee} may read {names} of {what} for {purpose}, valid {start} "
-        f"until {_when(t.expiry)}, {uses}."
+        f"until {_when(t.expiry)}, {uses}; {retention_words(t.retention)}."
     )
+
+
+def retention_words(seconds: int) -> str:
+    """What the grantee must do with what it read once the grant ends (signed in the terms)."""
+    if seconds == 0:
+        return "it deletes what it read when the grant ends"
+    days, rest = divmod(seconds, 86400)
+    span = f"{days} day(s)" if rest == 0 else f"{seconds} second(s)"
+    return f"it deletes what it read within {span} of the grant's end"

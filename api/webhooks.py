@@ -62,7 +62,7 @@ from ledger.trace import TraceFilter, TraceRow
 
 log = logging.getLogger("api.webhooks")
 
-EVENT_KINDS = ("revoked", "paused", "expired", "resumed")
+EVENT_KINDS = ("revoked", "paused", "expired", "resumed", "recall")
 DEFAULT_KINDS = ("revoked", "paused", "expired")
 
 
@@ -98,8 +98,9 @@ def migrate(engine: Engine) -> None:
 
 
 def event_key(row: TraceRow) -> str:
-    if row.kind == "expired":
-        return f"expired:{row.grant_id}"
+    if row.kind in ("expired", "recall"):
+        # Neither is a log of its own: one per grant (a version is superseded once).
+        return f"{row.kind}:{row.grant_id}"
     return f"{row.kind}:{row.block_number}:{row.log_index}"
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ledger.address import is_address, to_checksum_address
+from ledger.companions import companion_addresses, hash_of_code, mismatches, read_code_hashes
 from ledger.errors import LedgerError
 from ledger.forwarder import forwarder_address
 from ledger.manifest import Manifest, code_hash
@@ -93,6 +94,10 @@ class PinnedDeployment:
     #: Not part of the fingerprint: the ledger's code holds the forwarder's address, and the
     #: forwarder has no immutables, so its hash is also checked against the wallet's own build.
     forwarder_code_hash: str | None = None
+    #: (name, runtime code hash) of each companion the ledger's constructor created (empty:
+    #: a pin from before them). Not part of the fingerprint either: companions have no
+    #: immutables, so a pin read from the chain is first checked against this build.
+    companion_code_hashes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not is_address(self.ledger_address):
@@ -103,14 +108,28 @@ class PinnedDeployment:
         if self.forwarder_code_hash is not None:
             fch = _hex32(self.forwarder_code_hash, "forwarder code hash")
             object.__setattr__(self, "forwarder_code_hash", fch)
+        companions = tuple(
+            (str(name), _hex32(str(value), f"{name} code hash"))
+            for name, value in self.companion_code_hashes
+        )
+        object.__setattr__(self, "companion_code_hashes", companions)
 
     @property
     def fingerprint(self) -> str:
         """Short, human-comparable: 128 bits of SHA-256 over the four facts, in 8 groups."""
         return fingerprint_of(self.chain_id, self.ledger_address, self.genesis_hash, self.code_hash)
 
+    @property
+    def companions(self) -> dict[str, str]:
+        """name -> pinned runtime code hash."""
+        return dict(self.companion_code_hashes)
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"fingerprint": self.fingerprint}
+        return (
+            asdict(self)
+            | {"companion_code_hashes": self.companions}
+            | {"fingerprint": self.fingerprint}
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PinnedDeployment:
@@ -122,6 +141,7 @@ class PinnedDeployment:
                 str(data["code_hash"]),
                 int(data.get("deploy_block") or 0),
                 data.get("forwarder_code_hash") or None,
+                tuple(dict(data.get("companion_code_hashes") or {}).items()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TrustError(f"a stored pin is unreadable: {exc}", code="invalid_pin") from exc
@@ -144,6 +164,7 @@ class PinnedDeployment:
             manifest.code_hash,
             manifest.deploy_block,
             manifest.forwarder_code_hash,
+            tuple((manifest.companion_code_hashes or {}).items()),
         )
 
 
@@ -193,6 +214,11 @@ def read_deployment(rpc: RpcClient, ledger_address: str, deploy_block: int = 0) 
             ["ledger runtime code hash"], f"code: there is no contract at {address}"
         )
     fcode = str(rpc.call("eth_getCode", [forwarder_address(address), "latest"]))
+    companions = read_code_hashes(rpc, address)
+    # A pin taken from the chain accepts only companions that run this build's code.
+    problems = mismatches(address, companions)
+    if problems:
+        raise DeploymentMismatchError(["companion runtime code hash"], "; ".join(problems))
     return PinnedDeployment(
         int(rpc.call("eth_chainId"), 16),
         address,
@@ -200,6 +226,7 @@ def read_deployment(rpc: RpcClient, ledger_address: str, deploy_block: int = 0) 
         code_hash(code),
         deploy_block,
         code_hash(fcode) if fcode not in ("0x", "") else None,
+        tuple((name, value) for name, value in companions.items() if value is not None),
     )
 
 
@@ -215,6 +242,10 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
     ]
     if pin.forwarder_code_hash is not None:
         calls.append(("eth_getCode", [forwarder, "latest"]))
+    pinned = pin.companions
+    addresses = companion_addresses(pin.ledger_address) if pinned else {}
+    named = [name for name in addresses if name in pinned]
+    calls.extend(("eth_getCode", [addresses[name], "latest"]) for name in named)
     # One round trip for the four facts (every command checks them before it trusts a read).
     replies: list[Any] = []
     for reply in rpc.batch(calls):
@@ -245,6 +276,12 @@ def verify_deployment(rpc: RpcClient, pin: PinnedDeployment) -> None:
                 f"forwarder runtime code hash at {forwarder} ({factual}, "
                 f"pinned {pin.forwarder_code_hash})"
             )
+    tail = replies[len(replies) - len(named) :] if named else []
+    actual_companions = {name: hash_of_code(str(r)) for name, r in zip(named, tail, strict=True)}
+    problems = mismatches(pin.ledger_address, actual_companions, pinned)
+    if problems:
+        differs.append("companion runtime code hash")
+        details.extend(problems)
     if differs:
         raise DeploymentMismatchError(differs, "; ".join(details))
 

@@ -19,6 +19,10 @@ from ledger.errors import ArtifactError
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 LEDGER_CONTRACT = "DataSafeLedger"
 FORWARDER_CONTRACT = "DataSafeForwarder"
+#: The ledger's companion contracts, in the order its constructor creates them (after the
+#: forwarder): see :mod:`ledger.companions`. Append only: the order fixes their addresses.
+COMPANION_CONTRACTS: tuple[str, ...] = ("DataSafeClaims", "DataSafeSealed")
+SEALED_CONTRACT = "DataSafeSealed"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ Two entry points: :func:`verify_index` checks the indexer's tables in a database
 deployment manifest, which is what ``datasafe audit verify`` runs.
 
 ``expired`` rows are not events: they are a function of the ``granted`` row's expiry
-(which is verified) and the head time, so they are left out of the comparison.
+(which is verified) and the head time, so they are left out of the comparison. ``recall``
+rows are re-derived: for each ``AssetSuperseded`` log in the range, every grant on the old
+version (``ConsentGranted`` by asset topic) with at least one ``Accessed`` log before it
+owes one; they are keyed by the supersession's log and the grant id.
 """
 
 from __future__ import annotations
@@ -32,16 +35,26 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ledger import db, trace
+from ledger.companions import log_addresses
 from ledger.errors import LedgerError
-from ledger.indexer._abi import EventSpec, event_specs, load_abi
+from ledger.indexer._abi import EventSpec, companion_abis, event_specs, load_abi
 from ledger.indexer._ranges import RangeSizer
 from ledger.indexer._rpc import JsonRpc
-from ledger.indexer.errors import RpcResponseError
+from ledger.indexer.errors import IndexerRpcError, RpcResponseError
 from ledger.manifest import Manifest
 from ledger.trace import TraceFilter, TraceRow
 from ledger.trust import PinnedDeployment
 
-_EVENTS = ("ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed", "Accessed")
+_EVENTS = (
+    "ConsentGranted",
+    "ConsentRevoked",
+    "ConsentPaused",
+    "ConsentResumed",
+    "Accessed",
+    "RecallAcknowledged",
+    "DeletionAcknowledged",
+)
+_ACKS = frozenset({"RecallAcknowledged", "DeletionAcknowledged"})
 _ID_CHUNK = 200
 _COMPARED = tuple(f.name for f in fields(TraceRow))
 
@@ -105,16 +118,17 @@ class AuditReport:
 def diff(
     chain: Iterable[TraceRow], claimed: Iterable[TraceRow], *, from_block: int, to_block: int
 ) -> AuditReport:
-    """Compare rows keyed by ``(block_number, log_index)``; expiry rows are skipped."""
-    truth = {(r.block_number, r.log_index): r for r in chain if r.kind != "expired"}
-    given: dict[tuple[int, int], TraceRow] = {}
+    """Compare rows keyed by ``(block_number, log_index)`` (and the grant id for recall rows,
+    which share their supersession's log); expiry rows are skipped."""
+    truth = {_key(r): r for r in chain if r.kind != "expired"}
+    given: dict[tuple[int, int, str], TraceRow] = {}
     extra: list[TraceRow] = []
     count = 0
     for r in claimed:
         if r.kind == "expired":
             continue
         count += 1
-        key = (r.block_number, r.log_index)
+        key = _key(r)
         if key in given:  # the same log twice is itself a difference
             extra.append(r)
             continue
@@ -142,6 +156,10 @@ def diff(
     )
 
 
+def _key(row: TraceRow) -> tuple[int, int, str]:
+    return (row.block_number, row.log_index, row.grant_id if row.kind == "recall" else "")
+
+
 # Re-deriving from the chain ----------------------------------------------------------
 
 
@@ -150,9 +168,10 @@ class _Chain:
 
     def __init__(self, rpc_url: str, address: str, batch_size: int, timeout: float) -> None:
         self.rpc = JsonRpc(rpc_url, timeout=timeout)
-        self.address = address.lower()
+        # The ledger's logs and its companions' (claims ...), as the indexer reads them.
+        self.addresses = [a.lower() for a in log_addresses(address)]
         self.batch_size = batch_size
-        specs = event_specs(load_abi())
+        specs = event_specs([*load_abi(), *companion_abis()])
         self.by_topic: dict[str, EventSpec] = {t: s for t, s in specs.items()}
         self.topic: dict[str, str] = {s.name: t for t, s in specs.items()}
         self._timestamps: dict[int, int] = {}
@@ -167,7 +186,7 @@ class _Chain:
         while start <= last:
             lo, hi = sizer.next_range(start, last)
             params = {
-                "address": self.address,
+                "address": self.addresses,
                 "fromBlock": hex(lo),
                 "toBlock": hex(hi),
                 "topics": list(topics),
@@ -259,6 +278,37 @@ def _grant_of(args: dict[str, Any]) -> _Grant:
     )
 
 
+def _derive_accesses(
+    chain: _Chain,
+    decoded: Sequence[tuple[dict[str, Any], str, dict[str, Any]]],
+    deploy_block: int,
+    from_block: int,
+) -> None:
+    """Adds ``custodian`` and ``use`` to each ``Accessed`` in ``decoded`` (in chain order).
+
+    The event carries neither: the custodian is the transaction's sender, and a grant's
+    n-th ``Accessed`` event in chain order is its use n, so the grant's accesses before
+    the range are counted too.
+    """
+    accessed = [(lg, args) for lg, name, args in decoded if name == "Accessed"]
+    if not accessed:
+        return
+    try:
+        senders = chain.rpc.senders([str(lg["transactionHash"]) for lg, _ in accessed])
+    except (IndexerRpcError, RpcResponseError) as exc:
+        raise AuditError(f"cannot read the senders of access transactions: {exc}") from exc
+    uses: dict[str, int] = {}
+    if from_block > deploy_block:
+        ids = {args["grantId"] for _, args in accessed}
+        for lg in chain.by_ids("Accessed", 1, ids, deploy_block, from_block - 1):
+            grant_id = chain.decode(lg)[1]["grantId"]
+            uses[grant_id] = uses.get(grant_id, 0) + 1
+    for lg, args in accessed:
+        uses[args["grantId"]] = uses.get(args["grantId"], 0) + 1
+        args["use"] = uses[args["grantId"]]
+        args["custodian"] = senders[str(lg["transactionHash"]).lower()]
+
+
 def chain_rows(
     rpc_url: str,
     ledger_address: str,
@@ -304,13 +354,28 @@ def chain_rows(
                     _, args = chain.decode(lg)
                     old = assets.get(args["oldAssetId"])
                     assets[args["newAssetId"]] = (args["issuer"], old[1] if old else "")
-        chain.timestamps(logs)
+        _derive_accesses(chain, decoded, deploy_block, from_block)
+        recalls = _recalls(chain, from_block, to_block, deploy_block)
+        chain.timestamps(logs + [lg for lg, _, _ in recalls])
         rows = []
         for lg, name, args in decoded:
             grant = grants.get(args["grantId"])
             if grant is None:
                 raise AuditError(f"{name} cites grant {args['grantId']} that was never granted")
             rows.append(_row(lg, name, args, grant, assets.get(grant.asset_id), chain))
+        for lg, grant, uses in recalls:
+            row = _row(lg, "ConsentGranted", {"grantor": ""}, grant, None, chain)
+            issuer = chain.decode(lg)[1]["issuer"]
+            rows.append(
+                replace(
+                    row,
+                    kind="recall",
+                    actor=issuer,
+                    use=uses,
+                    issuer=issuer,
+                    schema_id=_schema_of(chain, grant.asset_id, deploy_block, to_block),
+                )
+            )
     finally:
         chain.close()
     if flt is not None:
@@ -353,7 +418,10 @@ def _row(
             use=int(args["use"]),
             nonce=str(args["nonce"]),
         )
-    actor = args["grantor"] if name == "ConsentGranted" else args["by"]
+    if name in _ACKS:
+        actor = grant.grantee
+    else:
+        actor = args["grantor"] if name == "ConsentGranted" else args["by"]
     return TraceRow(
         **common,
         fields_mask=grant.fields_mask,
@@ -364,6 +432,44 @@ def _row(
         use=None,
         nonce=grant.nonce,
     )
+
+
+def _recalls(
+    chain: _Chain, first: int, last: int, deploy_block: int
+) -> list[tuple[dict[str, Any], _Grant, int]]:
+    """(AssetSuperseded log, grant, pulls) for each grant that pulled a version superseded
+    in ``[first, last]``: the contract refuses pulls of a superseded version, so the pulls
+    counted before the log are all there ever are."""
+    superseded = chain.logs(first, last, [[chain.topic["AssetSuperseded"]]])
+    if not superseded:
+        return []
+    by_asset: dict[str, list[_Grant]] = {}
+    old_ids = {chain.decode(lg)[1]["oldAssetId"] for lg in superseded}
+    for lg in chain.by_ids("ConsentGranted", 2, old_ids, deploy_block, last):
+        grant = _grant_of(chain.decode(lg)[1])
+        by_asset.setdefault(grant.asset_id, []).append(grant)
+    ids = {g.grant_id for gs in by_asset.values() for g in gs}
+    pulls: dict[str, list[tuple[int, int]]] = {}
+    for lg in chain.by_ids("Accessed", 1, ids, deploy_block, last) if ids else []:
+        at = (int(lg["blockNumber"], 16), int(lg["logIndex"], 16))
+        pulls.setdefault(chain.decode(lg)[1]["grantId"], []).append(at)
+    out = []
+    for lg in superseded:
+        at = (int(lg["blockNumber"], 16), int(lg["logIndex"], 16))
+        for grant in by_asset.get(chain.decode(lg)[1]["oldAssetId"], []):
+            uses = sum(1 for p in pulls.get(grant.grant_id, []) if p < at)
+            if uses:
+                out.append((lg, grant, uses))
+    return out
+
+
+def _schema_of(chain: _Chain, asset_id: str, deploy_block: int, last: int) -> str | None:
+    """The schema of an asset version from its anchoring, or its first version's."""
+    for lg in chain.by_ids("AssetAnchored", 1, {asset_id}, deploy_block, last):
+        return str(chain.decode(lg)[1]["schemaId"])
+    for lg in chain.by_ids("AssetSuperseded", 2, {asset_id}, deploy_block, last):
+        return _schema_of(chain, chain.decode(lg)[1]["oldAssetId"], deploy_block, last)
+    return None
 
 
 # Entry points ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.artifacts import (
     ARTIFACTS_DIR,
+    COMPANION_CONTRACTS,
     FORWARDER_CONTRACT,
     LEDGER_CONTRACT,
     Artifact,
@@ -26,7 +27,7 @@ from ledger.artifacts import (
 from ledger.errors import ArtifactDriftError, ArtifactError, CompilationError
 
 #: Contracts whose artifacts are generated (the deployable ones).
-DEPLOYED_CONTRACTS: tuple[str, ...] = (LEDGER_CONTRACT, FORWARDER_CONTRACT)
+DEPLOYED_CONTRACTS: tuple[str, ...] = (LEDGER_CONTRACT, FORWARDER_CONTRACT, *COMPANION_CONTRACTS)
 
 COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},

@@ -14,6 +14,7 @@ from ledger.abi import FunctionSpec, LedgerAbi, ledger_abi
 from ledger.address import to_checksum_address
 from ledger.eip712 import abi_encode, pack_access_batch
 from ledger.errors import LedgerError
+from ledger.lifecycle import Acknowledgement, SignedAcknowledgement, pack_ack_batch
 from ledger.models import (
     AccessRequest,
     Asset,
@@ -237,6 +238,12 @@ class LedgerCalls:
         self, requests: Sequence[AccessRequest], signatures: Sequence[bytes]
     ) -> Write:
         return self._write("recordAccessBatch", pack_access_batch(requests, signatures))
+
+    def acknowledge_batch(self, signed: Sequence[SignedAcknowledgement]) -> Write:
+        return self._write("acknowledgeBatch", pack_ack_batch(signed))
+
+    def hash_acknowledgement(self, ack: Acknowledgement) -> Read[bytes]:
+        return self._read("hashAcknowledgement", _one, *ack.as_args())
 
     def check(self, grant_id: bytes, grantee: str, fields_mask: int) -> Read[CheckResult]:
         return self._read(

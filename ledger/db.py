@@ -204,6 +204,14 @@ grants = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("nonce", sa.String(78), nullable=False),
     sa.Column("granted_at", sa.BigInteger, nullable=False),
+    # The lifecycle (ILifecycle): signed retention, when it was revoked, when the grantee's
+    # acknowledgements were mined (None: not acknowledged).
+    sa.Column("retention", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("revoked_at", sa.BigInteger),
+    sa.Column("recall_acked_at", sa.BigInteger),
+    sa.Column("deletion_acked_at", sa.BigInteger),
+    #: Orders the recall rows one supersession yields (ledger.trace.recall_rank of the id).
+    sa.Column("trace_rank", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
     sa.Column("block_hash", sa.String(66), nullable=False),
     sa.Column("block_timestamp", sa.BigInteger, nullable=False),
@@ -221,6 +229,20 @@ grant_events = sa.Table(
     sa.Column("actor", sa.String(42), nullable=False),
     sa.Column("args", sa.JSON, nullable=False),
     *_coords("grant_events"),
+)
+
+#: Sealed accesses (the ``DataSafeSealed`` companion): one row per AccessSealed,
+#: SealExtended or AccessUnsealed log; ``actor`` is the department, regulator or revealer.
+sealed_events = sa.Table(
+    "sealed_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("seal_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("subject", sa.String(42), nullable=False, index=True),
+    sa.Column("actor", sa.String(42), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("sealed_events"),
 )
 
 accesses = sa.Table(
@@ -252,6 +274,55 @@ access_refusals = sa.Table(
     sa.Column("reason", sa.Integer, nullable=False),
     sa.Column("nonce", sa.String(78), nullable=False),
     *_coords("access_refusals"),
+)
+
+acknowledgement_refusals = sa.Table(
+    "acknowledgement_refusals",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("grant_id", sa.String(66), nullable=False, index=True),
+    #: Whoever signed; empty if no signature was recovered.
+    sa.Column("signer", sa.String(42), nullable=False, index=True),
+    #: 1 = recall, 2 = deletion (ledger.models.AckKind); other values as relayed.
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Integer, nullable=False),
+    *_coords("acknowledgement_refusals"),
+)
+
+# Claims (the DataSafeClaims companion): one row per claim, its state re-derived from
+# claim_events (ClaimFiled / ClaimFulfilled / ClaimRefused) after a re-org, like grants.
+claims = sa.Table(
+    "claims",
+    INDEXER_METADATA,
+    sa.Column("claim_id", sa.String(66), primary_key=True),
+    sa.Column("subject", sa.String(42), nullable=False, index=True),
+    sa.Column("department", sa.String(42), nullable=False, index=True),
+    sa.Column("schema_id", sa.String(66), nullable=False),
+    sa.Column("reference_hash", sa.String(66), nullable=False),
+    sa.Column("relayer", sa.String(42), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("filed_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("closed_at", sa.BigInteger),
+    sa.Column("asset_id", sa.String(66)),
+    sa.Column("reason_code", sa.Integer),
+    sa.Column("reason_hash", sa.String(66)),
+    sa.Column("block_number", sa.BigInteger, nullable=False, index=True),
+    sa.Column("log_index", sa.Integer, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),
+    sa.Column("closed_tx_hash", sa.String(66)),
+    sa.Column("updated_block", sa.BigInteger, nullable=False),
+    sa.Index("ix_claims_department_status", "department", "status", "filed_at"),
+)
+
+claim_events = sa.Table(
+    "claim_events",
+    INDEXER_METADATA,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("event", sa.String(40), nullable=False, index=True),
+    sa.Column("claim_id", sa.String(66), nullable=False, index=True),
+    sa.Column("actor", sa.String(42), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    *_coords("claim_events"),
 )
 
 # Engine ------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "notBefore", "type": "uint64"},
         {"name": "expiry", "type": "uint64"},
         {"name": "maxUses", "type": "uint32"},
+        {"name": "retention", "type": "uint32"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint64"},
     ],
@@ -79,6 +80,17 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "enterprise", "type": "address"},
         {"name": "epoch", "type": "uint32"},
         {"name": "grant", "type": "bytes32"},
+    ],
+    # The grantee's acknowledgements (ILifecycle): once per grant, ``uses`` = the chain's count.
+    "RecallAcknowledgement": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "uses", "type": "uint32"},
+        {"name": "at", "type": "uint64"},
+    ],
+    "DeletionAcknowledgement": [
+        {"name": "grantId", "type": "bytes32"},
+        {"name": "uses", "type": "uint32"},
+        {"name": "at", "type": "uint64"},
     ],
     # A member binds its own encryption key; keyVersion (current + 1) is the nonce.
     "KeyBinding": [
@@ -179,6 +191,7 @@ def grant_message(terms: GrantTerms, nonce: int, deadline: int) -> dict[str, Any
         "notBefore": terms.not_before,
         "expiry": terms.expiry,
         "maxUses": terms.max_uses,
+        "retention": terms.retention,
         "nonce": nonce,
         "deadline": deadline,
     }
@@ -239,6 +252,7 @@ def grant_digest(domain: Domain, terms: GrantTerms, nonce: int, deadline: int) -
             "uint64",
             "uint64",
             "uint64",
+            "uint32",
             "uint32",
             "uint256",
             "uint64",

@@ -272,10 +272,13 @@ def _error_class(
 
 @lru_cache(maxsize=1)
 def default_registry() -> ErrorRegistry:
-    """The error registry of the packaged DataSafeLedger artifact."""
-    from ledger.artifacts import load_artifact
+    """The error registry of the packaged DataSafeLedger artifact and its companions'."""
+    from ledger.artifacts import COMPANION_CONTRACTS, load_artifact
 
-    return ErrorRegistry(load_artifact().abi)
+    abi = list(load_artifact().abi)
+    for name in COMPANION_CONTRACTS:
+        abi.extend(item for item in load_artifact(name).abi if item.get("type") == "error")
+    return ErrorRegistry(abi)
 
 
 def contract_error(name: str) -> type[ContractRevertError]:

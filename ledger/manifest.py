@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ledger.abi import LedgerAbi
 from ledger.address import to_checksum_address
 from ledger.artifacts import FORWARDER_CONTRACT, LEDGER_CONTRACT, Artifact, load_artifact
+from ledger.companions import companion_addresses, read_code_hashes
 from ledger.errors import (
     ChainMismatchError,
     CodeMismatchError,
@@ -55,12 +56,16 @@ class Manifest(BaseModel):
     #: The ERC-2771 forwarder the ledger's constructor created, and its runtime code hash.
     forwarder_address: str | None = Field(default=None, alias="forwarder")
     forwarder_code_hash: str | None = Field(default=None, alias="forwarderCodeHash")
+    #: The companions the constructor created (name -> address) and their runtime code hashes.
+    companions: dict[str, str] | None = None
+    companion_code_hashes: dict[str, str] | None = Field(default=None, alias="companionCodeHashes")
 
     @property
     def addresses(self) -> dict[str, str]:
         out = {self.contract: self.ledger_address}
         if self.forwarder_address:
             out[FORWARDER_CONTRACT] = self.forwarder_address
+        out.update(self.companions or {})
         return out
 
     @classmethod
@@ -106,8 +111,16 @@ def _compare_forwarder(manifest: Manifest, code: str) -> None:
         raise CodeMismatchError(manifest.forwarder_address, manifest.forwarder_code_hash, actual)
 
 
+def _compare_companions(manifest: Manifest, actual: dict[str, str | None]) -> None:
+    for name, expected in (manifest.companion_code_hashes or {}).items():
+        have = actual.get(name)
+        if have is None or have.lower() != expected.lower():
+            address = (manifest.companions or {}).get(name, name)
+            raise CodeMismatchError(address, expected, have or "0x (no code)")
+
+
 def verify_manifest(rpc: RpcClient, manifest: Manifest) -> None:
-    """Raise unless the node's chain id and the code at the ledger (and forwarder) match."""
+    """Raise unless the node's chain id and the code at the ledger (forwarder, companions) match."""
     chain_id = int(rpc.call("eth_chainId"), 16)
     if chain_id != manifest.chain_id:
         raise ChainMismatchError(manifest.chain_id, chain_id)
@@ -115,6 +128,8 @@ def verify_manifest(rpc: RpcClient, manifest: Manifest) -> None:
     if manifest.forwarder_address:
         code = rpc.call("eth_getCode", [manifest.forwarder_address, "latest"])
         _compare_forwarder(manifest, code)
+    if manifest.companion_code_hashes:
+        _compare_companions(manifest, read_code_hashes(rpc, manifest.ledger_address))
 
 
 async def averify_manifest(rpc: AsyncRpcClient, manifest: Manifest) -> None:
@@ -126,6 +141,12 @@ async def averify_manifest(rpc: AsyncRpcClient, manifest: Manifest) -> None:
     if manifest.forwarder_address:
         code = await rpc.call("eth_getCode", [manifest.forwarder_address, "latest"])
         _compare_forwarder(manifest, code)
+    if manifest.companion_code_hashes:
+        actual: dict[str, str | None] = {}
+        for name, address in companion_addresses(manifest.ledger_address).items():
+            ccode = await rpc.call("eth_getCode", [address, "latest"])
+            actual[name] = code_hash(ccode) if ccode not in ("0x", "") else None
+        _compare_companions(manifest, actual)
 
 
 def load_verified(path: Path, rpc: RpcClient) -> Manifest:
@@ -149,6 +170,11 @@ async def adeploy_ledger(
     code = await tx.rpc.call("eth_getCode", [address, hex(receipt.block_number)])
     forwarder = forwarder_address(address)
     fcode = await tx.rpc.call("eth_getCode", [forwarder, hex(receipt.block_number)])
+    companions = companion_addresses(address)
+    ccodes = {
+        name: code_hash(await tx.rpc.call("eth_getCode", [caddr, hex(receipt.block_number)]))
+        for name, caddr in companions.items()
+    }
     genesis = await tx.rpc.call("eth_getBlockByNumber", ["0x0", False])
     return Manifest(
         chain_id=await tx.chain_id(),
@@ -163,6 +189,8 @@ async def adeploy_ledger(
         genesis_hash=str(genesis["hash"]).lower(),
         forwarder_address=forwarder,
         forwarder_code_hash=code_hash(fcode),
+        companions=companions,
+        companion_code_hashes=ccodes,
     )
 
 

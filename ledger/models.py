@@ -75,6 +75,13 @@ class Reason(IntEnum):
     SIGNATURE_EXPIRED = 13
     SIGNATURE_INVALID = 14
     NONCE_USED = 15
+    # Only reported by ``acknowledgeBatch`` (ILifecycle).
+    GRANT_LIVE = 16
+    NOT_RECALLED = 17
+    ALREADY_ACKNOWLEDGED = 18
+    USES_MISMATCH = 19
+    ACK_IN_FUTURE = 20
+    ACK_KIND_UNKNOWN = 21
 
     @property
     def text(self) -> str:
@@ -99,7 +106,20 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.SIGNATURE_EXPIRED: "the access request's deadline has passed",
     Reason.SIGNATURE_INVALID: "the access request signature is invalid",
     Reason.NONCE_USED: "the access request nonce was already used",
+    Reason.GRANT_LIVE: "the grant has not ended (not revoked, expired or out of uses)",
+    Reason.NOT_RECALLED: "no recall is owed (the version is current or was never pulled)",
+    Reason.ALREADY_ACKNOWLEDGED: "the grantee already acknowledged this",
+    Reason.USES_MISMATCH: "the acknowledgement covers a different number of uses than the chain's",
+    Reason.ACK_IN_FUTURE: "the acknowledgement is dated after the block",
+    Reason.ACK_KIND_UNKNOWN: "unknown acknowledgement kind",
 }
+
+
+class AckKind(IntEnum):
+    """What a grantee acknowledges (ILifecycle); each is one bit of a grant's ``acks``."""
+
+    RECALL = 1
+    DELETION = 2
 
 
 def _addr(value: Any) -> str:
@@ -183,6 +203,8 @@ class GrantTerms:
     not_before: int
     expiry: int
     max_uses: int
+    #: Seconds the grantee may keep what it pulled after the grant ends (0: delete at the end).
+    retention: int = 0
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -193,11 +215,12 @@ class GrantTerms:
             self.not_before,
             self.expiry,
             self.max_uses,
+            self.retention,
         )
 
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> GrantTerms:
-        return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6])
+        return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6], t[7])
 
     @classmethod
     def from_json(cls, t: dict[str, Any]) -> GrantTerms:
@@ -210,6 +233,7 @@ class GrantTerms:
             t["not_before"],
             t["expiry"],
             t["max_uses"],
+            t.get("retention", 0),
         )
 
 
@@ -224,10 +248,18 @@ class Grant:
     max_uses: int
     uses: int
     status: GrantStatus
+    retention: int = 0
+    #: Bits of :class:`AckKind` the grantee has recorded.
+    acks: int = 0
 
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> Grant:
-        return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], GrantStatus(t[8]))
+        return cls(
+            t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6], t[7], GrantStatus(t[8]), t[9], t[10]
+        )
+
+    def acknowledged(self, kind: AckKind) -> bool:
+        return bool(self.acks & kind)
 
     @property
     def exists(self) -> bool:
@@ -305,34 +337,6 @@ class Event:
     block_hash: str
     tx_hash: str
     log_index: int
-
-
-@dataclass(frozen=True)
-class Access:
-    """An ``Accessed`` event."""
-
-    grant_id: bytes
-    grantee: str
-    custodian: str
-    fields_mask: int
-    use: int
-    nonce: int
-    block_number: int
-    tx_hash: str
-
-    @classmethod
-    def from_event(cls, e: Event) -> Access:
-        a = e.args
-        return cls(
-            a["grantId"],
-            _addr(a["grantee"]),
-            _addr(a["custodian"]),
-            a["fieldsMask"],
-            a["use"],
-            a["nonce"],
-            e.block_number,
-            e.tx_hash,
-        )
 
 
 @dataclass(frozen=True)

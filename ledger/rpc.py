@@ -254,6 +254,27 @@ class RpcClient:
         return out
 
 
+def tx_senders(client: RpcClient, tx_hashes: Sequence[str]) -> dict[str, str]:
+    """The sender (``from``, lowercase) of each transaction, keyed by lowercase hash; one batch.
+
+    ``Accessed`` events carry no custodian: the custodian is the sender of the transaction
+    that emitted them, and every reader (indexer, audit, wallet trail) asks here.
+    Raises :class:`RpcResponseError` for a transaction the node does not know.
+    """
+    wanted = sorted({h.lower() for h in tx_hashes})
+    replies = client.batch([("eth_getTransactionByHash", [h]) for h in wanted])
+    out: dict[str, str] = {}
+    for tx_hash, tx in zip(wanted, replies, strict=True):
+        if isinstance(tx, Exception):
+            raise tx
+        if not tx or not tx.get("from"):
+            raise RpcResponseError(
+                "eth_getTransactionByHash", -32000, f"unknown transaction {tx_hash}"
+            )
+        out[tx_hash] = str(tx["from"]).lower()
+    return out
+
+
 class AsyncRpcClient:
     """Asyncio JSON-RPC client over one persistent aiohttp session (its own or a shared one)."""
 

@@ -4,11 +4,13 @@ One row shape (:class:`TraceRow`) serves the regulator's trace, the subject's hi
 and :mod:`ledger.audit`, which re-derives the same rows from chain events and compares.
 
 Kinds: ``granted``, ``revoked``, ``paused``, ``resumed`` (one per consent event),
-``expired`` (derived: see below) and ``access`` (one per ``Accessed`` event).
+``expired`` (derived: see below), ``access`` (one per ``Accessed`` event); the lifecycle:
+``recall`` (derived, docs/tracing.md), ``recall_acknowledged``, ``deletion_acknowledged``.
 
 Order and cursor. Rows are sorted by the key ``(at, block_number, log_index, rank)``:
-``at`` is the block timestamp of the event (for ``expired``, the grant's expiry),
-``rank`` is 0 for an event row and 1 for an expiry row. Block timestamps never decrease
+``at`` is the block timestamp of the event (for ``expired``, the grant's expiry), ``rank``
+is 0 for an event row, 1 for an expiry row and, for a recall row, :func:`recall_rank` of
+its grant id (the rows of one supersession share its log). Block timestamps never decrease
 along the chain, so for event rows this is the chain order ``(block, log index)``; an
 expiry row sits at its expiry time and cites the ``ConsentGranted`` log that fixed the
 expiry. Pages are cut by keyset (``key > last key``), never by OFFSET, so a cursor stays
@@ -36,23 +38,29 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.errors import LedgerError
+from ledger.lifecycle import recall_rank
 
 Order = Literal["asc", "desc"]
 CONSENT_KINDS = ("granted", "revoked", "paused", "resumed", "expired")
-ALL_KINDS = (*CONSENT_KINDS, "access")
+LIFECYCLE_KINDS = ("recall", "recall_acknowledged", "deletion_acknowledged")
+ALL_KINDS = (*CONSENT_KINDS, "access", *LIFECYCLE_KINDS)
 EVENT_KIND = {
     "ConsentGranted": "granted",
     "ConsentRevoked": "revoked",
     "ConsentPaused": "paused",
     "ConsentResumed": "resumed",
     "Accessed": "access",
+    "RecallAcknowledged": "recall_acknowledged",
+    "DeletionAcknowledged": "deletion_acknowledged",
 }
+_GRANT_EVENT_KINDS = frozenset(k for k in EVENT_KIND.values() if k != "access")
 KIND_EVENT = {v: k for k, v in EVENT_KIND.items()}
 
 _ACCESSES = db.accesses
 _GRANTS = db.grants
 _GRANT_EVENTS = db.grant_events
 _ASSETS = db.assets
+_ASSET_EVENTS = db.asset_events
 _CURSOR = db.indexer_cursor
 _BLOCKS = db.indexed_blocks
 
@@ -106,7 +114,7 @@ class TraceRow:
 
     @property
     def rank(self) -> int:
-        return 1 if self.kind == "expired" else 0
+        return recall_rank(self.grant_id) if self.kind == "recall" else int(self.kind == "expired")
 
     @property
     def key(self) -> SortKey:
@@ -327,6 +335,34 @@ def _grant_conds(g: Any, flt: TraceFilter) -> list[Any]:
     return conds
 
 
+def _grant_row(kind: Any, actor: Any, use: Any, at: Any, log: Any, rank: Any) -> list[Any]:
+    """The columns of a row about a grant (``_GRANTS``, ``_ASSETS``), citing ``log``'s table."""
+    g, s = _GRANTS, _ASSETS
+    return [
+        kind.label("kind"),
+        g.c.grant_id,
+        g.c.owner.label("subject"),
+        g.c.grantee.label("institution"),
+        g.c.asset_id,
+        s.c.issuer,
+        s.c.schema_id,
+        g.c.purpose,
+        g.c.fields_mask,
+        actor.label("actor"),
+        g.c.not_before,
+        g.c.expiry,
+        g.c.max_uses,
+        use.label("use"),
+        g.c.nonce,
+        at.label("at"),
+        log.c.block_number,
+        log.c.block_hash,
+        log.c.log_index,
+        log.c.tx_hash,
+        rank.label("rank"),
+    ]
+
+
 def _consent_event_select(
     flt: TraceFilter, after: SortKey | None, order: Order, now: int | None
 ) -> sa.Select[Any]:
@@ -336,27 +372,7 @@ def _consent_event_select(
         else_=e.c.event,
     )
     q = sa.select(
-        kind.label("kind"),
-        e.c.grant_id,
-        g.c.owner.label("subject"),
-        g.c.grantee.label("institution"),
-        g.c.asset_id,
-        s.c.issuer,
-        s.c.schema_id,
-        g.c.purpose,
-        g.c.fields_mask,
-        e.c.actor,
-        g.c.not_before,
-        g.c.expiry,
-        g.c.max_uses,
-        _null_int().label("use"),
-        g.c.nonce,
-        e.c.block_timestamp.label("at"),
-        e.c.block_number,
-        e.c.block_hash,
-        e.c.log_index,
-        e.c.tx_hash,
-        _lit(0).label("rank"),
+        *_grant_row(kind, e.c.actor, _null_int(), e.c.block_timestamp, e, _lit(0))
     ).select_from(
         e.join(g, g.c.grant_id == e.c.grant_id).outerjoin(s, s.c.asset_id == g.c.asset_id)
     )
@@ -385,32 +401,33 @@ def _expiry_select(
         .exists()
     )
     q = sa.select(
-        _text("expired").label("kind"),
-        g.c.grant_id,
-        g.c.owner.label("subject"),
-        g.c.grantee.label("institution"),
-        g.c.asset_id,
-        s.c.issuer,
-        s.c.schema_id,
-        g.c.purpose,
-        g.c.fields_mask,
-        g.c.grantor.label("actor"),
-        g.c.not_before,
-        g.c.expiry,
-        g.c.max_uses,
-        _null_int().label("use"),
-        g.c.nonce,
-        g.c.expiry.label("at"),
-        g.c.block_number,
-        g.c.block_hash,
-        g.c.log_index,
-        g.c.tx_hash,
-        _lit(1).label("rank"),
+        *_grant_row(_text("expired"), g.c.grantor, _null_int(), g.c.expiry, g, _lit(1))
     ).select_from(g.outerjoin(s, s.c.asset_id == g.c.asset_id))
     conds = [g.c.expiry <= head_time, ~revoked_first, *_grant_conds(g, flt)]
     conds += _range(g.c.expiry, g.c.block_number, flt)
     if after is not None:
         cols = (g.c.expiry, g.c.block_number, g.c.log_index, _lit(1))
+        conds.append(_after(cols, after, order))
+    return q.where(*conds)
+
+
+def _recall_select(
+    flt: TraceFilter, after: SortKey | None, order: Order, now: int | None
+) -> sa.Select[Any]:
+    """One row per grant that pulled a version before it was superseded (pulls of a superseded
+    version are refused, so ``uses`` counts them); it cites the ``AssetSuperseded`` log."""
+    g, s, e = _GRANTS, _ASSETS, _ASSET_EVENTS
+    q = sa.select(
+        *_grant_row(_text("recall"), e.c.actor, g.c.uses, e.c.block_timestamp, e, g.c.trace_rank)
+    ).select_from(
+        e.join(g, g.c.asset_id == e.c.asset_id).outerjoin(s, s.c.asset_id == g.c.asset_id)
+    )
+    conds = [e.c.event == "AssetSuperseded", g.c.uses > 0, *_grant_conds(g, flt)]
+    conds += _range(e.c.block_timestamp, e.c.block_number, flt)
+    if now is not None:
+        conds.append(e.c.block_timestamp <= now)
+    if after is not None:
+        cols = (e.c.block_timestamp, e.c.block_number, e.c.log_index, g.c.trace_rank)
         conds.append(_after(cols, after, order))
     return q.where(*conds)
 
@@ -449,8 +466,10 @@ def build_query(
     parts: list[sa.Select[Any]] = []
     if "access" in flt.kinds:
         parts.append(_access_select(flt, after, order, now))
-    if set(flt.kinds) & {"granted", "revoked", "paused", "resumed"}:
+    if set(flt.kinds) & _GRANT_EVENT_KINDS:
         parts.append(_consent_event_select(flt, after, order, now))
+    if "recall" in flt.kinds:
+        parts.append(_recall_select(flt, after, order, now))
     if "expired" in flt.kinds and now is not None:
         parts.append(_expiry_select(flt, after, order, now))
     if not parts:

@@ -51,11 +51,13 @@ from ledger._pin import (
     verify_deployment,
 )
 from ledger.abi import LedgerAbi, ledger_abi
+from ledger.address import to_checksum_address
 from ledger.calls import LedgerCalls, Read
 from ledger.eip712 import abi_encode
 from ledger.errors import ContractRevertError, LedgerError, RpcResponseError
 from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
 from ledger.rpc import RpcClient
+from ledger.uses import use_of
 
 T = TypeVar("T")
 
@@ -176,6 +178,43 @@ def _receipt(rpc: RpcClient, tx_hash: str) -> dict[str, Any]:
     return out
 
 
+def _checked_use(
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    grant_id: bytes,
+    grantee: str,
+    event: Event,
+    claimed_use: int | None,
+) -> int:
+    """The record's use number, counted (the event carries none: the grant's n-th Accessed
+    event is its use n), checked against the grant on chain and the service's claim."""
+    at = (event.block_number, event.log_index)
+    grant = get_grant(rpc, pin, grant_id)
+    # A limited grant's counter at the record's block spares reading its whole history.
+    counted = None
+    if grant.max_uses:
+        counted = read(rpc, pin, _calls().get_grant(grant_id), hex(at[0])).uses
+    use = use_of(rpc, pin.ledger_address, grant_id, pin.deploy_block, *at, counted=counted)
+    if grant.grantee.lower() != grantee.lower():
+        raise ServiceContradictedError(
+            "the grant on chain is made to someone else", code="not_grantee"
+        )
+    # The chain counts only limited grants (an unlimited grant's counter is 1 once it was used).
+    limited_ok = use <= grant.uses <= grant.max_uses if grant.max_uses else grant.uses == 1
+    if use < 1 or not limited_ok:
+        raise ServiceContradictedError(
+            f"the access record says use {use} but the grant on chain has {grant.uses} use(s) "
+            f"of {grant.max_uses or 'unlimited'}",
+            code="access_use_inconsistent",
+        )
+    if claimed_use is not None and int(claimed_use) != use:
+        raise ServiceContradictedError(
+            f"the service reports use {claimed_use}, the chain's record says use {use}",
+            code="access_use_inconsistent",
+        )
+    return use
+
+
 def verify_access_record(
     rpc: RpcClient,
     pin: PinnedDeployment,
@@ -192,8 +231,9 @@ def verify_access_record(
 
     The receipt is fetched here (status 1, its block canonical), the ``Accessed`` log must
     be emitted by the pinned ledger address and carry this request's grant id, grantee,
-    nonce and fields mask, and its use number must be one the grant on chain has had
-    (1..uses, within max uses). ``claimed_use`` (what the service reported) must agree.
+    nonce and fields mask. Its use number is its position among the grant's ``Accessed``
+    events (:mod:`ledger.uses`); for a limited grant it must be within the grant's counted
+    uses and max uses. ``claimed_use`` (what the service reported) must agree.
     """
     abi = abi or ledger_abi()
     receipt = _receipt(rpc, tx_hash)
@@ -231,30 +271,15 @@ def verify_access_record(
             code="access_not_recorded",
         )
     event = matches[0]
-    use = int(event.args["use"])
-    grant = get_grant(rpc, pin, grant_id)
-    if grant.grantee.lower() != grantee.lower():
-        raise ServiceContradictedError(
-            "the grant on chain is made to someone else", code="not_grantee"
-        )
-    if not 1 <= use <= grant.uses or (grant.max_uses and use > grant.max_uses):
-        raise ServiceContradictedError(
-            f"the access record says use {use} but the grant on chain has {grant.uses} use(s) "
-            f"of {grant.max_uses or 'unlimited'}",
-            code="access_use_inconsistent",
-        )
-    if claimed_use is not None and int(claimed_use) != use:
-        raise ServiceContradictedError(
-            f"the service reports use {claimed_use}, the chain's record says use {use}",
-            code="access_use_inconsistent",
-        )
+    use = _checked_use(rpc, pin, grant_id, grantee, event, claimed_use)
     return AccessRecord(
         tx_hash,
         event.block_number,
         event.block_hash,
         event.log_index,
         use,
-        str(event.args["custodian"]),
+        # The custodian is the access transaction's sender.
+        to_checksum_address(str(receipt["from"])),
     )
 
 
@@ -306,6 +331,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": int(terms.get("purpose", -1)),
         "expiry": int(terms.get("expiry", -1)),
         "max uses": int(terms.get("max_uses", -1)),
+        "retention": int(terms.get("retention", -1)),
     }
     chain = {
         "asset": "0x" + grant.asset_id.hex(),
@@ -314,6 +340,7 @@ def check_grant_row(grant: Grant, row: dict[str, Any], grant_id: bytes) -> None:
         "purpose": grant.purpose,
         "expiry": grant.expiry,
         "max uses": grant.max_uses,
+        "retention": grant.retention,
     }
     wrong = [k for k in chain if served[k] != chain[k]]
     if wrong:

@@ -13,13 +13,16 @@ from typing import Any
 
 from ledger.abi import LedgerAbi, ledger_abi
 from ledger.address import to_checksum_address
+from ledger.errors import default_registry
 from ledger.models import Event
 from ledger.rpc import RpcClient
+from ledger.rpc import tx_senders as rpc_tx_senders
 from wallet_cli.errors import RefusedError
 
 
 def rpc_client(url: str) -> RpcClient:
-    return RpcClient(url, timeout=15.0, retries=1, errors=ledger_abi().errors)
+    # The ledger's errors and its companions' (claims ...): every revert decodes by name.
+    return RpcClient(url, timeout=15.0, retries=1, errors=default_registry())
 
 
 def sign_ledger_tx(rpc_url: str, key: bytes, ledger: str, fn: str, *args: Any) -> str:
@@ -166,6 +169,12 @@ def block_times(rpc_url: str, blocks: Iterable[int]) -> dict[int, int]:
     return out
 
 
+def tx_senders(rpc_url: str, tx_hashes: Iterable[str]) -> dict[str, str]:
+    """Senders of transactions by lowercase hash (``ledger.rpc.tx_senders``)."""
+    with rpc_client(rpc_url) as rpc:
+        return rpc_tx_senders(rpc, list(tx_hashes))
+
+
 def block_number(rpc_url: str) -> int:
     with rpc_client(rpc_url) as rpc:
         return int(rpc.call("eth_blockNumber"), 16)
@@ -182,6 +191,7 @@ __all__ = [
     "sign_call",
     "sign_ledger_tx",
     "topic_addr",
+    "tx_senders",
 ]
 
 topic_addr = _topic_addr

@@ -38,11 +38,18 @@ COMMANDS: dict[str, Lazy] = {
     "proposal": Lazy(
         "wallet_cli.proposal:app", "Enterprise agents: review and approve proposed grants (M of N)."
     ),
+    "claims": Lazy(
+        "wallet_cli.claims:app", "Claim a record from a department; departments answer claims."
+    ),
     "audit": Lazy(
         "wallet_cli.audit:app",
         "Regulator: trace grants and accesses; verify them against the chain.",
     ),
     "member": Lazy("wallet_cli.member:app", "Regulator: suspend and reinstate members."),
+    "sealed": Lazy(
+        "wallet_cli.sealed:app",
+        "Sealed accesses: department records/reveals; regulator extends, lists overdue.",
+    ),
     "verify": Lazy(
         "wallet_cli.institution:verify",
         "Institution: may I read these fields under this grant right now? (chain's answer)",
@@ -50,6 +57,10 @@ COMMANDS: dict[str, Lazy] = {
     "pull": Lazy(
         "wallet_cli.institution:pull",
         "Institution: pull granted fields, verify every one locally, save the verified data.",
+    ),
+    "institution": Lazy(
+        "wallet_cli.lifecycle:app",
+        "Institution: recalls and deletions owed (inbox); delete and acknowledge.",
     ),
     "redeem": Lazy(
         "wallet_cli.counter:redeem",

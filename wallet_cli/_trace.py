@@ -11,7 +11,7 @@ import httpx
 from api.client import DataSafeClient, DataSafeProblemError
 from api.envelope import sign_request
 from ledger.address import to_checksum_address
-from ledger.models import Reason
+from ledger.models import Event, Reason
 from wallet_cli import _chain
 
 TRACE_EVENTS = (
@@ -36,17 +36,46 @@ def _hex(b: Any) -> str:
     return "0x" + bytes(b).hex() if isinstance(b, bytes | bytearray) else str(b)
 
 
+def _access_context(
+    rpc_url: str, ledger: str, events: list[Event], start: int, from_block: int
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Uses of the accessed grants before ``from_block`` (counted from ``start``) and the
+    senders of the access transactions: ``Accessed`` names neither."""
+    accessed = [e for e in events if e.name == "Accessed"]
+    uses: dict[str, int] = {}
+    if not accessed:
+        return uses, {}
+    senders = _chain.tx_senders(rpc_url, [e.tx_hash for e in accessed])
+    if from_block > start:
+        ids = sorted({_hex(e.args["grantId"]) for e in accessed})
+        for e in _chain.get_events(
+            rpc_url, ledger, ["Accessed"], from_block=start, to_block=from_block - 1, topics=[ids]
+        ):
+            gid = _hex(e.args["grantId"])
+            uses[gid] = uses.get(gid, 0) + 1
+    return uses, senders
+
+
 def trace(
     rpc_url: str,
     ledger: str,
     from_block: int,
     to_block: int | str = "latest",
     on_blocks: Callable[[int, int], None] | None = None,
+    *,
+    deploy_block: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every consent and access event in chain order, each with its grant's context."""
+    """Every consent and access event in chain order, each with its grant's context.
+
+    ``Accessed`` carries neither custodian nor use number: the custodian (``by``) is the
+    transaction's sender, and a grant's n-th access in chain order is its use n, so accesses
+    from ``deploy_block`` (default ``from_block``) up to ``from_block`` are counted too.
+    """
     events = _chain.get_events(
         rpc_url, ledger, TRACE_EVENTS, from_block=from_block, to_block=to_block, on_blocks=on_blocks
     )
+    start = from_block if deploy_block is None else deploy_block
+    uses, senders = _access_context(rpc_url, ledger, events, start, from_block)
     grants: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     for e in events:
@@ -81,8 +110,10 @@ def trace(
             "by": str(e.args.get("by") or e.args.get("grantor") or e.args.get("custodian") or ""),
         }
         if e.name == "Accessed":
+            uses[gid] = uses.get(gid, 0) + 1
             row["fields_mask"] = int(e.args["fieldsMask"])
-            row["use"] = int(e.args["use"])
+            row["use"] = uses[gid]
+            row["by"] = to_checksum_address(senders[e.tx_hash.lower()])
         if e.name == "AccessRefused":
             row["reason"] = Reason(int(e.args["reason"])).name.lower()
         rows.append(row)

@@ -320,6 +320,7 @@ def _chain_trace(
             max(start, from_block or 0),
             to_block if to_block is not None else "latest",
             on_blocks=step,
+            deploy_block=start,
         )
     kinds = {
         "all": None,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from api.client import DataSafeClient, verified_member_key
-from api.terms import PURPOSES
+from api.terms import PURPOSES, retention_words
 from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, sign_grant
@@ -133,6 +133,20 @@ def _owner_profile(st: State, signer: Profile, on_behalf: str | None) -> Profile
     return st.home.resolve(on_behalf) if on_behalf else signer
 
 
+#: Retention in days as the wallet asks for it; the terms carry seconds (GrantTerms.retention).
+KeepDaysOpt = Annotated[
+    int,
+    typer.Option(
+        "--keep-days",
+        help="Days the institution may keep what it read after the grant ends (0 = delete at "
+        "the end)",
+        min=0,
+        max=49_710,
+        callback=lambda days: days * 86_400,
+    ),
+]
+
+
 @app.command()
 @command
 def create(
@@ -161,6 +175,7 @@ def create(
         int | None,
         typer.Option(help="For scripts: at most this many reads, 0 = no limit", min=0),
     ] = None,
+    retention: KeepDaysOpt = 0,
     on_behalf_of: Annotated[
         str | None,
         typer.Option(
@@ -195,14 +210,29 @@ def create(
     key, ring = st.keys(signer, owner)
     with st.client(key, signer) as c:
         share = prepare_share(st, c, asset, to, fields)
+        when_ = (window.not_before, window.expiry)
         terms = GrantTerms(
-            aid, share.grantee, purpose_code, share.mask, window.not_before, window.expiry, max_uses
+            aid, share.grantee, purpose_code, share.mask, *when_, max_uses, retention
         )
         terms_words = _terms_words(st, c, share, terms, zone)
         _show_terms(st, share, terms_words)
         if not yes and not typer.confirm("Sign and send this consent?", default=False):
             raise UserError("cancelled; nothing was signed or sent", code="cancelled")
         receipt, gid = _send_grant(st, c, key, ring, signer.address, terms, asset, share, now)
+    _finish(st, owner, signer, receipt, gid, terms, share, terms_words)
+
+
+def _finish(
+    st: State,
+    owner: Profile,
+    signer: Profile,
+    receipt: dict[str, Any],
+    gid: bytes,
+    terms: GrantTerms,
+    share: Share,
+    terms_words: str,
+) -> None:
+    """The grant confirmed on chain (with --rpc), its receipt completed, saved and shown."""
     rpc = st.rpc()
     if rpc is not None:
         _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
@@ -230,7 +260,8 @@ def _terms_words(
         f"{display_name(st, a['issuer'], member_or_none(c, a['issuer']))}) for "
         f"{purpose_words(terms.purpose)}, {start_words} until "
         f"{_terms.local_when(terms.expiry, zone)}, "
-        + ("without a limit on reads." if max_uses == 0 else f"at most {max_uses} time(s).")
+        + ("without a limit on reads" if max_uses == 0 else f"at most {max_uses} time(s)")
+        + f"; {retention_words(terms.retention)}."
     )
 
 
@@ -277,6 +308,7 @@ def _send_grant(
                 "not_before": terms.not_before,
                 "expiry": terms.expiry,
                 "max_uses": terms.max_uses,
+                "retention": terms.retention,
             },
             "grantor": grantor,
             "nonce": str(nonce),
@@ -304,6 +336,7 @@ def _confirm_grant(
             and got.expiry == terms.expiry
             and got.not_before == terms.not_before
             and got.max_uses == terms.max_uses
+            and got.retention == terms.retention
         ),
         what=f"grant 0x{gid.hex()} with the terms you signed",
         claimed_tx=claimed_tx,

@@ -18,7 +18,7 @@ import httpx
 import typer
 
 from api.client import DataSafeClient, DataSafeProblemError
-from wallet_cli import _chain, _trace
+from wallet_cli import _chain, _trace, sealed
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._home import Profile
 from wallet_cli._progress import Step, counting, progress
@@ -98,6 +98,15 @@ def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, 
             return rows, cursor
 
 
+#: The lifecycle rows in the subject's words (issue 17): told of a correction, and what the
+#: institution acknowledged ("deleted, acknowledged on <time>").
+_EVENT_WORDS = {
+    "recall": "told of correction",
+    "recall_acknowledged": "correction acknowledged",
+    "deletion_acknowledged": "deleted, acknowledged",
+}
+
+
 def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tuple[Any, ...]:
     if r.get("fields") is not None:
         what = ", ".join(r["fields"])
@@ -107,7 +116,7 @@ def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tu
         what = f"refused: {r['reason']}"
     return (
         when(r["time"]),
-        r["event"],
+        _EVENT_WORDS.get(r["event"], r["event"]),
         name_of(st, str(r["institution"])),
         what,
         purpose_words(int(r["purpose"] or 0)),
@@ -168,7 +177,7 @@ def list_(
                 if fallback is None:
                     raise
             else:
-                _show(st, grants, rows, "service", cursor)
+                _show(st, grants, rows, "service", cursor, sealed.for_history(st, c, p))
                 if follow:
                     _follow_service(st, c, key, grants, cursor, follow_for)
                 return
@@ -204,6 +213,7 @@ def _show(
     rows: list[dict[str, Any]],
     source: str,
     cursor: Any,
+    seals: list[dict[str, Any]] | None = None,
 ) -> None:
     for r in rows:
         if r.get("fields") is None:
@@ -218,10 +228,21 @@ def _show(
             COLUMNS,
             (_line(st, grants, r) for r in rows),
         )
+        for item in seals or []:
+            con.print(sealed.line(st, item))
         if cursor is not None:
             con.print(f"cursor: {cursor}  (pass --since to see only what is new)")
 
-    st.emit({"source": source, "accesses": accesses, "changes": changes, "cursor": cursor}, human)
+    st.emit(
+        {
+            "source": source,
+            "accesses": accesses,
+            "changes": changes,
+            "sealed": seals or [],
+            "cursor": cursor,
+        },
+        human,
+    )
 
 
 def _follow_service(
@@ -293,7 +314,7 @@ def _chain_history(
         start = max(start, int(since) + 1)
     with progress(st, "Reading ledger events", unit="blocks") as step:
         rows, head = _rows_from_chain(rpc, ledger, start, p.address, step)
-    _show(st, grants, rows, "chain", head)
+    _show(st, grants, rows, "chain", head, sealed.chain_seals(rpc, ledger, p.address))
     if not follow:
         return
     ends = time.monotonic() + follow_for if follow_for > 0 else None

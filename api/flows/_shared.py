@@ -111,4 +111,5 @@ def terms_of(view: GrantView) -> GrantTerms:
         not_before=view.grant.not_before,
         expiry=view.grant.expiry,
         max_uses=view.grant.max_uses,
+        retention=view.grant.retention,
     )

@@ -19,6 +19,8 @@ from api.flows.trace import TraceRowPublic
 from api.services import Services
 from ledger import audit, trace
 from ledger.errors import LedgerError
+from ledger.rpc import RpcClient
+from ledger.sealed_audit import SealedAuditReport, verify_sealed_index
 from ledger.trace import TraceFilter, TraceRow
 
 #: Largest block range one request may audit (larger ranges: several requests, or the CLI).
@@ -46,6 +48,11 @@ class AuditReportPublic(BaseModel):
     extra: list[TraceRowPublic] = Field(description="In the index, not on chain")
     altered: list[AlteredRow]
     seconds: float
+    sealed: dict[str, Any] | None = Field(
+        default=None,
+        description="The index's sealed-access rows (whole range, any filter) against the "
+        "companion's logs: ok, missing, extra, altered (ledger.sealed_audit)",
+    )
 
 
 def _row(r: TraceRow) -> TraceRowPublic:
@@ -103,13 +110,19 @@ async def verify(
             flt=flt,
         )
 
+    def run_sealed() -> SealedAuditReport:
+        with RpcClient(services.settings.rpc_url) as rpc:
+            return verify_sealed_index(rpc, manifest.ledger_address, services.engine, first, last)
+
     try:
         report = await to_thread.run_sync(run)
+        sealed = await to_thread.run_sync(run_sealed)
     except trace.IndexNotReadyError as exc:
         raise errors.NotReadyError(str(exc)) from exc
     except LedgerError as exc:
         raise errors.ChainUnavailableError(f"audit could not read the chain: {exc}") from exc
-    return _public(report)
+    public = _public(report)
+    return public.model_copy(update={"ok": public.ok and sealed.ok, "sealed": sealed.to_json()})
 
 
 def _indexed_to(engine: Engine) -> int | None:

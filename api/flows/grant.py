@@ -37,6 +37,7 @@ async def grant(services: Services, member: Member, body: GrantCreate) -> Consen
         t.not_before,
         t.expiry,
         t.max_uses,
+        t.retention,
     )
     _check_grant_signature(services, body, terms)
     grant_id = "0x" + grant_id_of(body.grantor, int(body.nonce)).hex()

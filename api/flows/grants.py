@@ -82,6 +82,12 @@ async def _public(services: Services, view: GrantView, row: dict[str, Any] | Non
     owner = (
         asset_row["owner"] if asset_row else (await services.reads.asset(view.grant.asset_id)).owner
     )
+    uses = view.grant.uses
+    if not view.grant.max_uses:
+        # An unlimited grant's counter is not kept on chain: its uses are its Accessed events.
+        uses = await to_thread.run_sync(
+            _store.count_accesses, services.engine, "0x" + view.grant_id.hex()
+        )
     return GrantPublic(
         grant_id="0x" + view.grant_id.hex(),
         asset_id=terms.asset_id,
@@ -91,7 +97,7 @@ async def _public(services: Services, view: GrantView, row: dict[str, Any] | Non
         terms=terms,
         terms_text=describe_terms(terms, fields, asset_row),
         fields=field_names(view.grant.fields_mask, fields) if fields else None,
-        uses=view.grant.uses,
+        uses=uses,
         status=view.status,
         block=view.block,
     )

@@ -28,8 +28,28 @@ from ledger.trace import TraceFilter, TraceRow
 
 EXPORT_CHUNK_ROWS = 2000
 
-TraceKind = Literal["granted", "revoked", "paused", "resumed", "expired", "access"]
-ConsentKind = Literal["granted", "revoked", "paused", "resumed", "expired"]
+TraceKind = Literal[
+    "granted",
+    "revoked",
+    "paused",
+    "resumed",
+    "expired",
+    "access",
+    "recall",
+    "recall_acknowledged",
+    "deletion_acknowledged",
+]
+#: ``/v1/trace/consents`` answers the consent kinds unless asked for the lifecycle ones.
+ConsentKind = Literal[
+    "granted",
+    "revoked",
+    "paused",
+    "resumed",
+    "expired",
+    "recall",
+    "recall_acknowledged",
+    "deletion_acknowledged",
+]
 Format = Literal["page", "json", "csv"]
 
 

@@ -13,7 +13,7 @@ from api import errors, webhooks
 from api.auth import Member
 from api.services import Services
 
-WebhookKind = Literal["revoked", "paused", "expired", "resumed"]
+WebhookKind = Literal["revoked", "paused", "expired", "resumed", "recall"]
 
 
 class WebhookCreate(BaseModel):

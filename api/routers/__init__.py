@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from api.routers import (
     access,
+    acknowledgements,
     assets,
     audit,
+    claims,
     forward,
     grants,
     health,
@@ -19,6 +21,7 @@ from api.routers import (
     meta,
     proposals,
     schemas,
+    sealed,
     trace,
     webhooks,
 )
@@ -36,6 +39,9 @@ V1_ROUTERS = (
     audit.router,
     history.router,
     webhooks.router,
+    sealed.router,
+    acknowledgements.router,
+    claims.router,
 )
 
 

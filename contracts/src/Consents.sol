@@ -10,7 +10,7 @@ import {Assets} from "./Assets.sol";
 /// @notice Field-level grants and the access records made under them.
 abstract contract Consents is Assets, IConsents {
     bytes32 private constant _GRANT_TYPEHASH = keccak256(
-        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+        "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint32 retention,uint256 nonce,uint64 deadline)"
     );
     bytes32 private constant _REVOKE_TYPEHASH =
         keccak256("RevokeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
@@ -22,7 +22,8 @@ abstract contract Consents is Assets, IConsents {
     bytes32 private constant _ACCESS_TYPEHASH =
         keccak256("AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)");
 
-    /// @dev Everything an access check reads or writes, in one storage slot (30 bytes). The grantee is referenced
+    /// @dev Everything an access check reads or writes, in one storage slot (31 bytes), and the grantee's
+    ///      acknowledgements (ILifecycle), so that recording one rewrites a slot the grant already holds. The grantee is referenced
     ///      by its member number, whose record the check reads anyway for the suspension test.
     struct GrantRecord {
         uint32 granteeNumber;
@@ -33,17 +34,23 @@ abstract contract Consents is Assets, IConsents {
         uint16 uses;
         uint16 maxUses;
         uint40 assetNo;
+        uint8 acks;
     }
 
-    mapping(bytes32 grantId => GrantRecord grant) private _grants;
-    /// @dev Kept apart: no check needs it, so accesses never load it.
-    mapping(bytes32 grantId => uint32 purpose) private _purposes;
+    /// @dev The terms no check reads: kept apart so accesses never load them, written only when non-zero.
+    struct GrantExtra {
+        uint32 purpose;
+        uint32 retention;
+    }
+
+    mapping(bytes32 grantId => GrantRecord grant) internal _grants;
+    mapping(bytes32 grantId => GrantExtra extra) private _extras;
     mapping(address signer => uint256 nonce) private _nonces;
     mapping(address grantee => mapping(uint256 word => uint256 bits)) private _accessNonces;
 
     /// @inheritdoc IConsents
     function grant(GrantTerms calldata terms, uint256 nonce) external returns (bytes32 grantId) {
-        return _grant(terms, msg.sender, nonce, 0);
+        return _grantAs(terms, msg.sender, nonce);
     }
 
     /// @inheritdoc IConsents
@@ -60,7 +67,7 @@ abstract contract Consents is Assets, IConsents {
         if (terms.length != nonces_.length) revert ConsentLengthMismatch(terms.length, nonces_.length);
         grantIds = new bytes32[](terms.length);
         for (uint256 i = 0; i < terms.length; ++i) {
-            grantIds[i] = _grant(terms[i], msg.sender, nonces_[i], 0);
+            grantIds[i] = _grantAs(terms[i], msg.sender, nonces_[i]);
         }
     }
 
@@ -98,7 +105,9 @@ abstract contract Consents is Assets, IConsents {
             previous = signer;
             emit ConsentApproved(grantId, signer);
         }
-        _grant(terms, owner, nonce, approvals.length / 65);
+        uint256 given = approvals.length / 65;
+        _grant(terms, owner, nonce);
+        _requireApprovals(owner, terms.purpose, given);
     }
 
     /// @inheritdoc IConsents
@@ -172,16 +181,19 @@ abstract contract Consents is Assets, IConsents {
     function getGrant(bytes32 grantId) external view returns (Grant memory result) {
         GrantRecord memory record = _grants[grantId];
         if (record.status == GrantStatus.NONE) return result;
+        GrantExtra memory extra = _extras[grantId];
         result = Grant({
             assetId: _assets[record.assetNo].assetId,
             grantee: _memberByNumber[record.granteeNumber],
-            purpose: _purposes[grantId],
+            purpose: extra.purpose,
             fieldsMask: record.fieldsMask,
             notBefore: record.notBefore,
             expiry: record.expiry,
             maxUses: record.maxUses,
             uses: record.uses,
-            status: record.status
+            status: record.status,
+            retention: extra.retention,
+            acks: record.acks
         });
     }
 
@@ -236,26 +248,31 @@ abstract contract Consents is Assets, IConsents {
         bytes32 digest = hashGrant(signed.terms, signed.nonce, signed.deadline);
         _requireSigner(digest, signed.signature, signed.grantor);
         // Replay is impossible: the grant id is the (grantor, nonce) pair and an existing id reverts.
-        return _grant(signed.terms, signed.grantor, signed.nonce, 0);
+        return _grantAs(signed.terms, signed.grantor, signed.nonce);
     }
 
-    /// @dev `approvals`: how many live agents' signatures `grantWithApprovals` checked (0 on the other paths).
-    function _grant(GrantTerms calldata terms, address grantor, uint256 nonce, uint256 approvals)
+    /// @dev A grant by one signer (the owner or a live agent), every path but `grantWithApprovals`: the owner's own
+    ///      key approves nothing (a thresholded owner grants through its agents' signatures), an agent's counts once.
+    function _grantAs(GrantTerms calldata terms, address grantor, uint256 nonce) private returns (bytes32 grantId) {
+        address owner;
+        (grantId, owner) = _grant(terms, grantor, nonce);
+        _requireApprovals(owner, terms.purpose, grantor == owner ? 0 : 1);
+    }
+
+    /// @dev The grant body, shared by every path; the caller checks the owner's approval threshold (a revert undoes
+    ///      the write). No literal argument, so the optimizer keeps one copy of this body.
+    function _grant(GrantTerms calldata terms, address grantor, uint256 nonce)
         private
-        returns (bytes32 grantId)
+        returns (bytes32 grantId, address owner)
     {
         uint40 assetNo = _assetNoOf(terms.assetId);
         AssetRecord storage asset = _assets[assetNo];
-        address owner = asset.owner;
+        owner = asset.owner;
         if (grantor == owner) {
             _requireActive(owner);
-        } else if (_isLiveAgent(owner, grantor)) {
-            approvals = 1;
-        } else {
+        } else if (!_isLiveAgent(owner, grantor)) {
             revert ConsentNotAuthorized(terms.assetId, grantor);
         }
-        // The owner's own key approves nothing: a thresholded owner grants through its agents' signatures.
-        _requireApprovals(owner, terms.purpose, approvals);
         if (asset.status != AssetStatus.ACTIVE) revert ConsentAssetNotActive(terms.assetId, asset.status);
         uint16 fieldCount = asset.fieldCount;
         // A mask must name at least one field and no bit beyond the schema.
@@ -281,9 +298,12 @@ abstract contract Consents is Assets, IConsents {
             expiry: uint32(terms.expiry),
             uses: 0,
             maxUses: uint16(terms.maxUses),
-            assetNo: assetNo
+            assetNo: assetNo,
+            acks: 0
         });
-        if (terms.purpose != 0) _purposes[grantId] = terms.purpose;
+        if (terms.purpose != 0 || terms.retention != 0) {
+            _extras[grantId] = GrantExtra({purpose: terms.purpose, retention: terms.retention});
+        }
         emit ConsentGranted(
             grantId, terms.assetId, terms.grantee, owner, grantor, terms, nonce, uint64(block.timestamp)
         );
@@ -310,7 +330,7 @@ abstract contract Consents is Assets, IConsents {
         // carries) an owner whose threshold one agent meets; revoke and pause need neither.
         _requireActive(account);
         address owner = _assets[record.assetNo].owner;
-        _requireApprovals(owner, _purposes[grantId], account == owner ? 0 : 1);
+        _requireApprovals(owner, _extras[grantId].purpose, account == owner ? 0 : 1);
         if (record.status != GrantStatus.PAUSED) revert ConsentInvalidStatus(grantId, record.status);
         record.status = GrantStatus.ACTIVE;
         emit ConsentResumed(grantId, account, uint64(block.timestamp));
@@ -385,8 +405,10 @@ abstract contract Consents is Assets, IConsents {
         if (reason != REASON_OK) emit AccessRefused(grantId, grantee, msg.sender, reason, nonce);
     }
 
-    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use and emits `Accessed`; returns the reason
-    ///      (REASON_OK if recorded) and the new use count. Nothing is written unless the access is recorded.
+    /// @dev Consumes `grantee`'s nonce, applies `check`, counts the use (where maxUses sets a limit; an unlimited
+    ///      grant's counter goes to 1 on its first use and stays there) and emits `Accessed`; returns the reason
+    ///      (REASON_OK if recorded) and the new use count (0 for an unlimited grant).
+    ///      Nothing is written unless the access is recorded.
     function _recordAccess(bytes32 grantId, uint64 fieldsMask, uint256 nonce, address grantee)
         private
         returns (uint8 reason, uint32 uses)
@@ -400,11 +422,17 @@ abstract contract Consents is Assets, IConsents {
         reason = _check(record, grantee, fieldsMask);
         if (reason != REASON_OK) return (reason, 0);
         _accessNonces[grantee][nonce >> 8] = bits | bit;
-        // _check refused uses >= maxUses and the counter saturates at 65535, so this cannot overflow.
-        uses = record.uses + 1;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        _grants[grantId].uses = uint16(uses);
-        emit Accessed(grantId, grantee, msg.sender, fieldsMask, uses, nonce);
+        if (record.maxUses != 0) {
+            // _check refused uses >= maxUses, so this stays within 16 bits.
+            uses = record.uses + 1;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _grants[grantId].uses = uint16(uses);
+        } else if (record.uses == 0) {
+            // An unlimited grant's counter carries no limit: it only marks the first use (the recall rule of
+            // Lifecycle reads `uses > 0`), so later accesses write nothing. Its use numbers are its Accessed events.
+            _grants[grantId].uses = 1;
+        }
+        emit Accessed(grantId, grantee, fieldsMask, nonce);
     }
 
     function _isAccessNonceUsed(address grantee, uint256 nonce) private view returns (bool) {
@@ -423,9 +451,8 @@ abstract contract Consents is Assets, IConsents {
         if (status == GrantStatus.PAUSED) return REASON_PAUSED;
         if (block.timestamp >= record.expiry) return REASON_EXPIRED;
         if (block.timestamp < record.notBefore) return REASON_NOT_YET_VALID;
-        // maxUses 0 means no limit other than the 16-bit counter.
-        uint16 limit = record.maxUses == 0 ? type(uint16).max : record.maxUses;
-        if (record.uses >= limit) return REASON_USES_EXHAUSTED;
+        // maxUses 0 means no limit (such a grant's counter only marks that it was used).
+        if (record.maxUses != 0 && record.uses >= record.maxUses) return REASON_USES_EXHAUSTED;
         if (member.status != MemberStatus.ACTIVE || member.roles & ROLE_CONSUMER == 0) {
             return REASON_GRANTEE_SUSPENDED;
         }

@@ -120,6 +120,14 @@ def default_artifact_paths() -> list[Path]:
     ]
 
 
+def companion_abis() -> list[dict[str, Any]]:
+    """The events of the ledger's companions (their logs are indexed with the ledger's)."""
+    from ledger.artifacts import load_artifact
+    from ledger.companions import COMPANIONS
+
+    return [item for name in COMPANIONS for item in load_artifact(name).abi]
+
+
 def load_abi(path: Path | None = None) -> list[dict[str, Any]]:
     """The ledger ABI from an artifact (``{"abi": [...]}``) or a bare ABI list."""
     candidates = [path] if path is not None else default_artifact_paths()

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import db
-from ledger.indexer._abi import EventSpec, event_specs, load_abi
+from ledger.companions import log_addresses
+from ledger.indexer._abi import EventSpec, companion_abis, event_specs, load_abi
 from ledger.indexer._projection import (
     EVENT_TABLES,
     HANDLED_EVENTS,
@@ -119,13 +120,15 @@ class Indexer:
     ) -> None:
         self._rpc = JsonRpc(rpc_url, timeout=rpc_timeout)
         self._address = ledger_address.lower()
+        # The ledger and its companions: one eth_getLogs covers every event of the deployment.
+        self._log_addresses = [a.lower() for a in log_addresses(ledger_address)]
         self._engine = engine
         self._start_block = start_block
         self._confirmations = confirmations
         self._window = reorg_window
         self._on_unknown = on_unknown_event
         self._sizer = RangeSizer(max_span=batch_size, min_span=min(min_batch_size, batch_size))
-        specs = event_specs(abi if abi is not None else load_abi(abi_path))
+        specs = event_specs([*(abi if abi is not None else load_abi(abi_path)), *companion_abis()])
         # Only events the projection knows are "known"; a new ABI event is surfaced, not dropped.
         self._specs: dict[str, EventSpec] = {
             t: s for t, s in specs.items() if s.name in HANDLED_EVENTS
@@ -239,7 +242,7 @@ class Indexer:
                 break
             first, last = self._sizer.next_range(cursor.last_block + 1, target)
             try:
-                logs = self._rpc.get_logs(self._address, first, last)
+                logs = self._rpc.get_logs(self._log_addresses, first, last)
             except RpcResponseError as exc:
                 if self._sizer.refused(first, last):
                     log.info(
@@ -353,6 +356,7 @@ class Indexer:
         grants = distinct(_GRANT_EVENTS.c.grant_id, _GRANT_EVENTS) | distinct(
             _ACCESSES.c.grant_id, _ACCESSES
         )
+        claims = distinct(db.claim_events.c.claim_id, db.claim_events)
         for table in (*EVENT_TABLES, _ASSETS, _GRANTS):
             conn.execute(sa.delete(table).where(table.c.block_number > above))
         conn.execute(sa.delete(_BLOCKS).where(_BLOCKS.c.number > above))
@@ -361,6 +365,7 @@ class Indexer:
             (_AGENTS, _AGENTS.c.enterprise, members),
             (_ASSETS, _ASSETS.c.asset_id, assets),
             (_GRANTS, _GRANTS.c.grant_id, grants),
+            (db.claims, db.claims.c.claim_id, claims),
         ):
             for chunk in _chunks(sorted(keys)):
                 conn.execute(sa.delete(table).where(column.in_(chunk)))
@@ -391,14 +396,17 @@ class Indexer:
                     "grantee": r["grantee"],
                     "custodian": r["custodian"],
                     "fieldsMask": r["fields_mask"],
-                    "use": r["use"],
                     "nonce": r["nonce"],
                 }
                 replay.append(DecodedEvent("Accessed", args, _ref(r)))
+        for chunk in _chunks(sorted(claims)):
+            for r in conn.execute(
+                sa.select(db.claim_events).where(db.claim_events.c.claim_id.in_(chunk))
+            ).mappings():
+                replay.append(DecodedEvent(r["event"], dict(r["args"]), _ref(r)))
         unique = {(e.ref.block_number, e.ref.log_index): e for e in replay}
-        projector = Projector(
-            conn, restrict={"members": members, "assets": assets, "grants": grants}
-        )
+        restrict = {"members": members, "assets": assets, "grants": grants, "claims": claims}
+        projector = Projector(conn, restrict=restrict)
         for key in sorted(unique):
             projector.apply(unique[key])
         projector.flush()
@@ -424,6 +432,8 @@ class Indexer:
         numbers = {first, last, *range(window_start, last + 1)}
         logs.sort(key=lambda lg: (int(lg["blockNumber"], 16), int(lg["logIndex"], 16)))
         for lg in logs:
+            if str(lg.get("address", "")).lower() not in self._log_addresses:
+                raise IndexerRpcError(f"eth_getLogs answered with a log of {lg.get('address')}")
             if lg.get("removed"):
                 raise ChainMovedError(f"log in block {lg['blockNumber']} was removed")
             if "blockTimestamp" not in lg or lg["blockTimestamp"] is None:
@@ -444,6 +454,11 @@ class Indexer:
             if headers[number]["parentHash"] != headers[number - 1]["hash"]:
                 raise ChainMovedError(f"blocks {number - 1}..{number} are not linked")
         decoded, skipped = self._decode(logs, headers)
+        accessed = [e for e in decoded if e.name == "Accessed"]
+        if accessed:
+            senders = self._rpc.senders([e.ref.tx_hash for e in accessed])
+            for e in accessed:
+                e.args["custodian"] = senders[e.ref.tx_hash]
         last_hash = str(headers[last]["hash"])
         with self._engine.begin() as conn:
             projector = Projector(conn)

@@ -17,7 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ledger import db
+from ledger.indexer._claims import CLAIM_EVENTS, ClaimsProjection
+from ledger.indexer._lifecycle import SEALED_EVENTS, LifecycleProjection, _json_safe
 from ledger.indexer.errors import InconsistentEventError
+from ledger.lifecycle import recall_rank
 
 MEMBER_KINDS = (
     "none",
@@ -70,7 +73,9 @@ _T_GRANTS = db.grants
 _T_GRANT_EVENTS = db.grant_events
 _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
+_T_ACK_REFUSALS = db.acknowledgement_refusals
 _T_SKIPPED = db.skipped_logs
+_T_SEALED_EVENTS = db.sealed_events
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_MEMBER_EVENTS,
@@ -79,7 +84,10 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_GRANT_EVENTS,
     _T_ACCESSES,
     _T_REFUSALS,
+    _T_ACK_REFUSALS,
     _T_SKIPPED,
+    _T_SEALED_EVENTS,
+    db.claim_events,
 )
 
 MEMBER_EVENTS = frozenset(
@@ -98,9 +106,14 @@ MEMBER_EVENTS = frozenset(
 ASSET_EVENTS = frozenset(
     {"AssetAnchored", "AssetSuperseded", "AssetDisputed", "DisputeResolved", "AssetRetired"}
 )
-GRANT_EVENTS = frozenset({"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"})
-OTHER_EVENTS = frozenset({"SchemaRegistered", "Accessed", "AccessRefused"})
-HANDLED_EVENTS = MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS
+ACK_EVENTS = frozenset({"RecallAcknowledged", "DeletionAcknowledged"})
+GRANT_EVENTS = ACK_EVENTS | {"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"}
+OTHER_EVENTS = frozenset(
+    {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
+)
+HANDLED_EVENTS = (
+    MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS) | CLAIM_EVENTS
+)
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -125,7 +138,7 @@ def _select_in(conn: Connection, table: sa.Table, column: str, keys: Iterable[An
     return rows
 
 
-class Projector:
+class Projector(LifecycleProjection, ClaimsProjection):
     """Applies events of one block range (or a replay) and writes the rows in ``flush``.
 
     In replay mode (``restrict`` given) no event rows are appended and only the
@@ -162,6 +175,8 @@ class Projector:
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
+            **self._lifecycle_handlers(),
+            **self._claim_handlers(),
         }
         assert set(self._handlers) == HANDLED_EVENTS
 
@@ -169,6 +184,7 @@ class Projector:
 
     def prefetch(self, events: Iterable[DecodedEvent]) -> None:
         """Load the current-state rows the events will touch, one query per table."""
+        events = list(events)
         members: set[str] = set()
         assets: set[str] = set()
         grants: set[str] = set()
@@ -186,6 +202,8 @@ class Projector:
         self._load(_T_MEMBERS, "address", members)
         self._load(_T_ASSETS, "asset_id", assets)
         self._load(_T_GRANTS, "grant_id", grants)
+        claims = {ev.args["claimId"] for ev in events if ev.name in CLAIM_EVENTS}
+        self._load(db.claims, "claim_id", claims)
 
     def _load(self, table: sa.Table, column: str, keys: set[Any]) -> None:
         cache = self._state[table]
@@ -439,6 +457,11 @@ class Projector:
             "not_before": db.saturate_i64(terms["notBefore"]),
             "expiry": db.saturate_i64(terms["expiry"]),
             "max_uses": terms["maxUses"],
+            "retention": terms.get("retention", 0),
+            "revoked_at": None,
+            "recall_acked_at": None,
+            "deletion_acked_at": None,
+            "trace_rank": recall_rank(a["grantId"]),
             "uses": 0,
             "status": "active",
             "nonce": str(a["nonce"]),
@@ -465,12 +488,10 @@ class Projector:
 
         def handler(a: dict[str, Any], ref: LogRef) -> None:
             row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
-            self._put(
-                _T_GRANTS,
-                a["grantId"],
-                {**row, "status": status, "updated_block": ref.block_number},
-                "grants",
-            )
+            changes = {"status": status, "updated_block": ref.block_number}
+            if status == "revoked":
+                changes["revoked_at"] = a["timestamp"]
+            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
             self._record(
                 _T_GRANT_EVENTS,
                 {**ref.row(), "event": name, "grant_id": a["grantId"], "actor": a["by"], "args": a},
@@ -479,11 +500,14 @@ class Projector:
         return handler
 
     def _accessed(self, a: dict[str, Any], ref: LogRef) -> None:
+        # The event carries no use number (and the chain counts only limited grants): the n-th
+        # Accessed event of a grant, in chain order, is its use n, so the index counts them.
         grant = self._require(_T_GRANTS, a["grantId"], "grant", ref)
+        use = int(grant["uses"]) + 1
         self._put(
             _T_GRANTS,
             a["grantId"],
-            {**grant, "uses": max(grant["uses"], a["use"]), "updated_block": ref.block_number},
+            {**grant, "uses": use, "updated_block": ref.block_number},
             "grants",
         )
         self._record(
@@ -497,7 +521,7 @@ class Projector:
                 "asset_id": grant["asset_id"],
                 "fields_mask": a["fieldsMask"],
                 "purpose": grant["purpose"],
-                "use": a["use"],
+                "use": use,
                 "nonce": str(a["nonce"]),
             },
         )
@@ -542,14 +566,3 @@ class Projector:
         self._inserts.clear()
         self._dirty.clear()
         return written
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON-storable copy: integers beyond 2**53 become strings (JSON readers lose them)."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 53:
-        return str(value)
-    return value

@@ -1,7 +1,8 @@
 """The indexer's reads over ledger's one JSON-RPC transport (:class:`ledger.rpc.RpcClient`).
 
-The indexer needs three calls (``eth_blockNumber``, ``eth_getLogs`` and batched
-``eth_getBlockByNumber``) and needs them fast, so it talks JSON-RPC directly
+The indexer needs four calls (``eth_blockNumber``, ``eth_getLogs``, batched
+``eth_getBlockByNumber`` and, for the senders of access transactions, batched
+``eth_getTransactionByHash``) and needs them fast, so it talks JSON-RPC directly
 instead of going through web3's middleware and per-log formatting. Failures are the
 indexer's own types: :class:`IndexerRpcError` when the node cannot be reached or
 answers something that is not JSON-RPC, :class:`RpcResponseError` for an error answer.
@@ -14,7 +15,7 @@ from typing import Any, NoReturn
 
 from ledger import errors as lerr
 from ledger.indexer.errors import IndexerRpcError, RpcResponseError
-from ledger.rpc import RpcClient
+from ledger.rpc import RpcClient, tx_senders
 
 BATCH_CHUNK = 200
 
@@ -67,8 +68,11 @@ class JsonRpc:
     def block_number(self) -> int:
         return int(self.call("eth_blockNumber"), 16)
 
-    def get_logs(self, address: str, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        params = [{"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
+    def get_logs(
+        self, address: str | Sequence[str], from_block: int, to_block: int
+    ) -> list[dict[str, Any]]:
+        where = address if isinstance(address, str) else list(address)
+        params = [{"address": where, "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
         logs = self.call("eth_getLogs", params)
         if not isinstance(logs, list):
             raise IndexerRpcError("eth_getLogs did not return a list")
@@ -78,3 +82,10 @@ class JsonRpc:
         """Block headers (no transactions) by number; None for blocks the node does not have."""
         replies = self.batch("eth_getBlockByNumber", [[hex(n), False] for n in numbers])
         return dict(zip(numbers, replies, strict=True))
+
+    def senders(self, tx_hashes: Sequence[str]) -> dict[str, str]:
+        """The sender of each transaction (:func:`ledger.rpc.tx_senders`), by lowercase hash."""
+        try:
+            return tx_senders(self._client, tx_hashes)
+        except (lerr.RpcError, lerr.ContractRevertError) as exc:
+            _raise("eth_getTransactionByHash", exc)

@@ -20,6 +20,7 @@ from api.envelope import sign_digest
 from ledger import eip712
 from ledger.calls import grant_id_of
 from ledger.models import AccessRequest, GrantTerms
+from ledger.uses import accessed_filter
 from vault.keyproof import make_key_proof
 from vault.keys import EncryptionKeyPair
 
@@ -203,6 +204,17 @@ class World:
         self.w3.provider.make_request("evm_revert", [snap])
 
     # ---- signed consent messages -------------------------------------------------------
+
+    def uses(self, grant_id: bytes | str) -> int:
+        """A grant's uses: its Accessed events (the chain counts only limited grants; an unlimited
+        grant's counter marks its first use)."""
+        gid = bytes.fromhex(grant_id[2:]) if isinstance(grant_id, str) else grant_id
+        span = accessed_filter(self.ledger_address, [gid], 0, self.w3.eth.block_number)
+        uses = len(self.w3.eth.get_logs(span))
+        counted = int(self.ledger.functions.getGrant(gid).call()[7])
+        limited = int(self.ledger.functions.getGrant(gid).call()[6]) != 0
+        assert counted == (uses if limited else min(uses, 1)), (counted, uses, limited)
+        return uses
 
     def sign_grant(
         self,

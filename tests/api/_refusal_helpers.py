@@ -35,7 +35,7 @@ def chain_grant(
     expiry = expiry if expiry is not None else world.now() + 86_400
     who = (grantee or world.bank).address
     world.transact(
-        world.citizen, "grant", (asset_id, who, 1, mask, not_before, expiry, max_uses), nonce
+        world.citizen, "grant", (asset_id, who, 1, mask, not_before, expiry, max_uses, 0), nonce
     )
     return "0x" + bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call()).hex()
 

@@ -42,7 +42,7 @@ class TraceHistory:
         expiry: int = FAR,
     ) -> str:
         nonce = secrets.randbits(64)
-        terms = (asset.asset_id, grantee.address, purpose, mask, 0, expiry, 0)
+        terms = (asset.asset_id, grantee.address, purpose, mask, 0, expiry, 0, 0)
         receipt = self.world.transact(owner, "grant", terms, nonce)
         gid = self.world.ledger.functions.grantIdOf(owner.address, nonce).call()
         self.grants[name] = "0x" + bytes(gid).hex()

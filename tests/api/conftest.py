@@ -70,3 +70,13 @@ def world(world_session: World) -> Iterator[World]:
 def server(world: World, db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     with live_server(world_settings(world, db_url, tmp_path)) as srv:
         yield srv
+
+
+@pytest.fixture
+def indexed_server(world: World, db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The service with its event indexer running (listings from the index)."""
+    settings = world_settings(
+        world, db_url, tmp_path, run_indexer=True, indexer_interval_seconds=0.1
+    )
+    with live_server(settings) as srv:
+        yield srv

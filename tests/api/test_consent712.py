@@ -17,7 +17,7 @@ from ledger.models import AccessRequest, GrantTerms
 
 def test_digests_equal_contract_views(world: World) -> None:
     f = world.ledger.functions
-    terms = (b"\x01" * 32, world.bank.address, 7, 0b10110, 5, 2**40 - 1, 3)
+    terms = (b"\x01" * 32, world.bank.address, 7, 0b10110, 5, 2**40 - 1, 3, 0)
     ours = eip712.grant_digest(world.domain, GrantTerms(*terms), 99, 1234)
     assert ours == bytes(f.hashGrant(terms, 99, 1234).call())
     gid = b"\x02" * 32

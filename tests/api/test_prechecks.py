@@ -124,7 +124,7 @@ def test_concurrent_pulls_hold_their_nonce_and_the_last_use(
     # the refused pulls cost nothing: at most one transaction per recorded access (the two
     # usually share a batch)
     assert 1 <= after[0] - before[0] <= 2
-    assert int(world.ledger.functions.getGrant(bytes.fromhex(once[2:])).call()[7]) == 1
+    assert world.uses(bytes.fromhex(once[2:])) == 1
 
 
 def test_grant_terms_the_chain_would_refuse_are_422(

@@ -49,6 +49,9 @@ def acme(world: World, db_url: str) -> Acme:
     return Acme(enterprise, agents, seed_asset(world, db_url, owner=enterprise))
 
 
+RETENTION = 30 * 86_400
+
+
 def _terms(world: World, acme: Acme) -> dict[str, Any]:
     return {
         "asset_id": "0x" + acme.asset.asset_id.hex(),
@@ -58,6 +61,8 @@ def _terms(world: World, acme: Acme) -> dict[str, Any]:
         "not_before": 0,
         "expiry": world.now() + 86_400,
         "max_uses": 0,
+        # Signed like every term: an approval over terms without it would not match the chain's digest.
+        "retention": RETENTION,
     }
 
 
@@ -120,6 +125,8 @@ def test_two_of_three_approve_then_grant(server: LiveServer, world: World, acme:
         done = resp.json()
     assert done["status"] == "granted" and done["tx_hash"]
     assert _on_chain_status(world, gid) == 1  # ACTIVE
+    on_chain = world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()
+    assert on_chain[9] == RETENTION  # the proposal's retention reached the chain, signed
 
     # the enterprise and any live agent see it; the bank does not
     for who in (acme.enterprise, third):

@@ -15,13 +15,13 @@ def chain_grant(
     world: World, asset_id: bytes, *, max_uses: int = 0, expiry_in: int = 86_400
 ) -> str:
     nonce = secrets.randbits(64)
-    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + expiry_in, max_uses)
+    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + expiry_in, max_uses, 0)
     world.transact(world.citizen, "grant", terms, nonce)
     return "0x" + bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call()).hex()
 
 
 def uses(world: World, gid: str) -> int:
-    return int(world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7])
+    return world.uses(bytes.fromhex(gid[2:]))
 
 
 def pull(server: LiveServer, actor: object, body: dict[str, object]) -> object:

@@ -48,6 +48,7 @@ def _pending_grant(world: World, db_url: str, *, relay_it: bool) -> tuple[str, b
             t["not_before"],
             t["expiry"],
             t["max_uses"],
+            t.get("retention", 0),
         )
         receipt = world.transact(
             world.custodian,  # type: ignore[attr-defined]

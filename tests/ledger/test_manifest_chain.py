@@ -59,6 +59,7 @@ def test_manifest_roundtrip_and_verify(
     assert raw["addresses"] == {
         "DataSafeLedger": ledger_manifest.ledger_address,
         "DataSafeForwarder": raw["forwarder"],
+        **raw["companions"],
     }
     with RpcClient(anvil_chain.url) as rpc:
         assert load_verified(path, rpc) == ledger_manifest

@@ -94,7 +94,16 @@ def test_disclosed_leaves_must_sit_at_the_mask_bits_under_their_names() -> None:
 def test_grant_row_against_the_chain() -> None:
     gid = b"\x01" * 32
     grant = Grant(
-        b"\x02" * 32, "0x" + "33" * 20, 1, 0b01001, 0, 2_000_000_000, 3, 1, GrantStatus.ACTIVE
+        b"\x02" * 32,
+        "0x" + "33" * 20,
+        1,
+        0b01001,
+        0,
+        2_000_000_000,
+        3,
+        1,
+        GrantStatus.ACTIVE,
+        retention=86400,
     )
     row = {
         "terms": {
@@ -104,10 +113,12 @@ def test_grant_row_against_the_chain() -> None:
             "fields_mask": 0b01001,
             "expiry": 2_000_000_000,
             "max_uses": 3,
+            "retention": 86400,
         }
     }
     check_grant_row(grant, row, gid)
-    for key, value in [("fields_mask", 0b01111), ("max_uses", 0), ("expiry", 2_100_000_000)]:
+    lies = [("fields_mask", 0b01111), ("max_uses", 0), ("expiry", 2_100_000_000), ("retention", 0)]
+    for key, value in lies:
         with pytest.raises(ServiceContradictedError) as info:
             check_grant_row(grant, {"terms": row["terms"] | {key: value}}, gid)
         assert info.value.code == "grant_row_mismatch"

@@ -42,6 +42,7 @@ from eth_hash.auto import keccak
 from api import _store
 from api.client import DataSafeClient
 from api.db import make_engine, migrate
+from ledger.rpc import RpcClient
 
 #: Actors of the matrices, by name; ``unsigned`` sends no envelope.
 ACTOR_NAMES = (
@@ -78,6 +79,8 @@ class Scene:
     agent: Actor
     enterprise_asset: SeededAsset
     actors: dict[str, Actor | None] = field(default_factory=dict)
+    #: The citizen's open claim to the issuer (issue 17).
+    claim_id: str = ""
 
     def client(self, name: str) -> DataSafeClient:
         actor = self.actors[name]
@@ -163,6 +166,42 @@ def upload_asset(world: World, server: LiveServer, db_url: str, tag: bytes) -> S
     return SeededAsset(asset_id, schema_id, sealed, world.citizen)
 
 
+def claim_payload(world: World, subject: Actor, schema_id: bytes) -> dict[str, Any]:
+    """``subject``'s signed claim to the issuer for ``schema_id`` (POST /v1/claims body)."""
+    from ledger import claims as cl
+
+    with RpcClient(world.rpc_url) as rpc:
+        nonce = cl.read_nonce(rpc, world.ledger_address, subject.address)
+    ref = cl.reference_hash(world.issuer.address, schema_id, "security-scene")
+    request = cl.ClaimRequest(
+        subject.address, world.issuer.address, schema_id, ref, nonce, world.now() + 3600
+    )
+    sig = cl.sign_request(subject.key_bytes, world.chain_id, world.ledger_address, request)
+    return {"request": request.to_json(), "signature": "0x" + sig.hex()}
+
+
+def claim_answer(world: World, actor: Actor, fn: str, *args: Any) -> dict[str, str]:
+    """``actor``'s signed (not sent) transaction to the claims companion."""
+    from eth_account import Account
+
+    from ledger import claims as cl
+
+    data = cl.claims_abi().fn(fn).encode(*args)
+    tx = {
+        "to": cl.claims_address(world.ledger_address),
+        "data": "0x" + data.hex(),
+        "nonce": world.w3.eth.get_transaction_count(actor.address, "pending"),
+        "chainId": world.chain_id,
+        "gas": 300_000,
+        "gasPrice": world.w3.eth.gas_price,
+        "value": 0,
+    }
+    return {
+        "raw_transaction": "0x"
+        + bytes(Account.sign_transaction(tx, actor.key).raw_transaction).hex()
+    }
+
+
 def _fund(world: World, actor: Actor) -> None:
     world.w3.provider.make_request("anvil_setBalance", [actor.address, hex(10**20)])
 
@@ -194,6 +233,9 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 assert resp.status_code == 201, resp.text
             with DataSafeClient(srv.url, world.bank.key) as bank:
                 webhook_id = str(bank.post("/v1/webhooks", {"url": "http://127.0.0.1:9/h"})["id"])
+            with DataSafeClient(srv.url, world.citizen.key) as citizen:
+                body = claim_payload(world, world.citizen, asset.schema_id)
+                claim_id = str(citizen.post("/v1/claims", body)["claim_id"])
             world.suspend(enterprise)
             world.suspend(suspended)
             scene = Scene(
@@ -206,6 +248,7 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 enterprise=enterprise,
                 agent=agent,
                 enterprise_asset=enterprise_asset,
+                claim_id=claim_id,
             )
             scene.actors = {
                 "citizen": world.citizen,

@@ -21,7 +21,15 @@ import httpx
 import pytest
 from _api_seed import FIELDS
 from _api_world import Actor
-from _scene import ACTOR_NAMES, NOT_ACTIVE, Scene, build_scene, grant_payload
+from _scene import (
+    ACTOR_NAMES,
+    NOT_ACTIVE,
+    Scene,
+    build_scene,
+    claim_answer,
+    claim_payload,
+    grant_payload,
+)
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -89,6 +97,13 @@ POLICY: dict[str, Rule] = {
     "webhooks_create_webhook": Rule(_only("bank", "bank2")),
     "webhooks_delete_webhook": Rule(_only("bank")),
     "webhooks_deliveries": Rule(_only("bank")),
+    # Claims (issue 17): a subject files its own signed claim; the department answers its own.
+    "claims_file_claim": Rule(_only("citizen")),
+    "claims_list_claims": Rule(_only("citizen", "issuer", "regulator"), scoped=True),
+    "claims_claim_stats": Rule(_only("regulator")),
+    "claims_get_claim": Rule(_only("citizen", "issuer", "regulator")),
+    "claims_fulfil_claim": Rule(_only("issuer")),
+    "claims_refuse_claim": Rule(_only("issuer")),
 }
 
 
@@ -129,6 +144,10 @@ def _signer_or_outsider(scene: Scene, name: str) -> Actor:
     return scene.actors[name] or scene.actors["outsider"]  # type: ignore[return-value]
 
 
+def _b32(value: str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
 def _asset_for(scene: Scene, name: str) -> str:
     # The agent of the suspended enterprise goes after the enterprise's asset.
     return scene.enterprise_asset.hex if name == "agent_of_suspended" else scene.asset.hex
@@ -162,6 +181,14 @@ def _body(scene: Scene, op_id: str, name: str) -> Any:
         "grants_resume_grant": lambda: w.sign_action(me, "resume", scene.grant_id),
         "access_pull": lambda: w.sign_access(me, scene.grant_id, 0b00011),
         "webhooks_create_webhook": lambda: {"url": "http://127.0.0.1:9/h"},
+        # The citizen's own claim, sent by someone else; answers signed by the caller.
+        "claims_file_claim": lambda: claim_payload(w, w.citizen, scene.asset.schema_id),
+        "claims_fulfil_claim": lambda: claim_answer(
+            w, me, "fulfilClaim", _b32(scene.claim_id), aid
+        ),
+        "claims_refuse_claim": lambda: claim_answer(
+            w, me, "refuseClaim", _b32(scene.claim_id), 1, b"\0" * 32
+        ),
     }
     build = builders.get(op_id)
     return None if build is None else build()
@@ -174,6 +201,7 @@ def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
         "webhook_id": scene.webhook_id,
         "schema_id": "0x" + scene.asset.schema_id.hex(),
         "address": scene.world.citizen.address,
+        "claim_id": scene.claim_id,
     }
     for key, value in values.items():
         path = path.replace("{" + key + "}", value)
@@ -193,6 +221,7 @@ def _secrets(scene: Scene) -> list[str]:
         scene.enterprise_asset.hex.lower(),
         scene.grant_id.lower(),
         scene.webhook_id.lower(),
+        scene.claim_id.lower(),
     ]
 
 

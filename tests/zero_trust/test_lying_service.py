@@ -50,9 +50,9 @@ from wallet_cli.errors import (
     EXIT_REFUSED,
 )
 
-#: A contract that emits LOG4(topics = calldata[0:128], data = calldata[128:]): what an
-#: operator deploys to forge any event, ``Accessed`` included. Init code + runtime.
-EMITTER = "601a600c600039601a6000f3" + "366000600037606051604051602051600051608036036080a400"
+#: A contract that emits LOG3(topics = calldata[0:96], data = calldata[96:]): what an
+#: operator deploys to forge any three-topic event, ``Accessed`` included. Init code + runtime.
+EMITTER = "6017600c60003960176000f3" + "366000600037604051602051600051606036036060a300"
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -201,11 +201,7 @@ def _forge_access(stack: Stack, liar: LyingProxy) -> dict[str, Any]:
             topic0
             + bytes.fromhex(req["grant_id"][2:])
             + pad(stack.world.bank.address)
-            + pad(operator.address)
-            + abi_encode(
-                ["uint64", "uint32", "uint256"],
-                [req["fields_mask"], int(answer["use"]), int(req["nonce"])],
-            )
+            + abi_encode(["uint64", "uint256"], [req["fields_mask"], int(req["nonce"])])
         )
         receipt = _send(stack.world, operator, emitter, data)
         answer["access"] = {
@@ -267,10 +263,12 @@ def test_access_record_from_another_contract_is_refused(
     assert code == "access_not_recorded" and "not on the chain" in msg
 
 
+@pytest.mark.parametrize("max_uses", [2, 0], ids=["limited", "unlimited"])
 def test_use_number_the_chain_does_not_hold_is_refused(
-    stack: Stack, liar: LyingProxy, tmp_path: Path
+    stack: Stack, liar: LyingProxy, tmp_path: Path, max_uses: int
 ) -> None:
-    gid = _grant(stack, "use-lie", max_uses=2)
+    """An unlimited grant has no counter on chain: the wallet counts the grant's events."""
+    gid = _grant(stack, f"use-lie-{max_uses}", max_uses=max_uses)
     liar.rewrite("POST", "/v1/access", lambda _m, _p, _q, _b, a: a | {"use": int(a["use"]) + 1})
     code, msg = _code(
         stack.bank, EXIT_CONTRADICTED, "pull", gid, "--out", str(tmp_path / "x"),
@@ -278,6 +276,7 @@ def test_use_number_the_chain_does_not_hold_is_refused(
     )  # fmt: skip
     assert code == "access_use_inconsistent" and "use 2" in msg and "use 1" in msg
     assert not (tmp_path / "x").exists()
+    assert _chain_grant(stack, gid).uses == (1 if max_uses else 0)
 
 
 # ---- 3. receipts the wallet prints ------------------------------------------------------

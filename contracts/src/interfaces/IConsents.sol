@@ -20,6 +20,8 @@ enum GrantStatus {
 /// @param notBefore Unix time from which the grant is valid (0: immediately).
 /// @param expiry Unix time from which the grant is expired (> notBefore, > now, <= type(uint32).max).
 /// @param maxUses Maximum number of recorded accesses, <= 65535 (0: no limit other than the 65535-use counter).
+/// @param retention Seconds the grantee may keep what it pulled after the grant ends (0: delete at the end); see
+///        ILifecycle for the deletion acknowledgement.
 struct GrantTerms {
     bytes32 assetId;
     address grantee;
@@ -28,6 +30,7 @@ struct GrantTerms {
     uint64 notBefore;
     uint64 expiry;
     uint32 maxUses;
+    uint32 retention;
 }
 
 /// @notice A grant as returned by `getGrant`.
@@ -41,6 +44,9 @@ struct Grant {
     uint32 maxUses;
     uint32 uses;
     GrantStatus status;
+    uint32 retention;
+    /// Acknowledgements the grantee has recorded (ILifecycle: bit ACK_RECALL, bit ACK_DELETION).
+    uint8 acks;
 }
 
 /// @notice A grant signed off-chain by `grantor` (the owner or a live agent), relayed by a member.
@@ -110,15 +116,9 @@ interface IConsents {
     /// @notice Emitted when a paused grant is resumed.
     event ConsentResumed(bytes32 indexed grantId, address indexed by, uint64 timestamp);
     /// @notice Emitted for every recorded access. Asset and purpose are the grant's (see ConsentGranted); the time
-    ///         is the block's.
-    event Accessed(
-        bytes32 indexed grantId,
-        address indexed grantee,
-        address indexed custodian,
-        uint64 fieldsMask,
-        uint32 use,
-        uint256 nonce
-    );
+    ///         is the block's; the custodian is the transaction's sender. It carries no use number: the n-th
+    ///         `Accessed` event of a grant (in chain order) is its n-th use.
+    event Accessed(bytes32 indexed grantId, address indexed grantee, uint64 fieldsMask, uint256 nonce);
     /// @notice Emitted by `recordAccessBatch` for a request it skipped.
     event AccessRefused(
         bytes32 indexed grantId, address indexed grantee, address indexed custodian, uint8 reason, uint256 nonce
@@ -241,10 +241,12 @@ interface IConsents {
     function resumeBySig(bytes32 grantId, address signer, uint64 deadline, bytes calldata signature) external;
 
     /// @notice Records one access (active CUSTODIAN): recovers the grantee from its EIP-712 `AccessRequest`
-    ///         signature, consumes the nonce, applies `check`, increments uses, emits `Accessed`.
+    ///         signature, consumes the nonce, applies `check`, counts the use if the grant limits uses, emits
+    ///         `Accessed`.
     /// @param request The grantee's request.
     /// @param signature The grantee's 65-byte signature.
-    /// @return use The grant's use count after this access.
+    /// @return use The grant's use count after this access; 0 for a grant without a use limit (maxUses 0), whose
+    ///         uses are not counted on chain.
     function recordAccess(AccessRequest calldata request, bytes calldata signature) external returns (uint32 use);
 
     /// @notice Records many accesses (active CUSTODIAN). A refused item is skipped — its nonce is not consumed, an

@@ -25,12 +25,37 @@ contract AccessTest is LedgerFixture {
         AccessRequest memory request = _request(grantId, 0x3, 0);
         bytes memory sig = _signAccess(BANK_PK, request);
         vm.expectEmit(address(ledger));
-        emit IConsents.Accessed(grantId, bank, custodian, 0x3, 1, 0);
+        emit IConsents.Accessed(grantId, bank, 0x3, 0);
         vm.prank(custodian);
         assertEq(ledger.recordAccess(request, sig), 1, "use number");
         assertEq(ledger.getGrant(grantId).uses, 1, "uses stored");
         assertTrue(ledger.isAccessNonceUsed(bank, 0), "nonce used");
         assertFalse(ledger.isAccessNonceUsed(bank, 1), "next nonce free");
+    }
+
+    function test_recordAccess_UnlimitedGrantMarksFirstUseOnly() public {
+        GrantTerms memory terms = _terms(bank, MASK);
+        terms.maxUses = 0;
+        bytes32 unlimited = _grantAs(alice, terms, 2);
+        for (uint256 n = 0; n < 4; ++n) {
+            AccessRequest memory request = _request(unlimited, MASK, n);
+            bytes memory sig = _signAccess(BANK_PK, request);
+            vm.expectEmit(address(ledger));
+            emit IConsents.Accessed(unlimited, bank, MASK, n);
+            vm.prank(custodian);
+            assertEq(ledger.recordAccess(request, sig), 0, "not counted");
+        }
+        assertEq(ledger.getGrant(unlimited).uses, 1, "counter marks the first use only");
+        (bool allowed,) = ledger.check(unlimited, bank, MASK);
+        assertTrue(allowed, "no limit");
+        bytes memory packed = bytes.concat(
+            _packAccess(BANK_PK, _request(unlimited, MASK, 10)), _packAccess(BANK_PK, _request(unlimited, MASK, 11))
+        );
+        vm.prank(custodian);
+        uint8[] memory reasons = ledger.recordAccessBatch(packed);
+        assertEq(reasons[0], REASON_OK, "batched first");
+        assertEq(reasons[1], REASON_OK, "batched second");
+        assertEq(ledger.getGrant(unlimited).uses, 1, "batch does not count either");
     }
 
     function test_RevertWhen_recordAccess_Replayed() public {
@@ -106,7 +131,7 @@ contract AccessTest is LedgerFixture {
     function test_recordAccessBatch_EmitsAccessed() public {
         bytes memory packed = _packAccess(BANK_PK, _request(grantId, 0x3, 7));
         vm.expectEmit(address(ledger));
-        emit IConsents.Accessed(grantId, bank, custodian, 0x3, 1, 7);
+        emit IConsents.Accessed(grantId, bank, 0x3, 7);
         vm.prank(custodian);
         ledger.recordAccessBatch(packed);
         assertTrue(ledger.isAccessNonceUsed(bank, 7), "nonce used");

@@ -428,7 +428,7 @@ contract ConsentsTest is LedgerFixture {
         bytes32 grantStruct = keccak256(
             abi.encode(
                 keccak256(
-                    "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint256 nonce,uint64 deadline)"
+                    "GrantConsent(bytes32 assetId,address grantee,uint32 purpose,uint64 fieldsMask,uint64 notBefore,uint64 expiry,uint32 maxUses,uint32 retention,uint256 nonce,uint64 deadline)"
                 ),
                 t.assetId,
                 t.grantee,
@@ -437,6 +437,7 @@ contract ConsentsTest is LedgerFixture {
                 t.notBefore,
                 t.expiry,
                 t.maxUses,
+                t.retention,
                 uint256(5),
                 uint64(6)
             )

@@ -77,7 +77,8 @@ abstract contract LedgerFixture is Test {
             fieldsMask: mask,
             notBefore: 0,
             expiry: T0 + 30 days,
-            maxUses: 3
+            maxUses: 3,
+            retention: 0
         });
     }
 
@@ -122,5 +123,15 @@ abstract contract LedgerFixture is Test {
 
     function _packItem(AccessRequest memory request, bytes32 r, bytes32 vs) internal pure returns (bytes memory) {
         return abi.encodePacked(request.grantId, request.fieldsMask, request.nonce, request.deadline, r, vs);
+    }
+
+    /// @dev One `acknowledgeBatch` item: `pk`'s compact signature of the acknowledgement, packed with its fields.
+    function _packAck(uint256 pk, uint8 kind, bytes32 grantId_, uint32 uses, uint64 at)
+        internal
+        view
+        returns (bytes memory)
+    {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(pk, ledger.hashAcknowledgement(kind, grantId_, uses, at));
+        return abi.encodePacked(kind, grantId_, uses, at, r, bytes32(uint256(s) | (uint256(v - 27) << 255)));
     }
 }

@@ -103,7 +103,8 @@ contract ConsentsHandler is Test {
             fieldsMask: uint64(bound(mask, 0, 0x1FFF)),
             notBefore: 0,
             expiry: uint64(block.timestamp + bound(life, 1, 30 days)),
-            maxUses: uint32(bound(maxUses, 0, 4))
+            maxUses: uint32(bound(maxUses, 0, 4)),
+            retention: 0
         });
         bool authorized = _mayGive(assetId, actor);
         uint256 nonce = ghostNextGrantNonce++;

@@ -1,0 +1,91 @@
+"""``datasafe claims`` in a real process-less CLI run against the real service and chain, on
+SQLite and PostgreSQL: a citizen lists what she can claim, files two claims; the department
+works its queue (fulfils one with the record it issued, refuses the other); refusals exit
+with their codes and change nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from _stack import Stack, make_stack
+from _wallet import Wallet
+
+WAIT_SECONDS = 30.0
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def claims_stack(
+    request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp(f"claims-{request.param}")
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp / 'api.db'}"
+    else:
+        db_url = request.getfixturevalue("pg_databases").create("claims")
+    yield from make_stack(
+        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
+    )
+
+
+def _department(stack: Stack) -> Wallet:
+    dept = Wallet(stack.citizen.home.parent / "dept-wallet", env=dict(stack.citizen.env))
+    dept.env["DATASAFE_HOME"] = str(dept.home)
+    if not (dept.home / "profiles").exists():
+        dept.ok(
+            "account", "import", "taxbureau", "--kind", "department",
+            DATASAFE_IMPORT_KEY=stack.world.issuer.key,
+        )  # fmt: skip
+    return dept
+
+
+def _until(probe: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        got = probe()
+        if done(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.3)
+
+
+def test_claim_story_through_the_cli(claims_stack: Stack) -> None:
+    stack, w = claims_stack, claims_stack.citizen
+    dept = _department(stack)
+    schema = "0x" + stack.schema_id.hex()
+    available = w.json("claims", "available")
+    assert {"schema_id": schema, "department": stack.world.issuer.address, "field_count": 4} in [
+        dict(a, field_count=4) for a in available if a["schema_id"] == schema
+    ]
+    first = w.json("claims", "file", "taxbureau", schema, "--reference", "BC-2025-0042")
+    second = w.json("claims", "file", "taxbureau", schema, "--reference", "BC-2025-0043")
+    assert first["status"] == "open" and first["department"] == stack.world.issuer.address
+    queue = _until(lambda: dept.json("claims", "queue"), lambda rows: len(rows) == 2)
+    assert {r["claim_id"] for r in queue} == {first["claim_id"], second["claim_id"]}
+    asset = stack.issue("claimed", owner=stack.world.citizen)
+    done = dept.json("claims", "fulfil", first["claim_id"], asset)
+    assert done["status"] == "fulfilled" and done["asset_id"] == asset
+    refused = dept.json(
+        "claims", "refuse", second["claim_id"], "--code", "no_record", "--reason", "not found"
+    )
+    assert refused["status"] == "refused" and refused["reason"] == "no_record"
+    # Refusals: answered twice, an unknown reason, another department's claim, a non-subject.
+    assert "ClaimsNotOpen" in dept.fails(3, "claims", "fulfil", first["claim_id"], asset)
+    assert "unknown reason code" in dept.fails(
+        2, "claims", "refuse", second["claim_id"], "--code", "because"
+    )
+    assert "role_required" in stack.bank.fails(
+        3, "claims", "file", stack.world.issuer.address, schema, "--reference", "x"
+    )
+    assert "claim_rejected" in w.fails(
+        3, "claims", "file", stack.world.issuer2.address, schema, "--reference", "x"
+    )
+    mine = _until(
+        lambda: w.json("claims", "list"),
+        lambda rows: sorted(r["status"] for r in rows) == ["fulfilled", "refused"],
+    )
+    assert {r["claim_id"]: r["status"] for r in mine} == {
+        first["claim_id"]: "fulfilled",
+        second["claim_id"]: "refused",
+    }

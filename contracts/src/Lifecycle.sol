@@ -28,6 +28,7 @@ abstract contract Lifecycle is Consents, ILifecycle {
 
     /// @inheritdoc ILifecycle
     function hashAcknowledgement(uint8 kind, bytes32 grantId, uint32 uses, uint64 at) public view returns (bytes32) {
+        // slither-disable-next-line uninitialized-local -- every branch below assigns it or reverts
         bytes32 typehash;
         if (kind == ACK_RECALL) typehash = _RECALL_TYPEHASH;
         else if (kind == ACK_DELETION) typehash = _DELETION_TYPEHASH;

@@ -61,7 +61,7 @@ def _terms(world: World, acme: Acme) -> dict[str, Any]:
         "not_before": 0,
         "expiry": world.now() + 86_400,
         "max_uses": 0,
-        # Signed like every term: an approval over terms without it would not match the chain's digest.
+        # Signed like every term: the approvals' digest covers it.
         "retention": RETENTION,
     }
 

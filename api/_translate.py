@@ -14,7 +14,6 @@ from typing import Any
 import aiohttp
 import sqlalchemy.exc
 
-from api import _errors_companions as companion_errors
 from api import errors
 from ledger import errors as lerr
 from vault import errors as verr
@@ -137,30 +136,30 @@ _REVERT_SLUGS: dict[str, type[errors.ApiError]] = {
     "SealedNotDepartment": errors.NotIssuerError,
     "SealedNotAssetIssuer": errors.NotIssuerError,
     "SealedUnknownAsset": errors.AssetNotFoundError,
-    "SealedInvalidUnsealDate": companion_errors.SealInvalidError,
-    "SealedZeroCommitment": companion_errors.SealInvalidError,
-    "SealedNotFound": companion_errors.SealNotFoundError,
-    "SealedAlreadyUnsealed": companion_errors.SealClosedError,
+    "SealedInvalidUnsealDate": errors.SealInvalidError,
+    "SealedZeroCommitment": errors.SealInvalidError,
+    "SealedNotFound": errors.SealNotFoundError,
+    "SealedAlreadyUnsealed": errors.SealClosedError,
     "SealedNotRegulator": errors.RoleRequiredError,
-    "SealedSameAuthority": companion_errors.SealExtensionRefusedError,
-    "SealedExtensionTooLate": companion_errors.SealExtensionRefusedError,
-    "SealedZeroReason": companion_errors.SealExtensionRefusedError,
-    "SealedTooEarly": companion_errors.SealTooEarlyError,
-    "SealedOpeningMismatch": companion_errors.SealOpeningMismatchError,
+    "SealedSameAuthority": errors.SealExtensionRefusedError,
+    "SealedExtensionTooLate": errors.SealExtensionRefusedError,
+    "SealedZeroReason": errors.SealExtensionRefusedError,
+    "SealedTooEarly": errors.SealTooEarlyError,
+    "SealedOpeningMismatch": errors.SealOpeningMismatchError,
     # The claims companion (issue 17).
-    "ClaimsSignerMismatch": companion_errors.ClaimSignatureInvalidError,
-    "ClaimsExpired": companion_errors.ClaimExpiredError,
-    "ClaimsInvalidNonce": companion_errors.ClaimNonceError,
-    "ClaimsNotFound": companion_errors.ClaimNotFoundError,
-    "ClaimsNotOpen": companion_errors.ClaimClosedError,
-    "ClaimsNotClaimDepartment": companion_errors.ClaimNotDepartmentError,
-    "ClaimsNotSubject": companion_errors.ClaimRejectedError,
-    "ClaimsNotDepartment": companion_errors.ClaimRejectedError,
-    "ClaimsSchemaNotIssued": companion_errors.ClaimRejectedError,
-    "ClaimsZeroReference": companion_errors.ClaimRejectedError,
-    "ClaimsAssetMismatch": companion_errors.ClaimRejectedError,
-    "ClaimsAssetAlreadyLinked": companion_errors.ClaimRejectedError,
-    "ClaimsZeroReasonCode": companion_errors.ClaimRejectedError,
+    "ClaimsSignerMismatch": errors.ClaimSignatureInvalidError,
+    "ClaimsExpired": errors.ClaimExpiredError,
+    "ClaimsInvalidNonce": errors.ClaimNonceError,
+    "ClaimsNotFound": errors.ClaimNotFoundError,
+    "ClaimsNotOpen": errors.ClaimClosedError,
+    "ClaimsNotClaimDepartment": errors.ClaimNotDepartmentError,
+    "ClaimsNotSubject": errors.ClaimRejectedError,
+    "ClaimsNotDepartment": errors.ClaimRejectedError,
+    "ClaimsSchemaNotIssued": errors.ClaimRejectedError,
+    "ClaimsZeroReference": errors.ClaimRejectedError,
+    "ClaimsAssetMismatch": errors.ClaimRejectedError,
+    "ClaimsAssetAlreadyLinked": errors.ClaimRejectedError,
+    "ClaimsZeroReasonCode": errors.ClaimRejectedError,
     "ClaimsRelayerNotMember": errors.NotReadyError,
 }
 

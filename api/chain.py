@@ -35,6 +35,7 @@ GET_ASSET = _ABI.fn("getAsset")
 GET_SCHEMA = _ABI.fn("getSchema")
 NONCES = _ABI.fn("nonces")
 IS_AGENT = _ABI.fn("isAgent")
+APPROVAL_POLICY = _ABI.fn("approvalPolicy")
 IS_SCHEMA_ISSUER = _ABI.fn("isSchemaIssuer")
 ACCESS_NONCE_USED = _ABI.fn("isAccessNonceUsed")
 
@@ -374,6 +375,12 @@ class LedgerReads:
     async def is_agent(self, owner: str, agent: str) -> bool:
         raw, _ = await self.chain.cached_call(IS_AGENT.encode(owner, agent))
         return bool(IS_AGENT.decode_output(raw)[0])
+
+    async def approval_policy(self, enterprise: str, purpose: int) -> tuple[int, int]:
+        """(approvals needed for ``purpose``, the enterprise's approval epoch)."""
+        raw, _ = await self.chain.cached_call(APPROVAL_POLICY.encode(enterprise, purpose))
+        needed, epoch = APPROVAL_POLICY.decode_output(raw)
+        return int(needed), int(epoch)
 
     async def is_schema_issuer(self, schema_id: bytes, issuer: str) -> bool:
         """Whether ``issuer`` registered the schema or was authorised on chain by its registrant."""

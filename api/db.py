@@ -110,6 +110,41 @@ key_packages = sa.Table(
     sa.Column("package", sa.LargeBinary, nullable=False),
 )
 
+#: Grants proposed by an agent of an enterprise with an M-of-N policy, until they are relayed
+#: (issue 18). The id is the grant id the proposal will have: grantIdOf(enterprise, nonce).
+grant_proposals = sa.Table(
+    "api_grant_proposals",
+    metadata,
+    sa.Column("proposal_id", sa.String(66), primary_key=True),
+    sa.Column("enterprise", sa.String(42), nullable=False),
+    sa.Column("asset_id", sa.String(66), nullable=False),
+    sa.Column("proposer", sa.String(42), nullable=False),
+    sa.Column("terms", sa.JSON, nullable=False),
+    sa.Column("nonce", sa.String(80), nullable=False),
+    sa.Column("deadline", sa.BigInteger, nullable=False),
+    sa.Column("key_package", sa.LargeBinary, nullable=False),
+    #: pending | granted
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_api_grant_proposals_enterprise", "enterprise", "created_at", "proposal_id"),
+)
+
+#: One agent's signed GrantApproval of a proposal (the primary key stops a second one).
+grant_approvals = sa.Table(
+    "api_grant_approvals",
+    metadata,
+    sa.Column(
+        "proposal_id",
+        sa.String(66),
+        sa.ForeignKey("api_grant_proposals.proposal_id"),
+        primary_key=True,
+    ),
+    sa.Column("agent", sa.String(42), primary_key=True),
+    sa.Column("signature", sa.String(132), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
 #: Where each asset's sealed bundle sits in the blob store.
 sealed_assets = sa.Table(
     "api_sealed_assets",

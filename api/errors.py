@@ -9,8 +9,12 @@ exceptions (ledger, vault, SQLAlchemy) are translated here and only here.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
+from api._errors_workflows import *  # noqa: F403  (re-exported: callers write errors.ClaimNotFoundError)
+from api._problem import PROBLEM_CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from api._problem import PROBLEM_TYPE_PREFIX as PROBLEM_TYPE_PREFIX
+from api._problem import ApiError as ApiError
 from ledger.models import Reason
 
 # The web framework is imported where responses are made: the node's commands and the
@@ -19,51 +23,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:datasafe:problem:"
-
 log = logging.getLogger("api.errors")
-
-
-class ApiError(Exception):
-    """Root of every error the service reports to a client."""
-
-    slug: ClassVar[str] = "internal_error"
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-    #: ``Retry-After`` seconds, for a failure that waiting may cure.
-    retry_after: ClassVar[int | None] = None
-    #: ``WWW-Authenticate`` challenge, for a 401.
-    challenge: ClassVar[str | None] = None
-    registry: ClassVar[dict[str, type[ApiError]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "slug" not in cls.__dict__:
-            return  # an abstract grouping class
-        if cls.slug in ApiError.registry:
-            raise TypeError(f"duplicate problem slug {cls.slug!r}")
-        ApiError.registry[cls.slug] = cls
-
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
-        self.detail = detail or self.title
-        self.extensions = extensions
-        super().__init__(self.detail)
-
-    @property
-    def type_uri(self) -> str:
-        return PROBLEM_TYPE_PREFIX + self.slug
-
-    def headers(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.challenge is not None:
-            out["WWW-Authenticate"] = self.challenge
-        if self.retry_after is not None:
-            out["Retry-After"] = str(self.retry_after)
-        return out
-
-
-ApiError.registry[ApiError.slug] = ApiError
 
 
 # ---- input ---------------------------------------------------------------------------------
@@ -584,8 +544,3 @@ class InvalidCursorError(ApiError):
 
 class AuditRangeTooLargeError(ApiError):
     slug, status, title = "audit_range_too_large", 422, "The audit block range is too large"
-
-
-# The companions' problems (claims, sealed accesses) live in api._errors_companions; importing
-# it here registers them with every import of this module.
-import api._errors_companions  # noqa: E402, F401

@@ -264,6 +264,55 @@ class ConsentReceipt(BaseModel):
     status: str
 
 
+# ---- grant proposals (enterprises with an M-of-N policy) -----------------------------------
+
+
+class ProposalCreate(_Model):
+    """A grant a live agent of the asset's owner proposes, with its own approval."""
+
+    terms: GrantTerms
+    nonce: Uint256Decimal = Field(description="uint256 owner-side nonce, decimal")
+    deadline: Uint64
+    approval: Signature = Field(
+        description="the proposer's EIP-712 GrantApproval(enterprise, epoch, grant) signature"
+    )
+    key_package: Base64 = Field(
+        description="base64 key package bound to grant id grantIdOf(owner, nonce), wrapped to "
+        "the grantee's registered key"
+    )
+
+
+class ApprovalCreate(_Model):
+    """An agent's EIP-712 GrantApproval signature of a proposal."""
+
+    signature: Signature
+
+
+class ApprovalPublic(BaseModel):
+    agent: Address
+    signature: Signature
+    counts: bool = Field(
+        description="the service's reading: signed in the current epoch by a live agent (a "
+        "hint; clients recover and check each signature themselves)"
+    )
+
+
+class ProposalPublic(BaseModel):
+    proposal_id: Bytes32 = Field(description="the grant id it will have: grantIdOf(owner, nonce)")
+    enterprise: Address
+    asset_id: Bytes32
+    proposer: Address
+    terms: GrantTerms
+    terms_text: str
+    nonce: str
+    deadline: int
+    needed: int
+    epoch: int
+    approvals: list[ApprovalPublic]
+    status: str = Field(description="pending | granted | expired")
+    tx_hash: Bytes32 | None
+
+
 # ---- access ------------------------------------------------------------------------------
 
 

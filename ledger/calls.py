@@ -144,6 +144,15 @@ class LedgerCalls:
     def remove_agent(self, agent: str) -> Write:
         return self._write("removeAgent", _a(agent))
 
+    def set_approval_threshold(self, purpose: int, threshold: int) -> Write:
+        return self._write("setApprovalThreshold", purpose, threshold)
+
+    def approval_policy(self, enterprise: str, purpose: int) -> Read[tuple[int, int]]:
+        """(approvals needed for ``purpose``, the enterprise's approval epoch)."""
+        return self._read(
+            "approvalPolicy", lambda t: (int(t[0]), int(t[1])), _a(enterprise), purpose
+        )
+
     def transfer_governance(self, new_governor: str) -> Write:
         return self._write("transferGovernance", _a(new_governor))
 
@@ -192,6 +201,11 @@ class LedgerCalls:
 
     def grant_by_sig(self, signed: SignedGrant) -> Write:
         return self._write("grantBySig", signed.as_tuple())
+
+    def grant_with_approvals(
+        self, terms: GrantTerms, nonce: int, deadline: int, approvals: bytes
+    ) -> Write:
+        return self._write("grantWithApprovals", terms.as_tuple(), nonce, deadline, approvals)
 
     def grant_batch(self, terms: Sequence[GrantTerms], nonces: Sequence[int]) -> Write:
         return self._write("grantBatch", [t.as_tuple() for t in terms], list(nonces))

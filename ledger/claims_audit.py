@@ -23,7 +23,7 @@ from ledger import db
 from ledger._companion_logs import Key, LogAuditReport, companion_logs
 from ledger.claims import claims_abi, claims_address
 from ledger.indexer._claims import CLAIM_EVENTS
-from ledger.indexer._json import json_safe as _json_safe
+from ledger.indexer._lifecycle import _json_safe
 from ledger.rpc import RpcClient
 
 _ACTOR = {"ClaimFiled": "relayer", "ClaimFulfilled": "department", "ClaimRefused": "department"}

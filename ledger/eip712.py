@@ -74,6 +74,13 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint64"},
     ],
+    # An enterprise agent's approval of a grant (grantWithApprovals); `grant` is the GrantConsent
+    # digest of the terms, nonce and deadline, `epoch` the enterprise's (removeAgent advances it).
+    "GrantApproval": [
+        {"name": "enterprise", "type": "address"},
+        {"name": "epoch", "type": "uint32"},
+        {"name": "grant", "type": "bytes32"},
+    ],
     # The grantee's acknowledgements (ILifecycle): once per grant, ``uses`` = the chain's count.
     "RecallAcknowledgement": [
         {"name": "grantId", "type": "bytes32"},
@@ -253,6 +260,29 @@ def grant_digest(domain: Domain, terms: GrantTerms, nonce: int, deadline: int) -
         [_TYPEHASH["GrantConsent"], *terms.as_tuple(), nonce, deadline],
     )
     return domain.digest(keccak(struct))
+
+
+def approval_digest(
+    domain: Domain, enterprise: str, epoch: int, terms: GrantTerms, nonce: int, deadline: int
+) -> bytes:
+    """What each agent of ``enterprise`` signs to approve ``terms`` under the owner's ``nonce``."""
+    struct = abi_encode(
+        ["bytes32", "address", "uint32", "bytes32"],
+        [
+            _TYPEHASH["GrantApproval"],
+            to_checksum_address(enterprise),
+            epoch,
+            grant_digest(domain, terms, nonce, deadline),
+        ],
+    )
+    return domain.digest(keccak(struct))
+
+
+def pack_approvals(approvals: Sequence[tuple[str, bytes]]) -> bytes:
+    """``grantWithApprovals``' argument: the (signer, signature) pairs' signatures, sorted by
+    signer (the contract refuses any other order, so none counts twice)."""
+    ordered = sorted(approvals, key=lambda pair: int(pair[0], 16))
+    return b"".join(signature for _, signature in ordered)
 
 
 def status_digest(

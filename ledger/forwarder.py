@@ -27,7 +27,9 @@ from ledger.rpc import RpcClient
 NAME = "DataSafeForwarder"
 VERSION = "1"
 #: Ledger functions that read the ERC-2771 sender; the service relays no other.
-FORWARDABLE: frozenset[str] = frozenset({"disputeAsset", "addAgent", "removeAgent"})
+FORWARDABLE: frozenset[str] = frozenset(
+    {"disputeAsset", "addAgent", "removeAgent", "setApprovalThreshold"}
+)
 
 _REQUEST_TYPE = "ForwardRequest(address from,address to,uint256 nonce,uint64 deadline,bytes data)"
 TYPES: dict[str, list[dict[str, str]]] = {

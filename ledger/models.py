@@ -190,6 +190,10 @@ class Asset:
         return self.status != AssetStatus.NONE
 
 
+#: ``setApprovalThreshold``'s purpose key for an enterprise's default threshold (IMembership).
+ANY_PURPOSE = 0xFFFFFFFF
+
+
 @dataclass(frozen=True)
 class GrantTerms:
     asset_id: bytes
@@ -217,6 +221,20 @@ class GrantTerms:
     @classmethod
     def from_tuple(cls, t: tuple[Any, ...]) -> GrantTerms:
         return cls(t[0], _addr(t[1]), t[2], t[3], t[4], t[5], t[6], t[7])
+
+    @classmethod
+    def from_json(cls, t: dict[str, Any]) -> GrantTerms:
+        """From the service's JSON terms (``asset_id`` as 0x-hex, snake_case names)."""
+        return cls(
+            bytes.fromhex(str(t["asset_id"])[2:]),
+            t["grantee"],
+            t["purpose"],
+            t["fields_mask"],
+            t["not_before"],
+            t["expiry"],
+            t["max_uses"],
+            t.get("retention", 0),
+        )
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ from sqlalchemy.engine import Engine
 
 from ledger import db
 from ledger._companion_logs import Key, LogAuditReport, companion_logs
-from ledger.indexer._json import json_safe as _json_safe
-from ledger.indexer._sealed import SEALED_EVENTS
+from ledger.indexer._lifecycle import SEALED_EVENTS, _json_safe
 from ledger.rpc import RpcClient
 from ledger.sealed import sealed_abi, sealed_address
 

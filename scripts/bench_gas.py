@@ -29,9 +29,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.chain import find_anvil
-from ledger.eip712 import pack_access_batch
+from ledger.eip712 import approval_digest, pack_access_batch
 from ledger.lifecycle import Acknowledgement, SignedAcknowledgement, pack_ack_batch
-from ledger.models import AccessRequest, AckKind
+from ledger.models import AccessRequest, AckKind, GrantTerms
 
 ROOT = Path(__file__).resolve().parent.parent
 EAS_PACKAGE = ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
@@ -48,7 +48,7 @@ ACK_BATCH = 50
 BATCHED_ACK_TARGET = 15_000
 
 ISSUER, CONSUMER, CUSTODIAN, SUBJECT = 2, 4, 16, 32
-KIND_INDIVIDUAL, KIND_BANK, KIND_DEPARTMENT = 1, 3, 6
+KIND_INDIVIDUAL, KIND_ENTERPRISE, KIND_BANK, KIND_DEPARTMENT = 1, 2, 3, 6
 GRANT_ABI_TYPES = ["bytes32", "address", "uint32", "uint64", "uint64", "uint64", "uint32", "uint32"]
 EAS_ATTEST_TYPES = [
     *("bytes32", "address", "bytes32", "address", "uint64", "bool"),
@@ -148,7 +148,10 @@ def _start_anvil(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("anvil did not start")
 
 
-def run() -> list[tuple[str, int, str, int, float | None, str]]:
+def run(
+    enterprise: dict[str, int] | None = None,
+) -> list[tuple[str, int, str, int, float | None, str]]:
+    """The EAS comparison rows; ``enterprise`` (if given) receives the M-of-N grant figures."""
     # The platform binary through scripts/foundry.sh: the npm wrapper hides forge's exit status.
     subprocess.run(
         [str(ROOT / "scripts" / "foundry.sh"), "forge", "build", "--quiet"], cwd=ROOT, check=True
@@ -156,7 +159,11 @@ def run() -> list[tuple[str, int, str, int, float | None, str]]:
     port = _free_port()
     anvil = _start_anvil(port)
     try:
-        return _measure(Chain(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), _key("funder")))
+        chain = Chain(Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}")), _key("funder"))
+        rows = _measure(chain)
+        if enterprise is not None:
+            enterprise.update(_measure_enterprise(chain))
+        return rows
     finally:
         anvil.terminate()
         try:
@@ -376,6 +383,62 @@ def _measure(chain: Chain) -> list[tuple[str, int, str, int, float | None, str]]
     return rows
 
 
+def _measure_enterprise(chain: Chain) -> dict[str, int]:
+    """Issue 18: one agent's grant by signature vs a 2-of-3 grant with approvals (same terms)."""
+    from ledger.eip712 import ledger_domain
+
+    gov, issuer, custodian, bank = _key("governor"), _key("issuer"), _key("custodian"), _key("bank")
+    ledger = chain.deploy(gov, _load(LEDGER_ARTIFACT), gov.address)
+    fn = ledger.functions
+    acme = _key("acme")
+    agents = sorted((_key(f"officer-{i}") for i in range(3)), key=lambda a: int(a.address, 16))
+    chain.fund(acme, *agents)
+    chain.send(gov, fn.admitMember(issuer.address, ISSUER, KIND_DEPARTMENT, keccak(b"e")))
+    chain.send(gov, fn.admitMember(custodian.address, CUSTODIAN, 8, keccak(b"e")))
+    chain.send(gov, fn.admitMember(bank.address, CONSUMER, KIND_BANK, keccak(b"e")))
+    chain.send(gov, fn.admitSubject(acme.address, KIND_ENTERPRISE, keccak(b"e")))
+    for a in agents:
+        chain.send(gov, fn.admitMember(a.address, CONSUMER, KIND_INDIVIDUAL, keccak(b"e")))
+    schema_id = keccak(text="licence/v1")
+    chain.send(issuer, fn.registerSchema(schema_id, 24, keccak(text="fields")))
+    asset_id = keccak(text="acme-licence")
+    chain.send(
+        issuer, fn.anchorAsset(asset_id, acme.address, schema_id, keccak(b"r"), keccak(b"c"))
+    )
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    for a in agents:
+        chain.send(acme, fn.addAgent(a.address, now + 365 * 86400))
+    terms = (asset_id, bank.address, 1, 0b1011_0111, 0, now + 90 * 86400, 10, 0)
+    deadline = now + 3600
+    out: dict[str, int] = {}
+    signed = (
+        terms,
+        agents[0].address,
+        1,
+        deadline,
+        _sig(agents[0], fn.hashGrant(terms, 1, deadline).call()),
+    )
+    out["one agent's grant by signature (no policy)"] = chain.send(
+        custodian, fn.grantBySig(signed)
+    )["gasUsed"]
+    chain.send(acme, fn.setApprovalThreshold(0xFFFFFFFF, 2))
+    domain = ledger_domain(chain.w3.eth.chain_id, ledger.address)
+    digest = approval_digest(domain, acme.address, 0, GrantTerms(*terms), 2, deadline)
+    approvals = b"".join(_sig(a, digest) for a in agents[:2])
+    out["2-of-3 grant with approvals"] = chain.send(
+        custodian, fn.grantWithApprovals(terms, 2, deadline, approvals)
+    )["gasUsed"]
+    return out
+
+
+def render_enterprise(figures: dict[str, int]) -> str:
+    single = figures["one agent's grant by signature (no policy)"]
+    lines = ["| operation | gas | vs one agent's grant |", "|---|---:|---:|"]
+    for op, gas in figures.items():
+        lines.append(f"| {op} | {gas:,} | {gas / single:.2f}× |")
+    return "\n".join(lines)
+
+
 def _acknowledgements(
     chain: Chain,
     ledger: Contract,
@@ -447,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
     args = parser.parse_args(argv)
-    table = render(run())
+    enterprise: dict[str, int] = {}
+    table = render(run(enterprise)) + "\n\n" + render_enterprise(enterprise)
     print(table)
     if args.out:
         args.out.write_text(table + "\n")

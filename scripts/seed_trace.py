@@ -224,7 +224,9 @@ class Writer:
         rows = self.buffers[table.name]
         if not rows:
             return
-        cols = [c.name for c in table.columns]
+        # The columns the rows name: the rest keep their server defaults (NOT NULL ones too).
+        named = set().union(*rows)
+        cols = [c.name for c in table.columns if c.name in named]
         if self.pg:
             raw = self.engine.raw_connection()
             try:

@@ -34,7 +34,10 @@ COMMANDS: dict[str, Lazy] = {
     "data": Lazy("wallet_cli.data:app", "My data: list, open locally, dispute."),
     "grant": Lazy("wallet_cli.grant:app", "Grant, list, revoke, pause and resume consents."),
     "history": Lazy("wallet_cli.history:app", "Who accessed my data (data tracker)."),
-    "agent": Lazy("wallet_cli.agent:app", "Enterprise agents: add, remove, list."),
+    "agent": Lazy("wallet_cli.agent:app", "Enterprise agents: add, remove, list; M-of-N policy."),
+    "proposal": Lazy(
+        "wallet_cli.proposal:app", "Enterprise agents: review and approve proposed grants (M of N)."
+    ),
     "claims": Lazy(
         "wallet_cli.claims:app", "Claim a record from a department; departments answer claims."
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -49,8 +50,26 @@ def _change(
 ) -> dict[str, Any]:
     """``fn`` relayed through the forwarder (no gas) when a service is set, else sent directly;
     done only once the wallet's own chain reads show the agent's new expiry."""
-    from ledger import trust
     from ledger.calls import LedgerCalls
+
+    read = LedgerCalls().agent_expiry(st.profile().address, agent)
+    return _forward_and_confirm(
+        st, key, rpc, fn, read, lambda got: bool(got == expiry), f"{fn}({agent})", *args
+    )
+
+
+def _forward_and_confirm(
+    st: State,
+    key: bytes,
+    rpc: str,
+    fn: str,
+    read: Any,
+    done: Callable[[Any], bool],
+    what: str,
+    *args: Any,
+) -> dict[str, Any]:
+    """``fn`` forwarded (or sent), done once ``read`` on the wallet's own chain is ``done``."""
+    from ledger import trust
     from wallet_cli import _confirm
 
     p = st.profile()
@@ -62,13 +81,12 @@ def _change(
     with st.client(key) as c:
         ledger, _ = _pin_fields(st.require_pin(c))
         out = _chain.forward(c, rpc, key, ledger, fn, *args)
-    read = LedgerCalls().agent_expiry(p.address, agent)
     _confirm.on_chain(
         st,
         rpc,
         lambda r, pin: trust.read(r, pin, read),
-        lambda got: got == expiry,
-        what=f"{fn}({agent}) for {p.address}",
+        done,
+        what=f"{what} for {p.address}",
         claimed_tx=out.get("tx_hash"),
         offer="Try another service (--api URL), or drop --api to send it yourself (needs gas).",
     )
@@ -129,6 +147,61 @@ def remove(
     data = {"enterprise": p.address, "agent": address, **out}
     st.emit(
         data, lambda c: kv(c, "Agent removed", {"agent": address, "transaction": out["tx_hash"]})
+    )
+
+
+@app.command()
+@command
+def policy(
+    threshold: Annotated[
+        int, typer.Argument(help="Live agents who must approve a grant (0: none)")
+    ],
+    purpose: Annotated[
+        int | None, typer.Option(help="Only for this purpose code (never below the default)")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """How many live agents must approve each grant of this enterprise's data (M of N).
+
+    Example: datasafe -p acme --rpc http://127.0.0.1:8545 agent policy 2
+    """
+    from ledger.calls import LedgerCalls
+    from ledger.models import ANY_PURPOSE
+
+    if not 0 <= threshold <= 255:
+        raise UserError("the threshold is 0 to 255 agents", code="invalid_threshold")
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="agent policy")
+    assert rpc is not None
+    code = ANY_PURPOSE if purpose is None else purpose
+    if not 0 <= code <= ANY_PURPOSE:
+        raise UserError(f"not a purpose code: {purpose}", code="invalid_purpose")
+    read = LedgerCalls().approval_policy(p.address, code)
+    out = _forward_and_confirm(
+        st,
+        key,
+        rpc,
+        "setApprovalThreshold",
+        read,
+        # A purpose's own threshold never lowers the default: what counts is the greater.
+        (lambda got: got[0] == threshold) if purpose is None else (lambda got: got[0] >= threshold),
+        f"setApprovalThreshold({threshold})",
+        code,
+        threshold,
+    )
+    data = {"enterprise": p.address, "threshold": threshold, "purpose": purpose, **out}
+    st.emit(
+        data,
+        lambda c: kv(
+            c,
+            "Approval policy set",
+            {
+                "approvals needed": threshold,
+                "purpose": "every purpose" if purpose is None else purpose,
+                "transaction": out["tx_hash"],
+            },
+        ),
     )
 
 

@@ -18,7 +18,6 @@ from anyio import to_thread
 from fastapi import Request, Response
 from sqlalchemy.engine import Engine
 
-from api import _errors_companions as companion_errors
 from api import _paging, _store, errors
 from api._paging import Keyset
 from api._rawtx import decode_raw_tx, expect_call
@@ -100,10 +99,10 @@ async def file_claim(services: Services, member: Member, body: ClaimCreate) -> C
     try:
         signer = cl.request_signer(chain_id, ledger, request, sig)
     except cl.ClaimsError as exc:
-        raise companion_errors.ClaimSignatureInvalidError(str(exc)) from None
+        raise errors.ClaimSignatureInvalidError(str(exc)) from None
     # The service pays only for a subject's own claim: nobody files, or spends a nonce, for another.
     if signer.lower() != request.subject.lower() or signer.lower() != member.address.lower():
-        raise companion_errors.ClaimSignatureInvalidError(
+        raise errors.ClaimSignatureInvalidError(
             f"signed by {signer}, sent by {member.address}, for {request.subject}"
         )
     claim_id = cl.request_digest(chain_id, ledger, request)
@@ -147,11 +146,11 @@ async def answer(
         raise errors.InvalidRequestError(f"{fn_name} names another claim")
     claim = await _chain_claim(services, b32(claim_id))
     if claim.status == cl.ClaimStatus.NONE:
-        raise companion_errors.ClaimNotFoundError(f"no claim {claim_id} on the ledger")
+        raise errors.ClaimNotFoundError(f"no claim {claim_id} on the ledger")
     if claim.department.lower() != member.address.lower():
-        raise companion_errors.ClaimNotDepartmentError(f"claim {claim_id} asks {claim.department}")
+        raise errors.ClaimNotDepartmentError(f"claim {claim_id} asks {claim.department}")
     if claim.status != cl.ClaimStatus.OPEN:
-        raise companion_errors.ClaimClosedError(f"claim {claim_id} is {claim.status.label}")
+        raise errors.ClaimClosedError(f"claim {claim_id} is {claim.status.label}")
     receipt = await services.relay_member_tx(
         key=f"claim-{fn_name}:{claim_id.lower()}",
         kind="claim",
@@ -227,7 +226,7 @@ async def list_claims(
 async def get_claim(services: Services, member: Member, claim_id: str) -> ClaimPublic:
     claim = await _chain_claim(services, b32(claim_id))
     if claim.status == cl.ClaimStatus.NONE:
-        raise companion_errors.ClaimNotFoundError(f"no claim {claim_id} on the ledger")
+        raise errors.ClaimNotFoundError(f"no claim {claim_id} on the ledger")
     me = member.address.lower()
     if not member.has(Role.REGULATOR) and me not in (
         claim.subject.lower(),

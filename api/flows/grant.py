@@ -14,7 +14,7 @@ from api import _store, errors, prechecks
 from api.auth import Member
 from api.envelope import EnvelopeError, recover
 from api.flows._shared import b32, fields_for_asset, held_asset, may_act_for
-from api.models import ConsentReceipt, GrantCreate
+from api.models import ConsentReceipt, GrantCreate, GrantTerms
 from api.services import Services
 from api.terms import describe_terms, field_names
 from ledger import eip712
@@ -42,7 +42,7 @@ async def grant(services: Services, member: Member, body: GrantCreate) -> Consen
     _check_grant_signature(services, body, terms)
     grant_id = "0x" + grant_id_of(body.grantor, int(body.nonce)).hex()
     package = services.vault.decode_b64(body.key_package, "key_package")
-    await _check_terms_and_package(services, body, terms, asset_row, grant_id, package)
+    await check_terms_and_package(services, t, body.deadline, terms, asset_row, grant_id, package)
     tx_hash, block = await _relay(services, body, terms, asset_row, grant_id, package)
     fields = await fields_for_asset(services, asset_row)
     return ConsentReceipt(
@@ -91,15 +91,17 @@ def _check_grant_signature(
         raise errors.BadSignatureError(f"the grant is signed by {signed_by}, not by {body.grantor}")
 
 
-async def _check_terms_and_package(
+async def check_terms_and_package(
     services: Services,
-    body: GrantCreate,
+    t: GrantTerms,
+    deadline: int,
     terms: ledger_models.GrantTerms,
     asset_row: dict[str, Any],
     grant_id: str,
     package: bytes,
 ) -> None:
-    t = body.terms
+    """What the contract would refuse in the terms, and a key package not bound to this grant
+    (also for an enterprise's proposal, :mod:`api.flows.proposals`)."""
     schema_fields = await fields_for_asset(services, asset_row) or []
     if t.fields_mask >> len(schema_fields):
         raise errors.InvalidRequestError(
@@ -107,7 +109,7 @@ async def _check_terms_and_package(
             f"{len(schema_fields)} fields"
         )
     # What the contract would revert on is refused before anything is stored or relayed.
-    grantee = await prechecks.admit_grant(services, terms, body.deadline)
+    grantee = await prechecks.admit_grant(services, terms, deadline)
     # The package must open only for this grant; the service checks the binding, not the keys.
     await to_thread.run_sync(
         lambda: services.vault.check_key_package(

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
-from api import _errors_companions as companion_errors
 from api import _paging, errors
 from api._rawtx import RawTx, decode_raw_tx, expect_call
 from api.auth import Member, Role
@@ -114,7 +113,7 @@ def _call(services: Services, member: Member, raw: str, fn: str) -> tuple[RawTx,
 async def _existing(services: Services, seal_id: int) -> SealRecord:
     record = await _read(services, read_seal_call(seal_id))
     if record.status == SealStatus.NONE:
-        raise companion_errors.SealNotFoundError(f"no sealed access record {seal_id}")
+        raise errors.SealNotFoundError(f"no sealed access record {seal_id}")
     return record
 
 
@@ -170,9 +169,7 @@ async def get_seal(services: Services, member: Member, seal_id: int) -> SealPubl
         record.subject.lower(),
         record.department.lower(),
     ):
-        raise companion_errors.SealNotFoundError(
-            f"no sealed access record {seal_id} for {member.address}"
-        )
+        raise errors.SealNotFoundError(f"no sealed access record {seal_id} for {member.address}")
     (public,) = await _public(services, [record])
     return public
 

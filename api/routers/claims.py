@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response, status
 
-from api import _errors_companions as companion_errors
 from api import _paging, errors
 from api.deps import CurrentMember, Issuer, Regulator, ServicesDep, Subject
 from api.flows import claims as flow
@@ -31,10 +30,10 @@ _PAGE: dict[int | str, dict[str, Any]] = {
     summary="Relay a subject's own signed claim to a department (the service pays the gas)",
     responses=errors.problem_responses(
         errors.InvalidRequestError,
-        companion_errors.ClaimSignatureInvalidError,
-        companion_errors.ClaimExpiredError,
-        companion_errors.ClaimNonceError,
-        companion_errors.ClaimRejectedError,
+        errors.ClaimSignatureInvalidError,
+        errors.ClaimExpiredError,
+        errors.ClaimNonceError,
+        errors.ClaimRejectedError,
         errors.RelayFailedError,
     ),
 )
@@ -100,7 +99,7 @@ async def claim_stats(
     "/{claim_id}",
     response_model=ClaimPublic,
     summary="One claim, read from the chain (its subject, its department or a regulator)",
-    responses=errors.problem_responses(companion_errors.ClaimNotFoundError, errors.ForbiddenError),
+    responses=errors.problem_responses(errors.ClaimNotFoundError, errors.ForbiddenError),
 )
 async def get_claim(claim_id: ClaimId, member: CurrentMember, services: ServicesDep) -> ClaimPublic:
     return await flow.get_claim(services, member, claim_id)
@@ -108,10 +107,10 @@ async def get_claim(claim_id: ClaimId, member: CurrentMember, services: Services
 
 _ANSWER_ERRORS = errors.problem_responses(
     errors.InvalidRequestError,
-    companion_errors.ClaimNotFoundError,
-    companion_errors.ClaimNotDepartmentError,
-    companion_errors.ClaimClosedError,
-    companion_errors.ClaimRejectedError,
+    errors.ClaimNotFoundError,
+    errors.ClaimNotDepartmentError,
+    errors.ClaimClosedError,
+    errors.ClaimRejectedError,
     errors.RelayFailedError,
 )
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Path, Query, Request, Response, status
 
-from api import _errors_companions as companion_errors
 from api import _paging, errors
 from api.deps import CurrentMember, Issuer, Regulator, ServicesDep
 from api.flows import sealed
@@ -35,7 +34,7 @@ _RELAY_ERRORS = (
         *_RELAY_ERRORS,
         errors.NotIssuerError,
         errors.AssetNotFoundError,
-        companion_errors.SealInvalidError,
+        errors.SealInvalidError,
     ),
 )
 async def create_seal(body: SealAction, member: Issuer, services: ServicesDep) -> SealPublic:
@@ -91,7 +90,7 @@ async def list_overdue(
     "/{seal_id}",
     response_model=SealPublic,
     summary="One sealed access record (its subject, its department, or a regulator)",
-    responses=errors.problem_responses(companion_errors.SealNotFoundError),
+    responses=errors.problem_responses(errors.SealNotFoundError),
 )
 async def get_seal(seal_id: SealId, member: CurrentMember, services: ServicesDep) -> SealPublic:
     return await sealed.get_seal(services, member, seal_id)
@@ -103,10 +102,10 @@ async def get_seal(seal_id: SealId, member: CurrentMember, services: ServicesDep
     summary="Relay a regulator's signed `extend` (a later unseal date, with a reason reference)",
     responses=errors.problem_responses(
         *_RELAY_ERRORS,
-        companion_errors.SealNotFoundError,
-        companion_errors.SealClosedError,
-        companion_errors.SealExtensionRefusedError,
-        companion_errors.SealInvalidError,
+        errors.SealNotFoundError,
+        errors.SealClosedError,
+        errors.SealExtensionRefusedError,
+        errors.SealInvalidError,
         errors.RoleRequiredError,
     ),
 )
@@ -122,10 +121,10 @@ async def extend_seal(
     summary="Relay a signed `unseal`: the opening, checked against the commitment on chain",
     responses=errors.problem_responses(
         *_RELAY_ERRORS,
-        companion_errors.SealNotFoundError,
-        companion_errors.SealClosedError,
-        companion_errors.SealTooEarlyError,
-        companion_errors.SealOpeningMismatchError,
+        errors.SealNotFoundError,
+        errors.SealClosedError,
+        errors.SealTooEarlyError,
+        errors.SealOpeningMismatchError,
     ),
 )
 async def unseal_seal(

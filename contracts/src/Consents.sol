@@ -17,6 +17,8 @@ abstract contract Consents is Assets, IConsents {
     bytes32 private constant _PAUSE_TYPEHASH = keccak256("PauseConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
     bytes32 private constant _RESUME_TYPEHASH =
         keccak256("ResumeConsent(bytes32 grantId,uint256 nonce,uint64 deadline)");
+    bytes32 private constant _APPROVAL_TYPEHASH =
+        keccak256("GrantApproval(address enterprise,uint32 epoch,bytes32 grant)");
     bytes32 private constant _ACCESS_TYPEHASH =
         keccak256("AccessRequest(bytes32 grantId,uint64 fieldsMask,uint256 nonce,uint64 deadline)");
 
@@ -48,7 +50,7 @@ abstract contract Consents is Assets, IConsents {
 
     /// @inheritdoc IConsents
     function grant(GrantTerms calldata terms, uint256 nonce) external returns (bytes32 grantId) {
-        return _grant(terms, msg.sender, nonce);
+        return _grantAs(terms, msg.sender, nonce);
     }
 
     /// @inheritdoc IConsents
@@ -65,7 +67,7 @@ abstract contract Consents is Assets, IConsents {
         if (terms.length != nonces_.length) revert ConsentLengthMismatch(terms.length, nonces_.length);
         grantIds = new bytes32[](terms.length);
         for (uint256 i = 0; i < terms.length; ++i) {
-            grantIds[i] = _grant(terms[i], msg.sender, nonces_[i]);
+            grantIds[i] = _grantAs(terms[i], msg.sender, nonces_[i]);
         }
     }
 
@@ -76,6 +78,36 @@ abstract contract Consents is Assets, IConsents {
         for (uint256 i = 0; i < signed.length; ++i) {
             grantIds[i] = _grantBySig(signed[i]);
         }
+    }
+
+    /// @inheritdoc IConsents
+    function grantWithApprovals(GrantTerms calldata terms, uint256 nonce, uint64 deadline, bytes calldata approvals)
+        external
+        returns (bytes32 grantId)
+    {
+        _requireActive(msg.sender);
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (approvals.length == 0 || approvals.length % 65 != 0) revert ConsentMalformedBatch(approvals.length);
+        address owner = _assets[_assetNoOf(terms.assetId)].owner;
+        bytes32 digest = _hashTypedData(
+            keccak256(
+                abi.encode(_APPROVAL_TYPEHASH, owner, _approvalPolicy[owner].epoch, hashGrant(terms, nonce, deadline))
+            )
+        );
+        grantId = grantIdOf(owner, nonce);
+        address previous = address(0);
+        for (uint256 i = 0; i < approvals.length; i += 65) {
+            address signer = _tryRecover(digest, approvals[i:i + 65]);
+            // Live now, not when it signed; strictly ascending, so no signer counts twice (and address(0) never).
+            if (signer <= previous || !_isLiveAgent(owner, signer)) {
+                revert ConsentApprovalInvalid(owner, previous, signer);
+            }
+            previous = signer;
+            emit ConsentApproved(grantId, signer);
+        }
+        uint256 given = approvals.length / 65;
+        _grant(terms, owner, nonce);
+        _requireApprovals(owner, terms.purpose, given);
     }
 
     /// @inheritdoc IConsents
@@ -216,13 +248,26 @@ abstract contract Consents is Assets, IConsents {
         bytes32 digest = hashGrant(signed.terms, signed.nonce, signed.deadline);
         _requireSigner(digest, signed.signature, signed.grantor);
         // Replay is impossible: the grant id is the (grantor, nonce) pair and an existing id reverts.
-        return _grant(signed.terms, signed.grantor, signed.nonce);
+        return _grantAs(signed.terms, signed.grantor, signed.nonce);
     }
 
-    function _grant(GrantTerms calldata terms, address grantor, uint256 nonce) private returns (bytes32 grantId) {
+    /// @dev A grant by one signer (the owner or a live agent), every path but `grantWithApprovals`: the owner's own
+    ///      key approves nothing (a thresholded owner grants through its agents' signatures), an agent's counts once.
+    function _grantAs(GrantTerms calldata terms, address grantor, uint256 nonce) private returns (bytes32 grantId) {
+        address owner;
+        (grantId, owner) = _grant(terms, grantor, nonce);
+        _requireApprovals(owner, terms.purpose, grantor == owner ? 0 : 1);
+    }
+
+    /// @dev The grant body, shared by every path; the caller checks the owner's approval threshold (a revert undoes
+    ///      the write). No literal argument, so the optimizer keeps one copy of this body.
+    function _grant(GrantTerms calldata terms, address grantor, uint256 nonce)
+        private
+        returns (bytes32 grantId, address owner)
+    {
         uint40 assetNo = _assetNoOf(terms.assetId);
         AssetRecord storage asset = _assets[assetNo];
-        address owner = asset.owner;
+        owner = asset.owner;
         if (grantor == owner) {
             _requireActive(owner);
         } else if (!_isLiveAgent(owner, grantor)) {
@@ -281,11 +326,19 @@ abstract contract Consents is Assets, IConsents {
 
     function _resume(bytes32 grantId, address account) private {
         GrantRecord storage record = _authorizedRecord(grantId, account);
-        // Resuming re-enables a grant, so, like granting, it needs an active grantor; revoke and pause do not.
+        // Resuming re-enables a grant, so, like granting, it needs an active grantor and (one signer being all it
+        // carries) an owner whose threshold one agent meets; revoke and pause need neither.
         _requireActive(account);
+        address owner = _assets[record.assetNo].owner;
+        _requireApprovals(owner, _extras[grantId].purpose, account == owner ? 0 : 1);
         if (record.status != GrantStatus.PAUSED) revert ConsentInvalidStatus(grantId, record.status);
         record.status = GrantStatus.ACTIVE;
         emit ConsentResumed(grantId, account, uint64(block.timestamp));
+    }
+
+    function _requireApprovals(address owner, uint32 purpose, uint256 approvals) private view {
+        uint256 needed = _approvalsNeeded(owner, purpose);
+        if (approvals < needed) revert ConsentApprovalsMissing(needed, approvals);
     }
 
     /// @dev The grant if `account` is the asset's owner or a live agent of the owner (checked now, not at grant time).

@@ -28,8 +28,11 @@ abstract contract Lifecycle is Consents, ILifecycle {
 
     /// @inheritdoc ILifecycle
     function hashAcknowledgement(uint8 kind, bytes32 grantId, uint32 uses, uint64 at) public view returns (bytes32) {
-        if (kind != ACK_RECALL && kind != ACK_DELETION) revert LifecycleUnknownKind(kind);
-        bytes32 typehash = kind == ACK_RECALL ? _RECALL_TYPEHASH : _DELETION_TYPEHASH;
+        // slither-disable-next-line uninitialized-local -- every branch below assigns it or reverts
+        bytes32 typehash;
+        if (kind == ACK_RECALL) typehash = _RECALL_TYPEHASH;
+        else if (kind == ACK_DELETION) typehash = _DELETION_TYPEHASH;
+        else revert LifecycleUnknownKind(kind);
         return _hashTypedData(keccak256(abi.encode(typehash, grantId, uses, at)));
     }
 

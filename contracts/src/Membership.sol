@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {IMembership, Member, MemberKind, MemberStatus} from "./interfaces/IMembership.sol";
+import {IMembership, Member, MemberKind, MemberStatus, ANY_PURPOSE} from "./interfaces/IMembership.sol";
 import {EIP712Base} from "./EIP712Base.sol";
 import {DataSafeForwarder} from "./DataSafeForwarder.sol";
 
@@ -30,6 +30,15 @@ abstract contract Membership is EIP712Base, IMembership {
     address private _pendingGovernor;
     /// @dev Kept apart from `Member` so the member record's layout and ABI stay as they are.
     mapping(address account => uint16 authority) private _suspensionAuthority;
+    /// @dev One slot per enterprise, so a grant of anyone without a per-purpose threshold reads one slot.
+    struct ApprovalPolicy {
+        uint8 threshold;
+        bool perPurpose;
+        uint32 epoch;
+    }
+
+    mapping(address enterprise => ApprovalPolicy policy) internal _approvalPolicy;
+    mapping(address enterprise => mapping(uint32 purpose => uint8 threshold)) private _purposeThreshold;
 
     constructor(address governor_) {
         if (governor_ == address(0)) revert MembershipZeroAddress();
@@ -140,12 +149,7 @@ abstract contract Membership is EIP712Base, IMembership {
 
     /// @inheritdoc IMembership
     function addAgent(address agent, uint64 expiry) external {
-        address sender = _msgSender();
-        Member storage enterprise = _members[sender];
-        if (
-            enterprise.status != MemberStatus.ACTIVE || enterprise.kind != MemberKind.ENTERPRISE
-                || enterprise.roles & ROLE_SUBJECT == 0
-        ) revert MembershipNotEnterprise(sender);
+        address sender = _requireEnterprise();
         if (agent == address(0)) revert MembershipZeroAddress();
         // Agents transact with the ledger, so they must be active members themselves.
         MemberStatus agentStatus = _members[agent].status;
@@ -161,7 +165,27 @@ abstract contract Membership is EIP712Base, IMembership {
         address sender = _msgSender();
         if (_agentExpiry[sender][agent] == 0) revert MembershipNotAgent(sender, agent);
         delete _agentExpiry[sender][agent];
+        // Approvals name the epoch they were signed in: none signed before a removal counts after it.
+        ++_approvalPolicy[sender].epoch;
         emit AgentRemoved(sender, agent);
+    }
+
+    /// @inheritdoc IMembership
+    function setApprovalThreshold(uint32 purpose, uint8 threshold) external {
+        address sender = _requireEnterprise();
+        ApprovalPolicy storage policy = _approvalPolicy[sender];
+        if (purpose == ANY_PURPOSE) {
+            policy.threshold = threshold;
+        } else {
+            _purposeThreshold[sender][purpose] = threshold;
+            policy.perPurpose = true;
+        }
+        emit ApprovalThresholdSet(sender, purpose, threshold);
+    }
+
+    /// @inheritdoc IMembership
+    function approvalPolicy(address enterprise, uint32 purpose) external view returns (uint8, uint32) {
+        return (_approvalsNeeded(enterprise, purpose), _approvalPolicy[enterprise].epoch);
     }
 
     /// @inheritdoc IMembership
@@ -318,6 +342,26 @@ abstract contract Membership is EIP712Base, IMembership {
 
     function _requireActive(address account) internal view {
         if (_members[account].status != MemberStatus.ACTIVE) revert MembershipNotActive(account);
+    }
+
+    /// @dev The sender (ERC-2771) if it is an active ENTERPRISE subject.
+    function _requireEnterprise() private view returns (address sender) {
+        sender = _msgSender();
+        Member storage enterprise = _members[sender];
+        if (
+            enterprise.status != MemberStatus.ACTIVE || enterprise.kind != MemberKind.ENTERPRISE
+                || enterprise.roles & ROLE_SUBJECT == 0
+        ) revert MembershipNotEnterprise(sender);
+    }
+
+    /// @dev The greater of the enterprise's default threshold and `purpose`'s own.
+    function _approvalsNeeded(address enterprise, uint32 purpose) internal view returns (uint8 needed) {
+        ApprovalPolicy storage policy = _approvalPolicy[enterprise];
+        needed = policy.threshold;
+        if (policy.perPurpose) {
+            uint8 own = _purposeThreshold[enterprise][purpose];
+            if (own > needed) needed = own;
+        }
     }
 
     /// @dev An agent acts only while both it and its enterprise are active: suspending the enterprise stops them.

@@ -18,8 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ledger import db
 from ledger.indexer._claims import CLAIM_EVENTS, ClaimsProjection
-from ledger.indexer._json import json_safe as _json_safe
-from ledger.indexer._sealed import SEALED_EVENTS, SealedProjection
+from ledger.indexer._lifecycle import SEALED_EVENTS, LifecycleProjection, _json_safe
 from ledger.indexer.errors import InconsistentEventError
 from ledger.lifecycle import recall_rank
 
@@ -76,6 +75,7 @@ _T_ACCESSES = db.accesses
 _T_REFUSALS = db.access_refusals
 _T_ACK_REFUSALS = db.acknowledgement_refusals
 _T_SKIPPED = db.skipped_logs
+_T_SEALED_EVENTS = db.sealed_events
 
 EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_MEMBER_EVENTS,
@@ -86,7 +86,7 @@ EVENT_TABLES: tuple[sa.Table, ...] = (
     _T_REFUSALS,
     _T_ACK_REFUSALS,
     _T_SKIPPED,
-    db.sealed_events,
+    _T_SEALED_EVENTS,
     db.claim_events,
 )
 
@@ -138,7 +138,7 @@ def _select_in(conn: Connection, table: sa.Table, column: str, keys: Iterable[An
     return rows
 
 
-class Projector(ClaimsProjection, SealedProjection):
+class Projector(LifecycleProjection, ClaimsProjection):
     """Applies events of one block range (or a replay) and writes the rows in ``flush``.
 
     In replay mode (``restrict`` given) no event rows are appended and only the
@@ -175,10 +175,7 @@ class Projector(ClaimsProjection, SealedProjection):
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
-            **self._sealed_handlers(),
-            "RecallAcknowledged": self._acknowledged("RecallAcknowledged", "recall_acked_at"),
-            "DeletionAcknowledged": self._acknowledged("DeletionAcknowledged", "deletion_acked_at"),
-            "AcknowledgementRefused": self._acknowledgement_refused,
+            **self._lifecycle_handlers(),
             **self._claim_handlers(),
         }
         assert set(self._handlers) == HANDLED_EVENTS
@@ -539,30 +536,6 @@ class Projector(ClaimsProjection, SealedProjection):
                 "custodian": a["custodian"],
                 "reason": a["reason"],
                 "nonce": str(a["nonce"]),
-            },
-        )
-
-    def _acknowledged(self, name: str, column: str) -> Callable[[dict[str, Any], LogRef], None]:
-        """A recorded acknowledgement: its mined time on the grant, the event with the grant's."""
-
-        def handler(a: dict[str, Any], ref: LogRef) -> None:
-            row = self._require(_T_GRANTS, a["grantId"], "grant", ref)
-            changes = {column: ref.block_timestamp, "updated_block": ref.block_number}
-            self._put(_T_GRANTS, a["grantId"], {**row, **changes}, "grants")
-            event = {"event": name, "grant_id": a["grantId"], "actor": row["grantee"]}
-            self._record(_T_GRANT_EVENTS, {**ref.row(), **event, "args": _json_safe(a)})
-
-        return handler
-
-    def _acknowledgement_refused(self, a: dict[str, Any], ref: LogRef) -> None:
-        self._record(
-            _T_ACK_REFUSALS,
-            {
-                **ref.row(),
-                "grant_id": a["grantId"],
-                "signer": a["signer"],
-                "kind": a["kind"],
-                "reason": a["reason"],
             },
         )
 

@@ -21,7 +21,9 @@ from ledger.models import AckKind
 
 def _grant(world: World, asset_id: bytes) -> str:
     nonce = secrets.randbits(64)
-    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, 0, 3600)
+    # Limited uses: an unlimited grant's counter only marks the first use (0 -> 1), so the
+    # "uses" this test compares would stay at 1 after two pulls.
+    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, 10, 3600)
     world.transact(world.citizen, "grant", terms, nonce)
     return "0x" + bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call()).hex()
 

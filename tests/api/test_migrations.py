@@ -183,6 +183,10 @@ def test_newest_revision_downgrades_and_upgrades(db_url: str) -> None:
                 )
             )
         head = db.MIGRATIONS.head()
+        db.MIGRATIONS.downgrade(engine, "-1")  # a0003 (grant proposals) off
+        assert db.MIGRATIONS.current(engine) == "a0002"
+        tables = set(sa.inspect(engine).get_table_names())
+        assert not {"api_grant_proposals", "api_grant_approvals"} & tables
         db.MIGRATIONS.downgrade(engine, "-1")
         assert db.MIGRATIONS.current(engine) == "a0001"
         inspector = sa.inspect(engine)

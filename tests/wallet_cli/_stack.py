@@ -22,7 +22,7 @@ from api.client import DataSafeClient, verified_member_key
 from ledger.client import LedgerClient
 from ledger.rpc import RpcClient
 from ledger.trust import PinnedDeployment, read_deployment
-from vault.sealing import seal_asset
+from vault.sealing import SealedAsset, seal_asset
 
 FIELDS = ["name", "id_number", "address", "income", "employer"]
 VALUES = ["Li Wei", "110101199003070000", "1 Century Ave, Shanghai", "182000", "Acme Ltd"]
@@ -43,6 +43,12 @@ class Stack:
 
     def issue(self, tag: str, owner: Actor | None = None, values: list[str] | None = None) -> str:
         """The department seals an asset to the key the owner bound itself, and anchors it."""
+        return self.issue_sealed(tag, owner, values)[0]
+
+    def issue_sealed(
+        self, tag: str, owner: Actor | None = None, values: list[str] | None = None
+    ) -> tuple[str, SealedAsset]:
+        """:meth:`issue`, with the sealed asset (to build key packages for it)."""
         world = self.world
         owner = owner or world.citizen
         with DataSafeClient(self.server.url, world.issuer.key) as c:
@@ -69,7 +75,7 @@ class Stack:
                 "/v1/assets",
                 {"sealed": base64.b64encode(sealed.to_bytes()).decode(), "raw_transaction": raw},
             )
-        return str(out["asset_id"])
+        return str(out["asset_id"]), sealed
 
 
 def _register_schema(server: LiveServer, world: World) -> bytes:

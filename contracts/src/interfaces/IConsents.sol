@@ -124,6 +124,9 @@ interface IConsents {
         bytes32 indexed grantId, address indexed grantee, address indexed custodian, uint8 reason, uint256 nonce
     );
 
+    /// @notice Emitted by `grantWithApprovals` for each live agent whose approval the grant carries.
+    event ConsentApproved(bytes32 indexed grantId, address indexed agent);
+
     /// @notice The grantor already used this nonce (the grant exists).
     error ConsentGrantExists(bytes32 grantId);
     /// @notice The grant does not exist.
@@ -158,6 +161,11 @@ interface IConsents {
     error SignatureSignerMismatch(address expected, address recovered);
     /// @notice The grantee already used this access nonce.
     error AccessNonceUsed(address grantee, uint256 nonce);
+    /// @notice The owner's approval policy needs `needed` distinct live agents; the call carries `given`.
+    error ConsentApprovalsMissing(uint256 needed, uint256 given);
+    /// @notice An approval is not signed by a live agent of `enterprise` in its current epoch, or its signer does
+    ///         not come after `previous` (approvals are sorted by signer, so none counts twice).
+    error ConsentApprovalInvalid(address enterprise, address previous, address signer);
 
     /// @notice Grants `terms` as the caller (the asset's owner or a live agent of it, active member).
     /// @param terms The grant terms.
@@ -170,6 +178,18 @@ interface IConsents {
     /// @param signed Terms, grantor, nonce, deadline and the 65-byte signature.
     /// @return grantId keccak256(abi.encode(signed.grantor, signed.nonce)).
     function grantBySig(SignedGrant calldata signed) external returns (bytes32 grantId);
+
+    /// @notice Grants `terms` for the asset's owner with the EIP-712 `GrantApproval` signatures of its live agents
+    ///         (caller: any active member). Each signs (owner, the owner's approval epoch, `hashGrant(terms, nonce,
+    ///         deadline)`). The only way to grant for an enterprise whose threshold (`approvalPolicy`) exceeds one.
+    /// @param terms The grant terms.
+    /// @param nonce Owner-side nonce; grantId = keccak256(abi.encode(owner, nonce)).
+    /// @param deadline Unix time after which the approvals are void.
+    /// @param approvals 65-byte signatures, concatenated, sorted by ascending signer address.
+    /// @return grantId The new grant's id.
+    function grantWithApprovals(GrantTerms calldata terms, uint256 nonce, uint64 deadline, bytes calldata approvals)
+        external
+        returns (bytes32 grantId);
 
     /// @notice `grant` for many terms in one transaction (all or nothing).
     /// @param terms The grants' terms.

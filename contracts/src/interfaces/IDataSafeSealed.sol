@@ -138,6 +138,6 @@ interface IDataSafeSealed {
     function ledger() external view returns (address);
 
     /// @notice The longest a seal or an extension may reach ahead of now (seconds).
-    // slither-disable-next-line naming-convention -- a constant's getter, named like one.
+    // slither-disable-next-line naming-convention -- a constant's getter (DataSafeSealed's public constant)
     function MAX_SEAL_PERIOD() external view returns (uint64);
 }

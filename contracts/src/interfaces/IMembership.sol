@@ -21,6 +21,9 @@ enum MemberStatus {
     SUSPENDED
 }
 
+// The purpose key of an enterprise's default grant threshold (`setApprovalThreshold`).
+uint32 constant ANY_PURPOSE = type(uint32).max;
+
 /// @notice A member of the consortium as stored on-chain.
 /// @param roles Bitmap of roles (see `IMembership` role constants).
 /// @param kind The member kind.
@@ -84,6 +87,9 @@ interface IMembership {
     event AgentAdded(address indexed enterprise, address indexed agent, uint64 expiry);
     /// @notice Emitted when an enterprise removes an agent.
     event AgentRemoved(address indexed enterprise, address indexed agent);
+    /// @notice Emitted when an enterprise sets how many of its live agents must approve a grant (`purpose`
+    ///         ANY_PURPOSE: every purpose; otherwise that purpose, never below the default).
+    event ApprovalThresholdSet(address indexed enterprise, uint32 purpose, uint8 threshold);
     /// @notice Emitted when the governor proposes a successor.
     event GovernanceTransferStarted(address indexed governor, address indexed pendingGovernor);
     /// @notice Emitted when the successor accepts governance.
@@ -206,9 +212,23 @@ interface IMembership {
     /// @param expiry Unix time after which the agent is no longer live.
     function addAgent(address agent, uint64 expiry) external;
 
-    /// @notice Removes an agent of the calling enterprise.
+    /// @notice Removes an agent of the calling enterprise. It also advances the enterprise's approval epoch, so
+    ///         every grant approval signed before (`IConsents.grantWithApprovals`) stops counting.
     /// @param agent The agent's account.
     function removeAgent(address agent) external;
+
+    /// @notice Sets how many distinct live agents of the calling enterprise (active ENTERPRISE subject) must approve
+    ///         a grant of its assets (0: none; `IConsents.grantWithApprovals`). `purpose` ANY_PURPOSE sets the
+    ///         default; another purpose sets that purpose's own threshold, which only ever raises the default.
+    /// @param purpose ANY_PURPOSE, or a purpose code.
+    /// @param threshold The number of approvals.
+    function setApprovalThreshold(uint32 purpose, uint8 threshold) external;
+
+    /// @notice The approvals `enterprise` needs to grant for `purpose` (the greater of the default and that
+    ///         purpose's own), and its approval epoch (advanced by every `removeAgent`).
+    /// @param enterprise The enterprise subject.
+    /// @param purpose A purpose code (ANY_PURPOSE: the default alone).
+    function approvalPolicy(address enterprise, uint32 purpose) external view returns (uint8 threshold, uint32 epoch);
 
     /// @notice Starts the governance handover to `newGovernor` (GOVERNOR only). Refused for the governor itself
     ///         and for a SUBJECT (a subject's role stands alone).
@@ -244,7 +264,7 @@ interface IMembership {
     function isAgent(address enterprise, address agent) external view returns (bool);
 
     /// @notice ERC-2771: whether `forwarder` is the ledger's trusted forwarder. Through it, `addAgent`,
-    ///         `removeAgent` and `disputeAsset` act for the request's signer; every other function ignores it. The
+    ///         `removeAgent`, `setApprovalThreshold` and `disputeAsset` act for the request's signer; every other function ignores it. The
     ///         forwarder is the first contract the ledger's constructor creates (CREATE from the ledger, nonce 1).
     /// @param forwarder The address asked about.
     function isTrustedForwarder(address forwarder) external view returns (bool);

@@ -1,12 +1,61 @@
-"""The problems of the ledger's companion contracts: claims (issue 17) and sealed accesses
-(issue 18). Defined apart to keep :mod:`api.errors` readable; :mod:`api.errors` re-exports
-them, and importing it registers them."""
+"""The problems of the multi-party workflows: grant proposals (M of N, issue 18), claims and
+sealed accesses. Kept apart from :mod:`api.errors` for size; that module re-exports every
+name here, so callers keep writing ``errors.ClaimNotFoundError``.
+"""
 
 from __future__ import annotations
 
-from api.errors import ApiError
+from api._problem import ApiError
 
-# ---- claims (DataSafeClaims) ----------------------------------------------------------------
+__all__ = [
+    "ApprovalExistsError",
+    "ApprovalSignatureInvalidError",
+    "ClaimClosedError",
+    "ClaimExpiredError",
+    "ClaimNonceError",
+    "ClaimNotDepartmentError",
+    "ClaimNotFoundError",
+    "ClaimRejectedError",
+    "ClaimSignatureInvalidError",
+    "NotAgentError",
+    "ProposalClosedError",
+    "ProposalNotFoundError",
+    "SealClosedError",
+    "SealExtensionRefusedError",
+    "SealInvalidError",
+    "SealNotFoundError",
+    "SealOpeningMismatchError",
+    "SealTooEarlyError",
+]
+
+# ---- grant proposals (M of N) ----------------------------------------------------------------
+
+
+class NotAgentError(ApiError):
+    slug, status, title = "not_agent", 403, "Only a live agent of the enterprise may do this"
+
+
+class ProposalNotFoundError(ApiError):
+    slug, status, title = "proposal_not_found", 404, "No such grant proposal"
+
+
+class ProposalClosedError(ApiError):
+    slug, status, title = "proposal_closed", 409, "The proposal was granted or its deadline passed"
+
+
+class ApprovalSignatureInvalidError(ApiError):
+    slug, status, title = (
+        "approval_signature_invalid",
+        422,
+        "Not the caller's approval of these terms",
+    )
+
+
+class ApprovalExistsError(ApiError):
+    slug, status, title = "approval_exists", 409, "This agent has approved this proposal already"
+
+
+# ---- claims (DataSafeClaims) -----------------------------------------------------------------
 
 
 class ClaimSignatureInvalidError(ApiError):

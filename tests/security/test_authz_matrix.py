@@ -320,12 +320,12 @@ def test_refusals_name_the_reason(scene: Scene) -> None:
 def test_sealed_and_acknowledgement_refusals_name_the_reason(scene: Scene) -> None:
     """The new writes are refused for the reason that matters, not for a malformed body: the
     same builders, signed by the rightful actor, are accepted (last: they change the scene)."""
-    unseal = f"/v1/sealed/{scene.seal_id}/unseal"
+    unseal, extend = (f"/v1/sealed/{scene.seal_id}/{verb}" for verb in ("unseal", "extend"))
     expect = [
         ("/v1/sealed", "sealed_create_seal", "issuer2", 403, "not_issuer"),
         (unseal, "sealed_unseal_seal", "citizen", 409, "seal_too_early"),
         (unseal, "sealed_unseal_seal", "regulator", 409, "seal_too_early"),
-        (f"/v1/sealed/{scene.seal_id}/extend", "sealed_extend_seal", "issuer", 403, "role_required"),
+        (extend, "sealed_extend_seal", "issuer", 403, "role_required"),
         ("/v1/acknowledgements", "acknowledgements_acknowledge", "bank2", 403, "not_grantee"),
         ("/v1/acknowledgements", "acknowledgements_acknowledge", "citizen", 403, "role_required"),
         ("/v1/sealed", "sealed_create_seal", "issuer", 201, None),

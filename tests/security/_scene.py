@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,6 +257,26 @@ def _ended_grant(world: World, asset_id: bytes) -> str:
     return "0x" + gid.hex()
 
 
+def _settle(world: World, db_url: str) -> None:
+    """The scene's own events indexed and their webhook deliveries queued, before any request
+    is fingerprinted (a delivery row queued mid-matrix would look like a wrong actor's write)."""
+    from api import webhooks
+
+    engine = make_engine(db_url)
+    try:
+        head, deadline = int(world.w3.eth.block_number), time.monotonic() + 60
+        while True:
+            with engine.connect() as conn:
+                last = conn.execute(sa.text("SELECT last_block FROM indexer_cursor")).scalar()
+            if last is not None and int(last) >= head:
+                break
+            assert time.monotonic() < deadline, f"the indexer is at {last}, the chain at {head}"
+            time.sleep(0.1)
+        webhooks.enqueue(engine)
+    finally:
+        engine.dispose()
+
+
 def _fund(world: World, actor: Actor) -> None:
     world.w3.provider.make_request("anvil_setBalance", [actor.address, hex(10**20)])
 
@@ -294,6 +315,7 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
             ended_grant_id = _ended_grant(world, asset.asset_id)
             world.suspend(enterprise)
             world.suspend(suspended)
+            _settle(world, db_url)
             scene = Scene(
                 world=world,
                 server=srv,

@@ -8,7 +8,9 @@ On the session's deployed ledger (rolled back afterwards) and one live server on
 - an enterprise subject with an agent, an asset of the enterprise, then the enterprise
   suspended: its agent is the "agent of a suspended enterprise";
 - a consumer (a bank) that is suspended;
-- ``outsider``, a key that is no member (its signatures are valid), and no signature at all.
+- ``outsider``, a key that is no member (its signatures are valid), and no signature at all;
+- a sealed access by ``issuer`` to the citizen's asset (issue 18), still before its date;
+- a grant of the asset to ``bank``, revoked: its deletion acknowledgement is owed (issue 19).
 
 Every write a wrong actor tries is compared against a fingerprint of the database (row count
 of every table) and of the chain (block number), which must not move.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +39,17 @@ from _api_world import (
     Actor,
     World,
 )
+from _sealed_helpers import DAY, companion_tx
 from eth_abi import encode
 from eth_hash.auto import keccak
 
 from api import _store
 from api.client import DataSafeClient
 from api.db import make_engine, migrate
+from ledger import sealed as sl
+from ledger.eip712 import sign_digest
+from ledger.lifecycle import Acknowledgement, ack_digest
+from ledger.models import AckKind
 from ledger.rpc import RpcClient
 
 #: Actors of the matrices, by name; ``unsigned`` sends no envelope.
@@ -81,6 +89,11 @@ class Scene:
     actors: dict[str, Actor | None] = field(default_factory=dict)
     #: The citizen's open claim to the issuer (issue 17).
     claim_id: str = ""
+    #: The issuer's sealed access to the citizen's asset, and what it hides (issue 18).
+    seal_id: int = 0
+    opening: sl.Opening | None = None
+    #: A revoked grant to ``bank``: only the grantee's signature is missing to acknowledge it.
+    ended_grant_id: str = ""
 
     def client(self, name: str) -> DataSafeClient:
         actor = self.actors[name]
@@ -202,6 +215,68 @@ def claim_answer(world: World, actor: Actor, fn: str, *args: Any) -> dict[str, s
     }
 
 
+def seal_payload(world: World, actor: Actor, asset_id: bytes) -> tuple[dict[str, str], sl.Opening]:
+    """``actor``'s signed ``seal`` of ``asset_id`` (a month ahead) and what it hides."""
+    opening = sl.Opening.new(world.bank.address, asset_id, 0b11, "security-scene")
+    data = sl.encode_seal(asset_id, opening.commitment(), world.now() + 30 * DAY)
+    return seal_action(world, actor, data), opening
+
+
+def seal_action(world: World, actor: Actor, data: bytes) -> dict[str, str]:
+    """``actor``'s signed (not sent) transaction to the sealed companion (``sl.encode_*``)."""
+    return {"raw_transaction": companion_tx(world, actor, data)}
+
+
+def ack_payload(world: World, actor: Actor, kind: AckKind, grant_id: str) -> dict[str, Any]:
+    """``actor``'s signed recall or deletion acknowledgement of ``grant_id`` (no uses yet)."""
+    ack = Acknowledgement(kind, bytes.fromhex(grant_id.removeprefix("0x")), 0, world.now())
+    signature = sign_digest(actor.key_bytes, ack_digest(world.domain, ack))
+    return {
+        "kind": kind.name.lower(),
+        "grant_id": grant_id,
+        "uses": 0,
+        "at": ack.at,
+        "signature": "0x" + signature.hex(),
+    }
+
+
+def _seal(world: World, server: LiveServer, asset_id: bytes) -> tuple[int, sl.Opening]:
+    body, opening = seal_payload(world, world.issuer, asset_id)
+    with DataSafeClient(server.url, world.issuer.key) as issuer:
+        resp = issuer.request("POST", "/v1/sealed", json_body=body)
+        assert resp.status_code == 201, resp.text
+    return int(resp.json()["seal_id"]), opening
+
+
+def _ended_grant(world: World, asset_id: bytes) -> str:
+    nonce = int.from_bytes(os.urandom(8), "big")
+    terms = (asset_id, world.bank.address, 1, 0b11, 0, world.now() + 86_400, 0, 3600)
+    world.transact(world.citizen, "grant", terms, nonce)
+    gid = bytes(world.ledger.functions.grantIdOf(world.citizen.address, nonce).call())
+    world.transact(world.citizen, "revoke", gid)
+    return "0x" + gid.hex()
+
+
+def _settle(world: World, db_url: str) -> None:
+    """The scene's own events indexed and their webhook deliveries queued, before any request
+    is fingerprinted (a delivery row queued mid-matrix would look like a wrong actor's write)."""
+    from api import webhooks
+
+    engine = make_engine(db_url)
+    try:
+        head, deadline = int(world.w3.eth.block_number), time.monotonic() + 60
+        while True:
+            with engine.connect() as conn:
+                last = conn.execute(sa.text("SELECT last_block FROM indexer_cursor")).scalar()
+            if last is not None and int(last) >= head:
+                break
+            assert time.monotonic() < deadline, f"the indexer is at {last}, the chain at {head}"
+            time.sleep(0.1)
+        webhooks.enqueue(engine)
+    finally:
+        engine.dispose()
+
+
 def _fund(world: World, actor: Actor) -> None:
     world.w3.provider.make_request("anvil_setBalance", [actor.address, hex(10**20)])
 
@@ -236,8 +311,11 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
             with DataSafeClient(srv.url, world.citizen.key) as citizen:
                 body = claim_payload(world, world.citizen, asset.schema_id)
                 claim_id = str(citizen.post("/v1/claims", body)["claim_id"])
+            seal_id, opening = _seal(world, srv, asset.asset_id)
+            ended_grant_id = _ended_grant(world, asset.asset_id)
             world.suspend(enterprise)
             world.suspend(suspended)
+            _settle(world, db_url)
             scene = Scene(
                 world=world,
                 server=srv,
@@ -249,6 +327,9 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 agent=agent,
                 enterprise_asset=enterprise_asset,
                 claim_id=claim_id,
+                seal_id=seal_id,
+                opening=opening,
+                ended_grant_id=ended_grant_id,
             )
             scene.actors = {
                 "citizen": world.citizen,

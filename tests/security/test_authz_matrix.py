@@ -25,14 +25,19 @@ from _scene import (
     ACTOR_NAMES,
     NOT_ACTIVE,
     Scene,
+    ack_payload,
     build_scene,
     claim_answer,
     claim_payload,
     grant_payload,
+    seal_action,
+    seal_payload,
 )
 
 from api.app import create_app
 from api.settings import ApiSettings
+from ledger import sealed as sl
+from ledger.models import AckKind
 
 ACTIVE = frozenset(ACTOR_NAMES) - NOT_ACTIVE
 EVERYONE = frozenset(ACTOR_NAMES)
@@ -104,6 +109,21 @@ POLICY: dict[str, Rule] = {
     "claims_get_claim": Rule(_only("citizen", "issuer", "regulator")),
     "claims_fulfil_claim": Rule(_only("issuer")),
     "claims_refuse_claim": Rule(_only("issuer")),
+    # Sealed accesses (issue 18): the asset's department seals; a regulator lists all, extends
+    # and sees the overdue; a subject lists its own; the record is its subject's, its
+    # department's and the regulators'. Before its date only the department may unseal (the
+    # scene's seal is before its date: everyone else, opening in hand, is refused).
+    "sealed_create_seal": Rule(_only("issuer")),
+    "sealed_list_seals": Rule(_only("citizen", "regulator"), scoped=True),
+    "sealed_list_overdue": Rule(_only("regulator")),
+    "sealed_get_seal": Rule(_only("citizen", "issuer", "regulator")),
+    "sealed_extend_seal": Rule(_only("regulator")),
+    "sealed_unseal_seal": Rule(_only("issuer")),
+    # Acknowledgements (issue 19): the grantee acknowledges; institutions, subjects and
+    # regulators list what is owed, each its own.
+    # (The scene's revoked grant owes its deletion: only the signer stands in the way.)
+    "acknowledgements_acknowledge": Rule(_only("bank")),
+    "acknowledgements_owed": Rule(_only("citizen", "bank", "regulator"), scoped=True),
 }
 
 
@@ -190,6 +210,19 @@ def _body(scene: Scene, op_id: str, name: str) -> Any:
             w, me, "refuseClaim", _b32(scene.claim_id), 1, b"\0" * 32
         ),
     }
+    seal_id, opening = scene.seal_id, scene.opening
+    assert opening is not None
+    builders |= {
+        "sealed_create_seal": lambda: seal_payload(w, me, aid)[0],
+        "sealed_extend_seal": lambda: seal_action(
+            w, me, sl.encode_extend(seal_id, w.now() + 60 * 86_400, b"\x05" * 32)
+        ),
+        # The real opening: only the date and the caller stand in the way.
+        "sealed_unseal_seal": lambda: seal_action(w, me, sl.encode_unseal(seal_id, opening)),
+        "acknowledgements_acknowledge": lambda: ack_payload(
+            w, me, AckKind.DELETION, scene.ended_grant_id
+        ),
+    }
     build = builders.get(op_id)
     return None if build is None else build()
 
@@ -202,6 +235,7 @@ def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
         "schema_id": "0x" + scene.asset.schema_id.hex(),
         "address": scene.world.citizen.address,
         "claim_id": scene.claim_id,
+        "seal_id": str(scene.seal_id),
     }
     for key, value in values.items():
         path = path.replace("{" + key + "}", value)
@@ -222,6 +256,8 @@ def _secrets(scene: Scene) -> list[str]:
         scene.grant_id.lower(),
         scene.webhook_id.lower(),
         scene.claim_id.lower(),
+        scene.ended_grant_id.lower(),
+        "0x" + scene.opening.commitment().hex() if scene.opening else "<no seal>",
     ]
 
 
@@ -279,3 +315,25 @@ def test_refusals_name_the_reason(scene: Scene) -> None:
         assert resp.json()["code"] == "not_grantee"
         resp = c.request("DELETE", f"/v1/webhooks/{scene.webhook_id}")
         assert resp.json()["code"] == "not_found"
+
+
+def test_sealed_and_acknowledgement_refusals_name_the_reason(scene: Scene) -> None:
+    """The new writes are refused for the reason that matters, not for a malformed body: the
+    same builders, signed by the rightful actor, are accepted (last: they change the scene)."""
+    unseal, extend = (f"/v1/sealed/{scene.seal_id}/{verb}" for verb in ("unseal", "extend"))
+    expect = [
+        ("/v1/sealed", "sealed_create_seal", "issuer2", 403, "not_issuer"),
+        (unseal, "sealed_unseal_seal", "citizen", 409, "seal_too_early"),
+        (unseal, "sealed_unseal_seal", "regulator", 409, "seal_too_early"),
+        (extend, "sealed_extend_seal", "issuer", 403, "role_required"),
+        ("/v1/acknowledgements", "acknowledgements_acknowledge", "bank2", 403, "not_grantee"),
+        ("/v1/acknowledgements", "acknowledgements_acknowledge", "citizen", 403, "role_required"),
+        ("/v1/sealed", "sealed_create_seal", "issuer", 201, None),
+        ("/v1/acknowledgements", "acknowledgements_acknowledge", "bank", 200, None),
+        (unseal, "sealed_unseal_seal", "issuer", 200, None),
+    ]
+    for path, op_id, name, status, code in expect:
+        with scene.client(name) as c:
+            resp = c.request("POST", path, json_body=_body(scene, op_id, name))
+        assert resp.status_code == status, (name, op_id, resp.text)
+        assert code is None or resp.json()["code"] == code, (name, op_id, resp.text)

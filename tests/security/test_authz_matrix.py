@@ -109,6 +109,12 @@ POLICY: dict[str, Rule] = {
     "claims_get_claim": Rule(_only("citizen", "issuer", "regulator")),
     "claims_fulfil_claim": Rule(_only("issuer")),
     "claims_refuse_claim": Rule(_only("issuer")),
+    # M-of-N proposals: only an enterprise's live agents (and, to read, the enterprise). The
+    # scene's only enterprise is suspended, so no actor here may propose, approve or read one.
+    "proposals_create_proposal": Rule(frozenset()),
+    "proposals_list_proposals": Rule(frozenset()),
+    "proposals_get_proposal": Rule(frozenset()),
+    "proposals_approve_proposal": Rule(frozenset()),
     # Sealed accesses (issue 18): the asset's department seals; a regulator lists all, extends
     # and sees the overdue; a subject lists its own; the record is its subject's, its
     # department's and the regulators'. Before its date only the department may unseal (the
@@ -223,8 +229,19 @@ def _body(scene: Scene, op_id: str, name: str) -> Any:
             w, me, AckKind.DELETION, scene.ended_grant_id
         ),
     }
+    builders |= {
+        # The suspended enterprise's asset, proposed by the caller with a real key package.
+        "proposals_create_proposal": lambda: _proposal_body(scene, me),
+        "proposals_approve_proposal": lambda: {"signature": "0x" + "11" * 65},
+    }
     build = builders.get(op_id)
     return None if build is None else build()
+
+
+def _proposal_body(scene: Scene, me: Actor) -> dict[str, Any]:
+    body = grant_payload(scene.world, me, scene.enterprise_asset, scene.world.bank)[0]
+    body["approval"] = body.pop("signature")
+    return body
 
 
 def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
@@ -236,11 +253,13 @@ def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
         "address": scene.world.citizen.address,
         "claim_id": scene.claim_id,
         "seal_id": str(scene.seal_id),
+        # No proposal exists in the scene: the grant id it would have stands in.
+        "proposal_id": scene.grant_id,
     }
     for key, value in values.items():
         path = path.replace("{" + key + "}", value)
     assert "{" not in path, f"no value for a path parameter of {path}"
-    query = {"fields_mask": "3"}
+    query = {"fields_mask": "3", "enterprise": scene.enterprise.address}
     required = [
         p["name"] for p in op.get("parameters", []) if p["in"] == "query" and p.get("required")
     ]

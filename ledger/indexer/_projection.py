@@ -108,9 +108,14 @@ ASSET_EVENTS = frozenset(
 )
 ACK_EVENTS = frozenset({"RecallAcknowledged", "DeletionAcknowledged"})
 GRANT_EVENTS = ACK_EVENTS | {"ConsentGranted", "ConsentRevoked", "ConsentPaused", "ConsentResumed"}
-OTHER_EVENTS = frozenset(
-    {"SchemaRegistered", "Accessed", "AccessRefused", "AcknowledgementRefused"}
-)
+#: M-of-N consent (issue 18): an enterprise's threshold, and each approval a grant carried.
+APPROVAL_EVENTS = frozenset({"ApprovalThresholdSet", "ConsentApproved"})
+OTHER_EVENTS = APPROVAL_EVENTS | {
+    "SchemaRegistered",
+    "Accessed",
+    "AccessRefused",
+    "AcknowledgementRefused",
+}
 HANDLED_EVENTS = (
     MEMBER_EVENTS | ASSET_EVENTS | GRANT_EVENTS | OTHER_EVENTS | set(SEALED_EVENTS) | CLAIM_EVENTS
 )
@@ -175,6 +180,8 @@ class Projector(LifecycleProjection, ClaimsProjection):
             "ConsentResumed": self._grant_status("active"),
             "Accessed": self._accessed,
             "AccessRefused": self._access_refused,
+            "ApprovalThresholdSet": self._threshold_set,
+            "ConsentApproved": self._consent_approved,
             **self._lifecycle_handlers(),
             **self._claim_handlers(),
         }
@@ -268,6 +275,16 @@ class Projector(LifecycleProjection, ClaimsProjection):
             _T_MEMBER_EVENTS,
             {**ref.row(), "event": name, "account": account, "actor": actor, "args": a},
         )
+
+    def _threshold_set(self, a: dict[str, Any], ref: LogRef) -> None:
+        enterprise = a["enterprise"]
+        self._member_event("ApprovalThresholdSet", a, ref, enterprise, enterprise)
+
+    def _consent_approved(self, a: dict[str, Any], ref: LogRef) -> None:
+        """One approval a thresholded grant carried: kept with the grant's events (the trace
+        lists only its consent kinds, so it shows no new row)."""
+        row = {"event": "ConsentApproved", "grant_id": a["grantId"], "actor": a["agent"]}
+        self._record(_T_GRANT_EVENTS, {**ref.row(), **row, "args": a})
 
     def _member_admitted(self, a: dict[str, Any], ref: LogRef) -> None:
         kind = int(a["kind"])

@@ -7,15 +7,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 from _ledger_world import FAR_FUTURE, SCHEMA_ID, World
 from eth_account import Account
 
-from ledger import eip712
+from ledger import db, eip712
 from ledger.approvals import judge_approvals
 from ledger.calls import grant_id_of
 from ledger.chain import DEV_PRIVATE_KEYS
 from ledger.client import LedgerClient
 from ledger.errors import ContractRevertError
+from ledger.indexer import Indexer
 from ledger.models import ANY_PURPOSE, GrantStatus, GrantTerms, MemberKind, Role
 from ledger.rpc import RpcClient
 from ledger.trust import ServiceContradictedError, read_deployment
@@ -142,3 +144,45 @@ def test_a_service_that_lies_about_approvals_is_caught(acme: Acme) -> None:
     # garbage
     with pytest.raises(ServiceContradictedError):
         _judge(acme, [(signer, b"\1" * 65)])
+
+
+def test_the_indexer_keeps_the_threshold_and_each_approval(acme: Acme, db_url: str) -> None:
+    """The M-of-N events are indexed, not fatal: an indexer that did not know them stopped
+    at the first thresholded enterprise (an unknown event is an error by default)."""
+    approvals = [acme.approval(0), acme.approval(2)]
+    gov = acme.world.gov
+    gov.send(
+        gov.calls.grant_with_approvals(
+            acme.terms(), NONCE, DEADLINE, eip712.pack_approvals(approvals)
+        )
+    )
+    grant_id = "0x" + grant_id_of(acme.address, NONCE).hex()
+    engine = db.make_engine(db_url)
+    indexer = Indexer(
+        rpc_url=acme.world.url,
+        ledger_address=acme.world.manifest.ledger_address,
+        engine=engine,
+        start_block=acme.world.manifest.deploy_block,
+    )
+    try:
+        indexer.sync_once()
+        with engine.connect() as conn:
+            approved = conn.execute(
+                sa.select(db.grant_events.c.actor).where(
+                    db.grant_events.c.event == "ConsentApproved",
+                    db.grant_events.c.grant_id == grant_id,
+                )
+            ).scalars()
+            thresholds = conn.execute(
+                sa.select(db.member_events.c.args).where(
+                    db.member_events.c.event == "ApprovalThresholdSet",
+                    sa.func.lower(db.member_events.c.account) == acme.address.lower(),
+                )
+            ).scalars()
+            assert sorted(a.lower() for a in approved) == sorted(
+                acme.agents[i].lower() for i in (0, 2)
+            )
+            assert [int(t["threshold"]) for t in thresholds] == [2]
+    finally:
+        indexer.close()
+        engine.dispose()

@@ -107,6 +107,47 @@ def anvil_chain() -> Iterator[Any]:
     from _fixtures import start_anvil
 
     with start_anvil() as chain:
+        _SESSION_CHAIN["url"] = chain.url
+        yield chain
+    _SESSION_CHAIN.clear()
+
+
+_SESSION_CHAIN: dict[str, str] = {}
+# How far the shared chain's clock may run ahead of the wall clock between modules: wallets
+# sign deadlines by the wall clock, so a module that leaves the clock weeks ahead makes every
+# later module's grants "expired" (request_signature_expired), far from the cause.
+CLOCK_SLACK_SECONDS = 86_400
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_chain_clock_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the module that leaves the session's anvil clock days ahead (it should revert
+    its jump, or run on its own chain: the ``own_anvil_chain`` fixture)."""
+    yield
+    url = _SESSION_CHAIN.get("url")
+    if url is None:
+        return
+    import time
+
+    from ledger.rpc import RpcClient
+
+    with RpcClient(url) as rpc:
+        ahead = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    ahead -= int(time.time())
+    if ahead > CLOCK_SLACK_SECONDS:
+        pytest.fail(
+            f"{request.node.name} left the shared anvil's clock {ahead // 86_400} days ahead of "
+            "the wall clock: revert the jump (evm_snapshot/evm_revert) or use own_anvil_chain"
+        )
+
+
+@pytest.fixture(scope="module")
+def own_anvil_chain() -> Iterator[Any]:
+    """A module's own anvil, for modules that move the chain's clock by days and build on the
+    moved state (the service and its index follow the chain, so a revert would not do)."""
+    from _fixtures import start_anvil
+
+    with start_anvil() as chain:
         yield chain
 
 

@@ -133,7 +133,10 @@ def list_(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Sealed access records: mine (subject), or everyone's (regulator), checked on chain."""
+    """Sealed access records: mine (subject), or everyone's (regulator), checked on chain.
+
+    Example: datasafe -p regulator --rpc http://127.0.0.1:8545 sealed list --subject 0xAc…
+    """
     st = state()
     p, key = st.unlock()
     with st.client(key, p) as c:
@@ -152,7 +155,10 @@ def _roles(c: DataSafeClient, p: Profile) -> list[str]:
 @app.command()
 @command
 def overdue(json_out: JsonOpt = False) -> None:
-    """Regulator: records still sealed at or after their unseal date (checked on chain)."""
+    """Regulator: records still sealed at or after their unseal date (checked on chain).
+
+    Example: datasafe -p regulator --rpc http://127.0.0.1:8545 sealed overdue
+    """
     st = state()
     p, key = st.unlock()
     with st.client(key, p) as c, _rpc(st, p, "sealed overdue") as rpc:
@@ -201,7 +207,10 @@ def extend(
     reason: Annotated[str, typer.Option("--reason", help="Reason reference (its hash on chain)")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Regulator: move a record's unseal date later, recorded with a reason reference."""
+    """Regulator: move a record's unseal date later, recorded with a reason reference.
+
+    Example: datasafe -p regulator sealed extend 3 --until 2027-03-01 --reason "court order 9"
+    """
     st = state()
     if not reason.strip():
         raise UserError("--reason must not be empty", code="reason_required")
@@ -236,7 +245,11 @@ def record(
     until: Annotated[str, typer.Option("--until", help="Unseal date, e.g. 2027-01-31")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Department: record a sealed access; the opening is kept in this wallet until reveal."""
+    """Department: record a sealed access; the opening is kept in this wallet until reveal.
+
+    Example: datasafe -p taxbureau sealed record 0xab… --institution citybank --fields 0,2
+    --basis "AML art. 12" --until 2027-01-31
+    """
     st = state()
     p, key = st.unlock()
     opening = _opening(st, asset_id, institution, fields, basis)
@@ -294,7 +307,10 @@ def reveal(
     seal_id: Annotated[int, typer.Argument(help="The record's number")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Department: reveal a record's details (before its date only the department may)."""
+    """Department: reveal a record's details (before its date only the department may).
+
+    Example: datasafe -p taxbureau --rpc http://127.0.0.1:8545 sealed reveal 3
+    """
     st = state()
     p, key = st.unlock()
     stored = _openings(p).get(str(seal_id))

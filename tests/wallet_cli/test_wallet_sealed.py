@@ -24,6 +24,12 @@ def _iso(ts: int) -> str:
 
 
 @pytest.fixture(scope="module")
+def anvil_chain(own_anvil_chain: Any) -> Any:
+    """This module moves the chain's clock by weeks: its own anvil, not the session's."""
+    return own_anvil_chain
+
+
+@pytest.fixture(scope="module")
 def department(any_db_stack: Stack) -> Wallet:
     stack = any_db_stack
     dept = Wallet(stack.citizen.home.parent / "department-wallet", env=dict(stack.citizen.env))

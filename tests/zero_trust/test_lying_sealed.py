@@ -21,6 +21,12 @@ from wallet_cli.errors import EXIT_CONTRADICTED
 
 
 @pytest.fixture(scope="module")
+def anvil_chain(own_anvil_chain: Any) -> Any:
+    """This module moves the chain's clock by weeks: its own anvil, not the session's."""
+    return own_anvil_chain
+
+
+@pytest.fixture(scope="module")
 def sealed_asset(stack: Stack) -> dict[str, Any]:
     """Two sealed records about the citizen; the first revealed by its department."""
     world = stack.world

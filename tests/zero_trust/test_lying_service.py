@@ -267,7 +267,8 @@ def test_access_record_from_another_contract_is_refused(
 def test_use_number_the_chain_does_not_hold_is_refused(
     stack: Stack, liar: LyingProxy, tmp_path: Path, max_uses: int
 ) -> None:
-    """An unlimited grant has no counter on chain: the wallet counts the grant's events."""
+    """An unlimited grant's counter only marks its first use: the wallet counts the grant's
+    events (for both, the first access is use 1 on chain)."""
     gid = _grant(stack, f"use-lie-{max_uses}", max_uses=max_uses)
     liar.rewrite("POST", "/v1/access", lambda _m, _p, _q, _b, a: a | {"use": int(a["use"]) + 1})
     code, msg = _code(
@@ -276,7 +277,7 @@ def test_use_number_the_chain_does_not_hold_is_refused(
     )  # fmt: skip
     assert code == "access_use_inconsistent" and "use 2" in msg and "use 1" in msg
     assert not (tmp_path / "x").exists()
-    assert _chain_grant(stack, gid).uses == (1 if max_uses else 0)
+    assert _chain_grant(stack, gid).uses == 1
 
 
 # ---- 3. receipts the wallet prints ------------------------------------------------------

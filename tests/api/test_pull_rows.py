@@ -8,14 +8,16 @@ transaction) or a schema stored later is seen by the very next read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from api import _store
+from api import _store, errors
 from api import db as api_db
 from api._vault import VaultAdapter
+from api.flows import pull as pull_flow
 from api.journal import TxJournal
 
 ASSET = "0x" + "a1" * 32
@@ -108,4 +110,23 @@ def test_a_revocation_and_a_remined_anchor_are_seen_by_the_next_read(engine: Eng
     gone = _store.get_pull_rows(engine, GRANT, ASSET)
     assert gone is not None and gone["package"] is None
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(api_db.key_packages)).scalar() == 0
+        left = conn.execute(sa.select(sa.func.count()).select_from(api_db.key_packages)).scalar()
+    assert left == 0
+
+
+def test_a_pull_without_its_rows_is_refused_with_its_own_problem(engine: Engine) -> None:
+    """``pull._prepare`` (real engine and vault adapter; no chain is read there): each missing
+    row is its own problem, checked in the order asset, key package, ciphertext."""
+    services = SimpleNamespace(engine=engine, vault=VaultAdapter(engine, None))
+
+    def prepare() -> object:
+        return pull_flow._prepare(services, GRANT, ASSET, 0b11)  # type: ignore[arg-type]
+
+    with pytest.raises(errors.AssetNotFoundError, match="not held by this vault"):
+        prepare()
+    _asset(engine)
+    with pytest.raises(errors.KeyPackageMissingError, match="no key package"):
+        prepare()
+    services.vault.put_key_package(GRANT, b"package")
+    with pytest.raises(errors.AssetNotFoundError, match=r"ciphertext .* is gone"):
+        prepare()

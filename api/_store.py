@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from api import _paging, errors
 from api._paging import Keyset
-from api.db import assets, grants, member_keys, schemas
+from api.db import assets, grants, key_packages, member_keys, schemas, sealed_assets
 from ledger.db import accesses
 
 SCHEMAS = Keyset("schemas", (("block", int), ("schema_id", str)))
@@ -98,6 +98,38 @@ def list_member_keys(
 
 def get_asset(engine: Engine, asset_id: str) -> dict[str, Any] | None:
     return _one(engine, sa.select(assets).where(assets.c.asset_id == asset_id.lower()))
+
+
+#: A pull's rows in one statement: the asset (its anchor), the grant's key package, the
+#: sealed blob's digest and the schema's fields. Nothing of it is cached: the key package is
+#: deleted on revocation and read on every pull (docs/operations.md, "Crypto-shredding").
+_PULL_ROWS = (
+    sa.select(
+        assets,
+        key_packages.c.package,
+        sealed_assets.c.blob,
+        schemas.c.fields.label("schema_fields"),
+    )
+    .select_from(
+        assets.outerjoin(key_packages, key_packages.c.grant_id == sa.bindparam("grant_id"))
+        .outerjoin(sealed_assets, sealed_assets.c.asset_id == assets.c.asset_id)
+        .outerjoin(schemas, schemas.c.schema_id == assets.c.schema_id)
+    )
+    .where(assets.c.asset_id == sa.bindparam("asset_id"))
+)
+
+
+def get_pull_rows(engine: Engine, grant_id: str, asset_id: str) -> dict[str, Any] | None:
+    """The asset row plus ``package`` (bytes or None), ``blob`` (the sealed blob's digest or
+    None) and ``schema_fields`` (None for a schema this service does not hold), read on one
+    connection in one statement; None when the asset is not held here."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(_PULL_ROWS, {"grant_id": grant_id.lower(), "asset_id": asset_id.lower()})
+            .mappings()
+            .first()
+        )
+    return dict(row) if row is not None else None
 
 
 def put_asset(engine: Engine, values: dict[str, Any]) -> None:

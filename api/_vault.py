@@ -288,15 +288,26 @@ class VaultAdapter:
 
     # ---- pulls -------------------------------------------------------------------------
 
-    def disclose(self, asset_id: str, package: bytes, *, grant_mask: int, anchor: Anchor) -> str:
+    def disclose(
+        self,
+        asset_id: str,
+        package: bytes,
+        *,
+        grant_mask: int,
+        anchor: Anchor,
+        blob: str | None = None,
+    ) -> str:
         """The vault disclosure of a pull, base64: ciphertexts + Merkle proofs of the granted
         fields only, the key package and the anchor (:func:`vault.packages.build_disclosure`).
 
         The answer is a pure function of (sealed blob, package bytes, anchor), so it is
         memoised on exactly that key; the package is read from the database by the caller
-        on every pull, so a revoked (deleted) package is never served from here.
+        on every pull, so a revoked (deleted) package is never served from here. ``blob``:
+        the asset's blob digest if the caller read it with the package (one statement,
+        :func:`api._store.get_pull_rows`); otherwise it is read here.
         """
-        blob = self._blob_of(asset_id)
+        if blob is None:
+            blob = self._blob_of(asset_id)
         if blob is None:
             raise errors.AssetNotFoundError(f"the ciphertext of {asset_id} is gone")
         key = (blob, hashlib.sha256(package).digest(), anchor)

@@ -71,18 +71,24 @@ def _prepare(
     The anchor comes from the asset row, written only once the anchor transaction carrying
     exactly this root was confirmed (an asset id's root and issuer never change on chain;
     status changes are the chain's ``check``). The grantee re-reads it from the chain anyway.
+    The asset row, the key package, the blob digest and the schema's fields are one
+    statement (:func:`api._store.get_pull_rows`), read afresh on every pull.
     """
-    asset_row = _store.get_asset(services.engine, asset_hex)
-    if asset_row is None:
+    rows = _store.get_pull_rows(services.engine, grant_id, asset_hex)
+    if rows is None:
         raise errors.AssetNotFoundError(f"asset {asset_hex} is not held by this vault")
-    package = services.vault.get_key_package(grant_id)
+    package = rows.pop("package")
     if package is None:
         raise errors.KeyPackageMissingError(f"no key package for grant {grant_id}")
-    schema = _store.get_schema(services.engine, asset_row["schema_id"])
+    blob, fields = rows.pop("blob"), rows.pop("schema_fields")
+    if blob is None:
+        raise errors.AssetNotFoundError(f"the ciphertext of {asset_hex} is gone")
     anchor = VaultAnchor(
-        root=bytes.fromhex(asset_row["root"][2:]),
-        issuer=bytes.fromhex(asset_row["issuer"][2:]),
-        block_number=int(asset_row["anchor_block"]),
+        root=bytes.fromhex(rows["root"][2:]),
+        issuer=bytes.fromhex(rows["issuer"][2:]),
+        block_number=int(rows["anchor_block"]),
     )
-    disclosure = services.vault.disclose(asset_hex, package, grant_mask=grant_mask, anchor=anchor)
-    return asset_row, list(schema["fields"]) if schema else None, disclosure
+    disclosure = services.vault.disclose(
+        asset_hex, bytes(package), grant_mask=grant_mask, anchor=anchor, blob=str(blob)
+    )
+    return rows, list(fields) if fields is not None else None, disclosure

@@ -114,6 +114,11 @@ def test_a_grant_receipt_carries_the_signed_terms_in_the_wallets_words(
     assert shown["grant"]["terms_text"] == _chain_text(stack, gid)
     human = stack.citizen.ok("grant", "show", gid, DATASAFE_API=liar.url).stdout
     assert "name only" not in human and "loan underwriting" in human
+    # without the chain: the words of the saved receipt (what was signed), else nothing
+    offline = stack.citizen.json("--no-chain", "grant", "show", gid, DATASAFE_API=liar.url)
+    assert offline["grant"]["terms_text"] == saved["words"]
+    line = stack.bank.fails(2, "--no-chain", "grant", "show", gid, DATASAFE_API=liar.url)
+    assert "without a receipt needs the chain" in line
     r = stack.citizen.run("grant", "pause", gid, input="n\n", DATASAFE_API=liar.url)
     assert r.exit_code == 2 and "cancelled" in r.stderr
     assert "name only" not in r.stdout and "name, income" in r.stdout

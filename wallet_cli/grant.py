@@ -400,6 +400,9 @@ def purposes(json_out: JsonOpt = False) -> None:
 def list_(json_out: JsonOpt = False) -> None:
     """My grants with their live status (from the chain, through the service).
 
+    With --rpc each grant's terms must be the chain's (else exit 6) and its field names are
+    read from the schema on chain.
+
     Example: datasafe grant list
     """
     st = state()
@@ -408,10 +411,19 @@ def list_(json_out: JsonOpt = False) -> None:
         grants: list[dict[str, Any]] = c.get_all("/v1/grants")
         rpc = st.rpc()
         if rpc is not None and grants:
-            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+            from api.bank import verified_fields
+
+            pin = st.require_pin(c)
+            names: dict[bytes, list[str]] = {}
+            with st.chain(rpc, pin.ledger_address) as lc:
                 for g in grants:
                     gid = bytes.fromhex(g["grant_id"][2:])
                     live = lc.get_grant(gid)
+                    trust.check_grant_row(live, g, gid)
+                    if live.asset_id not in names:
+                        asset = trust.get_asset(lc.rpc, pin, live.asset_id)
+                        names[live.asset_id] = verified_fields(c, lc.rpc, pin, asset)
+                    g["fields"] = trust.names_for_mask(names[live.asset_id], live.fields_mask)
                     g["status"] = live.status.name.lower()
                     g["uses"] = live.uses
                     if live.status == GrantStatus.ACTIVE:

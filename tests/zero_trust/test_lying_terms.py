@@ -123,13 +123,23 @@ def test_a_grant_receipt_carries_the_signed_terms_in_the_wallets_words(
     assert r.exit_code == 2 and "cancelled" in r.stderr
     assert "name only" not in r.stdout and "name, income" in r.stdout
 
+    # grant list: the field names from the schema on chain, not the service's labels
+    def narrowed(_m: str, _p: str, _q: str, _b: bytes, rows: Any) -> Any:
+        return [g | {"fields": ["name"], "terms_text": LIE} for g in rows]
+
+    liar.honest()
+    liar.rewrite("GET", r"/v1/grants", narrowed)
+    listed = {g["grant_id"]: g for g in stack.citizen.json("grant", "list", DATASAFE_API=liar.url)}
+    assert listed[gid]["fields"] == ["name", "income"]
+
     # a row that moves the grant's start (not what the chain holds) is refused
     liar.honest()
-    liar.rewrite(
-        "GET",
-        rf"/v1/grants/{gid}",
-        lambda _m, _p, _q, _b, g: g | {"terms": g["terms"] | {"not_before": 4_000_000_000}},
-    )
+    moved = {"not_before": 4_000_000_000}
+    liar.rewrite("GET", rf"/v1/grants/{gid}", lambda *a: a[4] | {"terms": a[4]["terms"] | moved})
+    liar.rewrite("GET", r"/v1/grants", lambda *a: [g | {"terms": g["terms"] | moved} for g in a[4]])
+    r = stack.citizen.run("--json", "grant", "list", DATASAFE_API=liar.url)
+    assert r.exit_code == EXIT_CONTRADICTED, r.stdout
+    assert _error(r.stdout)["code"] == "grant_row_mismatch"
     r = stack.citizen.run("--json", "grant", "show", gid, DATASAFE_API=liar.url)
     assert r.exit_code == EXIT_CONTRADICTED, r.stdout
     assert _error(r.stdout)["code"] == "grant_row_mismatch"

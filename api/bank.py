@@ -25,6 +25,7 @@ from typing import Any
 
 from api.client import DataSafeClient
 from api.envelope import address_of
+from api.terms import Terms, describe_terms
 from ledger import trust
 from ledger.calls import LedgerCalls
 from ledger.eip712 import Domain, sign_access_request
@@ -98,21 +99,27 @@ def pinned_client(
 
 
 def grant_view(
-    c: DataSafeClient, rpc: RpcClient, pin: PinnedDeployment, grant_id: str, grantee: str
+    c: DataSafeClient,
+    rpc: RpcClient,
+    pin: PinnedDeployment,
+    grant_id: str,
+    grantee: str | None,
 ) -> GrantView:
-    """The grant from the chain; the service's row and schema names checked against it."""
+    """The grant from the chain; the service's row and schema names checked against it.
+
+    ``grantee``: the caller, when it must be the grantee (a bank); None for the grantor.
+    """
     gid = bytes.fromhex(grant_id.removeprefix("0x"))
     row: dict[str, Any] = c.get(f"/v1/grants/0x{gid.hex()}")
     grant = trust.get_grant(rpc, pin, gid)
     trust.check_grant_row(grant, row, gid)
-    if grant.grantee.lower() != grantee.lower():
+    if grantee is not None and grant.grantee.lower() != grantee.lower():
         raise ServiceContradictedError(
             f"grant 0x{gid.hex()} is made to {grant.grantee} on chain, not to {grantee}",
             code="not_grantee",
         )
     asset = trust.get_asset(rpc, pin, grant.asset_id)
-    schema: dict[str, Any] = c.get(f"/v1/schemas/0x{asset.schema_id.hex()}")
-    names = trust.verified_field_names(rpc, pin, asset.schema_id, list(schema.get("fields") or []))
+    names = verified_fields(c, rpc, pin, asset)
     granted = trust.names_for_mask(names, grant.fields_mask)
     served = row.get("fields")
     if served is not None and list(served) != granted:
@@ -122,6 +129,33 @@ def grant_view(
             code="schema_fields_relabelled",
         )
     return GrantView(gid, grant, asset, names, granted, row)
+
+
+def verified_fields(
+    c: DataSafeClient, rpc: RpcClient, pin: PinnedDeployment, asset: Asset
+) -> list[str]:
+    """The field names of ``asset``'s schema, served and accepted when they hash as on chain."""
+    schema: dict[str, Any] = c.get(f"/v1/schemas/0x{asset.schema_id.hex()}")
+    return trust.verified_field_names(rpc, pin, asset.schema_id, list(schema.get("fields") or []))
+
+
+def describe_view(view: GrantView) -> str:
+    """The grant in words, written here from the chain's grant, asset and checked names."""
+    return describe_terms(view.grant, view.schema_fields, _asset_words(view.asset))
+
+
+def checked_terms_text(
+    c: DataSafeClient, rpc: RpcClient, pin: PinnedDeployment, terms: Terms
+) -> str:
+    """Terms the client checked itself (signed, or verified by a signature) in words: the
+    asset and its schema's field names read from the chain, never the service's text."""
+    aid = terms.asset_id
+    asset = trust.get_asset(rpc, pin, bytes.fromhex(aid[2:]) if isinstance(aid, str) else aid)
+    return describe_terms(terms, verified_fields(c, rpc, pin, asset), _asset_words(asset))
+
+
+def _asset_words(asset: Asset) -> dict[str, Any]:
+    return {"version": asset.version, "issuer": asset.issuer}
 
 
 def check_issuer(rpc: RpcClient, pin: PinnedDeployment, issuer: str) -> None:
@@ -288,7 +322,10 @@ __all__ = [
     "GrantView",
     "VerifiedPull",
     "check_issuer",
+    "checked_terms_text",
+    "describe_view",
     "grant_view",
     "pinned_client",
     "pull_verified",
+    "verified_fields",
 ]

@@ -1,12 +1,38 @@
-"""Consent terms in words, for receipts a person can read."""
+"""Consent terms in words, for receipts a person can read.
+
+One describer for the service and the clients: the service writes ``terms_text`` with it, and
+the wallet writes its own text with it from terms it checked itself (the chain's grant, the
+terms it signed, a proposal's terms as its proposer signed them), never showing the
+service's ``terms_text`` (:func:`api.bank.checked_terms_text`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the wallet reads PURPOSES without building the service's pydantic models
-    from api.models import GrantTerms
+
+class Terms(Protocol):
+    """Grant terms: the service's model (asset id as 0x-hex) or ledger's (bytes), or a
+    :class:`ledger.models.Grant` read from the chain."""
+
+    @property
+    def asset_id(self) -> bytes | str: ...
+    @property
+    def grantee(self) -> str: ...
+    @property
+    def purpose(self) -> int: ...
+    @property
+    def fields_mask(self) -> int: ...
+    @property
+    def not_before(self) -> int: ...
+    @property
+    def expiry(self) -> int: ...
+    @property
+    def max_uses(self) -> int: ...
+    @property
+    def retention(self) -> int: ...
+
 
 #: Purpose codes of the off-chain catalogue (unknown codes are shown as numbers).
 PURPOSES = {
@@ -28,10 +54,13 @@ def _when(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def describe_terms(t: GrantTerms, fields: list[str] | None, asset: dict[str, Any] | None) -> str:
+def describe_terms(t: Terms, fields: list[str] | None, asset: dict[str, Any] | None) -> str:
+    """``fields``: the schema's field names (the mask's bits index them); ``asset``: its
+    ``version`` and ``issuer``, or None."""
     names = ", ".join(field_names(t.fields_mask, fields))
     purpose = PURPOSES.get(t.purpose, f"purpose code {t.purpose}")
-    what = f"asset {t.asset_id}"
+    aid = t.asset_id if isinstance(t.asset_id, str) else "0x" + t.asset_id.hex()
+    what = f"asset {aid}"
     if asset is not None:
         what += f" (version {asset['version']}, issued by {asset['issuer']})"
     start = "immediately" if t.not_before == 0 else f"from {_when(t.not_before)}"

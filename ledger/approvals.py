@@ -52,8 +52,14 @@ def judge_approvals(
     nonce: int,
     deadline: int,
     approvals: Sequence[tuple[str, bytes]],
+    *,
+    proposer: str | None = None,
 ) -> ApprovalVerdict:
-    """The approvals that count now; raises if a signature is not the claimed signer's."""
+    """The approvals that count now; raises if a signature is not the claimed signer's.
+
+    With ``proposer``, its own approval must be among those that verify: the terms are then
+    the ones it proposed, whatever else the service says of them.
+    """
     calls = LedgerCalls()
     needed, epoch = read(rpc, pin, calls.approval_policy(enterprise, terms.purpose))
     domain = ledger_domain(pin.chain_id, pin.ledger_address)
@@ -87,6 +93,13 @@ def judge_approvals(
             stale.append((signer, "not a live agent of the enterprise now"))
             continue
         counted.add(signer)
+    signers = {a.lower() for a in counted} | {a.lower() for a, _ in stale}
+    if proposer is not None and proposer.lower() not in signers:
+        raise ServiceContradictedError(
+            f"the service shows terms its proposer {_shown(proposer)} did not approve (no "
+            "signature of the proposer over these terms)",
+            code="terms_not_proposed",
+        )
     return ApprovalVerdict(
         needed, epoch, tuple(sorted(counted, key=lambda a: int(a, 16))), tuple(stale)
     )

@@ -46,7 +46,7 @@ def change(
     rpc = st.rpc(p, required=f"{action} (it reads your signature nonce)")
     assert rpc is not None
     with st.client(key, p) as c:
-        _ask(st, c, grant, action, yes)
+        _ask(st, c, rpc, grant, action, yes)
         chain_id, ledger = st.ledger_address(c)
         assert chain_id is not None
         domain = Domain(chain_id, ledger)
@@ -75,12 +75,25 @@ def change(
     _emit(st, receipt, _DONE[action])
 
 
-def _ask(st: State, c: DataSafeClient, grant: str, action: str, yes: bool) -> None:
-    """The grant's terms shown and the change confirmed, unless --yes."""
-    g: dict[str, Any] = c.get(f"/v1/grants/{grant}")
-    if not yes and not st.json:
-        st.console.print(f"{action.capitalize()}: {g['terms_text']}")
-    if not yes and not typer.confirm(f"{action.capitalize()} this grant?", default=False):
+def checked_words(st: State, c: DataSafeClient, rpc: str, grant: str) -> tuple[dict[str, Any], str]:
+    """The service's grant row, checked against the grant on the chain, and the grant in
+    words written here from the chain's terms, asset and field names (never the service's
+    ``terms_text``)."""
+    from api.bank import describe_view, grant_view
+
+    pin = st.require_pin(c)
+    with _chain.rpc_client(rpc) as r:
+        view = grant_view(c, r, pin, grant, None)
+    return view.row, describe_view(view)
+
+
+def _ask(st: State, c: DataSafeClient, rpc: str, grant: str, action: str, yes: bool) -> None:
+    """The grant's terms (as the chain holds them) shown and the change confirmed, unless --yes."""
+    if yes:  # nothing to show: the service's row still has to exist (and be ours to see)
+        c.get(f"/v1/grants/{grant}")
+        return
+    st.console.print(f"{action.capitalize()}: {checked_words(st, c, rpc, grant)[1]}")
+    if not typer.confirm(f"{action.capitalize()} this grant?", default=False):
         raise UserError("cancelled; nothing was signed or sent", code="cancelled")
 
 

@@ -390,8 +390,9 @@ def verify_(
 
     With --from-block/--to-block/--rows: the service's trace rows for the range (or an
     exported JSON file) are checked against the chain with only --rpc and --manifest
-    (ledger.audit.verify_rows). Without them: the service's grant list against the chain.
-    Exit 3 when anything differs.
+    (ledger.audit.verify_rows). Without them: the service's grant list against the chain,
+    and its sealed access records and claims against the companions. Exit 3 when anything
+    differs.
 
     Example: datasafe -p regulator --rpc http://127.0.0.1:8545 --manifest deployment.json
     audit verify --from-block 1 --to-block 500
@@ -494,14 +495,40 @@ def _indexed_to(c: DataSafeClient) -> int | None:
     return None if page["indexed_to"] is None else int(page["indexed_to"])
 
 
+def _companions(st: State, c: DataSafeClient, p: Any, rpc: str) -> dict[str, Any]:
+    """The service's sealed access records and claims against the chain (a regulator's view:
+    everyone's), by the wallet's one check of each: ``ledger.sealed.check_listing`` (every
+    record the companion holds, none invented or altered) and the claims re-derived from the
+    claims contract's logs (``ledger.claims.derive_claims``)."""
+    from ledger.trust import ServiceContradictedError
+    from wallet_cli import claims, sealed
+
+    try:
+        seals, seal_drift = len(sealed.verified_seals(st, c, p, None)[0]), []
+    except ServiceContradictedError as exc:
+        seals, seal_drift = None, [str(exc)]
+    checked: dict[str, Any]
+    try:
+        truth, claim_drift = claims.claims_drift(st, c, rpc)
+        checked = {"on_chain": len(truth), "drift": claim_drift}
+    except DataSafeProblemError as exc:
+        if exc.code != "not_ready":
+            raise
+        # A service without its claims index lists no claims: said, not counted as drift.
+        checked = {"on_chain": None, "drift": [], "not_checked": str(exc)}
+    return {"sealed": {"records": seals, "drift": seal_drift}, "claims": checked}
+
+
 def _verify_grants(st: State) -> None:
-    """The service's grant list (status, uses) against the chain's consent events."""
+    """The service's grant list (status, uses) against the chain's consent events; its sealed
+    access records and claims against the companions (:func:`_companions`)."""
     p, key = st.unlock()
     rpc = st.rpc(p, required="audit verify")
     assert rpc is not None
     with st.client(key, p) as c:
         pin = st.require_pin(c, p)
         served: list[dict[str, Any]] = c.get_all("/v1/grants")
+        companions = _companions(st, c, p, rpc)
     with progress(st, "Reading ledger events", unit="blocks") as step:
         rows = _trace.trace(rpc, pin.ledger_address, pin.deploy_block, on_blocks=step)
     status: dict[str, str] = {}
@@ -531,15 +558,22 @@ def _verify_grants(st: State) -> None:
     missing = sorted(set(status) - {g["grant_id"].lower() for g in served})
     drift += [{"grant_id": g, "problem": "on chain but not served"} for g in missing]
     data = {"grants_on_chain": len(status), "grants_served": len(served), "drift": drift}
+    data |= companions
+    others = [(what, line) for what in ("sealed", "claims") for line in companions[what]["drift"]]
 
     def human(con: Console) -> None:
         verdict = "no drift" if not drift else f"{len(drift)} difference(s)"
         con.print(f"{len(served)} grants served, {len(status)} on chain: {verdict}")
-        if drift:
-            table(
-                con, "Drift", ["grant", "problem"], [(d["grant_id"], d["problem"]) for d in drift]
-            )
+        con.print(
+            f"sealed access records, claims: {'no drift' if not others else 'drift'} "
+            "(checked against the companions)"
+        )
+        if companions["claims"].get("not_checked"):
+            con.print(f"claims not checked: {companions['claims']['not_checked']}")
+        if drift or others:
+            rows = [(d["grant_id"], d["problem"]) for d in drift] + others
+            table(con, "Drift", ["grant / record", "problem"], rows)
 
     st.emit(data, human)
-    if drift:
+    if drift or others:
         raise typer.Exit(code=3)

@@ -306,6 +306,16 @@ def refuse(
     )
 
 
+def claims_drift(st: State, c: Any, rpc: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Every claim the service lists against the claims re-derived from the claims contract's
+    logs (``ledger.claims.derive_claims``): the chain's claims and one line per difference."""
+    pin = _checked(st, rpc, c)
+    rows: list[dict[str, Any]] = c.get_all("/v1/claims")
+    with _chain.rpc_client(rpc) as r:
+        truth = cl.derive_claims(r, pin.ledger_address, pin.deploy_block)
+    return truth, cl.diff_claims(truth, rows)
+
+
 @app.command()
 @command
 def audit(json_out: JsonOpt = False) -> None:
@@ -319,11 +329,7 @@ def audit(json_out: JsonOpt = False) -> None:
     rpc = st.rpc(p, required="claims audit")
     assert rpc is not None
     with st.client(key) as c:
-        pin = _checked(st, rpc, c)
-        rows: list[dict[str, Any]] = c.get_all("/v1/claims")
-    with _chain.rpc_client(rpc) as r:
-        truth = cl.derive_claims(r, pin.ledger_address, pin.deploy_block)
-    problems = cl.diff_claims(truth, rows)
+        truth, problems = claims_drift(st, c, rpc)
     if problems:
         raise ContradictedError(
             f"{len(problems)} difference(s) between the service's claims and the chain's: "

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from api.client import DataSafeClient, verified_member_key
-from api.terms import PURPOSES, retention_words
+from api.terms import PURPOSES, describe_terms, retention_words
 from ledger import trust
 from ledger.calls import grant_id_of
 from ledger.eip712 import Domain, sign_grant
@@ -236,7 +236,12 @@ def _finish(
     rpc = st.rpc()
     if rpc is not None:
         _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
+    # The service's echo of the terms and its terms_text are replaced by what was signed
+    # here, in words written here: a receipt never carries the service's description.
+    anchor = {"version": share.anchor["version"], "issuer": share.anchor["issuer"]}
     receipt |= {
+        "terms": _terms_json(terms),
+        "terms_text": describe_terms(terms, list(share.schema["fields"]), anchor),
         "fields": share.names,
         "grantee_name": display_name(st, share.grantee, share.member),
         "words": terms_words,
@@ -300,16 +305,7 @@ def _send_grant(
     receipt: dict[str, Any] = c.post(
         "/v1/grants",
         {
-            "terms": {
-                "asset_id": asset.lower(),
-                "grantee": terms.grantee,
-                "purpose": terms.purpose,
-                "fields_mask": terms.fields_mask,
-                "not_before": terms.not_before,
-                "expiry": terms.expiry,
-                "max_uses": terms.max_uses,
-                "retention": terms.retention,
-            },
+            "terms": _terms_json(terms),
             "grantor": grantor,
             "nonce": str(nonce),
             "deadline": signed.deadline,
@@ -318,6 +314,19 @@ def _send_grant(
         },
     )
     return receipt, gid
+
+
+def _terms_json(terms: GrantTerms) -> dict[str, Any]:
+    return {
+        "asset_id": "0x" + terms.asset_id.hex(),
+        "grantee": terms.grantee,
+        "purpose": terms.purpose,
+        "fields_mask": terms.fields_mask,
+        "not_before": terms.not_before,
+        "expiry": terms.expiry,
+        "max_uses": terms.max_uses,
+        "retention": terms.retention,
+    }
 
 
 def _confirm_grant(
@@ -357,7 +366,7 @@ def _save_and_emit(st: State, owner: Profile, signer: Profile, receipt: dict[str
             "Consent receipt",
             {
                 "grant": receipt["grant_id"],
-                "terms": receipt["terms_text"],
+                "terms": receipt["words"],
                 "signed by": receipt["grantor"],
                 "transaction": receipt["tx_hash"],
                 "block": receipt["block"],
@@ -391,6 +400,9 @@ def purposes(json_out: JsonOpt = False) -> None:
 def list_(json_out: JsonOpt = False) -> None:
     """My grants with their live status (from the chain, through the service).
 
+    With --rpc each grant's terms must be the chain's (else exit 6) and its field names are
+    read from the schema on chain.
+
     Example: datasafe grant list
     """
     st = state()
@@ -399,10 +411,19 @@ def list_(json_out: JsonOpt = False) -> None:
         grants: list[dict[str, Any]] = c.get_all("/v1/grants")
         rpc = st.rpc()
         if rpc is not None and grants:
-            with st.chain(rpc, st.ledger_address(c)[1]) as lc:
+            from api.bank import verified_fields
+
+            pin = st.require_pin(c)
+            names: dict[bytes, list[str]] = {}
+            with st.chain(rpc, pin.ledger_address) as lc:
                 for g in grants:
                     gid = bytes.fromhex(g["grant_id"][2:])
                     live = lc.get_grant(gid)
+                    trust.check_grant_row(live, g, gid)
+                    if live.asset_id not in names:
+                        asset = trust.get_asset(lc.rpc, pin, live.asset_id)
+                        names[live.asset_id] = verified_fields(c, lc.rpc, pin, asset)
+                    g["fields"] = trust.names_for_mask(names[live.asset_id], live.fields_mask)
                     g["status"] = live.status.name.lower()
                     g["uses"] = live.uses
                     if live.status == GrantStatus.ACTIVE:
@@ -444,14 +465,22 @@ def show(
 ) -> None:
     """One grant: its saved consent receipt and its live status.
 
+    The terms are put in words here, from the grant on the chain (with --rpc; the service's
+    row must agree with it) or else from the receipt of what you signed.
+
     Example: datasafe grant show 0xab…
     """
     st = state()
     _assets.b32(grant, "grant id")
     p, key = st.unlock()
-    with st.client(key, p) as c:
-        live: dict[str, Any] = c.get(f"/v1/grants/{grant}")
     saved = next((r for r in p.receipts() if r["grant_id"].lower() == grant.lower()), None)
+    rpc = st.rpc(required=None if saved and saved.get("words") else "grant show without a receipt")
+    with st.client(key, p) as c:
+        if rpc is not None:
+            live, words = _status.checked_words(st, c, rpc, grant)
+        else:
+            live, words = c.get(f"/v1/grants/{grant}"), str(saved["words"] if saved else "")
+    live["terms_text"] = words
     data = {"grant": live, "receipt": saved}
     st.emit(
         data,

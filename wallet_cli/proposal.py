@@ -4,7 +4,10 @@ the grants its colleagues propose.
 The service keeps the proposals and the approvals; the wallet believes neither. Every
 approval is recovered here and counted only if the chain the wallet reads shows its signer
 as a live agent now (:func:`ledger.approvals.judge_approvals`); a signature the service
-attributes to the wrong person ends the command (exit 6, the service contradicted).
+attributes to the wrong person ends the command (exit 6, the service contradicted). The
+terms shown are the ones the proposer's own approval signs (else exit 6,
+``terms_not_proposed``), put in words here from the asset and field names on the chain; the
+service's ``terms_text`` is never shown.
 """
 
 from __future__ import annotations
@@ -30,27 +33,40 @@ def _terms(p: dict[str, Any]) -> GrantTerms:
     return GrantTerms.from_json(p["terms"])
 
 
-def _judge(st: State, c: Any, p: dict[str, Any]) -> ApprovalVerdict:
-    """The proposal's approvals as the wallet's own chain reads judge them."""
+def _judge(st: State, c: Any, p: dict[str, Any]) -> tuple[ApprovalVerdict, str]:
+    """The proposal's approvals as the wallet's own chain reads judge them, and its terms in
+    words written here: the terms its proposer signed, the asset and field names the chain
+    holds (the service's ``terms_text`` is never shown)."""
+    from api.bank import checked_terms_text
     from wallet_cli._chain import rpc_client
 
     rpc = st.rpc(required="proposal")
     assert rpc is not None
     pin = st.require_pin(c)
     pairs = [(a["agent"], bytes.fromhex(a["signature"][2:])) for a in p["approvals"]]
+    terms = _terms(p)
     with rpc_client(rpc) as r:
-        return judge_approvals(
-            r, pin, p["enterprise"], _terms(p), int(p["nonce"]), p["deadline"], pairs
+        verdict = judge_approvals(
+            r,
+            pin,
+            p["enterprise"],
+            terms,
+            int(p["nonce"]),
+            p["deadline"],
+            pairs,
+            proposer=p["proposer"],
         )
+        return verdict, checked_terms_text(c, r, pin, terms)
 
 
-def _row(p: dict[str, Any], v: ApprovalVerdict) -> dict[str, Any]:
+def _row(p: dict[str, Any], judged: tuple[ApprovalVerdict, str]) -> dict[str, Any]:
+    v, text = judged
     return {
         "proposal_id": p["proposal_id"],
         "enterprise": p["enterprise"],
         "proposer": p["proposer"],
         "terms": p["terms"],
-        "terms_text": p["terms_text"],
+        "terms_text": text,
         "deadline": p["deadline"],
         "status": p["status"],
         "needed": v.needed,
@@ -147,8 +163,9 @@ def approve(
     p, key = st.unlock()
     with st.client(key, p) as c:
         got: dict[str, Any] = c.get(f"/v1/proposals/{proposal}")
-        verdict = _judge(st, c, got)
-        row = _row(got, verdict)
+        judged = _judge(st, c, got)
+        verdict = judged[0]
+        row = _row(got, judged)
         if not st.json:
             _show(st, row)
         if got["status"] != "pending":
@@ -175,7 +192,7 @@ def approve(
         )
         judged = _judge(st, c, after)
         row = _row(after, judged)
-    mine = p.address.lower() in {a.lower() for a in judged.counted}
+    mine = p.address.lower() in {a.lower() for a in judged[0].counted}
     if after["status"] == "pending" and not mine:
         # The service took the approval and does not show it counting: it dropped or altered it.
         raise ServiceContradictedError(

@@ -111,13 +111,20 @@ def test_grant_row_against_the_chain() -> None:
             "grantee": "0x" + "33" * 20,
             "purpose": 1,
             "fields_mask": 0b01001,
+            "not_before": 0,
             "expiry": 2_000_000_000,
             "max_uses": 3,
             "retention": 86400,
         }
     }
     check_grant_row(grant, row, gid)
-    lies = [("fields_mask", 0b01111), ("max_uses", 0), ("expiry", 2_100_000_000), ("retention", 0)]
+    lies = [
+        ("fields_mask", 0b01111),
+        ("max_uses", 0),
+        ("not_before", 1_900_000_000),  # "valid from next year" where the chain says at once
+        ("expiry", 2_100_000_000),
+        ("retention", 0),
+    ]
     for key, value in lies:
         with pytest.raises(ServiceContradictedError) as info:
             check_grant_row(grant, {"terms": row["terms"] | {key: value}}, gid)

@@ -144,6 +144,9 @@ def test_directory_contacts_and_audit_verify(stack: Stack) -> None:
     # the regulator re-derives the service's grant list from chain events: no drift
     report = stack.regulator.json("audit", "verify")
     assert report["drift"] == [] and report["grants_served"] == report["grants_on_chain"] >= 1
+    # the companions too; this service runs no indexer, so it lists no claims: said, not drift
+    assert report["sealed"] == {"records": 0, "drift": []}
+    assert report["claims"]["drift"] == [] and "not_ready" in report["claims"]["not_checked"]
     # and traces straight from the chain with only a manifest (no service at all)
     manifest = str(stack.server.settings.manifest_path)
     rows = json.loads(

@@ -437,10 +437,13 @@
     errBox.hidden = true;
     try {
       const r = await api("POST", "/api/audit/grants", {});
-      const verdict = r.drift.length ? `${r.drift.length} difference(s)` : "no drift";
+      // sealed access records and claims, checked against the companions
+      const others = ["sealed", "claims"].flatMap((k) => ((r[k] || {}).drift || []).map((d) => [k, d]));
+      const rows = r.drift.map((d) => [mono(d.grant_id), d.problem]).concat(others);
+      const verdict = rows.length ? `${rows.length} difference(s)` : "no drift";
       $("#audit-report").replaceChildren(
-        el("p", { class: r.drift.length ? "error" : "done" }, `${r.grants_served} grants served, ${r.grants_on_chain} on chain: ${verdict}.`),
-        r.drift.length ? table(["grant", "problem"], r.drift.map((d) => [mono(d.grant_id), d.problem])) : "");
+        el("p", { class: rows.length ? "error" : "done" }, `${r.grants_served} grants served, ${r.grants_on_chain} on chain; sealed access records and claims checked: ${verdict}.`),
+        rows.length ? table(["grant / record", "problem"], rows) : "");
     } catch (e) { errBox.textContent = errWords(e); errBox.hidden = false; }
   }));
 

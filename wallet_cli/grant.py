@@ -537,3 +537,13 @@ def _register_counter_code() -> None:
 
 
 _register_counter_code()
+
+
+def _register_carry() -> None:
+    """``datasafe grant carry``: lives in wallet_cli._carry."""
+    from wallet_cli._carry import carry
+
+    app.command("carry")(carry)
+
+
+_register_carry()

@@ -9,6 +9,8 @@ reason. Every answer of the service is held against the chain the wallet reads i
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -178,14 +180,35 @@ def file_(
     )
 
 
-def _listing(st: State, key: bytes, rpc: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The service's rows, each checked against the claim the chain stores."""
-    with st.client(key) as c:
-        pin = _checked(st, rpc, c)
-        rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
-    with _chain.rpc_client(rpc) as r:
-        cl.verify_claims(r, pin.ledger_address, rows)
-    return rows
+def _listing(
+    st: State,
+    key: bytes,
+    rpc: str,
+    params: dict[str, Any],
+    check: Callable[[Any, PinnedDeployment, list[dict[str, Any]]], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The service's rows, each the claim the chain stores (and ``check``).
+
+    The service answers from its index, which follows the chain a few blocks behind: a
+    difference is asked again until ``DATASAFE_CONFIRM_TIMEOUT``; one that stays is a lie.
+    """
+    from ledger.trust import ServiceContradictedError
+
+    deadline = time.monotonic() + st.settings.confirm_timeout
+    while True:
+        with st.client(key) as c:
+            pin = _checked(st, rpc, c)
+            rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
+        try:
+            with _chain.rpc_client(rpc) as r:
+                cl.verify_claims(r, pin.ledger_address, rows)
+                if check is not None:
+                    check(r, pin, rows)
+            return rows
+        except ServiceContradictedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
 
 
 @app.command("list")
@@ -202,23 +225,15 @@ def list_(
     p, key = st.unlock()
     rpc = st.rpc(p, required="claims list")
     assert rpc is not None
-    rows = _listing(st, key, rpc, {"status": status} if status else {})
-    with _chain.rpc_client(rpc) as r:
-        pin = st.require_pin(None)
-        filed = {
-            "0x" + i.hex()
-            for i in cl.filed_claim_ids(
-                r, pin.ledger_address, subject=p.address, from_block=pin.deploy_block
-            )
-        }
-    if status is None:
-        missing = filed - {str(row["claim_id"]).lower() for row in rows}
-        if missing:
-            raise ContradictedError(
-                f"the service leaves out {len(missing)} of your claims the chain shows "
-                f"({sorted(missing)[0]} ...)",
-                code="service_mismatch",
-            )
+    from ledger.claims_history import check_subject_listing
+
+    def mine(r: Any, pin: PinnedDeployment, rows: list[dict[str, Any]]) -> None:
+        complete = status is None
+        check_subject_listing(
+            r, pin.ledger_address, p.address, rows, pin.deploy_block, complete=complete
+        )
+
+    rows = _listing(st, key, rpc, {"status": status} if status else {}, mine)
     st.emit(rows, _rows_human("My claims", rows))
 
 

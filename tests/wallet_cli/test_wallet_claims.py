@@ -5,15 +5,14 @@ with their codes and change nothing."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _stack import Stack, make_stack
-from _wallet import Wallet
-
-WAIT_SECONDS = 30.0
+from _claims import claims_stack as _claims_stack
+from _claims import department as _department
+from _claims import until as _until
+from _stack import Stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -21,33 +20,7 @@ def claims_stack(
     request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp(f"claims-{request.param}")
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp / 'api.db'}"
-    else:
-        db_url = request.getfixturevalue("pg_databases").create("claims")
-    yield from make_stack(
-        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
-    )
-
-
-def _department(stack: Stack) -> Wallet:
-    dept = Wallet(stack.citizen.home.parent / "dept-wallet", env=dict(stack.citizen.env))
-    dept.env["DATASAFE_HOME"] = str(dept.home)
-    if not (dept.home / "profiles").exists():
-        dept.ok(
-            "account", "import", "taxbureau", "--kind", "department",
-            DATASAFE_IMPORT_KEY=stack.world.issuer.key,
-        )  # fmt: skip
-    return dept
-
-
-def _until(probe: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        got = probe()
-        if done(got) or time.monotonic() > deadline:
-            return got
-        time.sleep(0.3)
+    yield from _claims_stack(request, anvil_chain.url, tmp)
 
 
 def test_claim_story_through_the_cli(claims_stack: Stack) -> None:

@@ -21,6 +21,7 @@ from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
+from wallet_cli.contacts import name_of
 from wallet_cli.errors import ContradictedError, DeploymentPinError, UserError
 
 app = typer.Typer(
@@ -348,4 +349,75 @@ def audit(json_out: JsonOpt = False) -> None:
     data = {"ok": True, "claims": len(truth)}
     st.emit(
         data, lambda con: kv(con, "Claims audit", {"claims on chain": len(truth), "drift": "none"})
+    )
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
+
+
+@app.command()
+@command
+def stats(json_out: JsonOpt = False) -> None:
+    """Regulator: per department, claims outstanding (and the oldest) and how long answers
+    took, derived from the claims contract's logs; the service's figures must agree (exit 6).
+
+    Example: datasafe -p regulator claims stats
+    """
+    from ledger.claims_audit import chain_rows, department_stats, diff_stats
+
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="claims stats")
+    assert rpc is not None
+    deadline = time.monotonic() + st.settings.confirm_timeout
+    while True:
+        with st.client(key) as c:
+            pin = _checked(st, rpc, c)
+            rows: list[dict[str, Any]] = c.get_all("/v1/claims/stats")
+        with _chain.rpc_client(rpc) as r:
+            head = r.call("eth_getBlockByNumber", ["latest", False])
+            _, claims = chain_rows(r, pin.ledger_address, pin.deploy_block, int(head["number"], 16))
+        truth = department_stats(claims)
+        problems = diff_stats(truth, rows)
+        # The service counts from its index, a few blocks behind: ask again before calling it a lie.
+        if not problems or time.monotonic() >= deadline:
+            break
+        time.sleep(0.3)
+    if problems:
+        raise ContradictedError(
+            f"{len(problems)} difference(s) between the service's claim figures and the chain's: "
+            + "; ".join(problems[:3]),
+            code="audit_drift",
+        )
+    now = int(head["timestamp"], 16)
+    out = [
+        t | {"oldest_open_age": None if t["oldest_open_at"] is None else now - t["oldest_open_at"]}
+        for t in truth.values()
+    ]
+    st.emit(
+        {"departments": out, "checked_on_chain": True, "block": int(head["number"], 16)},
+        lambda con: table(
+            con,
+            "Claims per department (from the chain; the service agrees)",
+            ["department", "filed", "open", "oldest open", "answered", "mean to answer", "longest"],
+            [
+                (
+                    name_of(st, str(t["department"])),
+                    t["filed"],
+                    t["open"],
+                    _took(t["oldest_open_age"]),
+                    f"{t['fulfilled']} issued, {t['refused']} refused",
+                    _took(t["mean_seconds_to_close"]),
+                    _took(t["max_seconds_to_close"]),
+                )
+                for t in out
+            ],
+        ),
     )

@@ -62,3 +62,17 @@ def test_claim_story_through_the_cli(claims_stack: Stack) -> None:
         first["claim_id"]: "fulfilled",
         second["claim_id"]: "refused",
     }
+
+    # The regulator: per department, outstanding claims and how long answers took, from the
+    # chain's logs (the service's figures agree, or it is drift).
+    third = w.json("claims", "file", "taxbureau", schema, "--reference", "BC-2025-0044")
+    got = stack.regulator.json("claims", "stats")
+    assert got["checked_on_chain"] is True
+    (row,) = got["departments"]
+    assert row["department"] == stack.world.issuer.address.lower()
+    assert (row["filed"], row["open"], row["fulfilled"], row["refused"]) == (3, 1, 1, 1)
+    assert row["oldest_open_at"] == third["filed_at"] and row["oldest_open_age"] >= 0
+    assert row["max_seconds_to_close"] >= row["mean_seconds_to_close"] >= 0
+    shown = stack.regulator.ok("claims", "stats").stdout
+    assert "1 issued, 1 refused" in shown
+    assert "role_required" in w.fails(3, "claims", "stats")

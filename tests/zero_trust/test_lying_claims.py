@@ -119,3 +119,22 @@ def test_a_claim_event_the_chain_does_not_hold_is_refused(stack: Stack, liar: Ly
     )  # fmt: skip
     assert code == "service_mismatch"
     assert "event 'ClaimRefused'" in msg and "'ClaimFiled'" in msg
+
+
+def test_per_department_figures_the_chain_does_not_show_are_drift(
+    stack: Stack, liar: LyingProxy
+) -> None:
+    """The service hides a department's outstanding claims from the regulator."""
+    _filed(stack, "stats-lie")
+    honest = stack.regulator.json("claims", "stats")["departments"]
+    (dept,) = [d for d in honest if d["open"] > 0]
+
+    def none_open(_m: str, _p: str, _q: str, _b: bytes, rows: Any) -> Any:
+        return [r | {"open": 0, "oldest_open_at": None} for r in rows]
+
+    liar.rewrite("GET", "/v1/claims/stats", none_open)
+    code, msg = _code(
+        stack.regulator, EXIT_CONTRADICTED, "claims", "stats",
+        DATASAFE_API=liar.url, DATASAFE_CONFIRM_TIMEOUT="1",
+    )  # fmt: skip
+    assert code == "audit_drift" and f"altered: {dept['department']} open" in msg

@@ -40,6 +40,24 @@ def initial(last_block: int) -> list[int]:
     return [last_block, _LOG_MAX]
 
 
+def _select() -> sa.Select[Any]:
+    """A claim event with its claim's parties and schema."""
+    e, c = _EVENTS, _CLAIMS
+    return sa.select(
+        e.c.event,
+        e.c.claim_id,
+        e.c.args,
+        e.c.block_number,
+        e.c.block_hash,
+        e.c.block_timestamp,
+        e.c.log_index,
+        e.c.tx_hash,
+        c.c.subject,
+        c.c.department,
+        c.c.schema_id,
+    ).join(c, c.c.claim_id == e.c.claim_id)
+
+
 def rows_after(
     conn: sa.Connection, member: str, after: tuple[int, int], limit: int
 ) -> list[dict[str, Any]]:
@@ -55,22 +73,7 @@ def rows_after(
         e.c.block_number > block, sa.and_(e.c.block_number == block, e.c.log_index > log)
     )
     rows = conn.execute(
-        sa.select(
-            e.c.event,
-            e.c.claim_id,
-            e.c.args,
-            e.c.block_number,
-            e.c.block_hash,
-            e.c.log_index,
-            e.c.tx_hash,
-            c.c.subject,
-            c.c.department,
-            c.c.schema_id,
-        )
-        .join(c, c.c.claim_id == e.c.claim_id)
-        .where(mine, later)
-        .order_by(e.c.block_number, e.c.log_index)
-        .limit(limit)
+        _select().where(mine, later).order_by(e.c.block_number, e.c.log_index).limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
 
@@ -96,20 +99,7 @@ def subject_rows_after(
             )
         )
     rows = conn.execute(
-        sa.select(
-            e.c.event,
-            e.c.claim_id,
-            e.c.args,
-            e.c.block_number,
-            e.c.block_hash,
-            e.c.block_timestamp,
-            e.c.log_index,
-            e.c.tx_hash,
-            c.c.subject,
-            c.c.department,
-            c.c.schema_id,
-        )
-        .join(c, c.c.claim_id == e.c.claim_id)
+        _select()
         .where(*conds)
         .order_by(e.c.block_timestamp, e.c.block_number, e.c.log_index)
         .limit(limit)

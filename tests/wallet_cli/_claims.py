@@ -1,27 +1,16 @@
-"""Shared by the claims tests: the stack with the indexer on SQLite or PostgreSQL, the
-department's wallet, and polling until the index has caught up."""
+"""Shared by the claims tests (their stack is conftest's ``claims_stack``): the department's
+wallet, and polling until the index has caught up."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from _stack import Stack, make_stack
+from _stack import Stack
 from _wallet import Wallet
 
 WAIT_SECONDS = 30.0
-
-
-def claims_stack(request: pytest.FixtureRequest, anvil_url: str, tmp: Path) -> Iterator[Stack]:
-    """The stack (indexer running) on ``request.param``: sqlite or postgresql."""
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp / 'api.db'}"
-    else:
-        db_url = request.getfixturevalue("pg_databases").create("claims")
-    yield from make_stack(anvil_url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2)
 
 
 def department(stack: Stack) -> Wallet:

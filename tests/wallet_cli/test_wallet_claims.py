@@ -5,22 +5,9 @@ with their codes and change nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-from _claims import claims_stack as _claims_stack
 from _claims import department as _department
 from _claims import until as _until
 from _stack import Stack
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def claims_stack(
-    request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp(f"claims-{request.param}")
-    yield from _claims_stack(request, anvil_chain.url, tmp)
 
 
 def test_claim_story_through_the_cli(claims_stack: Stack) -> None:

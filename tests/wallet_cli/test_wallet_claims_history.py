@@ -6,24 +6,13 @@ her own node, with and without the service."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from _claims import claims_stack as _claims_stack
 from _claims import department, until
 from _stack import Stack
 
 from api.client import DataSafeClient
 from wallet_cli import _trace
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def claims_stack(
-    request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp(f"claims-history-{request.param}")
-    yield from _claims_stack(request, anvil_chain.url, tmp)
 
 
 def _events(stack: Stack, last_id: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:

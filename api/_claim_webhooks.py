@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledger import db
+from ledger.claims import REASON_CODES
 
 _EVENTS = db.claim_events
 _CLAIMS = db.claims
@@ -39,6 +40,24 @@ def initial(last_block: int) -> list[int]:
     return [last_block, _LOG_MAX]
 
 
+def _select() -> sa.Select[Any]:
+    """A claim event with its claim's parties and schema."""
+    e, c = _EVENTS, _CLAIMS
+    return sa.select(
+        e.c.event,
+        e.c.claim_id,
+        e.c.args,
+        e.c.block_number,
+        e.c.block_hash,
+        e.c.block_timestamp,
+        e.c.log_index,
+        e.c.tx_hash,
+        c.c.subject,
+        c.c.department,
+        c.c.schema_id,
+    ).join(c, c.c.claim_id == e.c.claim_id)
+
+
 def rows_after(
     conn: sa.Connection, member: str, after: tuple[int, int], limit: int
 ) -> list[dict[str, Any]]:
@@ -54,30 +73,45 @@ def rows_after(
         e.c.block_number > block, sa.and_(e.c.block_number == block, e.c.log_index > log)
     )
     rows = conn.execute(
-        sa.select(
-            e.c.event,
-            e.c.claim_id,
-            e.c.args,
-            e.c.block_number,
-            e.c.block_hash,
-            e.c.log_index,
-            e.c.tx_hash,
-            c.c.subject,
-            c.c.department,
-            c.c.schema_id,
+        _select().where(mine, later).order_by(e.c.block_number, e.c.log_index).limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def subject_rows_after(
+    conn: sa.Connection, subject: str, after: tuple[int, int, int, int] | None, now: int, limit: int
+) -> list[dict[str, Any]]:
+    """Every claim event of ``subject``'s claims (filed, fulfilled, refused) after the trace
+    key ``after`` (``(at, block, log index, rank)``, rank 0 for an event), at or before the
+    indexed head's time ``now``, in chain order: her event stream merges them with the trace
+    rows (the same key, so one cursor serves both)."""
+    e, c = _EVENTS, _CLAIMS
+    conds = [c.c.subject == subject.lower(), e.c.block_timestamp <= now]
+    if after is not None:
+        at, block, log, _rank = after
+        key = (e.c.block_timestamp, e.c.block_number, e.c.log_index)
+        conds.append(
+            sa.or_(
+                key[0] > at,
+                sa.and_(key[0] == at, key[1] > block),
+                # at the same place an event (rank 0) is never after the key (rank >= 0)
+                sa.and_(key[0] == at, key[1] == block, key[2] > log),
+            )
         )
-        .join(c, c.c.claim_id == e.c.claim_id)
-        .where(mine, later)
-        .order_by(e.c.block_number, e.c.log_index)
+    rows = conn.execute(
+        _select()
+        .where(*conds)
+        .order_by(e.c.block_timestamp, e.c.block_number, e.c.log_index)
         .limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
 
 
-def payload(row: dict[str, Any], webhook_id: str) -> dict[str, Any]:
-    """The delivery body of one claim event (what the chain's log says, and where)."""
+def event_data(row: dict[str, Any]) -> dict[str, Any]:
+    """One claim event as the chain's log says it, and where (webhooks and event streams)."""
     args = dict(row["args"])
-    data = {
+    refused = row["event"] == "ClaimRefused"
+    return {
         "event": row["event"],
         "claim_id": row["claim_id"],
         "subject": row["subject"],
@@ -91,7 +125,13 @@ def payload(row: dict[str, Any], webhook_id: str) -> dict[str, Any]:
         "block_hash": row["block_hash"],
         "log_index": row["log_index"],
         "tx_hash": row["tx_hash"],
+        "reason": REASON_CODES.get(int(args["reasonCode"])) if refused else None,
     }
+
+
+def payload(row: dict[str, Any], webhook_id: str) -> dict[str, Any]:
+    """The delivery body of one claim event."""
+    data = event_data(row)
     return {
         "id": f"claim:{row['block_number']}:{row['log_index']}",
         "type": TYPES[row["event"]],

@@ -9,10 +9,15 @@ re-derives both from ``eth_getLogs`` on the node (never from the index) over a b
 * claims filed in the range, keyed by claim id, in their state at the range's last block:
   ``claims_missing``, ``claims_extra``, ``claims_altered``. A row the index closed after the
   range is compared on what its filing fixed (the range cannot show the closing).
+
+:func:`department_stats` derives the regulator's figures per department (outstanding claims,
+the oldest one, how long answers took) from the same logs, and :func:`diff_stats` holds the
+service's ``/v1/claims/stats`` against them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,3 +176,55 @@ def verify_claims_index(
         claims_extra=sorted(given_claims.keys() - claims.keys()),
         claims_altered=claims_altered,
     )
+
+
+# ---- per department: outstanding, and how long answers took (the regulator's view) ---------
+
+_COUNTS = ("filed", "open", "fulfilled", "refused", "oldest_open_at", "max_seconds_to_close")
+
+
+def department_stats(claims: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per department (lowercase address), from :func:`chain_rows`' claims: filed, open,
+    fulfilled, refused, the oldest open one's filing time, and the mean / longest time from
+    filing to answer of the answered ones (the service's ``/v1/claims/stats`` fields)."""
+    out: dict[str, dict[str, Any]] = {}
+    took: dict[str, list[int]] = {}
+    for claim in claims.values():
+        dept = str(claim["department"]).lower()
+        row = out.setdefault(
+            dept,
+            {"department": dept, "filed": 0, "open": 0, "fulfilled": 0, "refused": 0,
+             "oldest_open_at": None, "mean_seconds_to_close": None,
+             "max_seconds_to_close": None},
+        )  # fmt: skip
+        row["filed"] += 1
+        row[claim["status"]] += 1
+        if claim["status"] == "open":
+            at = int(claim["filed_at"])
+            row["oldest_open_at"] = min(at, row["oldest_open_at"] or at)
+        else:
+            took.setdefault(dept, []).append(int(claim["closed_at"]) - int(claim["filed_at"]))
+    for dept, times in took.items():
+        out[dept]["mean_seconds_to_close"] = sum(times) / len(times)
+        out[dept]["max_seconds_to_close"] = max(times)
+    return dict(sorted(out.items()))
+
+
+def diff_stats(
+    truth: Mapping[str, Mapping[str, Any]], rows: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """One line per difference between the chain's per-department figures and an answer's."""
+    given = {str(r.get("department", "")).lower(): r for r in rows}
+    out = [f"missing: {d}" for d in sorted(truth.keys() - given.keys())]
+    out += [f"extra: {d}" for d in sorted(given.keys() - truth.keys())]
+    for dept in sorted(truth.keys() & given.keys()):
+        have, said = truth[dept], given[dept]
+        names = [n for n in _COUNTS if have[n] != said.get(n)]
+        mean, claimed = have["mean_seconds_to_close"], said.get("mean_seconds_to_close")
+        if mean is None or claimed is None:
+            if mean is not claimed:
+                names.append("mean_seconds_to_close")
+        elif abs(float(mean) - float(claimed)) > 1e-6 * max(1.0, float(mean)):
+            names.append("mean_seconds_to_close")
+        out += [f"altered: {dept} {n} (chain {have[n]!r}, answer {said.get(n)!r})" for n in names]
+    return out

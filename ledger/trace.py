@@ -219,8 +219,8 @@ def decode_cursor(cursor: str, flt: TraceFilter, order: Order) -> SortKey:
         key = payload["k"]
         if payload.get("v") != 1 or len(key) != 4 or not all(type(k) is int for k in key):
             raise ValueError("bad shape")
-        # The columns are BIGINT, BIGINT, INTEGER and a rank of 0/1.
-        limits = (_I64_MAX, _I64_MAX, _I32_MAX, 1)
+        # The columns are BIGINT, BIGINT, INTEGER and a rank (0, 1, or a recall's rank).
+        limits = (_I64_MAX, _I64_MAX, _I32_MAX, recall_rank("f" * 12))
         if not all(0 <= k <= hi for k, hi in zip(key, limits, strict=True)):
             raise ValueError("out of range")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:

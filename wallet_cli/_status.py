@@ -30,6 +30,11 @@ _EXPECTED = {
     "resume": GrantStatus.ACTIVE,
 }
 _DONE = {"revoke": "revoked", "pause": "paused", "resume": "resumed"}
+_ACTION: dict[StatusKind, str] = {
+    "RevokeConsent": "revoke",
+    "PauseConsent": "pause",
+    "ResumeConsent": "resume",
+}
 
 
 def change(
@@ -47,18 +52,9 @@ def change(
     assert rpc is not None
     with st.client(key, p) as c:
         _ask(st, c, rpc, grant, action, yes)
-        chain_id, ledger = st.ledger_address(c)
-        assert chain_id is not None
-        domain = Domain(chain_id, ledger)
-        with st.chain(rpc, domain.verifying_contract) as lc:
-            nonce = lc.nonces(p.address)
-        signed = sign_status_change(key, domain, kind, gid, nonce, int(time.time()) + 3600)
-        if direct:
-            receipt = _send_own(rpc, key, domain, action, grant, signed)
-        else:
-            receipt = _relay(c, key, domain, action, grant, signed, relay)
+        receipt, domain, signed = send(st, c, key, p.address, rpc, gid, kind, direct, relay)
     try:
-        live = _confirmed(st, rpc, action, grant, receipt.get("tx_hash"))
+        live = confirmed(st, rpc, action, grant, receipt.get("tx_hash"))
     except NotConfirmedError as exc:
         # At a terminal the wallet offers to send the same signed message itself.
         if direct or st.json or not sys.stdin.isatty():
@@ -69,10 +65,36 @@ def change(
         ):
             raise
         receipt = _send_own(rpc, key, domain, action, grant, signed)
-        live = _confirmed(st, rpc, action, grant, receipt["tx_hash"])
+        live = confirmed(st, rpc, action, grant, receipt["tx_hash"])
     receipt |= {"status": live.status.name.lower(), "confirmed_on_chain": True}
     p.save_receipt(receipt, suffix=f"-{action}-{receipt['block']}")
     _emit(st, receipt, _DONE[action])
+
+
+def send(
+    st: State,
+    c: DataSafeClient,
+    key: bytes,
+    signer: str,
+    rpc: str,
+    gid: bytes,
+    kind: StatusKind,
+    direct: bool = False,
+    relay: str | None = None,
+) -> tuple[dict[str, Any], Domain, SignedStatusChange]:
+    """``kind`` for grant ``gid`` signed here (the signer's nonce read through ``rpc``) and
+    sent: (the receipt the relayer or the chain gave, the domain, the signed change)."""
+    action = _ACTION[kind]
+    grant = "0x" + gid.hex()
+    chain_id, ledger = st.ledger_address(c)
+    assert chain_id is not None
+    domain = Domain(chain_id, ledger)
+    with st.chain(rpc, domain.verifying_contract) as lc:
+        nonce = lc.nonces(signer)
+    signed = sign_status_change(key, domain, kind, gid, nonce, int(time.time()) + 3600)
+    if direct:
+        return _send_own(rpc, key, domain, action, grant, signed), domain, signed
+    return _relay(c, key, domain, action, grant, signed, relay), domain, signed
 
 
 def checked_words(st: State, c: DataSafeClient, rpc: str, grant: str) -> tuple[dict[str, Any], str]:
@@ -143,7 +165,7 @@ def _send_own(
     return {"grant_id": grant.lower(), "via": "own transaction"} | sent
 
 
-def _confirmed(st: State, rpc: str, action: str, grant: str, tx: str | None) -> Grant:
+def confirmed(st: State, rpc: str, action: str, grant: str, tx: str | None) -> Grant:
     """The grant read back through the wallet's own RPC until it shows the new status."""
     gid = _assets.b32(grant, "grant id")
     return _confirm.on_chain(

@@ -9,6 +9,8 @@ reason. Every answer of the service is held against the chain the wallet reads i
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +21,7 @@ from ledger.trust import PinnedDeployment
 from wallet_cli import _chain
 from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
+from wallet_cli.contacts import name_of
 from wallet_cli.errors import ContradictedError, DeploymentPinError, UserError
 
 app = typer.Typer(
@@ -178,14 +181,35 @@ def file_(
     )
 
 
-def _listing(st: State, key: bytes, rpc: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The service's rows, each checked against the claim the chain stores."""
-    with st.client(key) as c:
-        pin = _checked(st, rpc, c)
-        rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
-    with _chain.rpc_client(rpc) as r:
-        cl.verify_claims(r, pin.ledger_address, rows)
-    return rows
+def _listing(
+    st: State,
+    key: bytes,
+    rpc: str,
+    params: dict[str, Any],
+    check: Callable[[Any, PinnedDeployment, list[dict[str, Any]]], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The service's rows, each the claim the chain stores (and ``check``).
+
+    The service answers from its index, which follows the chain a few blocks behind: a
+    difference is asked again until ``DATASAFE_CONFIRM_TIMEOUT``; one that stays is a lie.
+    """
+    from ledger.trust import ServiceContradictedError
+
+    deadline = time.monotonic() + st.settings.confirm_timeout
+    while True:
+        with st.client(key) as c:
+            pin = _checked(st, rpc, c)
+            rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
+        try:
+            with _chain.rpc_client(rpc) as r:
+                cl.verify_claims(r, pin.ledger_address, rows)
+                if check is not None:
+                    check(r, pin, rows)
+            return rows
+        except ServiceContradictedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
 
 
 @app.command("list")
@@ -202,23 +226,15 @@ def list_(
     p, key = st.unlock()
     rpc = st.rpc(p, required="claims list")
     assert rpc is not None
-    rows = _listing(st, key, rpc, {"status": status} if status else {})
-    with _chain.rpc_client(rpc) as r:
-        pin = st.require_pin(None)
-        filed = {
-            "0x" + i.hex()
-            for i in cl.filed_claim_ids(
-                r, pin.ledger_address, subject=p.address, from_block=pin.deploy_block
-            )
-        }
-    if status is None:
-        missing = filed - {str(row["claim_id"]).lower() for row in rows}
-        if missing:
-            raise ContradictedError(
-                f"the service leaves out {len(missing)} of your claims the chain shows "
-                f"({sorted(missing)[0]} ...)",
-                code="service_mismatch",
-            )
+    from ledger.claims_history import check_subject_listing
+
+    def mine(r: Any, pin: PinnedDeployment, rows: list[dict[str, Any]]) -> None:
+        complete = status is None
+        check_subject_listing(
+            r, pin.ledger_address, p.address, rows, pin.deploy_block, complete=complete
+        )
+
+    rows = _listing(st, key, rpc, {"status": status} if status else {}, mine)
     st.emit(rows, _rows_human("My claims", rows))
 
 
@@ -339,4 +355,75 @@ def audit(json_out: JsonOpt = False) -> None:
     data = {"ok": True, "claims": len(truth)}
     st.emit(
         data, lambda con: kv(con, "Claims audit", {"claims on chain": len(truth), "drift": "none"})
+    )
+
+
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
+
+
+@app.command()
+@command
+def stats(json_out: JsonOpt = False) -> None:
+    """Regulator: per department, claims outstanding (and the oldest) and how long answers
+    took, derived from the claims contract's logs; the service's figures must agree (exit 6).
+
+    Example: datasafe -p regulator claims stats
+    """
+    from ledger.claims_audit import chain_rows, department_stats, diff_stats
+
+    st = state()
+    p, key = st.unlock()
+    rpc = st.rpc(p, required="claims stats")
+    assert rpc is not None
+    deadline = time.monotonic() + st.settings.confirm_timeout
+    while True:
+        with st.client(key) as c:
+            pin = _checked(st, rpc, c)
+            rows: list[dict[str, Any]] = c.get_all("/v1/claims/stats")
+        with _chain.rpc_client(rpc) as r:
+            head = r.call("eth_getBlockByNumber", ["latest", False])
+            _, claims = chain_rows(r, pin.ledger_address, pin.deploy_block, int(head["number"], 16))
+        truth = department_stats(claims)
+        problems = diff_stats(truth, rows)
+        # The service counts from its index, a few blocks behind: ask again before calling it a lie.
+        if not problems or time.monotonic() >= deadline:
+            break
+        time.sleep(0.3)
+    if problems:
+        raise ContradictedError(
+            f"{len(problems)} difference(s) between the service's claim figures and the chain's: "
+            + "; ".join(problems[:3]),
+            code="audit_drift",
+        )
+    now = int(head["timestamp"], 16)
+    out = [
+        t | {"oldest_open_age": None if t["oldest_open_at"] is None else now - t["oldest_open_at"]}
+        for t in truth.values()
+    ]
+    st.emit(
+        {"departments": out, "checked_on_chain": True, "block": int(head["number"], 16)},
+        lambda con: table(
+            con,
+            "Claims per department (from the chain; the service agrees)",
+            ["department", "filed", "open", "oldest open", "answered", "mean to answer", "longest"],
+            [
+                (
+                    name_of(st, str(t["department"])),
+                    t["filed"],
+                    t["open"],
+                    _took(t["oldest_open_age"]),
+                    f"{t['fulfilled']} issued, {t['refused']} refused",
+                    _took(t["mean_seconds_to_close"]),
+                    _took(t["max_seconds_to_close"]),
+                )
+                for t in out
+            ],
+        ),
     )

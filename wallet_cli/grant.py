@@ -222,6 +222,16 @@ def create(
     _finish(st, owner, signer, receipt, gid, terms, share, terms_words)
 
 
+def signed_terms(terms: GrantTerms, share: Share) -> dict[str, Any]:
+    """A receipt's terms: what was signed here, in words written here (the service's echo of
+    the terms and its ``terms_text`` are replaced: a receipt never carries its description)."""
+    anchor = {"version": share.anchor["version"], "issuer": share.anchor["issuer"]}
+    return {
+        "terms": _terms_json(terms),
+        "terms_text": describe_terms(terms, list(share.schema["fields"]), anchor),
+    }
+
+
 def _finish(
     st: State,
     owner: Profile,
@@ -236,12 +246,7 @@ def _finish(
     rpc = st.rpc()
     if rpc is not None:
         _confirm_grant(st, rpc, gid, terms, receipt.get("tx_hash"))
-    # The service's echo of the terms and its terms_text are replaced by what was signed
-    # here, in words written here: a receipt never carries the service's description.
-    anchor = {"version": share.anchor["version"], "issuer": share.anchor["issuer"]}
-    receipt |= {
-        "terms": _terms_json(terms),
-        "terms_text": describe_terms(terms, list(share.schema["fields"]), anchor),
+    receipt |= signed_terms(terms, share) | {
         "fields": share.names,
         "grantee_name": display_name(st, share.grantee, share.member),
         "words": terms_words,
@@ -566,3 +571,13 @@ def _register_counter_code() -> None:
 
 
 _register_counter_code()
+
+
+def _register_carry() -> None:
+    """``datasafe grant carry``: lives in wallet_cli._carry."""
+    from wallet_cli._carry import carry
+
+    app.command("carry")(carry)
+
+
+_register_carry()

@@ -55,7 +55,50 @@ def _rows_from_chain(
         if r["event"] in ("accessed", "refused")
         and me.lower() in (str(r["subject"]).lower(), str(r["institution"]).lower())
     ]
-    return rows, head
+    return rows + [c for c in claim_rows(rpc, ledger, me, start) if c["block"] <= head], head
+
+
+_CLAIM_EVENTS = {
+    "ClaimFiled": "claim_filed",
+    "ClaimFulfilled": "claim_fulfilled",
+    "ClaimRefused": "claim_refused",
+}
+
+
+def claim_row(e: dict[str, Any]) -> dict[str, Any]:
+    """A claim event (:func:`ledger.claims_history.event_json`, or the service's stream) in
+    the history's shape: the department in the "who" column."""
+    return {
+        "block": e["block_number"],
+        "time": e["at"],
+        "tx_hash": e["tx_hash"],
+        "log_index": e["log_index"],
+        "event": _CLAIM_EVENTS[e["event"]],
+        "claim_id": e["claim_id"],
+        "grant_id": None,
+        "asset_id": e.get("asset_id"),
+        "subject": e["subject"],
+        "institution": e["department"],
+        "purpose": None,
+        "fields_mask": None,
+        "fields": None,
+        "use": None,
+        "reason": e.get("reason") or (f"code {e['reason_code']}" if e.get("reason_code") else None),
+    }
+
+
+def claim_rows(rpc: str, ledger: str, me: str, start: int) -> list[dict[str, Any]]:
+    """Her claims' events read from her own node (none where the claims companion is not the
+    pinned code: then there is nothing to believe)."""
+    from ledger.claims_history import subject_events
+    from ledger.companions import CompanionError, check_companions
+
+    with _chain.rpc_client(rpc) as r:
+        try:
+            check_companions(r, ledger)
+        except CompanionError:
+            return []
+        return [claim_row(e) for e in subject_events(r, ledger, me, start)]
 
 
 def service_row(item: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +121,9 @@ def service_row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, Any]], Any]:
-    """Every row after ``since`` (paging while the service has more), and the last cursor.
+def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, Any]], Any, int]:
+    """Every row after ``since`` (paging while the service has more), the last cursor and the
+    last block the service's index covers.
 
     Raises ``DataSafeProblemError`` ``not_ready`` when the service has no index yet.
     """
@@ -95,7 +139,7 @@ def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, 
         rows += [service_row(i) for i in page["items"]]
         cursor = page["cursor"]
         if not page["has_more"]:
-            return rows, cursor
+            return rows, cursor, int(page["indexed_to"])
 
 
 #: The lifecycle rows in the subject's words (issue 17): told of a correction, and what the
@@ -104,10 +148,33 @@ _EVENT_WORDS = {
     "recall": "told of correction",
     "recall_acknowledged": "correction acknowledged",
     "deletion_acknowledged": "deleted, acknowledged",
+    "claim_filed": "claim filed",
+    "claim_fulfilled": "claim answered: issued",
+    "claim_refused": "claim refused",
 }
 
 
+def _claim_line(st: State, r: dict[str, Any]) -> tuple[Any, ...]:
+    what = {
+        "claim_filed": f"claim {str(r['claim_id'])[:10]}…",
+        "claim_fulfilled": f"asset {str(r['asset_id'])[:10]}…",
+        "claim_refused": f"refused: {r['reason']}",
+    }[r["event"]]
+    words = _EVENT_WORDS[r["event"]]
+    return (
+        when(r["time"]),
+        words,
+        name_of(st, str(r["institution"])),
+        what,
+        "-",
+        "-",
+        r["tx_hash"],
+    )
+
+
 def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tuple[Any, ...]:
+    if r.get("claim_id"):
+        return _claim_line(st, r)
     if r.get("fields") is not None:
         what = ", ".join(r["fields"])
     else:
@@ -164,7 +231,7 @@ def list_(
         with st.client(key, p) as c:
             grants = _grants(c)
             try:
-                rows, cursor = _from_service(c, since)
+                rows, cursor, indexed_to = _from_service(c, since)
             except DataSafeProblemError as exc:
                 if exc.code == "invalid_cursor":
                     raise UserError(
@@ -177,9 +244,11 @@ def list_(
                 if fallback is None:
                     raise
             else:
-                _show(st, grants, rows, "service", cursor, sealed.for_history(st, c, p))
+                claims, cursor = _service_claims(st, c, p, since, indexed_to, cursor)
+                _show(st, grants, rows + claims, "service", cursor, sealed.for_history(st, c, p))
                 if follow:
-                    _follow_service(st, c, key, grants, cursor, follow_for)
+                    shown = {(r["block"], r["log_index"]) for r in claims}
+                    _follow_service(st, c, key, grants, cursor, follow_for, shown)
                 return
             pin = st.require_pin(c, p)
             info = {"ledger_address": pin.ledger_address, "deploy_block": pin.deploy_block}
@@ -190,6 +259,30 @@ def list_(
     pin = st.require_pin(None, p)
     info = {"ledger_address": pin.ledger_address, "deploy_block": pin.deploy_block}
     _chain_history(st, p, rpc, info, {}, since, follow, follow_for, interval)
+
+
+def _service_claims(
+    st: State, c: DataSafeClient, p: Profile, since: str | None, indexed_to: int, cursor: Any
+) -> tuple[list[dict[str, Any]], Any]:
+    """Her claims' events from her own node (with --rpc), as far as the service's index goes
+    and after ``since``; the cursor moved past the last of them (any row the index adds later
+    sorts after an event of a block it already covers)."""
+    from ledger.trace import TraceFilter, decode_cursor, encode_cursor
+
+    rpc = st.rpc(p)
+    if rpc is None:
+        return [], cursor
+    pin = st.require_pin(c, p)
+    rows = claim_rows(rpc, pin.ledger_address, p.address, pin.deploy_block)
+    rows = [r for r in rows if r["block"] <= indexed_to]
+    flt = TraceFilter(subject=p.address)
+    after = decode_cursor(since, flt, "asc") if since else None
+    keyed = [((r["time"], r["block"], r["log_index"], 0), r) for r in rows]
+    keyed = [(k, r) for k, r in keyed if after is None or k > after]
+    ends = [k for k, _ in keyed[-1:]] + ([decode_cursor(cursor, flt, "asc")] if cursor else [])
+    if ends:
+        cursor = encode_cursor(max(ends), flt, "asc")
+    return [r for _, r in keyed], cursor
 
 
 def _api_configured(st: State, p: Profile) -> bool:
@@ -218,8 +311,10 @@ def _show(
     for r in rows:
         if r.get("fields") is None:
             r["fields"] = (grants.get(str(r["grant_id"]).lower()) or {}).get("fields")
+    rows = sorted(rows, key=lambda r: (r["time"], r["block"], r["log_index"]))
+    claims = [r for r in rows if r.get("claim_id")]
     accesses = [r for r in rows if r["event"] in ("accessed", "refused")]
-    changes = [r for r in rows if r["event"] not in ("accessed", "refused")]
+    changes = [r for r in rows if r["event"] not in ("accessed", "refused") and r not in claims]
 
     def human(con: Any) -> None:
         table(
@@ -238,6 +333,7 @@ def _show(
             "source": source,
             "accesses": accesses,
             "changes": changes,
+            "claims": claims,
             "sealed": seals or [],
             "cursor": cursor,
         },
@@ -252,13 +348,32 @@ def _follow_service(
     grants: dict[str, dict[str, Any]],
     cursor: str | None,
     follow_for: float,
+    shown: set[tuple[int, int]],
 ) -> None:
-    """Stream ``/v1/me/events``; reconnect with ``Last-Event-ID`` if the connection drops."""
+    """Stream ``/v1/me/events``; reconnect with ``Last-Event-ID`` if the connection drops.
+
+    A claim event is printed once, and only once the chain shows it (with --rpc)."""
+    p = st.profile()
+    rpc = st.rpc(p)
+    pin = st.require_pin(c, p) if rpc is not None else None
+
+    def claim(data: dict[str, Any]) -> dict[str, Any] | None:
+        if rpc is not None and pin is not None:
+            from ledger.claims_history import check_event
+
+            with _chain.rpc_client(rpc) as r:
+                check_event(r, pin.ledger_address, p.address, data)
+        place = (data["block_number"], data["log_index"])
+        if place in shown:
+            return None
+        shown.add(place)
+        return claim_row(data)
+
     ends = time.monotonic() + follow_for if follow_for > 0 else None
     with progress(st, _WATCHING, transient=True) as step:
         seen = counting(step)
         while ends is None or time.monotonic() < ends:
-            cursor = _stream_once(st, c, key, grants, cursor, ends, seen)
+            cursor = _stream_once(st, c, key, grants, cursor, ends, seen, claim)
     if not st.json and cursor is not None:
         st.console.print(f"cursor: {cursor}")
 
@@ -271,6 +386,7 @@ def _stream_once(
     cursor: str | None,
     ends: float | None,
     seen: Callable[[int], None],
+    claim: Callable[[dict[str, Any]], dict[str, Any] | None],
 ) -> str | None:
     """One connection to ``/v1/me/events``: its rows printed; the cursor to resume from."""
     params: dict[str, Any] = {}
@@ -281,10 +397,14 @@ def _stream_once(
         headers["Last-Event-ID"] = cursor
     try:
         with _trace.open_stream(c, key, "/v1/me/events", params=params, headers=headers) as resp:
-            for ev_id, _name, data in _trace.sse(resp):
-                _print_row(st, grants, service_row(json.loads(data)))
-                seen(1)
+            for ev_id, name, data in _trace.sse(resp):
                 cursor = ev_id or cursor
+                row = claim(json.loads(data)) if name.startswith("claim_") else None
+                if not name.startswith("claim_"):
+                    row = service_row(json.loads(data))
+                if row is not None:
+                    _print_row(st, grants, row)
+                    seen(1)
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
         time.sleep(0.5)  # dropped: resume from the last event seen
         return cursor

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from anyio import to_thread
 from fastapi import Request
@@ -15,11 +16,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from api import _claim_webhooks
 from api._streams import SlotStreamingResponse, StreamSlots
 from api.auth import Member
 from api.flows.trace import FieldNames, TraceRowPublic, public, trace_problem
 from api.services import Services
 from ledger import trace
+from ledger.lifecycle import recall_rank
 from ledger.trace import TraceFilter
 
 #: Seconds between index polls of an open stream, and between keep-alive comments.
@@ -75,6 +78,29 @@ async def events(
     )
 
 
+def _key(item: TraceRowPublic) -> trace.SortKey:
+    """A row's trace key (its rank as :class:`ledger.trace.TraceRow` has it)."""
+    rank = recall_rank(item.grant_id) if item.kind == "recall" else int(item.kind == "expired")
+    return (item.at, item.block_number, item.log_index, rank)
+
+
+def _claims_after(
+    engine: Engine, address: str, after: trace.SortKey | None, limit: int
+) -> list[tuple[trace.SortKey, str, dict[str, Any]]]:
+    """Her claims' events after ``after``, up to the indexed head's time: (key, name, data)."""
+    with engine.connect() as conn:
+        now = trace.head_time(conn)
+        if now is None:
+            return []
+        rows = _claim_webhooks.subject_rows_after(conn, address, after, now, limit)
+    out = []
+    for r in rows:
+        name = _claim_webhooks.TYPES[r["event"]].replace(".", "_")
+        key = (int(r["block_timestamp"]), int(r["block_number"]), int(r["log_index"]), 0)
+        out.append((key, name, _claim_webhooks.event_data(r) | {"kind": name}))
+    return out
+
+
 async def _stream(
     request: Request,
     engine: Engine,
@@ -83,28 +109,33 @@ async def _stream(
     start: str | None,
     max_seconds: float,
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: the rows of ``first``, then every new row as the index gets it."""
+    """Server-sent events: the rows of ``first`` and her claims' events (filed, fulfilled,
+    refused) merged in trace-key order, then every new one as the index gets it. One cursor
+    (the trace's, of the last event sent) resumes both."""
+    flt = TraceFilter(subject=address)
     page = first
-    cursor = start
+    after = trace.decode_cursor(start, flt, "asc") if start else None
     opened = time.monotonic()
     quiet_since = time.monotonic()
     while True:
-        for item in page.items:
-            cursor = trace.encode_cursor(
-                (
-                    item.at,
-                    item.block_number,
-                    item.log_index,
-                    1 if item.kind == "expired" else 0,
-                ),
-                TraceFilter(subject=address),
-                "asc",
-            )
-            data = json.dumps(item.model_dump(), separators=(",", ":"))
-            yield f"id: {cursor}\nevent: {item.kind}\ndata: {data}\n\n".encode()
+        claims = await to_thread.run_sync(_claims_after, engine, address, after, 100)
+        merged = [(_key(i), i.kind, i.model_dump()) for i in page.items] + claims
+        merged.sort(key=lambda m: m[0])
+        # Past the last row of a full batch the other source may hold earlier rows: stop there.
+        bounds = [_key(page.items[-1])] if page.has_more and page.items else []
+        bounds += [claims[-1][0]] if len(claims) == 100 else []
+        last = min(bounds) if bounds else None
+        for key, name, data in merged:
+            if last is not None and key > last:
+                break
+            after = key
+            cursor = trace.encode_cursor(key, flt, "asc")
+            body = json.dumps(data, separators=(",", ":"))
+            yield f"id: {cursor}\nevent: {name}\ndata: {body}\n\n".encode()
             quiet_since = time.monotonic()
-        if page.has_more:
-            page = await to_thread.run_sync(_history, engine, address, cursor, 100)
+        since = trace.encode_cursor(after, flt, "asc") if after else None
+        if last is not None:
+            page = await to_thread.run_sync(_history, engine, address, since, 100)
             continue
         if time.monotonic() - opened >= max_seconds:
             return
@@ -114,7 +145,7 @@ async def _stream(
             yield b": keep-alive\n\n"
             quiet_since = time.monotonic()
         await asyncio.sleep(STREAM_POLL_SECONDS)
-        page = await to_thread.run_sync(_history, engine, address, cursor, 100)
+        page = await to_thread.run_sync(_history, engine, address, since, 100)
 
 
 def _history(engine: Engine, address: str, since: str | None, limit: int) -> HistoryPage:

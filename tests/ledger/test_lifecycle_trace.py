@@ -79,6 +79,12 @@ def test_recall_and_deletion_in_index_trace_and_audit(world: World, db_url: str)
         assert recall.institution == world.bank.lower()
         assert recall.actor.lower() == Account.from_key(world.issuer_key).address.lower()
         assert idle not in {r.grant_id for r in _rows(engine, kinds=lifecycle)}
+        # A page that ends at a recall row (rank > 1) gives a cursor the next page accepts.
+        flt = TraceFilter(kinds=lifecycle)
+        with engine.connect() as conn:
+            at_recall = trace.encode_cursor(recall.key, flt, "asc")
+            assert recall.rank > 1
+            assert trace.query_page(conn, flt, cursor=at_recall).rows == []
 
         refused = _ack(world, AckKind.DELETION, pulled, 2, at)  # the grant is live
         assert refused.events_named("AcknowledgementRefused")[0].args["reason"] == Reason.GRANT_LIVE

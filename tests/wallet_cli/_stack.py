@@ -77,6 +77,33 @@ class Stack:
             )
         return str(out["asset_id"]), sealed
 
+    def publish_version(self, old_id: str, values: list[str], owner: Actor | None = None) -> str:
+        """The department publishes the next version of ``old_id`` (sealed to the owner's own
+        key, relayed through ``/versions``): the new asset id."""
+        world = self.world
+        owner = owner or world.citizen
+        with DataSafeClient(self.server.url, world.issuer.key) as c:
+            entry = c.get(f"/v1/members/{owner.address}")
+            with LedgerClient(world.rpc_url, world.ledger_address) as lc:
+                key = verified_member_key(lc, entry)
+                version = lc.get_asset(bytes.fromhex(old_id[2:])).version + 1
+            new_id = keccak(f"version of {old_id}".encode() + world.snapshot().encode())
+            fields = list(zip(FIELDS, [v.encode() for v in values], strict=True))
+            sealed = seal_asset(fields, asset_id=new_id, version=version, owner_key=key)
+            raw = world.raw_tx(
+                world.issuer,
+                "supersedeAsset",
+                bytes.fromhex(old_id[2:]),
+                new_id,
+                sealed.root,
+                sealed.ciphertext_digest,
+            )
+            out: dict[str, Any] = c.post(
+                f"/v1/assets/{old_id}/versions",
+                {"sealed": base64.b64encode(sealed.to_bytes()).decode(), "raw_transaction": raw},
+            )
+        return str(out["asset_id"])
+
 
 def _register_schema(server: LiveServer, world: World) -> bytes:
     sid = keccak(b"income statement" + world.snapshot().encode())

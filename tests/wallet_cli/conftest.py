@@ -31,11 +31,14 @@ def any_db_stack(
 ) -> Iterator[Stack]:
     """The stack with the service on SQLite and on PostgreSQL (the production database)."""
     tmp = tmp_path_factory.mktemp(f"wallet-stack-{request.param}")
+    yield from make_stack(anvil_chain.url, _db_url(request, tmp, "wallet"), tmp)
+
+
+def _db_url(request: pytest.FixtureRequest, tmp: Path, name: str) -> str:
+    """A fresh database of the kind ``request.param`` names (sqlite or postgresql)."""
     if request.param == "sqlite":
-        db_url = f"sqlite:///{tmp / 'api.db'}"
-    else:
-        db_url = request.getfixturevalue("pg_databases").create("wallet")
-    yield from make_stack(anvil_chain.url, db_url, tmp)
+        return f"sqlite:///{tmp / 'api.db'}"
+    return str(request.getfixturevalue("pg_databases").create(name))
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +48,15 @@ def indexed_stack(
     """The stack with the service's event indexer running, on PostgreSQL (trace, history)."""
     tmp = tmp_path_factory.mktemp("wallet-stack-indexed")
     yield from make_indexed_stack(anvil_chain.url, pg_databases, tmp, "wallet_indexed")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def claims_stack(
+    request: pytest.FixtureRequest, anvil_chain: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The stack with the indexer running (claims, their events), on SQLite and PostgreSQL."""
+    tmp = tmp_path_factory.mktemp(f"claims-{request.param}")
+    db_url = _db_url(request, tmp, "claims")
+    yield from make_stack(
+        anvil_chain.url, db_url, tmp, run_indexer=True, indexer_interval_seconds=0.2
+    )

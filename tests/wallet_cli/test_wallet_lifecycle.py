@@ -89,7 +89,11 @@ def test_delete_and_recall_through_the_cli(stack: Stack, tmp_path: Path) -> None
         3, "institution", "delete", gid, "--out", str(out)
     )
     _inbox_until(stack, lambda rows: all(r["grant_id"] != gid for r in rows))
-    settled = _inbox_until(stack, lambda rows: any(r["grant_id"] == gid for r in rows), "--all")
+    settled = _inbox_until(
+        stack,
+        lambda rows: any(r["grant_id"] == gid and r["deletion_acknowledged_at"] for r in rows),
+        "--all",
+    )
     (row,) = [r for r in settled if r["grant_id"] == gid]
     assert row["recall_acknowledged_at"] and row["deletion_acknowledged_at"]
     # The subject's history: told of the correction, and the acknowledgements.

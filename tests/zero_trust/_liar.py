@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-#: (method, path, query, body) -> a JSON answer to send instead of forwarding, or None
+#: (method, path, query, body) -> a JSON answer (or SSE bytes) to send instead of forwarding,
+#: or None
 Intercept = Callable[[str, str, str, bytes], Any]
 #: (method, path, query, body, answer) -> the answer to send
 Rewrite = Callable[[str, str, str, bytes, Any], Any]
@@ -54,6 +55,8 @@ class LyingProxy:
         for m, pattern, fn in self.intercepts:
             if m == method and pattern.fullmatch(path):
                 answer = fn(method, path, query, body)
+                if isinstance(answer, bytes):  # a server-sent event stream, as given
+                    return 200, {"content-type": "text/event-stream"}, answer
                 if answer is not None:
                     return 200, {"content-type": "application/json"}, json.dumps(answer).encode()
         fwd = {k: v for k, v in headers.items() if k.lower() not in _HOP}

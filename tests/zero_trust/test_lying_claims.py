@@ -43,7 +43,7 @@ def test_lies_about_claims_are_refused(stack: Stack, liar: LyingProxy) -> None:
     first, second = _filed(stack, "lie-1"), _filed(stack, "lie-2")
     honest = _listed(stack, 2)
     assert {first["claim_id"], second["claim_id"]} <= {r["claim_id"] for r in honest}
-    env = {"DATASAFE_API": liar.url}
+    env = {"DATASAFE_API": liar.url, "DATASAFE_CONFIRM_TIMEOUT": "1"}
 
     # 1. The service says the department fulfilled a claim that is still open.
     def fulfilled(_m: str, _p: str, _q: str, _b: bytes, rows: Any) -> Any:
@@ -92,6 +92,49 @@ def test_lies_about_claims_are_refused(stack: Stack, liar: LyingProxy) -> None:
     schema = "0x" + stack.schema_id.hex()
     code, msg = _code(
         stack.citizen, EXIT_NOT_CONFIRMED, "claims", "file", "taxbureau", schema,
-        "--reference", "swallowed", **env, DATASAFE_CONFIRM_TIMEOUT="1",
+        "--reference", "swallowed", **env,
     )  # fmt: skip
     assert code == "not_confirmed" and "not on the chain you read" in msg
+
+
+def test_a_claim_event_the_chain_does_not_hold_is_refused(stack: Stack, liar: LyingProxy) -> None:
+    """Her event stream says a claim was refused; the log its transaction holds is a filing."""
+    filed = _filed(stack, "stream-lie")
+    receipt = stack.world.w3.eth.get_transaction_receipt(filed["tx_hash"])
+    (log,) = [
+        lg for lg in receipt["logs"] if lg["address"].lower() != stack.world.ledger_address.lower()
+    ]
+    forged = {
+        "event": "ClaimRefused", "claim_id": filed["claim_id"], "subject": filed["subject"],
+        "department": filed["department"], "schema_id": filed["schema_id"],
+        "at": filed["filed_at"], "asset_id": None, "reason_code": 1, "reason": "no_record",
+        "block_number": receipt["blockNumber"], "log_index": log["logIndex"],
+        "tx_hash": filed["tx_hash"], "kind": "claim_refused",
+    }  # fmt: skip
+    sse = f"id: x\nevent: claim_refused\ndata: {json.dumps(forged)}\n\n".encode()
+    liar.intercept("GET", "/v1/me/events", lambda *_: sse)
+    code, msg = _code(
+        stack.citizen, EXIT_CONTRADICTED, "history", "list", "--follow", "--follow-for", "5",
+        DATASAFE_API=liar.url,
+    )  # fmt: skip
+    assert code == "service_mismatch"
+    assert "event 'ClaimRefused'" in msg and "'ClaimFiled'" in msg
+
+
+def test_per_department_figures_the_chain_does_not_show_are_drift(
+    stack: Stack, liar: LyingProxy
+) -> None:
+    """The service hides a department's outstanding claims from the regulator."""
+    _filed(stack, "stats-lie")
+    honest = stack.regulator.json("claims", "stats")["departments"]
+    (dept,) = [d for d in honest if d["open"] > 0]
+
+    def none_open(_m: str, _p: str, _q: str, _b: bytes, rows: Any) -> Any:
+        return [r | {"open": 0, "oldest_open_at": None} for r in rows]
+
+    liar.rewrite("GET", "/v1/claims/stats", none_open)
+    code, msg = _code(
+        stack.regulator, EXIT_CONTRADICTED, "claims", "stats",
+        DATASAFE_API=liar.url, DATASAFE_CONFIRM_TIMEOUT="1",
+    )  # fmt: skip
+    assert code == "audit_drift" and f"altered: {dept['department']} open" in msg

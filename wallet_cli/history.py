@@ -144,7 +144,7 @@ def _from_service(c: DataSafeClient, since: str | None) -> tuple[list[dict[str, 
 
 #: The lifecycle rows in the subject's words (issue 17): told of a correction, and what the
 #: institution acknowledged ("deleted, acknowledged on <time>").
-_EVENT_WORDS = {
+EVENT_WORDS = {
     "recall": "told of correction",
     "recall_acknowledged": "correction acknowledged",
     "deletion_acknowledged": "deleted, acknowledged",
@@ -160,7 +160,7 @@ def _claim_line(st: State, r: dict[str, Any]) -> tuple[Any, ...]:
         "claim_fulfilled": f"asset {str(r['asset_id'])[:10]}…",
         "claim_refused": f"refused: {r['reason']}",
     }[r["event"]]
-    words = _EVENT_WORDS[r["event"]]
+    words = EVENT_WORDS[r["event"]]
     return (
         when(r["time"]),
         words,
@@ -183,7 +183,7 @@ def _line(st: State, grants: dict[str, dict[str, Any]], r: dict[str, Any]) -> tu
         what = f"refused: {r['reason']}"
     return (
         when(r["time"]),
-        _EVENT_WORDS.get(r["event"], r["event"]),
+        EVENT_WORDS.get(r["event"], r["event"]),
         name_of(st, str(r["institution"])),
         what,
         purpose_words(int(r["purpose"] or 0)),

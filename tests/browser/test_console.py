@@ -1,8 +1,8 @@
 """The console's story in Chromium: the citizen sees her safe proven against the chain,
 shares two fields through the wizard (the CLI's confirmation words), the bank verifies and
-pulls at its desk, the citizen sees the read in her timeline and revokes, the bank's desk is
-refused in the CLI's words, the regulator traces, charts, exports and audits — and no
-request ever leaves 127.0.0.1. Screenshots of each page go to docs/img/ui-*.png.
+pulls at its desk, the citizen sees the read and her refused claim in her timeline and
+revokes, the bank's desk is refused in the CLI's words, the regulator traces, charts,
+exports and audits — and no request ever leaves 127.0.0.1. Screenshots of each page go to docs/img/ui-*.png.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _claims import department
 from _console import console_process
 from _stack import Stack, governor_wallet
 
@@ -148,10 +149,29 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         assert "id_number" not in pulled and "Acme" not in pulled
         shots(desk, "desk")
 
-        # ---- who read my data: the bank's read, with its proof -----------------------------
+        # ---- her claim, refused by the department ------------------------------------------
+        schema = "0x" + stack.schema_id.hex()
+        filed = stack.citizen.json("claims", "file", "taxbureau", schema, "--reference", "UI-1")
+        claim = filed["claim_id"]
+        department(stack).ok("claims", "refuse", claim, "--code", "no_record", "--reason", "none")
+
+        # ---- who read my data: the bank's read, with its proof; her claim, read from her node
         _until(page, "history", "#history-list li[data-event='accessed']")
         read = page.locator("#history-list li[data-event='accessed']").first.inner_text()
         assert "read name, income" in read and "loan underwriting" in read
+        _until(page, "history", f"#history-list li[data-event='claim_refused'][data-claim='{claim}']")
+        refused = page.locator("#history-list li[data-event='claim_refused']").inner_text()
+        assert "taxbureau claim refused: no_record" in refused
+        assert "proof (read from your node)" in refused
+        opened = page.locator(f"#history-list li[data-event='claim_filed'][data-claim='{claim}']")
+        assert "taxbureau claim filed" in opened.inner_text()
+        # the rows `datasafe history list` shows, each naming the transaction on the page
+        cli = [r for r in stack.citizen.json("history", "list")["claims"] if r["claim_id"] == claim]
+        assert [r["event"] for r in cli] == ["claim_filed", "claim_refused"]
+        for r in cli:
+            item = f"#history-list li[data-event='{r['event']}'][data-claim='{claim}']"
+            shown = page.locator(f"{item} code").last
+            assert shown.get_attribute("title") == r["tx_hash"]
         shots(page, "history")
 
         # ---- my grants: pause, resume, then revoke, each confirmed on the chain -------------

@@ -161,6 +161,9 @@ def history(base: State, given: dict[str, Any]) -> Any:
     out = command(base, hist.list_, since=None, follow=False, follow_for=0.0, interval=2.0)
     for rows in (out["accesses"], out["changes"]):
         _named(base, rows, "institution", lambda r: r.get("purpose"))
+    # her claims, read from her own node by the command (the department is "who")
+    for r in _named(base, out["claims"], "institution", lambda r: None):
+        r["event_words"] = hist.EVENT_WORDS[r["event"]]
     return out
 
 

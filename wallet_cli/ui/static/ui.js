@@ -311,9 +311,10 @@
     try {
       const h = await api("GET", "/api/history");
       $("#history-source").textContent = `From the ${h.source}${h.source === "service" ? "'s index (each row names the transaction that proves it)" : " events"}.`;
-      const rows = [...h.accesses, ...h.changes].sort((a, b) => (b.time || 0) - (a.time || 0) || b.block - a.block);
+      const rows = [...h.accesses, ...h.changes, ...(h.claims || [])].sort((a, b) => (b.time || 0) - (a.time || 0) || b.block - a.block || b.log_index - a.log_index);
       if (!rows.length) { list.replaceChildren(el("li", { class: "empty" }, "Nobody has read your data, and no grant has changed yet.")); return; }
       list.replaceChildren(...rows.map((r) => {
+        if (r.claim_id) return claimItem(r);
         const kind = r.event === "accessed" ? "access" : r.event === "refused" ? "refused" : "consent";
         const who = r.institution_name || short(r.institution);
         const what = r.event === "refused" ? `refused: ${r.reason}` : (r.fields || []).join(", ");
@@ -324,6 +325,15 @@
       }));
     } catch (e) { list.replaceChildren(); say(section, e); }
   };
+
+  // A claim's event, read by the wallet from her own node (the CLI's words for it).
+  function claimItem(r) {
+    const what = r.event === "claim_refused" ? [`: ${r.reason}`]
+      : r.event === "claim_fulfilled" ? [", record ", mono(r.asset_id)] : [" ", mono(r.claim_id)];
+    return el("li", { class: r.event === "claim_refused" ? "refused" : "claim", "data-event": r.event, "data-claim": r.claim_id },
+      el("time", {}, when(r.time)), " — ", el("strong", {}, r.institution_name || short(r.institution)), ` ${r.event_words}`, what,
+      el("br"), el("span", { class: "hint" }, "proof (read from your node): "), mono(r.tx_hash));
+  }
 
   // ---- regulator ------------------------------------------------------------------------
   function filters() {

@@ -2,7 +2,8 @@
 shares two fields through the wizard (the CLI's confirmation words), the bank verifies and
 pulls at its desk, the citizen sees the read and her refused claim in her timeline and
 revokes, the bank's desk is refused in the CLI's words, the regulator traces, charts,
-exports and audits — and no request ever leaves 127.0.0.1. Screenshots of each page go to docs/img/ui-*.png.
+exports and audits — and no request ever leaves 127.0.0.1. Screenshots of each page go to
+docs/img/ui-*.png.
 """
 
 from __future__ import annotations
@@ -159,8 +160,9 @@ def test_console_story(console_stack: Stack, shots: Callable[[Any, str], None]) 
         _until(page, "history", "#history-list li[data-event='accessed']")
         read = page.locator("#history-list li[data-event='accessed']").first.inner_text()
         assert "read name, income" in read and "loan underwriting" in read
-        _until(page, "history", f"#history-list li[data-event='claim_refused'][data-claim='{claim}']")
-        refused = page.locator("#history-list li[data-event='claim_refused']").inner_text()
+        refused_item = f"#history-list li[data-event='claim_refused'][data-claim='{claim}']"
+        _until(page, "history", refused_item)
+        refused = page.locator(refused_item).inner_text()
         assert "taxbureau claim refused: no_record" in refused
         assert "proof (read from your node)" in refused
         opened = page.locator(f"#history-list li[data-event='claim_filed'][data-claim='{claim}']")

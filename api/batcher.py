@@ -277,20 +277,25 @@ class AccessBatcher:
             if not topics or topics[0] not in (ACCESSED, ACCESS_REFUSED):
                 continue
             grant_id = bytes.fromhex(topics[1][2:])
-            grantee = "0x" + topics[2][-40:]
             data = bytes.fromhex(str(entry["data"])[2:])
             if topics[0] == ACCESSED:
+                # Accessed names no grantee: the contract records only the grant's own grantee, so
+                # grant and nonce (a grantee's nonce is used once) identify the request.
+                grantee = None
                 _mask, nonce = decode(["uint64", "uint256"], data)
                 use = uses[(receipt.block_number, int(str(entry["logIndex"]), 16))]
                 reason = 0
             else:
+                grantee = "0x" + topics[2][-40:]
                 reason, nonce = decode(["uint8", "uint256"], data)
                 use = 0
             for p in unassigned:
                 r = p.request
                 # A refusal for a bad signature names grantee 0: match it on grant and nonce.
-                same_grantee = r.grantee.lower() == grantee or (
-                    reason != 0 and int(grantee, 16) == 0
+                same_grantee = (
+                    grantee is None
+                    or r.grantee.lower() == grantee
+                    or (reason != 0 and int(grantee, 16) == 0)
                 )
                 if r.grant_id == grant_id and r.nonce == nonce and same_grantee:
                     unassigned.remove(p)

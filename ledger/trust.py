@@ -230,10 +230,12 @@ def verify_access_record(
     """The one check of an access record; raises :class:`ServiceContradictedError`.
 
     The receipt is fetched here (status 1, its block canonical), the ``Accessed`` log must
-    be emitted by the pinned ledger address and carry this request's grant id, grantee,
-    nonce and fields mask. Its use number is its position among the grant's ``Accessed``
-    events (:mod:`ledger.uses`); for a limited grant it must be within the grant's counted
-    uses and max uses. ``claimed_use`` (what the service reported) must agree.
+    be emitted by the pinned ledger address and carry this request's grant id, nonce and
+    fields mask, and the grant on chain must be made to ``grantee`` (the event names no
+    grantee: the contract records an access only under the grant's own). Its use number is
+    its position among the grant's ``Accessed`` events (:mod:`ledger.uses`); for a limited
+    grant it must be within the grant's counted uses and max uses. ``claimed_use`` (what the
+    service reported) must agree.
     """
     abi = abi or ledger_abi()
     receipt = _receipt(rpc, tx_hash)
@@ -251,9 +253,10 @@ def verify_access_record(
         if event is None:
             continue
         a = event.args
+        # The event names no grantee: only the grant's own is recorded, and _checked_use
+        # checks on chain that the grant is made to ``grantee``.
         if (
             a["grantId"] == grant_id
-            and a["grantee"].lower() == grantee.lower()
             and int(a["nonce"]) == int(nonce)
             and int(a["fieldsMask"]) == int(fields_mask)
         ):
@@ -266,8 +269,8 @@ def verify_access_record(
                 code="access_record_forged",
             )
         raise ServiceContradictedError(
-            f"transaction {tx_hash} holds no access record of this request (grant, grantee, "
-            "nonce and fields)",
+            f"transaction {tx_hash} holds no access record of this request (grant, nonce and "
+            "fields)",
             code="access_not_recorded",
         )
     event = matches[0]

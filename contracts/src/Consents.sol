@@ -46,7 +46,13 @@ abstract contract Consents is Assets, IConsents {
     mapping(bytes32 grantId => GrantRecord grant) internal _grants;
     mapping(bytes32 grantId => GrantExtra extra) private _extras;
     mapping(address signer => uint256 nonce) private _nonces;
-    mapping(address grantee => mapping(uint256 word => uint256 bits)) private _accessNonces;
+
+    /// @dev A bitmap word of access nonces, as a struct so that one storage reference serves its read and its write.
+    struct NonceWord {
+        uint256 bits;
+    }
+
+    mapping(address grantee => mapping(uint256 word => NonceWord bits)) private _accessNonces;
 
     /// @inheritdoc IConsents
     function grant(GrantTerms calldata terms, uint256 nonce) external returns (bytes32 grantId) {
@@ -161,8 +167,15 @@ abstract contract Consents is Assets, IConsents {
         // Whole items only: a cut or padded batch is an encoding bug, never a partial record.
         if (packed.length % ACCESS_ITEM_SIZE != 0) revert ConsentMalformedBatch(packed.length);
         reasons = new uint8[](packed.length / ACCESS_ITEM_SIZE);
+        uint256 start = 0;
         for (uint256 i = 0; i < reasons.length; ++i) {
-            reasons[i] = _recordPacked(packed[i * ACCESS_ITEM_SIZE:(i + 1) * ACCESS_ITEM_SIZE]);
+            uint256 end;
+            // end <= packed.length (whole items), so the sum cannot overflow.
+            unchecked {
+                end = start + ACCESS_ITEM_SIZE;
+            }
+            reasons[i] = _recordPacked(packed[start:end]);
+            start = end;
         }
     }
 
@@ -414,30 +427,34 @@ abstract contract Consents is Assets, IConsents {
         returns (uint8 reason, uint32 uses)
     {
         // The same signed request (same grantee, same nonce) is never recorded twice.
-        uint256 bits = _accessNonces[grantee][nonce >> 8];
+        // Storage references, so each slot's location is hashed once for its read and its write.
+        NonceWord storage word = _accessNonces[grantee][nonce >> 8];
+        uint256 bits = word.bits;
         // forge-lint: disable-next-line(incorrect-shift)
         uint256 bit = 1 << (nonce & 0xff);
         if (bits & bit != 0) return (REASON_NONCE_USED, 0);
-        GrantRecord memory record = _grants[grantId];
+        GrantRecord storage stored = _grants[grantId];
+        GrantRecord memory record = stored;
         reason = _check(record, grantee, fieldsMask);
         if (reason != REASON_OK) return (reason, 0);
-        _accessNonces[grantee][nonce >> 8] = bits | bit;
+        word.bits = bits | bit;
         if (record.maxUses != 0) {
             // _check refused uses >= maxUses, so this stays within 16 bits.
             uses = record.uses + 1;
             // forge-lint: disable-next-line(unsafe-typecast)
-            _grants[grantId].uses = uint16(uses);
+            stored.uses = uint16(uses);
         } else if (record.uses == 0) {
             // An unlimited grant's counter carries no limit: it only marks the first use (the recall rule of
             // Lifecycle reads `uses > 0`), so later accesses write nothing. Its use numbers are its Accessed events.
-            _grants[grantId].uses = 1;
+            stored.uses = 1;
         }
-        emit Accessed(grantId, grantee, fieldsMask, nonce);
+        // The grantee is the grant's (`_check` matched the signer's member number), so the event leaves it out.
+        emit Accessed(grantId, fieldsMask, nonce);
     }
 
     function _isAccessNonceUsed(address grantee, uint256 nonce) private view returns (bool) {
         // forge-lint: disable-next-line(incorrect-shift)
-        return _accessNonces[grantee][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+        return _accessNonces[grantee][nonce >> 8].bits & (1 << (nonce & 0xff)) != 0;
     }
 
     /// @dev Reason codes in their documented order; the first failing one wins.

@@ -21,8 +21,15 @@ abstract contract Lifecycle is Consents, ILifecycle {
         // Whole items only, as in recordAccessBatch.
         if (packed.length % ACK_ITEM_SIZE != 0) revert LifecycleMalformedBatch(packed.length);
         reasons = new uint8[](packed.length / ACK_ITEM_SIZE);
+        uint256 start = 0;
         for (uint256 i = 0; i < reasons.length; ++i) {
-            reasons[i] = _acknowledgePacked(packed[i * ACK_ITEM_SIZE:(i + 1) * ACK_ITEM_SIZE]);
+            uint256 end;
+            // end <= packed.length (whole items), so the sum cannot overflow.
+            unchecked {
+                end = start + ACK_ITEM_SIZE;
+            }
+            reasons[i] = _acknowledgePacked(packed[start:end]);
+            start = end;
         }
     }
 
@@ -61,7 +68,9 @@ abstract contract Lifecycle is Consents, ILifecycle {
         private
         returns (uint8)
     {
-        GrantRecord memory record = _grants[grantId];
+        // One slot computation for the read and the write of the `acks` bit.
+        GrantRecord storage stored = _grants[grantId];
+        GrantRecord memory record = stored;
         if (record.status == GrantStatus.NONE) return REASON_NOT_FOUND;
         // Member numbers start at 1, so a non-member (number 0) never matches.
         if (_members[signer].number != record.granteeNumber) return REASON_NOT_GRANTEE;
@@ -77,9 +86,9 @@ abstract contract Lifecycle is Consents, ILifecycle {
         }
         // An ended or recalled grant's count no longer moves, so the signer covers exactly what it pulled.
         if (uses != record.uses) return REASON_USES_MISMATCH;
-        _grants[grantId].acks = record.acks | kind;
-        if (kind == ACK_RECALL) emit RecallAcknowledged(grantId, uses, at);
-        else emit DeletionAcknowledged(grantId, uses, at);
+        stored.acks = record.acks | kind;
+        if (kind == ACK_RECALL) emit RecallAcknowledged(grantId, at);
+        else emit DeletionAcknowledged(grantId, at);
         return REASON_OK;
     }
 

@@ -393,7 +393,6 @@ class Indexer:
             ).mappings():
                 args = {
                     "grantId": r["grant_id"],
-                    "grantee": r["grantee"],
                     "custodian": r["custodian"],
                     "fieldsMask": r["fields_mask"],
                     "nonce": r["nonce"],

@@ -519,6 +519,7 @@ class Projector(LifecycleProjection, ClaimsProjection):
     def _accessed(self, a: dict[str, Any], ref: LogRef) -> None:
         # The event carries no use number (and the chain counts only limited grants): the n-th
         # Accessed event of a grant, in chain order, is its use n, so the index counts them.
+        # Nor a grantee: the contract records only the grant's own, so the grant row names it.
         grant = self._require(_T_GRANTS, a["grantId"], "grant", ref)
         use = int(grant["uses"]) + 1
         self._put(
@@ -532,7 +533,7 @@ class Projector(LifecycleProjection, ClaimsProjection):
             {
                 **ref.row(),
                 "grant_id": a["grantId"],
-                "grantee": a["grantee"],
+                "grantee": grant["grantee"],
                 "custodian": a["custodian"],
                 "owner": grant["owner"],
                 "asset_id": grant["asset_id"],

@@ -50,9 +50,9 @@ from wallet_cli.errors import (
     EXIT_REFUSED,
 )
 
-#: A contract that emits LOG3(topics = calldata[0:96], data = calldata[96:]): what an
-#: operator deploys to forge any three-topic event, ``Accessed`` included. Init code + runtime.
-EMITTER = "6017600c60003960176000f3" + "366000600037604051602051600051606036036060a300"
+#: A contract that emits LOG2(topics = calldata[0:64], data = calldata[64:]): what an
+#: operator deploys to forge any two-topic event, ``Accessed`` included. Init code + runtime.
+EMITTER = "6014600c60003960146000f3" + "366000600037602051600051604036036040a200"
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -196,11 +196,9 @@ def _forge_access(stack: Stack, liar: LyingProxy) -> dict[str, Any]:
 
     def forge(_m: str, _p: str, _q: str, body: bytes, answer: Any) -> Any:
         req = json.loads(body)
-        pad = lambda a: bytes(12) + bytes.fromhex(a[2:])  # noqa: E731
         data = (
             topic0
             + bytes.fromhex(req["grant_id"][2:])
-            + pad(stack.world.bank.address)
             + abi_encode(["uint64", "uint256"], [req["fields_mask"], int(req["nonce"])])
         )
         receipt = _send(stack.world, operator, emitter, data)
@@ -277,6 +275,7 @@ def test_use_number_the_chain_does_not_hold_is_refused(
     )  # fmt: skip
     assert code == "access_use_inconsistent" and "use 2" in msg and "use 1" in msg
     assert not (tmp_path / "x").exists()
+    # A limited grant counts its one use; an unlimited one marks its first (the recall rule).
     assert _chain_grant(stack, gid).uses == 1
 
 

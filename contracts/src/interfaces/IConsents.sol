@@ -115,10 +115,11 @@ interface IConsents {
     event ConsentPaused(bytes32 indexed grantId, address indexed by, uint64 timestamp);
     /// @notice Emitted when a paused grant is resumed.
     event ConsentResumed(bytes32 indexed grantId, address indexed by, uint64 timestamp);
-    /// @notice Emitted for every recorded access. Asset and purpose are the grant's (see ConsentGranted); the time
-    ///         is the block's; the custodian is the transaction's sender. It carries no use number: the n-th
-    ///         `Accessed` event of a grant (in chain order) is its n-th use.
-    event Accessed(bytes32 indexed grantId, address indexed grantee, uint64 fieldsMask, uint256 nonce);
+    /// @notice Emitted for every recorded access. Grantee, asset and purpose are the grant's (see ConsentGranted:
+    ///         only the grant's grantee can sign an access to it); the time is the block's; the custodian is the
+    ///         transaction's sender. It carries no use number: the n-th `Accessed` event of a grant (in chain order)
+    ///         is its n-th use.
+    event Accessed(bytes32 indexed grantId, uint64 fieldsMask, uint256 nonce);
     /// @notice Emitted by `recordAccessBatch` for a request it skipped.
     event AccessRefused(
         bytes32 indexed grantId, address indexed grantee, address indexed custodian, uint8 reason, uint256 nonce

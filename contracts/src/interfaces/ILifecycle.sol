@@ -29,10 +29,12 @@ uint256 constant ACK_ITEM_SIZE = 109;
 ///      Type strings: `RecallAcknowledgement(bytes32 grantId,uint32 uses,uint64 at)` and
 ///      `DeletionAcknowledgement(bytes32 grantId,uint32 uses,uint64 at)`; `uses` must equal the grant's count.
 interface ILifecycle {
-    /// @notice The grantee acknowledged the recall of the `uses` pulls it made under `grantId` (signed at `at`).
-    event RecallAcknowledged(bytes32 indexed grantId, uint32 uses, uint64 at);
-    /// @notice The grantee acknowledged deleting what it pulled under `grantId` (`uses` pulls; deleted at `at`).
-    event DeletionAcknowledged(bytes32 indexed grantId, uint32 uses, uint64 at);
+    /// @notice The grantee acknowledged the recall of the pulls it made under `grantId` (signed at `at`). The
+    ///         signed `uses` equals the grant's use count, which no longer moves (see `getGrant`), so it is not logged.
+    event RecallAcknowledged(bytes32 indexed grantId, uint64 at);
+    /// @notice The grantee acknowledged deleting what it pulled under `grantId` (deleted at `at`); the signed `uses`
+    ///         is the grant's final count (see `getGrant`).
+    event DeletionAcknowledged(bytes32 indexed grantId, uint64 at);
     /// @notice `acknowledgeBatch` skipped an item; `signer` is address(0) if no signature was recovered.
     event AcknowledgementRefused(bytes32 indexed grantId, address indexed signer, uint8 kind, uint8 reason);
 

@@ -25,7 +25,7 @@ contract AccessTest is LedgerFixture {
         AccessRequest memory request = _request(grantId, 0x3, 0);
         bytes memory sig = _signAccess(BANK_PK, request);
         vm.expectEmit(address(ledger));
-        emit IConsents.Accessed(grantId, bank, 0x3, 0);
+        emit IConsents.Accessed(grantId, 0x3, 0);
         vm.prank(custodian);
         assertEq(ledger.recordAccess(request, sig), 1, "use number");
         assertEq(ledger.getGrant(grantId).uses, 1, "uses stored");
@@ -41,7 +41,7 @@ contract AccessTest is LedgerFixture {
             AccessRequest memory request = _request(unlimited, MASK, n);
             bytes memory sig = _signAccess(BANK_PK, request);
             vm.expectEmit(address(ledger));
-            emit IConsents.Accessed(unlimited, bank, MASK, n);
+            emit IConsents.Accessed(unlimited, MASK, n);
             vm.prank(custodian);
             assertEq(ledger.recordAccess(request, sig), 0, "not counted");
         }
@@ -131,7 +131,7 @@ contract AccessTest is LedgerFixture {
     function test_recordAccessBatch_EmitsAccessed() public {
         bytes memory packed = _packAccess(BANK_PK, _request(grantId, 0x3, 7));
         vm.expectEmit(address(ledger));
-        emit IConsents.Accessed(grantId, bank, 0x3, 7);
+        emit IConsents.Accessed(grantId, 0x3, 7);
         vm.prank(custodian);
         ledger.recordAccessBatch(packed);
         assertTrue(ledger.isAccessNonceUsed(bank, 7), "nonce used");

@@ -62,7 +62,7 @@ contract LifecycleTest is LedgerFixture {
         vm.prank(alice);
         ledger.revoke(grantId);
         vm.expectEmit(address(ledger));
-        emit ILifecycle.DeletionAcknowledged(grantId, 1, T0);
+        emit ILifecycle.DeletionAcknowledged(grantId, T0);
         assertEq(_ackOne(_packAck(BANK_PK, ACK_DELETION, grantId, 1, T0)), REASON_OK, "recorded");
         assertEq(ledger.getGrant(grantId).acks, ACK_DELETION, "deletion bit");
         assertEq(ledger.getGrant(grantId).uses, 1, "uses untouched");
@@ -149,7 +149,7 @@ contract LifecycleTest is LedgerFixture {
         _access(grantId, 1);
         _supersede();
         vm.expectEmit(address(ledger));
-        emit ILifecycle.RecallAcknowledged(grantId, 2, T0);
+        emit ILifecycle.RecallAcknowledged(grantId, T0);
         assertEq(_ackOne(_packAck(BANK_PK, ACK_RECALL, grantId, 2, T0)), REASON_OK, "recall");
         assertEq(ledger.getGrant(grantId).acks, ACK_RECALL, "recall bit");
         // The grant is still live (not expired, not revoked): no deletion yet; after revocation both bits.

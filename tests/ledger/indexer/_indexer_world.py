@@ -194,6 +194,10 @@ def assert_index_matches_chain(ledger: Ledger, engine: sa.Engine) -> None:
             assert g["uses"] == onchain[7] or onchain[6] == 0
             assert g["status"] == {1: "active", 2: "paused", 3: "revoked"}[onchain[8]]
             assert g["fields_mask"] == onchain[3]
+        # Accessed names no grantee: the index takes the grant's, and the chain agrees.
+        for r in conn.execute(sa.select(db.accesses)).mappings():
+            onchain = ledger.contract.functions.getGrant(bytes.fromhex(r["grant_id"][2:])).call()
+            assert r["grantee"] == onchain[1].lower()
         for m in conn.execute(sa.select(db.members)).mappings():
             onchain = ledger.contract.functions.getMember(
                 Web3.to_checksum_address(m["address"])

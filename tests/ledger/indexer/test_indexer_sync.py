@@ -43,6 +43,8 @@ def test_indexes_every_event_kind_and_is_idempotent(ledger: Ledger, db_url: str)
         assert conn.execute(sa.text("select count(*) from access_refusals")).scalar_one() == 1
         owners = {r[0] for r in conn.execute(sa.text("select owner from accesses"))}
         assert owners == {ledger.subject.lower()}
+        grantees = {r[0] for r in conn.execute(sa.text("select grantee from accesses"))}
+        assert grantees == {ledger.bank.lower()}
     indexer.close()
     again.close()
 

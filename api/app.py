@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from api import errors
 from api._docs import install_offline_docs
 from api._edge import BodyGuardMiddleware
+from api._fastpath import VerifyFastPath
 from api._streams import StreamSlots
 from api.metrics import Metrics, MetricsMiddleware
 from api.metrics import router as metrics_router
@@ -69,7 +70,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.services = None
     app.state.max_validation_errors = cfg.max_validation_errors
     app.state.streams = StreamSlots(cfg.max_streams_per_member, cfg.max_streams_total)
-    # Innermost of the middlewares, so the request id is already set when it refuses.
+    # Innermost: verify's plain requests served without FastAPI's per-request machinery, after
+    # every outer layer (request id, metrics, access log, the edge's envelope check) has run.
+    app.add_middleware(VerifyFastPath)
+    # Inside the request id and metrics, so the request id is already set when it refuses.
     app.add_middleware(
         BodyGuardMiddleware,
         max_body_bytes=cfg.max_body_bytes,

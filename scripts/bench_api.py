@@ -2,7 +2,8 @@
 and batched pulls answering vault disclosures.
 
     .venv/bin/python scripts/bench_api.py [--requests 3000] [--concurrency 32] \
-        [--pulls 1000] [--granted 10] [--api-tree DIR] [--json PATH]
+        [--pulls 1000] [--granted 10] [--api-tree DIR] [--json PATH] \
+        [--replicas 2 --database postgresql]
 
 Starts its own anvil on a free loopback port, deploys the ledger, creates a grant,
 runs each server in its own process (one uvicorn worker each), and drives both
@@ -14,6 +15,15 @@ Besides requests per second, each server's CPU time per request is read from
 whoever else runs, while CPU per request is the server's own cost. ``--api-tree``
 serves the API from another checkout (e.g. a worktree of main) with this driver,
 for before/after figures from one script.
+
+``--replicas N`` (N >= 2, with ``--database postgresql``) measures pulls only, against N
+API processes serving the same ledger: one PostgreSQL database (created on
+``DATASAFE_TEST_PG_URL``'s server, default 127.0.0.1:5432 trust auth, and dropped
+afterwards), one anvil, one custodian key (the replicas share its nonces through the
+advisory nonce lock and compete for the indexer lease, docs/operations.md "Several API
+replicas"). The pulling clients are split evenly across the replicas; the figures are the
+aggregate, with each replica's CPU per pull it served. ``--database postgresql`` with one
+replica runs the usual one-process benchmark on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -181,21 +191,58 @@ def run_measured(
     requests: list[Any], base: str, concurrency: int, pid: int, **kw: Any
 ) -> tuple[float, list[float], int, float]:
     """``drive`` plus the server's CPU milliseconds per request over the run."""
-    before = cpu_seconds(pid)
-    rps, lat, errs = asyncio.run(drive(requests, base, concurrency, **kw))
-    cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(1, len(requests))
-    return rps, lat, errs, cpu_ms
+    rps, lat, errs, cpu = run_split(requests, [base], concurrency, [pid], **kw)
+    return rps, lat, errs, cpu[0]
+
+
+def run_split(
+    requests: list[Any], bases: list[str], concurrency: int, pids: list[int], **kw: Any
+) -> tuple[float, list[float], int, list[float]]:
+    """``run_measured`` over several servers at once: request ``i`` goes to server
+    ``i % len(bases)``, each server gets its share of the ``concurrency`` clients; the rate
+    is the aggregate (all requests over the slowest server's time), CPU per request is each
+    server's over the requests it served."""
+    parts = [requests[k :: len(bases)] for k in range(len(bases))]
+    before = [cpu_seconds(pid) for pid in pids]
+
+    async def together() -> list[tuple[float, list[float], int]]:
+        share = max(1, concurrency // len(bases))
+        return await asyncio.gather(
+            *(drive(part, base, share, **kw) for part, base in zip(parts, bases, strict=True))
+        )
+
+    results = asyncio.run(together())
+    cpu_ms = [
+        (cpu_seconds(pid) - b) * 1000 / max(1, len(part))
+        for pid, b, part in zip(pids, before, parts, strict=True)
+    ]
+    seconds = max(
+        (len(part) / r[0] for part, r in zip(parts, results, strict=True) if r[0]), default=0.0
+    )
+    return (
+        len(requests) / seconds if seconds else 0.0,
+        [x for r in results for x in r[1]],
+        sum(r[2] for r in results),
+        cpu_ms,
+    )
 
 
 def bench_pull(
-    world: Any, base: str, n: int, concurrency: int, granted: int, pid: int
+    world: Any,
+    bases: list[str],
+    n: int,
+    concurrency: int,
+    granted: int,
+    pids: list[int],
+    database: str = "sqlite",
 ) -> dict[str, Any]:
     """Pulls of a 10-field 64 KB vault-sealed asset, access records batched.
 
     Each answer is a vault disclosure of the ``granted`` first fields (ciphertexts, Merkle
     proofs, key package, anchor), released only after its access record is confirmed.
     A sample of answers is opened with the bank's key against the chain's root afterwards
-    (outside the timing) so the benchmark cannot pass on wrong answers.
+    (outside the timing) so the benchmark cannot pass on wrong answers. With several
+    ``bases`` (replicas) the set-up goes through the first and the pulls are split.
     """
     import base64
 
@@ -219,6 +266,7 @@ def bench_pull(
         owner_key=world.enc_key(world.citizen).public_key,
     )
     sealed_bytes = sealed.to_bytes()
+    base = bases[0]
     with DataSafeClient(base, world.issuer.key) as c:
         raw = world.raw_tx(
             world.issuer, "registerSchema", sid, 10, keccak(encode(["string[]"], [fields]))
@@ -278,9 +326,8 @@ def bench_pull(
         reqs.append(("/v1/access", env_.to_headers() | {"content-type": "application/json"}, body))
     bodies: list[bytes] = []
     done_at: list[float] = []
-    rps, lat, errs, cpu_ms = run_measured(
-        reqs, base, concurrency, pid, bodies=bodies, done_at=done_at
-    )
+    rps, lat, errs, cpus = run_split(reqs, bases, concurrency, pids, bodies=bodies, done_at=done_at)
+    cpu_ms = sum(cpus) / len(cpus)
     answers = [json.loads(b) for b in bodies]
     txs = {a["access"]["tx_hash"] for a in answers}
     # sustained: the slowest and fastest 1,000-pull window
@@ -308,19 +355,23 @@ def bench_pull(
     uses = len(w3.eth.get_logs(span))
     assert uses == len(answers), (uses, len(answers))
     size = len(base64.b64decode(answers[0]["disclosure"])) if answers else 0
+    where = f" across {len(bases)} API replicas on {database} (aggregate)" if len(bases) > 1 else ""
     print(
         f"\npull: {n} pulls of a 10-field {len(sealed_bytes) / 1024:.0f} KiB sealed asset, "
-        f"{granted} field(s) granted, concurrency {concurrency}; disclosure {size / 1024:.1f} KiB\n"
+        f"{granted} field(s) granted, concurrency {concurrency}{where}; "
+        f"disclosure {size / 1024:.1f} KiB\n"
     )
+    per = " (each replica)" if len(bases) > 1 else ""
     print(
         "| pulls/s | slowest / fastest window pulls/s | p50 ms | p99 ms | errors "
-        "| access transactions | pulls per tx | uses on chain | API CPU ms per pull |"
+        f"| access transactions | pulls per tx | uses on chain | API CPU ms per pull{per} |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {rps:,.0f} | {min(rates, default=0):,.0f} / {max(rates, default=0):,.0f} "
         f"({window}-pull windows) | {pct(lat, 0.5):.2f} | {pct(lat, 0.99):.2f} | {errs} "
-        f"| {len(txs)} | {len(bodies) / max(1, len(txs)):.1f} | {uses} | {cpu_ms:.2f} |"
+        f"| {len(txs)} | {len(bodies) / max(1, len(txs)):.1f} | {uses} "
+        f"| {' / '.join(f'{c:.2f}' for c in cpus)} |"
     )
     print(f"\npulls/s per {window}-pull window, in order: " + ", ".join(f"{r:.0f}" for r in rates))
     return {
@@ -333,7 +384,11 @@ def bench_pull(
         "p99_ms": pct(lat, 0.99),
         "errors": errs,
         "access_transactions": len(txs),
+        "uses_on_chain": uses,
         "cpu_ms_per_pull": cpu_ms,
+        "cpu_ms_per_pull_each": cpus,
+        "replicas": len(bases),
+        "database": database,
     }
 
 
@@ -352,6 +407,26 @@ def _merge(
     )
 
 
+def pg_database(action: str, name: str = "") -> str:
+    """Create a throwaway PostgreSQL database (its URL) or drop ``name``, as the tests do."""
+    import sqlalchemy as sa
+
+    admin = sa.make_url(
+        os.environ.get("DATASAFE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
+    name = name or f"bench_api_{secrets.token_hex(6)}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if action == "create":
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            else:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
@@ -363,7 +438,11 @@ def main() -> None:
         "--api-tree", type=Path, default=REPO, help="serve the API from this checkout"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--replicas", type=int, default=1, help="API processes (pulls only if >1)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
+    if args.replicas < 1 or (args.replicas > 1 and args.database != "postgresql"):
+        parser.error("--replicas N > 1 needs --database postgresql (SQLite: one process)")
     if args.serve_bare:
         serve_bare(int(args.serve_bare[0]), args.serve_bare[1], args.serve_bare[2])
         return
@@ -377,6 +456,7 @@ def main() -> None:
     anvil_port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    pg_url = pg_database("create") if args.database == "postgresql" else ""
     try:
         procs.append(
             subprocess.Popen(
@@ -418,15 +498,14 @@ def main() -> None:
         from _api_server import world_manifest
 
         manifest = world_manifest(world, tmp / "manifest.json")
-        api_port, bare_port = free_port(), free_port()
+        api_ports, bare_port = [free_port() for _ in range(args.replicas)], free_port()
         env = os.environ | {
             "DATASAFE_API_RPC_URL": rpc,
             "DATASAFE_API_MANIFEST_PATH": str(manifest),
-            "DATASAFE_API_DATABASE_URL": f"sqlite:///{tmp / 'api.db'}",
+            "DATASAFE_API_DATABASE_URL": pg_url or f"sqlite:///{tmp / 'api.db'}",
             "DATASAFE_API_BLOB_DIR": str(tmp / "blobs"),
             "DATASAFE_API_CUSTODIAN_KEY": custodian.key,
             "DATASAFE_API_LOG_LEVEL": "WARNING",
-            "DATASAFE_API_PORT": str(api_port),
         }
         api_cmd = [sys.executable, "-m", "api"]
         if os.environ.get("BENCH_PYSPY"):
@@ -443,22 +522,38 @@ def main() -> None:
                 "--",
                 *api_cmd,
             ]
-        api_proc = subprocess.Popen(api_cmd, env=env, cwd=args.api_tree.resolve())
-        procs.append(api_proc)
-        bare_proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-bare", str(bare_port), rpc, world.ledger_address],
-            cwd=REPO,
-        )
-        procs.append(bare_proc)
-        wait_http(f"http://127.0.0.1:{api_port}/healthz")
-        wait_http(f"http://127.0.0.1:{bare_port}/docs")
+        api_procs = []
+        for k, port in enumerate(api_ports):  # one by one: the first migrates the database
+            cmd = api_cmd if k == 0 else [sys.executable, "-m", "api"]
+            api_procs.append(
+                subprocess.Popen(
+                    cmd, env=env | {"DATASAFE_API_PORT": str(port)}, cwd=args.api_tree.resolve()
+                )
+            )
+            procs.append(api_procs[-1])
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        api_proc, api_port = api_procs[0], api_ports[0]
+        if args.replicas == 1:
+            bare_proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--serve-bare",
+                    str(bare_port),
+                    rpc,
+                    world.ledger_address,
+                ],
+                cwd=REPO,
+            )
+            procs.append(bare_proc)
+            wait_http(f"http://127.0.0.1:{bare_port}/docs")
 
         n, c = args.requests, args.concurrency
         bare_reqs = [
             (f"/check/{grant_id}?grantee={world.bank.address}&fields_mask=1", {}) for _ in range(n)
         ]
         api_reqs = []
-        for _ in range(n):
+        for _ in range(max(n, 200 * args.replicas)):
             path = f"/v1/grants/{grant_id}/verify?fields_mask=1"
             env_ = sign_request(
                 world.bank.key_bytes,
@@ -469,6 +564,18 @@ def main() -> None:
                 nonce=secrets.token_bytes(32),
             )
             api_reqs.append((path, env_.to_headers()))
+        api_urls = [f"http://127.0.0.1:{port}" for port in api_ports]
+        pull_args = (args.pulls, c, args.granted, [p.pid for p in api_procs], args.database)
+        if args.replicas > 1 or n <= 200:  # pulls only, each API process warmed up alike
+            for k, url in enumerate(api_urls):
+                asyncio.run(drive(api_reqs[200 * k : 200 * (k + 1)], url, c))
+            why = f"{args.replicas} replicas" if args.replicas > 1 else "--requests <= 200"
+            print(f"\nverify: not measured ({why}: pulls only, after 200 verify per process)")
+            pull = bench_pull(world, api_urls, *pull_args)
+            if args.json:
+                figures = {"load_average": os.getloadavg()[0], "cpus": os.cpu_count()}
+                args.json.write_text(json.dumps(figures | {"pull": pull}, indent=1))
+            return
         # warm-up both
         asyncio.run(drive(bare_reqs[:200], f"http://127.0.0.1:{bare_port}", c))
         asyncio.run(drive(api_reqs[:200], f"http://127.0.0.1:{api_port}", c))
@@ -498,7 +605,7 @@ def main() -> None:
             f"by CPU per request (bare / ours): {cpu_ratio:.2f}x; "
             f"mean latency ours {statistics.mean(ours[1]) * 1000:.2f} ms"
         )
-        pull = bench_pull(world, api_url, args.pulls, c, args.granted, api_proc.pid)
+        pull = bench_pull(world, api_urls, *pull_args)
         if args.json:
             args.json.write_text(
                 json.dumps(
@@ -529,6 +636,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+        if pg_url:
+            pg_database("drop", pg_url.rsplit("/", 1)[1])
 
 
 if __name__ == "__main__":

@@ -187,6 +187,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(match: str) -> float:
+    """CPU seconds of the live processes whose command line contains ``match`` (e.g. the
+    PostgreSQL backends serving one database, which carry its name in their title)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if match.encode() in cmdline:
+                total += cpu_seconds(int(proc.name))
+    return total
+
+
 def run_measured(
     requests: list[Any], base: str, concurrency: int, pid: int, **kw: Any
 ) -> tuple[float, list[float], int, float]:
@@ -235,6 +250,7 @@ def bench_pull(
     granted: int,
     pids: list[int],
     database: str = "sqlite",
+    others: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Pulls of a 10-field 64 KB vault-sealed asset, access records batched.
 
@@ -326,8 +342,11 @@ def bench_pull(
         reqs.append(("/v1/access", env_.to_headers() | {"content-type": "application/json"}, body))
     bodies: list[bytes] = []
     done_at: list[float] = []
+    others = others or {}  # name -> CPU seconds so far of another process taking part
+    others_before = {name: read() for name, read in others.items()}
     rps, lat, errs, cpus = run_split(reqs, bases, concurrency, pids, bodies=bodies, done_at=done_at)
     cpu_ms = sum(cpus) / len(cpus)
+    others_ms = {name: (read() - others_before[name]) * 1000 / n for name, read in others.items()}
     answers = [json.loads(b) for b in bodies]
     txs = {a["access"]["tx_hash"] for a in answers}
     # sustained: the slowest and fastest 1,000-pull window
@@ -374,6 +393,10 @@ def bench_pull(
         f"| {' / '.join(f'{c:.2f}' for c in cpus)} |"
     )
     print(f"\npulls/s per {window}-pull window, in order: " + ", ".join(f"{r:.0f}" for r in rates))
+    if database != "sqlite":
+        print(
+            "CPU ms per pull elsewhere: " + ", ".join(f"{k} {v:.2f}" for k, v in others_ms.items())
+        )
     return {
         "pulls": n,
         "pulls_per_s": rps,
@@ -387,6 +410,7 @@ def bench_pull(
         "uses_on_chain": uses,
         "cpu_ms_per_pull": cpu_ms,
         "cpu_ms_per_pull_each": cpus,
+        "others_cpu_ms_per_pull": others_ms,
         "replicas": len(bases),
         "database": database,
     }
@@ -565,7 +589,11 @@ def main() -> None:
             )
             api_reqs.append((path, env_.to_headers()))
         api_urls = [f"http://127.0.0.1:{port}" for port in api_ports]
-        pull_args = (args.pulls, c, args.granted, [p.pid for p in api_procs], args.database)
+        others = {"anvil": lambda: cpu_seconds(procs[0].pid)}
+        if pg_url:
+            others["PostgreSQL backends"] = lambda: cpu_of(pg_url.rsplit("/", 1)[1])
+        pids = [p.pid for p in api_procs]
+        pull_args = (args.pulls, c, args.granted, pids, args.database, others)
         if args.replicas > 1 or n <= 200:  # pulls only, each API process warmed up alike
             for k, url in enumerate(api_urls):
                 asyncio.run(drive(api_reqs[200 * k : 200 * (k + 1)], url, c))

@@ -135,7 +135,7 @@ def gas_rows(g: dict[str, Any]) -> list[Row]:
             _verdict(per <= 20_000, per <= 16_000),
         ),
         (
-            f"gas per access, batch of {g['batch']} (unlimited grants, first uses: the counter marks the first)",
+            f"gas per access, batch of {g['batch']} (unlimited grants, first uses)",
             f"{g['per_access_unlimited']:,.0f}",
             "≤ 20,000 (moonshot 16,000)",
             _verdict(g["per_access_unlimited"] <= 20_000, g["per_access_unlimited"] <= 16_000),

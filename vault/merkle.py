@@ -56,10 +56,13 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _levels(commitments: Sequence[bytes]) -> list[list[bytes]]:
     if not commitments:
         raise MalformedInputError("a Merkle tree needs at least one leaf")
-    level = [leaf_hash(c) for c in commitments]
+    sha256 = hashlib.sha256  # leaf_hash and node_hash, inlined: a seal hashes 2n - 1 of them
+    level = [sha256(_LEAF + c).digest() for c in commitments]
     levels = [level]
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [
+            sha256(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -319,19 +319,24 @@ def seal_asset(
     randomness = os.urandom(KEY_LEN + step * len(pairs))
     asset_key = randomness[:KEY_LEN]
     keys = _FieldKeys(asset_key, asset_id, version)
+    key_lp, aad_lp, sha256 = keys.key_lp, keys.aad_lp, hashlib.sha256
     digest = _ciphertext_digest_start(asset_id, version)
     sealed_fields = []
+    commitments = []
     at = KEY_LEN
     for name, value in pairs:
         salt, nonce = randomness[at : at + SALT_LEN], randomness[at + SALT_LEN : at + step]
         at += step
-        lp_name = lp(name.encode())
-        ct = AESGCM(keys.key_lp(lp_name)).encrypt(nonce, salt + value, keys.aad_lp(lp_name))
-        c = hashlib.sha256(salt + lp_name + len(value).to_bytes(4, "big"))
-        c.update(value)  # = commitment(salt, name, value), without copying the value
+        encoded = name.encode()
+        lp_name = len(encoded).to_bytes(4, "big") + encoded  # = lp(encoded), without the call
+        ct = AESGCM(key_lp(lp_name)).encrypt(nonce, salt + value, aad_lp(lp_name))
+        h = sha256(salt + lp_name + len(value).to_bytes(4, "big"))
+        h.update(value)  # = commitment(salt, name, value), without copying the value
+        c = h.digest()
         digest.update(lp_name + _LEN4_NONCE + nonce + len(ct).to_bytes(4, "big"))
         digest.update(ct)
-        sealed_fields.append(FieldCiphertext(name, c.digest(), nonce, ct))
+        commitments.append(c)
+        sealed_fields.append(FieldCiphertext(name, c, nonce, ct))
     recipient = owner_key.digest()
     wrapped = WrappedKey(
         owner_key.suite,
@@ -343,7 +348,7 @@ def seal_asset(
         version=version,
         wrapped_key=wrapped,
         fields=tuple(sealed_fields),
-        root=merkle_root([f.commitment for f in sealed_fields]),
+        root=merkle_root(commitments),
         ciphertext_digest=digest.digest(),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -23,6 +23,8 @@ from wallet_cli._context import JsonOpt, State, command, state
 from wallet_cli._render import kv, table, when
 from wallet_cli.contacts import name_of
 from wallet_cli.errors import ContradictedError, DeploymentPinError, UserError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Claims: ask a department for a record; departments fulfil or refuse.",
@@ -181,14 +183,11 @@ def file_(
     )
 
 
-def _listing(
-    st: State,
-    key: bytes,
-    rpc: str,
-    params: dict[str, Any],
-    check: Callable[[Any, PinnedDeployment, list[dict[str, Any]]], Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The service's rows, each the claim the chain stores (and ``check``).
+def _until_agrees(
+    st: State, key: bytes, rpc: str, attempt: Callable[[Any, Any, PinnedDeployment], T]
+) -> T:
+    """``attempt(service client, chain client, pin)`` once the pin is checked, again while it
+    finds a difference (:class:`ServiceContradictedError`).
 
     The service answers from its index, which follows the chain a few blocks behind: a
     difference is asked again until ``DATASAFE_CONFIRM_TIMEOUT``; one that stays is a lie.
@@ -196,20 +195,36 @@ def _listing(
     from ledger.trust import ServiceContradictedError
 
     deadline = time.monotonic() + st.settings.confirm_timeout
-    while True:
-        with st.client(key) as c:
-            pin = _checked(st, rpc, c)
-            rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
-        try:
-            with _chain.rpc_client(rpc) as r:
-                cl.verify_claims(r, pin.ledger_address, rows)
-                if check is not None:
-                    check(r, pin, rows)
-            return rows
-        except ServiceContradictedError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.3)
+    with st.client(key) as c:
+        pin = _checked(st, rpc, c)
+        with _chain.rpc_client(rpc) as r:
+            while True:
+                try:
+                    return attempt(c, r, pin)
+                except ServiceContradictedError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.3)
+
+
+def _listing(
+    st: State,
+    key: bytes,
+    rpc: str,
+    params: dict[str, Any],
+    check: Callable[[Any, PinnedDeployment, list[dict[str, Any]]], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The service's rows, each the claim the chain stores (and ``check``), index lag allowed
+    (:func:`_until_agrees`)."""
+
+    def attempt(c: Any, r: Any, pin: PinnedDeployment) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = c.get_all("/v1/claims", params=params)
+        cl.verify_claims(r, pin.ledger_address, rows)
+        if check is not None:
+            check(r, pin, rows)
+        return rows
+
+    return _until_agrees(st, key, rpc, attempt)
 
 
 @app.command("list")
@@ -382,26 +397,25 @@ def stats(json_out: JsonOpt = False) -> None:
     p, key = st.unlock()
     rpc = st.rpc(p, required="claims stats")
     assert rpc is not None
-    deadline = time.monotonic() + st.settings.confirm_timeout
-    while True:
-        with st.client(key) as c:
-            pin = _checked(st, rpc, c)
-            rows: list[dict[str, Any]] = c.get_all("/v1/claims/stats")
-        with _chain.rpc_client(rpc) as r:
-            head = r.call("eth_getBlockByNumber", ["latest", False])
-            _, claims = chain_rows(r, pin.ledger_address, pin.deploy_block, int(head["number"], 16))
+    from ledger.trust import ServiceContradictedError
+
+    def attempt(c: Any, r: Any, pin: PinnedDeployment) -> tuple[dict[str, Any], Any]:
+        rows: list[dict[str, Any]] = c.get_all("/v1/claims/stats")
+        head = r.call("eth_getBlockByNumber", ["latest", False])
+        _, claims = chain_rows(r, pin.ledger_address, pin.deploy_block, int(head["number"], 16))
         truth = department_stats(claims)
         problems = diff_stats(truth, rows)
-        # The service counts from its index, a few blocks behind: ask again before calling it a lie.
-        if not problems or time.monotonic() >= deadline:
-            break
-        time.sleep(0.3)
-    if problems:
-        raise ContradictedError(
-            f"{len(problems)} difference(s) between the service's claim figures and the chain's: "
-            + "; ".join(problems[:3]),
-            code="audit_drift",
-        )
+        if problems:
+            raise ServiceContradictedError(
+                f"{len(problems)} difference(s) between the service's claim figures and the "
+                "chain's: " + "; ".join(problems[:3])
+            )
+        return head, truth
+
+    try:
+        head, truth = _until_agrees(st, key, rpc, attempt)
+    except ServiceContradictedError as exc:
+        raise ContradictedError(str(exc), code="audit_drift") from None
     now = int(head["timestamp"], 16)
     out = [
         t | {"oldest_open_age": None if t["oldest_open_at"] is None else now - t["oldest_open_at"]}

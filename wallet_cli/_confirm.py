@@ -59,6 +59,23 @@ def on_chain(
     )
 
 
+def despite_index_lag(timeout: float, attempt: Callable[[], T]) -> T:
+    """``attempt()``, again while it finds a difference with the chain
+    (:class:`~ledger.trust.ServiceContradictedError`), for up to ``timeout`` seconds.
+
+    A service answers listings from its index, which follows the chain a few blocks behind:
+    a difference is asked again until the timeout; one that stays is a lie (exit 6).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return attempt()
+        except trust.ServiceContradictedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
+
+
 def send_raw(rpc: str, raw: str, timeout: float = 60.0) -> dict[str, Any]:
     """Broadcast a transaction the wallet signed, through its own RPC; wait for the receipt."""
     with rpc_client(rpc) as r:

@@ -9,7 +9,6 @@ reason. Every answer of the service is held against the chain the wallet reads i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -187,24 +186,13 @@ def _until_agrees(
     st: State, key: bytes, rpc: str, attempt: Callable[[Any, Any, PinnedDeployment], T]
 ) -> T:
     """``attempt(service client, chain client, pin)`` once the pin is checked, again while it
-    finds a difference (:class:`ServiceContradictedError`).
+    finds a difference, index lag allowed (:func:`wallet_cli._confirm.despite_index_lag`)."""
+    from wallet_cli._confirm import despite_index_lag
 
-    The service answers from its index, which follows the chain a few blocks behind: a
-    difference is asked again until ``DATASAFE_CONFIRM_TIMEOUT``; one that stays is a lie.
-    """
-    from ledger.trust import ServiceContradictedError
-
-    deadline = time.monotonic() + st.settings.confirm_timeout
     with st.client(key) as c:
         pin = _checked(st, rpc, c)
         with _chain.rpc_client(rpc) as r:
-            while True:
-                try:
-                    return attempt(c, r, pin)
-                except ServiceContradictedError:
-                    if time.monotonic() >= deadline:
-                        raise
-                    time.sleep(0.3)
+            return despite_index_lag(st.settings.confirm_timeout, lambda: attempt(c, r, pin))
 
 
 def _listing(

@@ -106,15 +106,21 @@ def verified_seals(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The service's list of ``subject``'s records (None: all, a regulator), checked against
     the chain; ``(items, checked)``, unchecked only with ``--no-chain``."""
+    from wallet_cli._confirm import despite_index_lag
+
     params = {"subject": subject} if subject else None
-    items: list[dict[str, Any]] = c.get_all("/v1/sealed", params=params)
     if st.rpc(p) is None:
-        return items, False
+        return c.get_all("/v1/sealed", params=params), False
     pin = st.require_pin(c, p)
     with _rpc(st, p, "sealed") as rpc:
         sl.check_companion(rpc, pin.ledger_address, pin.companions)
-        sl.check_listing(rpc, pin.ledger_address, subject, items)
-    return items, True
+
+        def attempt() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = c.get_all("/v1/sealed", params=params)
+            sl.check_listing(rpc, pin.ledger_address, subject, items)
+            return items
+
+        return despite_index_lag(st.settings.confirm_timeout, attempt), True
 
 
 def _show(st: State, title: str, items: list[dict[str, Any]], checked: bool) -> None:

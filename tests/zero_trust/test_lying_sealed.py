@@ -46,7 +46,10 @@ def sealed_asset(stack: Stack) -> dict[str, Any]:
 
 
 def _lie(stack: Stack, liar: LyingProxy, wallet_args: tuple[str, ...]) -> str:
-    r = getattr(stack, wallet_args[0]).run("--json", *wallet_args[1:], DATASAFE_API=liar.url)
+    # A difference is asked again for DATASAFE_CONFIRM_TIMEOUT (index lag): one second here.
+    r = getattr(stack, wallet_args[0]).run(
+        "--json", *wallet_args[1:], DATASAFE_API=liar.url, DATASAFE_CONFIRM_TIMEOUT="1"
+    )
     assert r.exit_code == EXIT_CONTRADICTED, f"exit {r.exit_code}\n{r.stdout}\n{r.stderr}"
     err = json.loads(r.stdout.strip().splitlines()[-1])["error"]
     assert err["code"] == "service_mismatch"
@@ -72,6 +75,25 @@ def test_hidden_record_is_noticed(
     _rewrite_items(liar, "/v1/sealed", lambda a: [s for s in a if s["seal_id"] != hidden])
     assert "hid 1 sealed access record(s)" in _lie(stack, liar, command)
     assert str(hidden) in _lie(stack, liar, command)
+
+
+@pytest.mark.parametrize("command", [("citizen", "history", "list"), ("citizen", "sealed", "list")])
+def test_index_lag_is_no_lie(
+    stack: Stack, sealed_asset: dict[str, Any], liar: LyingProxy, command: tuple[str, ...]
+) -> None:
+    """An honest service whose index has not yet reached the newest record (it answers
+    without it once, then with it) is asked again, not called a liar."""
+    newest = sealed_asset["ids"][1]
+    answers = []
+
+    def lagging(answer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        answers.append(answer)
+        return [s for s in answer if s["seal_id"] != newest] if len(answers) == 1 else answer
+
+    _rewrite_items(liar, "/v1/sealed", lagging)
+    r = getattr(stack, command[0]).run(*command[1:], DATASAFE_API=liar.url)
+    assert r.exit_code == 0, f"exit {r.exit_code}\n{r.stdout}\n{r.stderr}"
+    assert len(answers) >= 2
 
 
 def test_altered_or_invented_record_is_noticed(

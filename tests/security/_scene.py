@@ -7,6 +7,9 @@ On the session's deployed ledger (rolled back afterwards) and one live server on
   so the key package is stored); a webhook of ``bank``;
 - an enterprise subject with an agent, an asset of the enterprise, then the enterprise
   suspended: its agent is the "agent of a suspended enterprise";
+- an active enterprise ``firm`` with two live agents and a 2-of-N approval policy, an asset
+  of the firm, and a grant proposal of it by ``firm_agent`` waiting for a second approval
+  (issue 18);
 - a consumer (a bank) that is suspended;
 - ``outsider``, a key that is no member (its signatures are valid), and no signature at all;
 - a sealed access by ``issuer`` to the citizen's asset (issue 18), still before its date;
@@ -46,10 +49,12 @@ from eth_hash.auto import keccak
 from api import _store
 from api.client import DataSafeClient
 from api.db import make_engine, migrate
+from ledger import eip712
 from ledger import sealed as sl
+from ledger.calls import grant_id_of
 from ledger.eip712 import sign_digest
 from ledger.lifecycle import Acknowledgement, ack_digest
-from ledger.models import AckKind
+from ledger.models import ANY_PURPOSE, AckKind, GrantTerms
 from ledger.rpc import RpcClient
 
 #: Actors of the matrices, by name; ``unsigned`` sends no envelope.
@@ -65,6 +70,9 @@ ACTOR_NAMES = (
     "outsider",
     "suspended",
     "agent_of_suspended",
+    "firm",
+    "firm_agent",
+    "firm_agent2",
     "unsigned",
 )
 #: Actors who are not active members: refused whatever they ask.
@@ -94,6 +102,10 @@ class Scene:
     opening: sl.Opening | None = None
     #: A revoked grant to ``bank``: only the grantee's signature is missing to acknowledge it.
     ended_grant_id: str = ""
+    #: The active enterprise (2 approvals needed), its asset, and its pending proposal.
+    firm: Actor | None = None
+    firm_asset: SeededAsset | None = None
+    proposal: dict[str, Any] = field(default_factory=dict)
 
     def client(self, name: str) -> DataSafeClient:
         actor = self.actors[name]
@@ -240,6 +252,62 @@ def ack_payload(world: World, actor: Actor, kind: AckKind, grant_id: str) -> dic
     }
 
 
+def proposal_payload(
+    world: World, agent: Actor, enterprise: Actor, asset: SeededAsset
+) -> dict[str, Any]:
+    """``agent``'s proposal of a grant of ``enterprise``'s ``asset`` to ``bank``, with its own
+    approval signed over the terms in the enterprise's current epoch (POST /v1/proposals)."""
+    nonce = int.from_bytes(os.urandom(8), "big")
+    gid = "0x" + grant_id_of(enterprise.address, nonce).hex()
+    body: dict[str, Any] = {
+        "terms": {
+            "asset_id": "0x" + asset.asset_id.hex(),
+            "grantee": world.bank.address,
+            "purpose": 1,
+            "fields_mask": 0b011,
+            "not_before": 0,
+            "expiry": world.now() + 86_400,
+            "max_uses": 0,
+            "retention": 0,
+        },
+        "nonce": str(nonce),
+        "deadline": int(time.time()) + 3600,
+        "key_package": base64.b64encode(key_package(world, asset, gid, 0b011).to_bytes()).decode(),
+    }
+    return body | {"approval": approval_signature(world, agent, enterprise, body)}
+
+
+def approval_signature(
+    world: World, signer: Actor, enterprise: Actor, proposal: dict[str, Any]
+) -> str:
+    """``signer``'s approval of ``proposal`` (its terms, nonce and deadline) for ``enterprise``."""
+    terms = proposal["terms"]
+    epoch = world.ledger.functions.approvalPolicy(enterprise.address, terms["purpose"]).call()[1]
+    digest = eip712.approval_digest(
+        world.domain,
+        enterprise.address,
+        epoch,
+        GrantTerms.from_json(terms),
+        int(proposal["nonce"]),
+        proposal["deadline"],
+    )
+    return "0x" + eip712.sign_digest(signer.key_bytes, digest).hex()
+
+
+def _firm(world: World, db_url: str) -> tuple[Actor, Actor, Actor, SeededAsset]:
+    """An active enterprise with two live agents, 2 approvals for any purpose, and an asset."""
+    firm = Actor("firm", _key("firm"))
+    agents = (Actor("firm agent", _key("firm agent")), Actor("firm agent 2", _key("firm agent 2")))
+    for actor in (firm, *agents):
+        _fund(world, actor)
+    world.admit(firm, SUBJECT, ENTERPRISE)
+    for agent in agents:
+        world.admit(agent, SUBJECT, INDIVIDUAL)
+        world.transact(firm, "addAgent", agent.address, world.now() + 30 * 86_400)
+    world.transact(firm, "setApprovalThreshold", ANY_PURPOSE, 2)
+    return firm, *agents, seed_asset(world, db_url, owner=firm, tag=b"firm")
+
+
 def _seal(world: World, server: LiveServer, asset_id: bytes) -> tuple[int, sl.Opening]:
     body, opening = seal_payload(world, world.issuer, asset_id)
     with DataSafeClient(server.url, world.issuer.key) as issuer:
@@ -299,6 +367,7 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
         world.transact(enterprise, "addAgent", agent.address, world.now() + 30 * 86_400)
 
         enterprise_asset = seed_asset(world, db_url, owner=enterprise, tag=b"enterprise")
+        firm, firm_agent, firm_agent2, firm_asset = _firm(world, db_url)
         # The indexer runs so that the event-index routes (/v1/access, history) answer.
         with live_server(world_settings(world, db_url, tmp, run_indexer=True)) as srv:
             asset = upload_asset(world, srv, db_url, b"security")
@@ -313,6 +382,10 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 claim_id = str(citizen.post("/v1/claims", body)["claim_id"])
             seal_id, opening = _seal(world, srv, asset.asset_id)
             ended_grant_id = _ended_grant(world, asset.asset_id)
+            with DataSafeClient(srv.url, firm_agent.key) as c:
+                body = proposal_payload(world, firm_agent, firm, firm_asset)
+                proposal = c.post("/v1/proposals", body)
+                assert proposal["status"] == "pending", proposal
             world.suspend(enterprise)
             world.suspend(suspended)
             _settle(world, db_url)
@@ -330,6 +403,9 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 seal_id=seal_id,
                 opening=opening,
                 ended_grant_id=ended_grant_id,
+                firm=firm,
+                firm_asset=firm_asset,
+                proposal=body | {"proposal_id": proposal["proposal_id"]},
             )
             scene.actors = {
                 "citizen": world.citizen,
@@ -343,6 +419,9 @@ def build_scene(world: World, tmp: Path) -> Iterator[Scene]:
                 "outsider": world.outsider,
                 "suspended": suspended,
                 "agent_of_suspended": agent,
+                "firm": firm,
+                "firm_agent": firm_agent,
+                "firm_agent2": firm_agent2,
                 "unsigned": None,
             }
             yield scene

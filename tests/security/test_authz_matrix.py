@@ -26,10 +26,12 @@ from _scene import (
     NOT_ACTIVE,
     Scene,
     ack_payload,
+    approval_signature,
     build_scene,
     claim_answer,
     claim_payload,
     grant_payload,
+    proposal_payload,
     seal_action,
     seal_payload,
 )
@@ -109,12 +111,12 @@ POLICY: dict[str, Rule] = {
     "claims_get_claim": Rule(_only("citizen", "issuer", "regulator")),
     "claims_fulfil_claim": Rule(_only("issuer")),
     "claims_refuse_claim": Rule(_only("issuer")),
-    # M-of-N proposals: only an enterprise's live agents (and, to read, the enterprise). The
-    # scene's only enterprise is suspended, so no actor here may propose, approve or read one.
-    "proposals_create_proposal": Rule(frozenset()),
-    "proposals_list_proposals": Rule(frozenset()),
-    "proposals_get_proposal": Rule(frozenset()),
-    "proposals_approve_proposal": Rule(frozenset()),
+    # M-of-N proposals (issue 18): the firm's live agents propose and approve; the firm and its
+    # live agents read. The agent of the suspended enterprise is refused for its own enterprise.
+    "proposals_create_proposal": Rule(_only("firm_agent", "firm_agent2")),
+    "proposals_list_proposals": Rule(_only("firm", "firm_agent", "firm_agent2")),
+    "proposals_get_proposal": Rule(_only("firm", "firm_agent", "firm_agent2")),
+    "proposals_approve_proposal": Rule(_only("firm_agent", "firm_agent2")),
     # Sealed accesses (issue 18): the asset's department seals; a regulator lists all, extends
     # and sees the overdue; a subject lists its own; the record is its subject's, its
     # department's and the regulators'. Before its date only the department may unseal (the
@@ -230,18 +232,27 @@ def _body(scene: Scene, op_id: str, name: str) -> Any:
         ),
     }
     builders |= {
-        # The suspended enterprise's asset, proposed by the caller with a real key package.
-        "proposals_create_proposal": lambda: _proposal_body(scene, me),
-        "proposals_approve_proposal": lambda: {"signature": "0x" + "11" * 65},
+        # A real proposal and a real approval, signed by the caller: only who it is stands in
+        # the way (the agent of the suspended enterprise proposes its own enterprise's asset).
+        "proposals_create_proposal": lambda: _proposal_body(scene, name, me),
+        "proposals_approve_proposal": lambda: {
+            "signature": approval_signature(w, me, _firm(scene), scene.proposal)
+        },
     }
     build = builders.get(op_id)
     return None if build is None else build()
 
 
-def _proposal_body(scene: Scene, me: Actor) -> dict[str, Any]:
-    body = grant_payload(scene.world, me, scene.enterprise_asset, scene.world.bank)[0]
-    body["approval"] = body.pop("signature")
-    return body
+def _firm(scene: Scene) -> Actor:
+    assert scene.firm is not None
+    return scene.firm
+
+
+def _proposal_body(scene: Scene, name: str, me: Actor) -> dict[str, Any]:
+    if name == "agent_of_suspended":
+        return proposal_payload(scene.world, me, scene.enterprise, scene.enterprise_asset)
+    assert scene.firm_asset is not None
+    return proposal_payload(scene.world, me, _firm(scene), scene.firm_asset)
 
 
 def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
@@ -253,13 +264,14 @@ def _target(scene: Scene, path: str, name: str, op: dict[str, Any]) -> str:
         "address": scene.world.citizen.address,
         "claim_id": scene.claim_id,
         "seal_id": str(scene.seal_id),
-        # No proposal exists in the scene: the grant id it would have stands in.
-        "proposal_id": scene.grant_id,
+        "proposal_id": scene.proposal["proposal_id"],
     }
     for key, value in values.items():
         path = path.replace("{" + key + "}", value)
     assert "{" not in path, f"no value for a path parameter of {path}"
-    query = {"fields_mask": "3", "enterprise": scene.enterprise.address}
+    # The agent of the suspended enterprise asks for its own enterprise's proposals.
+    owner = scene.enterprise if name == "agent_of_suspended" else _firm(scene)
+    query = {"fields_mask": "3", "enterprise": owner.address}
     required = [
         p["name"] for p in op.get("parameters", []) if p["in"] == "query" and p.get("required")
     ]
@@ -276,6 +288,7 @@ def _secrets(scene: Scene) -> list[str]:
         scene.webhook_id.lower(),
         scene.claim_id.lower(),
         scene.ended_grant_id.lower(),
+        str(scene.proposal["proposal_id"]).lower(),
         "0x" + scene.opening.commitment().hex() if scene.opening else "<no seal>",
     ]
 
@@ -356,3 +369,32 @@ def test_sealed_and_acknowledgement_refusals_name_the_reason(scene: Scene) -> No
             resp = c.request("POST", path, json_body=_body(scene, op_id, name))
         assert resp.status_code == status, (name, op_id, resp.text)
         assert code is None or resp.json()["code"] == code, (name, op_id, resp.text)
+
+
+def test_proposal_refusals_name_the_reason(scene: Scene) -> None:
+    """Proposals are refused for who asks, not for a malformed body: the same builders, signed
+    by the firm's second agent, are accepted and its approval relays the grant (last: this
+    changes the scene)."""
+    pid = scene.proposal["proposal_id"]
+    approvals = f"/v1/proposals/{pid}/approvals"
+    expect = [
+        ("POST", "/v1/proposals", "proposals_create_proposal", "firm", 403, "not_agent"),
+        ("POST", "/v1/proposals", "proposals_create_proposal", "citizen2", 403, "not_agent"),
+        ("POST", approvals, "proposals_approve_proposal", "firm", 403, "not_agent"),
+        ("POST", approvals, "proposals_approve_proposal", "agent_of_suspended", 403, "not_agent"),
+        ("GET", f"/v1/proposals/{pid}", None, "bank", 403, "forbidden"),
+        ("GET", f"/v1/proposals/{pid}", None, "firm", 200, None),
+        ("POST", "/v1/proposals", "proposals_create_proposal", "firm_agent2", 201, None),
+        ("POST", approvals, "proposals_approve_proposal", "firm_agent2", 200, None),
+    ]
+    for method, path, op_id, name, status, code in expect:
+        body = _body(scene, op_id, name) if op_id else None
+        with scene.client(name) as c:
+            resp = c.request(method, path, json_body=body)
+        assert resp.status_code == status, (name, path, resp.text)
+        assert code is None or resp.json()["code"] == code, (name, path, resp.text)
+    with scene.client("firm") as c:
+        shown = c.get(f"/v1/proposals/{pid}")
+    assert shown["status"] == "granted", shown
+    grant = scene.world.ledger.functions.getGrant(bytes.fromhex(pid[2:])).call()
+    assert grant[1] == scene.world.bank.address

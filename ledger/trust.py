@@ -57,7 +57,7 @@ from ledger.eip712 import abi_encode
 from ledger.errors import ContractRevertError, LedgerError, RpcResponseError
 from ledger.models import Asset, AssetStatus, Event, Grant, GrantStatus, Member, Schema
 from ledger.rpc import RpcClient
-from ledger.uses import use_of
+from ledger.uses import UseMemo, use_of
 
 T = TypeVar("T")
 
@@ -178,6 +178,11 @@ def _receipt(rpc: RpcClient, tx_hash: str) -> dict[str, Any]:
     return out
 
 
+#: This process's counts of unlimited grants' records (:class:`ledger.uses.UseMemo`): a bank
+#: checking its pulls one after another reads each grant's new blocks only.
+_USE_MEMO = UseMemo()
+
+
 def _checked_use(
     rpc: RpcClient,
     pin: PinnedDeployment,
@@ -194,7 +199,16 @@ def _checked_use(
     counted = None
     if grant.max_uses:
         counted = read(rpc, pin, _calls().get_grant(grant_id), hex(at[0])).uses
-    use = use_of(rpc, pin.ledger_address, grant_id, pin.deploy_block, *at, counted=counted)
+    use = use_of(
+        rpc,
+        pin.ledger_address,
+        grant_id,
+        pin.deploy_block,
+        *at,
+        counted=counted,
+        block_hash=event.block_hash,
+        memo=_USE_MEMO,
+    )
     if grant.grantee.lower() != grantee.lower():
         raise ServiceContradictedError(
             "the grant on chain is made to someone else", code="not_grantee"

@@ -5,11 +5,15 @@ with a use limit (issue 16: neither carries a rule for an unlimited grant, and b
 gas on every access). A grant's n-th ``Accessed`` event in chain order (block, log index)
 is its use n. The service (batcher) and the client (``ledger.trust``) number a record the
 same way: one ``eth_getLogs`` for the grant's ``Accessed`` events from the deployment block
-up to the record's block, then :func:`use_numbers`.
+up to the record's block, then :func:`use_numbers`; each remembers its counts so that the
+next record reads only the blocks since (:class:`UseCounter` in the service,
+:class:`UseMemo` in a client, which also checks the chain still holds the counted block).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -55,6 +59,42 @@ def use_numbers(
     return out
 
 
+class UseMemo:
+    """A client's count of each grant's ``Accessed`` events through a block it read, with that
+    block's hash: numbering a later record of an unlimited grant then reads only the blocks
+    since, instead of the grant's whole history (:func:`use_of`).
+
+    A count is used only while the chain the client reads still has the same block at that
+    height (one ``eth_getBlockByNumber``): after a reorganisation, or on another chain that
+    happens to hold a ledger at the same address, the whole history is read again. Bounded:
+    the least recently used grants are forgotten beyond ``max_grants``.
+    """
+
+    def __init__(self, max_grants: int = 4096) -> None:
+        self._max = max_grants
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[tuple[str, str], tuple[int, str, int]] = OrderedDict()
+
+    def get(self, ledger: str, grant: str) -> tuple[int, str, int] | None:
+        """``(block, block hash, count through that block)`` of ``grant`` (0x-hex), if known."""
+        key = (ledger.lower(), grant)
+        with self._lock:
+            entry = self._counts.get(key)
+            if entry is not None:
+                self._counts.move_to_end(key)
+            return entry
+
+    def put(self, ledger: str, grant: str, block: int, block_hash: str, count: int) -> None:
+        key = (ledger.lower(), grant)
+        with self._lock:
+            if key in self._counts and self._counts[key][0] > block:
+                return  # a later count is worth more: records are mostly checked in order
+            self._counts[key] = (block, block_hash.lower(), count)
+            self._counts.move_to_end(key)
+            while len(self._counts) > self._max:
+                self._counts.popitem(last=False)
+
+
 def use_of(
     rpc: RpcClient,
     ledger: str,
@@ -63,21 +103,52 @@ def use_of(
     block: int,
     log_index: int,
     counted: int | None = None,
+    *,
+    block_hash: str | None = None,
+    memo: UseMemo | None = None,
 ) -> int:
     """The use number of the grant's ``Accessed`` log at ``(block, log_index)``; 0 if the
     chain holds no such log.
 
     ``counted``: the grant's use counter at the end of ``block`` (a grant with a use limit
     counts on chain), so only that block's logs are read, not the grant's whole history.
+    Without it (an unlimited grant), ``memo`` and the record's ``block_hash`` let a count
+    this client made earlier stand in for the history before it (:class:`UseMemo`).
     """
-    first = deploy_block if counted is None else block
-    logs = rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], first, block)])
-    if counted is None:
-        return use_numbers(logs).get((block, log_index), 0)
-    indexes = sorted(int(lg["logIndex"], 16) for lg in logs if not lg.get("removed"))
-    if log_index not in indexes:
-        return 0
-    return counted - sum(1 for i in indexes if i > log_index)
+    if counted is not None:
+        logs = rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], block, block)])
+        indexes = sorted(int(lg["logIndex"], 16) for lg in logs if not lg.get("removed"))
+        if log_index not in indexes:
+            return 0
+        return counted - sum(1 for i in indexes if i > log_index)
+    grant = "0x" + bytes(grant_id).hex()
+    first, before, same_block = deploy_block, 0, None
+    known = memo.get(ledger, grant) if memo is not None and block_hash else None
+    if known is not None:
+        at, at_hash, count = known
+        if at < block and _hash_at(rpc, at) == at_hash:
+            first, before = at + 1, count
+        elif at == block and at_hash == str(block_hash).lower():
+            first, same_block = block, count
+    logs = [
+        lg
+        for lg in rpc.call("eth_getLogs", [accessed_filter(ledger, [grant_id], first, block)])
+        if not lg.get("removed")
+    ]
+    if same_block is not None:
+        before = same_block - len(logs)  # every log read is in ``block``
+    use = use_numbers(logs, {grant: before}).get((block, log_index), 0)
+    hashes = {
+        str(lg.get("blockHash", "")).lower() for lg in logs if int(lg["blockNumber"], 16) == block
+    }
+    if use and memo is not None and block_hash and hashes == {str(block_hash).lower()}:
+        memo.put(ledger, grant, block, str(block_hash), before + len(logs))
+    return use
+
+
+def _hash_at(rpc: RpcClient, block: int) -> str | None:
+    header = rpc.call("eth_getBlockByNumber", [hex(block), False])
+    return None if header is None else str(header["hash"]).lower()
 
 
 class UseCounter:

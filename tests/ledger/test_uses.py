@@ -11,9 +11,11 @@ import pytest
 from ledger import eip712
 from ledger._pin import read_deployment
 from ledger.calls import grant_id_of
+from ledger.client import LedgerClient
 from ledger.models import AccessRequest
 from ledger.rpc import RpcClient
 from ledger.trust import verify_access_record
+from ledger.tx import LocalKeySender
 from ledger.uses import UseCounter, use_numbers
 
 A, B = b"\xaa" * 32, b"\xbb" * 32
@@ -110,3 +112,80 @@ def test_the_client_numbers_records_as_the_whole_history_does(world: World, max_
     assert uses == [1, 2, 3, 4]
     # an unlimited grant's counter only marks its first use (0 -> 1), which the recall rule needs
     assert world.gov.get_grant(grant_id).uses == (4 if max_uses else 1)
+
+
+class _Recording(RpcClient):
+    """A real client that notes the block ranges of its ``eth_getLogs`` calls."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.ranges: list[tuple[int, int]] = []
+
+    def call(self, method: str, params: Any = ()) -> Any:
+        if method == "eth_getLogs":
+            self.ranges.append((int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)))
+        return super().call(method, params)
+
+
+def _unlimited_grant(world: World, gid_nonce: int) -> bytes:
+    signed = eip712.sign_grant(
+        world.subject_key, world.domain, world.terms(max_uses=0), gid_nonce, FAR_FUTURE
+    )
+    world.gov.send(world.gov.calls.grant_by_sig(signed))
+    return grant_id_of(world.subject, gid_nonce)
+
+
+def _access(
+    world: World, grant_id: bytes, nonce: int, via: LedgerClient | None = None
+) -> tuple[AccessRequest, Any]:
+    request = AccessRequest(grant_id, 0b001, nonce=nonce, deadline=FAR_FUTURE)
+    sig = eip712.sign_access_request(world.bank_key, world.domain, request)
+    client = via or world.gov
+    return request, client.send(client.calls.record_access(request, sig))
+
+
+def _use(rpc: RpcClient, world: World, grant_id: bytes, request: AccessRequest, rc: Any) -> int:
+    pin = read_deployment(rpc, world.manifest.ledger_address, world.manifest.deploy_block)
+    record = verify_access_record(
+        rpc, pin, tx_hash=rc.tx_hash, grant_id=grant_id, grantee=world.bank,
+        nonce=request.nonce, fields_mask=request.fields_mask,
+    )  # fmt: skip
+    return record.use
+
+
+def test_a_later_record_of_an_unlimited_grant_reads_only_the_blocks_since(world: World) -> None:
+    """The client remembers its count (ledger.uses.UseMemo): checking the next pull reads the
+    blocks after the last record it checked, not the grant's whole history."""
+    grant_id = _unlimited_grant(world, 60)
+    done = [_access(world, grant_id, n) for n in range(100, 103)]
+    with _Recording(world.url) as rpc:
+        assert [_use(rpc, world, grant_id, r, rc) for r, rc in done] == [1, 2, 3]
+        rpc.ranges.clear()
+        request, rc = _access(world, grant_id, 103)
+        assert _use(rpc, world, grant_id, request, rc) == 4
+        assert rpc.ranges == [(done[-1][1].block_number + 1, rc.block_number)]
+        # The same record again: its own block only.
+        rpc.ranges.clear()
+        assert _use(rpc, world, grant_id, request, rc) == 4
+        assert rpc.ranges == [(rc.block_number, rc.block_number)]
+
+
+def test_a_reorganised_chain_is_counted_again(world: World) -> None:
+    """A count is used only while the chain still holds the block it was made at: after the
+    chain went back and other records took those heights, the numbers are the new chain's."""
+    grant_id = _unlimited_grant(world, 61)
+    with RpcClient(world.url) as rpc:
+        snap = rpc.call("evm_snapshot")
+        first = [_access(world, grant_id, n) for n in range(200, 203)]
+        assert [_use(rpc, world, grant_id, r, rc) for r, rc in first] == [1, 2, 3]
+        assert rpc.call("evm_revert", [snap])
+        # On the other branch the heights the memo counted hold no record, and the next record
+        # comes after them: its number is 1, not the memo's 3 + 1. (A new sender: the first
+        # one's nonces went back with the chain.)
+        for _ in first:
+            rpc.call("evm_mine")
+        sender = LocalKeySender.from_key(world.governor_key)
+        with LedgerClient(world.url, world.manifest.ledger_address, sender=sender) as other:
+            request, rc = _access(world, grant_id, 300, other)
+        assert rc.block_number == first[-1][1].block_number + 1
+        assert _use(rpc, world, grant_id, request, rc) == 1

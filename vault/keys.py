@@ -93,7 +93,8 @@ class Suite(enum.IntEnum):
 @functools.cache
 def _hpke_suite(suite: Suite) -> hpke.Suite:
     """The primitive's suite object, built once per suite (every wrap and unwrap uses one)."""
-    kem = hpke.KEM.X25519 if suite is Suite.X25519_HKDF_SHA256_AES256GCM else hpke.KEM.MLKEM768_X25519
+    x25519_only = suite is Suite.X25519_HKDF_SHA256_AES256GCM
+    kem = hpke.KEM.X25519 if x25519_only else hpke.KEM.MLKEM768_X25519
     return hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
 

@@ -127,7 +127,7 @@ def run(old: Any, old_keys: Any, rounds: int) -> None:
             "seal after": lambda: seal_asset(big, asset_id=aid, version=1, owner_key=owner),
         },
         2,
-        max(20, rounds // 5),
+        rounds,
     )
     print(
         f"1 MB seal speed / floor: before {t['floor'] / t['seal before']:.2f}, "

@@ -9,7 +9,8 @@ seals and both hash floors are timed in alternation within each round: each figu
 fastest batch over all rounds, so a burst of load hits both sides alike. Prints the issue-16
 ratios: 1 KB 10-field seal time / one HPKE seal of the same suite (that tree's HPKE), and
 1 MB seal speed / the hash floor, with the floor keeping its output (as ``bench_vault.py``
-judges it) and freeing it at once (the earlier floor).
+judges it) and freeing it at once (the earlier floor). Last, this tree's budget: the calls
+DESIGN.md prescribes for the 1 KB seal, each timed alone, against half an HPKE seal.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.keys import EncryptionKeyPair, Suite
-from vault.sealing import asset_key_info, seal_asset
+from vault.limits import DEFAULT_LIMITS
+from vault.merkle import merkle_root
+from vault.sealing import _FieldKeys, _normalise_fields, asset_key_info, seal_asset
 
 N_FIELDS = 10
 
@@ -68,6 +71,49 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old, old_keys = load_before(args.before, Path(tmp))
         run(old, old_keys, args.rounds)
+    budget(args.rounds)
+
+
+def budget(rounds: int) -> None:
+    """The calls DESIGN.md prescribes for a 1 KB 10-field seal, each timed alone, against the
+    0.5 × HPKE that a 1.5× target leaves for everything besides the HPKE seal."""
+    aid, salt, nonce = os.urandom(32), os.urandom(32), os.urandom(12)
+    items = _normalise_fields(
+        [(f"field_{i}", os.urandom(1024 // N_FIELDS)) for i in range(N_FIELDS)], DEFAULT_LIMITS
+    )
+    keys = _FieldKeys(os.urandom(32), aid, 1)
+    field_keys = [keys.key_lp(lp_name) for _, lp_name, _ in items]
+    commitments = [os.urandom(32) for _ in items]
+
+    def aes_gcm() -> None:
+        for k, (_, lp_name, v) in zip(field_keys, items, strict=True):
+            AESGCM(k).encrypt(nonce, salt + v, keys.aad_lp(lp_name))
+
+    def hkdf_expand() -> None:
+        for _, lp_name, _ in items:
+            keys.key_lp(lp_name)
+
+    def commit() -> None:
+        for _, lp_name, v in items:
+            hashlib.sha256(salt + lp_name + len(v).to_bytes(4, "big") + v).digest()
+
+    hpke_keys = {s.name: EncryptionKeyPair.generate(s).public_key for s in Suite}
+    fns: dict[str, Callable[[], object]] = {
+        f"HPKE {name}": lambda k=key: k.wrap(os.urandom(32), aid) for name, key in hpke_keys.items()
+    }
+    fns |= {
+        "10 x AES-256-GCM key set-up + encrypt": aes_gcm,
+        "10 x HKDF-expand (HMAC from keyed states)": hkdf_expand,
+        "10 x salted commitment": commit,
+        "Merkle leaves, nodes and root": lambda: merkle_root(commitments),
+    }
+    t = fastest(fns, 20, rounds)
+    print("budget, µs: " + ", ".join(f"{n} {v * 1e6:.1f}" for n, v in t.items()))
+    prescribed = sum(v for n, v in t.items() if not n.startswith("HPKE")) * 1e6
+    print(
+        f"prescribed calls {prescribed:.1f} µs; 0.5 x HPKE: "
+        + ", ".join(f"{n[5:]} {v * 0.5e6:.1f}" for n, v in t.items() if n.startswith("HPKE"))
+    )
 
 
 def run(old: Any, old_keys: Any, rounds: int) -> None:

@@ -173,7 +173,7 @@ class PublicEncryptionKey:
 
     def digest(self) -> bytes:
         """The 32-byte on-chain key hash: ``sha256(self.to_bytes())``."""
-        return _key_digest(self.suite, self.raw)
+        return _key_digest(self.suite, bytes(self.raw))  # hashable even if built from a bytearray
 
     @property
     def x25519_raw(self) -> bytes:

@@ -29,7 +29,8 @@ from vault.errors import MalformedInputError, TamperedProofError
 
 SALT_LEN = 32
 HASH_LEN = 32
-LEAF_PREFIX = _LEAF = b"\x00"
+LEAF_PREFIX = b"\x00"  # for callers that hash leaves inline (the seal)
+_LEAF = LEAF_PREFIX
 _NODE = b"\x01"
 _ROOT = b"\x02"
 

@@ -345,8 +345,10 @@ _FIELD_RANDOM_LEN = SALT_LEN + NONCE_LEN
 # more than copying a few KB. Larger ones are hashed where they lie. Same bytes hashed either way.
 _HASH_COPY_MAX = 4096
 # A frozen dataclass's __init__ sets each attribute through object.__setattr__; a seal makes one
-# FieldCiphertext per field, so it fills the slots directly (the same object, a third the cost).
-_FIELD_SLOTS = tuple(getattr(FieldCiphertext, a).__set__ for a in FieldCiphertext.__slots__)
+# FieldCiphertext per field, so it fills the slots directly (the same object, half the cost).
+_FIELD_SLOTS = tuple(
+    getattr(FieldCiphertext, a).__set__ for a in ("name", "commitment", "nonce", "ciphertext")
+)
 
 
 def _seal(

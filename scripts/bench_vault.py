@@ -7,7 +7,10 @@ fields, each as a ratio to raw AES-256-GCM encrypting (or decrypting) the same
 10 buffers in the same run. The "hash floor" is raw AES-256-GCM plus the two
 SHA-256 passes the construction requires (salted commitments over the
 plaintext, the anchored digest over the ciphertext): no implementation of this
-format can beat it. It keeps its 10 ciphertexts until it returns, as a seal must
+format can beat it. Seal and floors are timed alternating (the fastest batch of
+many rounds), as are the seal and HPKE for the 1 KB ratio, so that load from
+other jobs falls on both sides of each ratio. The floor keeps its 10 ciphertexts
+until it returns, as a seal must
 (the target is judged on this one); the earlier floor, which freed each
 ciphertext as soon as it was hashed and so never paid for fresh output memory,
 is printed beside it ("discarding"). Key packages: a 10-field grant built (owner side: unwrap
@@ -33,7 +36,11 @@ from vault.keys import EncryptionKeyPair, Suite
 from vault.packages import Anchor, build_disclosure, build_key_package, open_disclosure
 from vault.sealing import asset_key_info, open_asset, seal_asset
 
-SIZES = [("1 KB", 1024), ("64 KB", 64 * 1024), ("1 MB", 1024 * 1024)]
+SIZES = [
+    ("1 KB", 1024, 20),
+    ("64 KB", 64 * 1024, 5),
+    ("1 MB", 1024 * 1024, 2),
+]  # label, bytes, batch
 N_FIELDS = 10
 
 
@@ -50,6 +57,20 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
     return best
 
 
+def fastest(fns: dict[str, Callable[[], object]], batch: int, rounds: int) -> dict[str, float]:
+    """Seconds per call: the fastest batch of each function over ``rounds`` rounds, the functions
+    alternating within each round, so a burst of load on the shared machine hits every one of
+    them alike (separate timing windows let the ratios swing by 2x and more here)."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / batch)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=0.5)
@@ -61,7 +82,7 @@ def main() -> None:
     owner = EncryptionKeyPair.generate()
     key = AESGCM(os.urandom(32))
     rows = []
-    for label, size in SIZES:
+    for label, size, batch in SIZES:
         per = size // N_FIELDS
         fields = [(f"field_{i}", os.urandom(per)) for i in range(N_FIELDS)]
         values = [v for _, v in fields]
@@ -95,13 +116,15 @@ def main() -> None:
         sealed = seal_asset(fields, asset_id=aid, version=1, owner_key=owner.public_key)
         r_seal = rate(raw_seal, sec)
         r_open = rate(raw_open, sec)
-        r_floor = rate(floor_seal, sec)
-        r_floor_discarding = rate(floor_discarding, sec)
-        v_seal = rate(
-            lambda f=fields, a=aid: seal_asset(
-                f, asset_id=a, version=1, owner_key=owner.public_key
-            ),
-            sec,
+
+        def seal(f: list[tuple[str, bytes]] = fields, a: bytes = aid) -> object:
+            return seal_asset(f, asset_id=a, version=1, owner_key=owner.public_key)
+
+        v_seal = rate(seal, sec)
+        t = fastest(
+            {"seal": seal, "floor": floor_seal, "discarding": floor_discarding},
+            batch,
+            max(20, int(sec * 300)),
         )
         v_open = rate(lambda s=sealed: open_asset(s, owner), sec)
         mb = size / 1e6
@@ -111,8 +134,8 @@ def main() -> None:
                 v_seal * mb,
                 r_seal * mb,
                 v_seal / r_seal,
-                v_seal / r_floor,
-                v_seal / r_floor_discarding,
+                t["floor"] / t["seal"],
+                t["discarding"] / t["seal"],
                 v_open * mb,
                 r_open * mb,
                 v_open / r_open,
@@ -196,16 +219,22 @@ def main() -> None:
 
 
 def hpke_rows(sec: float) -> list[tuple[str, float, float]]:
-    """A 1 KB 10-field seal against one HPKE seal of the same suite, in the same run."""
+    """A 1 KB 10-field seal against one HPKE seal of the same suite, alternating (per second)."""
     out = []
     fields = [(f"field_{i}", os.urandom(1024 // N_FIELDS)) for i in range(N_FIELDS)]
     aid = os.urandom(32)
     for suite in Suite:
         key = EncryptionKeyPair.generate(suite).public_key
         info = asset_key_info(aid, 1, key.digest())
-        seals = rate(lambda k=key: seal_asset(fields, asset_id=aid, version=1, owner_key=k), sec)
-        hpke_seals = rate(lambda k=key, i=info: k.wrap(os.urandom(32), i), sec)
-        out.append((suite.name, seals, hpke_seals))
+        t = fastest(
+            {
+                "seal": lambda k=key: seal_asset(fields, asset_id=aid, version=1, owner_key=k),
+                "hpke": lambda k=key, i=info: k.wrap(os.urandom(32), i),
+            },
+            20,
+            max(20, int(sec * 600)),
+        )
+        out.append((suite.name, 1 / t["seal"], 1 / t["hpke"]))
     return out
 
 

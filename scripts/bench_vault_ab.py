@@ -23,11 +23,11 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_vault import fastest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.keys import EncryptionKeyPair, Suite
@@ -49,18 +49,6 @@ def load_before(tree: Path, into: Path) -> tuple[Any, Any]:
     return importlib.import_module("vault_before.sealing"), importlib.import_module(
         "vault_before.keys"
     )
-
-
-def fastest(fns: dict[str, Callable[[], object]], batch: int, rounds: int) -> dict[str, float]:
-    """Seconds per call: the fastest batch of each function, the functions alternating."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(batch):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / batch)
-    return best
 
 
 def main() -> None:

@@ -71,6 +71,30 @@ def fastest(fns: dict[str, Callable[[], object]], batch: int, rounds: int) -> di
     return best
 
 
+def hash_floors(
+    key: AESGCM, nonces: list[bytes], values: list[bytes]
+) -> tuple[Callable[[], list[bytes]], Callable[[], None]]:
+    """AES-GCM plus the two SHA-256 passes over ``values``: keeping the ciphertexts until it
+    returns, as a seal must (the target's floor), and freeing each at once (the earlier floor)."""
+
+    def kept() -> list[bytes]:
+        out = []
+        for n, v in zip(nonces, values, strict=True):
+            c = key.encrypt(n, v, None)
+            hashlib.sha256(v).digest()
+            hashlib.sha256(c).digest()
+            out.append(c)
+        return out
+
+    def discarding() -> None:
+        for n, v in zip(nonces, values, strict=True):
+            c = key.encrypt(n, v, None)
+            hashlib.sha256(v).digest()
+            hashlib.sha256(c).digest()
+
+    return kept, discarding
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=0.5)
@@ -98,20 +122,7 @@ def main() -> None:
             for n, c in zip(nonces, cts, strict=True):
                 key.decrypt(n, c, None)
 
-        def floor_seal(values: list[bytes] = values, nonces: list[bytes] = nonces) -> list[bytes]:
-            out = []
-            for n, v in zip(nonces, values, strict=True):
-                c = key.encrypt(n, v, None)
-                hashlib.sha256(v).digest()
-                hashlib.sha256(c).digest()
-                out.append(c)
-            return out  # the output exists at once, as a seal's does
-
-        def floor_discarding(values: list[bytes] = values, nonces: list[bytes] = nonces) -> None:
-            for n, v in zip(nonces, values, strict=True):
-                c = key.encrypt(n, v, None)
-                hashlib.sha256(v).digest()
-                hashlib.sha256(c).digest()
+        floor_seal, floor_discarding = hash_floors(key, nonces, values)
 
         sealed = seal_asset(fields, asset_id=aid, version=1, owner_key=owner.public_key)
         r_seal = rate(raw_seal, sec)

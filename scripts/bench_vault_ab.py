@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_vault import fastest
+from bench_vault import fastest, hash_floors
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.keys import EncryptionKeyPair, Suite
@@ -136,20 +136,7 @@ def run(old: Any, old_keys: Any, rounds: int) -> None:
     nonces = [os.urandom(12) for _ in values]
     aes = AESGCM(os.urandom(32))
 
-    def floor_kept() -> list[bytes]:
-        out = []
-        for n, v in zip(nonces, values, strict=True):
-            c = aes.encrypt(n, v, None)
-            hashlib.sha256(v).digest()
-            hashlib.sha256(c).digest()
-            out.append(c)
-        return out
-
-    def floor_discarding() -> None:
-        for n, v in zip(nonces, values, strict=True):
-            c = aes.encrypt(n, v, None)
-            hashlib.sha256(v).digest()
-            hashlib.sha256(c).digest()
+    floor_kept, floor_discarding = hash_floors(aes, nonces, values)
 
     t = fastest(
         {

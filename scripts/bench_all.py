@@ -163,6 +163,14 @@ def vault_rows(d: dict[str, Any]) -> list[Row]:
     rows.append(
         ("vault: 1 MB seal / hash floor", f"{floor:.2f}×", "≥ 0.8×", _verdict(floor >= 0.8))
     )
+    rows.append(
+        (
+            "vault: 1 MB seal / the earlier floor that frees its output at once",
+            f"{d['seal_1mb_over_hash_floor_discarding']:.2f}×",
+            "(for comparison)",
+            "—",
+        )
+    )
     return rows
 
 

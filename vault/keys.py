@@ -75,12 +75,7 @@ class Suite(enum.IntEnum):
 
     @property
     def hpke_suite(self) -> hpke.Suite:
-        kem = (
-            hpke.KEM.X25519
-            if self is Suite.X25519_HKDF_SHA256_AES256GCM
-            else (hpke.KEM.MLKEM768_X25519)
-        )
-        return hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+        return _hpke_suite(self)
 
     @property
     def public_raw_len(self) -> int:
@@ -93,6 +88,14 @@ class Suite(enum.IntEnum):
         if self is Suite.X25519_HKDF_SHA256_AES256GCM:
             return _X25519_LEN
         return _MLKEM768_SEED_LEN + _X25519_LEN
+
+
+@functools.cache
+def _hpke_suite(suite: Suite) -> hpke.Suite:
+    """The primitive's suite object, built once per suite (every wrap and unwrap uses one)."""
+    x25519_only = suite is Suite.X25519_HKDF_SHA256_AES256GCM
+    kem = hpke.KEM.X25519 if x25519_only else hpke.KEM.MLKEM768_X25519
+    return hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
 
 _HpkePublic = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
@@ -134,6 +137,16 @@ def _hpke_public(suite: Suite, raw: bytes) -> _HpkePublic:
         raise MalformedInputError(f"invalid {suite.name} public key: {exc}") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def _key_digest(suite: Suite, raw: bytes) -> bytes:
+    """``sha256`` of a public key's encoding, once per key (every seal names its recipient)."""
+    return hashlib.sha256(_public_encoding(suite, raw)).digest()
+
+
+def _public_encoding(suite: Suite, raw: bytes) -> bytes:
+    return PUBLIC_KEY_MAGIC + bytes([KEY_ENCODING_VERSION, int(suite)]) + raw
+
+
 @dataclass(frozen=True, slots=True)
 class PublicEncryptionKey:
     """A member's public encryption key (what the service serves and the chain hashes)."""
@@ -149,7 +162,7 @@ class PublicEncryptionKey:
 
     def to_bytes(self) -> bytes:
         """Canonical encoding: ``"DSPK" ‖ version ‖ suite ‖ raw``."""
-        return PUBLIC_KEY_MAGIC + bytes([KEY_ENCODING_VERSION, int(self.suite)]) + self.raw
+        return _public_encoding(self.suite, self.raw)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicEncryptionKey:
@@ -160,7 +173,7 @@ class PublicEncryptionKey:
 
     def digest(self) -> bytes:
         """The 32-byte on-chain key hash: ``sha256(self.to_bytes())``."""
-        return hashlib.sha256(self.to_bytes()).digest()
+        return _key_digest(self.suite, bytes(self.raw))  # hashable even if built from a bytearray
 
     @property
     def x25519_raw(self) -> bytes:

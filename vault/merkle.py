@@ -29,7 +29,8 @@ from vault.errors import MalformedInputError, TamperedProofError
 
 SALT_LEN = 32
 HASH_LEN = 32
-_LEAF = b"\x00"
+LEAF_PREFIX = b"\x00"  # for callers that hash leaves inline (the seal)
+_LEAF = LEAF_PREFIX
 _NODE = b"\x01"
 _ROOT = b"\x02"
 
@@ -60,23 +61,37 @@ def _levels(commitments: Sequence[bytes]) -> list[list[bytes]]:
     level = [sha256(_LEAF + c).digest() for c in commitments]
     levels = [level]
     while len(level) > 1:
-        nxt = [
-            sha256(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
-        ]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+        level = _next_level(level)
         levels.append(level)
     return levels
+
+
+def _next_level(level: list[bytes]) -> list[bytes]:
+    sha256 = hashlib.sha256
+    nxt = [sha256(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        nxt.append(level[-1])
+    return nxt
 
 
 def _root(top: bytes, leaf_count: int) -> bytes:
     return hashlib.sha256(_ROOT + leaf_count.to_bytes(4, "big") + top).digest()
 
 
+def root_of_leaves(leaves: list[bytes]) -> bytes:
+    """The root over leaf hashes already computed (``leaf_hash`` of each commitment)."""
+    if not leaves:
+        raise MalformedInputError("a Merkle tree needs at least one leaf")
+    level = leaves
+    while len(level) > 1:
+        level = _next_level(level)
+    return _root(level[0], len(leaves))
+
+
 def merkle_root(commitments: Sequence[bytes]) -> bytes:
     """Root over the commitments in schema order (binds the number of leaves)."""
-    return _root(_levels(commitments)[-1][0], len(commitments))
+    sha256 = hashlib.sha256
+    return root_of_leaves([sha256(_LEAF + c).digest() for c in commitments])
 
 
 @dataclass(frozen=True, slots=True)

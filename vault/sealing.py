@@ -24,7 +24,6 @@ it returns everything or raises — never a partial result.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -47,7 +46,8 @@ from vault.errors import (
 )
 from vault.keys import EncryptionKeyPair, KeySource, PublicEncryptionKey, Suite, as_keyring
 from vault.limits import DEFAULT_LIMITS, Limits
-from vault.merkle import SALT_LEN, commitment, merkle_root
+from vault.merkle import LEAF_PREFIX as _LEAF
+from vault.merkle import SALT_LEN, commitment, merkle_root, root_of_leaves
 
 SEALED_ASSET_KIND = "datasafe/sealed-asset"
 ASSET_KEY_LABEL = b"datasafe/vault/v1/asset-key"
@@ -173,11 +173,13 @@ class OpenedAsset:
     fields: dict[str, bytes]
 
 
-def _check_names(names: Sequence[str], limits: Limits) -> None:
+def _check_names(names: Sequence[str], limits: Limits) -> list[bytes]:
+    """Check the names; returns each one UTF-8 encoded and length-prefixed (``lp(name)``)."""
     if not names:
         raise FieldError("an asset needs at least one field")
     if len(names) > limits.max_fields:
         raise InputTooLargeError(f"{len(names)} fields exceeds {limits.max_fields}")
+    lp_names = []
     for name in names:
         if not isinstance(name, str) or not name:
             raise FieldError("field names must be non-empty strings")
@@ -187,26 +189,34 @@ def _check_names(names: Sequence[str], limits: Limits) -> None:
             raise FieldError(f"field name {name!r} is not valid UTF-8") from None
         if len(encoded) > limits.max_field_name_bytes:
             raise InputTooLargeError(f"field name longer than {limits.max_field_name_bytes} bytes")
+        lp_names.append(len(encoded).to_bytes(4, "big") + encoded)
     if len(set(names)) != len(names):
         raise FieldError("duplicate field names")
+    return lp_names
 
 
-def _normalise_fields(fields: FieldsInput, limits: Limits) -> list[tuple[str, bytes]]:
+def _normalise_fields(fields: FieldsInput, limits: Limits) -> list[tuple[str, bytes, bytes]]:
+    """Checked ``(name, lp(UTF-8 name), value)`` triples in schema order."""
     items: Iterable[Any] = fields.items() if isinstance(fields, Mapping) else fields
-    pairs: list[tuple[str, bytes]] = []
+    names: list[str] = []
+    values: list[bytes] = []
+    max_value = limits.max_field_value_bytes
     for item in items:
         if not isinstance(item, tuple) or len(item) != 2:
             raise MalformedInputError("fields must be (name, value) pairs")
         name, value = item
-        if not isinstance(value, bytes | bytearray):
-            raise MalformedInputError(f"value of field {name!r} must be bytes")
-        if len(value) > limits.max_field_value_bytes:
-            raise InputTooLargeError(
-                f"field {name!r} is larger than {limits.max_field_value_bytes}"
-            )
-        pairs.append((name, bytes(value)))
-    _check_names([n for n, _ in pairs], limits)
-    return pairs
+        if type(value) is not bytes:
+            if not isinstance(value, _BYTES_LIKE):
+                raise MalformedInputError(f"value of field {name!r} must be bytes")
+            value = bytes(value)
+        if len(value) > max_value:
+            raise InputTooLargeError(f"field {name!r} is larger than {max_value}")
+        names.append(name)
+        values.append(value)
+    return list(zip(names, _check_names(names, limits), values, strict=True))
+
+
+_BYTES_LIKE = (bytes, bytearray)
 
 
 def _check_context(asset_id: bytes, version: int) -> None:
@@ -222,10 +232,21 @@ def asset_key_info(asset_id: bytes, version: int, recipient: bytes) -> bytes:
 # expand; the extract step depends on the asset key alone, so it is done once per asset and each
 # field costs one HMAC. ``field_key`` gives the same bytes as cryptography's ``HKDF`` (checked by
 # tests/vault against it): this is a faster path to the same keys, not another derivation.
-_HKDF_ZERO_SALT = bytes(hashlib.sha256().digest_size)
 _SHA256_BLOCK = hashlib.sha256().block_size
 _IPAD = bytes(b ^ 0x36 for b in range(256))  # translation tables: key byte -> key byte ^ pad
 _OPAD = bytes(b ^ 0x5C for b in range(256))
+# The extract's HMAC key is the all-zero salt (RFC 5869 2.2), so its keyed states are constants.
+_ZERO_SALT_INNER = hashlib.sha256(bytes(_SHA256_BLOCK).translate(_IPAD))
+_ZERO_SALT_OUTER = hashlib.sha256(bytes(_SHA256_BLOCK).translate(_OPAD))
+
+
+def _hkdf_extract(ikm: bytes) -> bytes:
+    """HKDF-Extract(salt=none, ikm) = HMAC-SHA256(32 zero bytes, ikm), from the keyed states."""
+    inner = _ZERO_SALT_INNER.copy()
+    inner.update(ikm)
+    outer = _ZERO_SALT_OUTER.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 class _FieldKeys:
@@ -234,7 +255,7 @@ class _FieldKeys:
     __slots__ = ("_aad_prefix", "_inner", "_outer")
 
     def __init__(self, asset_key: bytes, asset_id: bytes, version: int) -> None:
-        prk = hmac.digest(_HKDF_ZERO_SALT, asset_key, "sha256")
+        prk = _hkdf_extract(asset_key)
         context = lp(asset_id, u64(version))
         # HMAC(prk, info ‖ 0x01) by its definition (RFC 2104), with the keyed inner and outer
         # states hashed once: a copy per field costs a fraction of a fresh OpenSSL HMAC.
@@ -313,30 +334,66 @@ def seal_asset(
 ) -> SealedAsset:
     """Encrypt ``fields`` (schema order) to ``owner_key`` and commit to them."""
     _check_context(asset_id, version)
-    pairs = _normalise_fields(fields, limits)
+    items = _normalise_fields(fields, limits)
     # One read of the random source for the asset key and every salt and nonce.
-    step = SALT_LEN + NONCE_LEN
-    randomness = os.urandom(KEY_LEN + step * len(pairs))
+    randomness = os.urandom(KEY_LEN + _FIELD_RANDOM_LEN * len(items))
+    return _seal(items, randomness, asset_id, version, owner_key)
+
+
+_FIELD_RANDOM_LEN = SALT_LEN + NONCE_LEN
+# A field value (or ciphertext) up to this size is hashed as one copied buffer: a hash call costs
+# more than copying a few KB. Larger ones are hashed where they lie. Same bytes hashed either way.
+_HASH_COPY_MAX = 4096
+# A frozen dataclass's __init__ sets each attribute through object.__setattr__; a seal makes one
+# FieldCiphertext per field, so it fills the slots directly (the same object, half the cost).
+_FIELD_SLOTS = tuple(
+    getattr(FieldCiphertext, a).__set__ for a in ("name", "commitment", "nonce", "ciphertext")
+)
+
+
+def _seal(
+    items: list[tuple[str, bytes, bytes]],
+    randomness: bytes,
+    asset_id: bytes,
+    version: int,
+    owner_key: PublicEncryptionKey,
+) -> SealedAsset:
+    """``seal_asset`` with its random bytes given: asset key, then per field salt ‖ nonce."""
     asset_key = randomness[:KEY_LEN]
     keys = _FieldKeys(asset_key, asset_id, version)
-    key_lp, aad_lp, sha256 = keys.key_lp, keys.aad_lp, hashlib.sha256
+    key_lp, aad_lp, sha256, aesgcm = keys.key_lp, keys.aad_lp, hashlib.sha256, AESGCM
+    new_field, (set_name, set_commitment, set_nonce, set_ciphertext) = object.__new__, _FIELD_SLOTS
     digest = _ciphertext_digest_start(asset_id, version)
+    unhashed: list[bytes] = []  # the ciphertext digest's input not yet hashed, in order
+    leaves = []
     sealed_fields = []
-    commitments = []
     at = KEY_LEN
-    for name, value in pairs:
-        salt, nonce = randomness[at : at + SALT_LEN], randomness[at + SALT_LEN : at + step]
-        at += step
-        encoded = name.encode()
-        lp_name = len(encoded).to_bytes(4, "big") + encoded  # = lp(encoded), without the call
-        ct = AESGCM(key_lp(lp_name)).encrypt(nonce, salt + value, aad_lp(lp_name))
-        h = sha256(salt + lp_name + len(value).to_bytes(4, "big"))
-        h.update(value)  # = commitment(salt, name, value), without copying the value
-        c = h.digest()
-        digest.update(lp_name + _LEN4_NONCE + nonce + len(ct).to_bytes(4, "big"))
-        digest.update(ct)
-        commitments.append(c)
-        sealed_fields.append(FieldCiphertext(name, c, nonce, ct))
+    for name, lp_name, value in items:
+        salt = randomness[at : at + SALT_LEN]
+        nonce = randomness[at + SALT_LEN : at + _FIELD_RANDOM_LEN]
+        at += _FIELD_RANDOM_LEN
+        ct = aesgcm(key_lp(lp_name)).encrypt(nonce, salt + value, aad_lp(lp_name))
+        # commitment(salt, name, value) and the ciphertext digest's part for this field
+        head = salt + lp_name + len(value).to_bytes(4, "big")
+        unhashed += (lp_name, _LEN4_NONCE, nonce, len(ct).to_bytes(4, "big"))
+        if len(value) <= _HASH_COPY_MAX:
+            c = sha256(head + value).digest()
+            unhashed.append(ct)
+        else:
+            h = sha256(head)
+            h.update(value)
+            c = h.digest()
+            digest.update(b"".join(unhashed))
+            digest.update(ct)
+            unhashed.clear()
+        leaves.append(sha256(_LEAF + c).digest())
+        f = new_field(FieldCiphertext)
+        set_name(f, name)
+        set_commitment(f, c)
+        set_nonce(f, nonce)
+        set_ciphertext(f, ct)
+        sealed_fields.append(f)
+    digest.update(b"".join(unhashed))
     recipient = owner_key.digest()
     wrapped = WrappedKey(
         owner_key.suite,
@@ -348,7 +405,7 @@ def seal_asset(
         version=version,
         wrapped_key=wrapped,
         fields=tuple(sealed_fields),
-        root=merkle_root(commitments),
+        root=root_of_leaves(leaves),
         ciphertext_digest=digest.digest(),
     )
 

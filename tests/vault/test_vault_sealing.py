@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections import OrderedDict
 
@@ -24,7 +25,7 @@ from vault.errors import (
 )
 from vault.keys import EncryptionKeyPair, Keyring, Suite
 from vault.limits import Limits
-from vault.merkle import merkle_root
+from vault.merkle import SALT_LEN, merkle_root
 from vault.sealing import (
     FieldCiphertext,
     SealedAsset,
@@ -316,3 +317,58 @@ def test_field_key_known_answer() -> None:
 
     key = field_key(bytes(range(32)), bytes(32), 1, "name")
     assert key.hex() == KNOWN_FIELD_KEY_HEX
+
+
+def _stream(label: str, n: int) -> bytes:
+    return hashlib.shake_256(label.encode()).digest(n)
+
+
+# Sealed with fixed random bytes by the seal before its rework (main at 71a01c2): the root, and
+# sha256 over every field's name, commitment, nonce and ciphertext followed by the root and the
+# ciphertext digest. The shapes cross the seal's small/large hashing paths (4,096 bytes).
+SEAL_PINS = {
+    "ten-102": (
+        [(f"field_{i}", _stream(f"v{i}", 102)) for i in range(10)],
+        "e068bf0a4eea1b15a7fd504f996ecec3be50245de89d2abd8c40ae36d5fa7959",
+        "8e3b0283390c5dc727af02f7bd952ca6970d4b9a1ced5db038bcf751726d895f",
+    ),
+    "mixed": (
+        [
+            ("名前", b""),
+            ("b", _stream("b", 5000)),
+            ("c", _stream("c", 4096)),
+            ("d", _stream("d", 4097)),
+            ("e", b"x"),
+        ],
+        "7f0d7138e4c2a0e95762636ccd965332e088e1f3c33ae869c5c0674d1b0b8601",
+        "d03e4d3d6f13c72d7af5f371a0e0f287869da5b31e7ac2d01a0a87dda36b8a90",
+    ),
+    "one": (
+        [("only", _stream("only", 33))],
+        "52a64c8dc0947f848ab14e0ea7c5124e60c2a7b0aeb8d48abe3f6a9841bd8396",
+        "343bcb63533bf8a94d6604f8cc086d992f69ea172e964067c60aac11b9335d18",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SEAL_PINS))
+def test_seal_output_is_pinned(owner: EncryptionKeyPair, shape: str) -> None:
+    """Same fields and random bytes, same sealed bytes: records sealed before still match."""
+    from vault.limits import DEFAULT_LIMITS
+    from vault.sealing import KEY_LEN, NONCE_LEN, _normalise_fields, _seal
+
+    fields, root_hex, digest_hex = SEAL_PINS[shape]
+    randomness = _stream("rand-" + shape, KEY_LEN + (SALT_LEN + NONCE_LEN) * len(fields))
+    sealed = _seal(
+        _normalise_fields(fields, DEFAULT_LIMITS),
+        randomness,
+        _stream("id-" + shape, 32),
+        7,
+        owner.public_key,
+    )
+    h = hashlib.sha256()
+    for f in sealed.fields:
+        h.update(f.name.encode() + f.commitment + f.nonce + f.ciphertext)
+    h.update(sealed.root + sealed.ciphertext_digest)
+    assert (sealed.root.hex(), h.hexdigest()) == (root_hex, digest_hex)
+    assert list(open_asset(sealed, owner, expected_root=sealed.root).fields.items()) == fields

@@ -219,6 +219,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
         yield services
     finally:
         await services.batcher.stop()
+        await relayer.aclose()
         for task in services.tasks:
             task.cancel()
         for task in services.tasks:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,6 +366,53 @@ def test_a_mined_replacement_takes_over_the_relay_rows_of_the_version_it_replace
         rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
         named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
     assert rows == [second] and named == second
+
+
+async def test_the_event_loop_slot_is_the_same_lock_and_row_as_the_threaded_one(
+    engine: Any,
+) -> None:
+    """PostgreSQL's relayer slot (``PgNonceSlots``, on the event loop): its journal row and
+    next nonce are committed before the broadcast, another replica's (threaded) slot waits
+    until it is released, and a failed broadcast puts the stored nonce back."""
+    slots = TxJournal(engine).event_loop_slots()
+    if slots is None:
+        pytest.skip("SQLite: one process, the threaded slot")
+    sender = "0x" + "cd" * 20
+    other = TxJournal(engine)
+    try:
+        assert await slots.acquire(sender) == 0
+        entry = TxJournal.entry(
+            tx_hash="0x" + "03" * 32, sender=sender, nonce=0, raw=b"r", kind="t"
+        )
+        await slots.journal(sender, entry, 1)
+        with engine.connect() as conn:  # committed before the broadcast
+            assert conn.execute(sa.select(api_db.tx_journal.c.nonce)).scalar_one() == 0
+            assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+        taken: list[int] = []
+
+        def take() -> None:
+            theirs = other.nonce_slot(sender)
+            taken.append(theirs.stored)
+            theirs.release(None)
+
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not taken  # the lock outlived the commit
+        await slots.release(sender, 1)
+        await asyncio.to_thread(waiter.join)
+        assert taken == [1]
+        assert await slots.acquire(sender) == 1
+        await slots.journal(
+            sender,
+            TxJournal.entry(tx_hash="0x" + "04" * 32, sender=sender, nonce=1, raw=b"s", kind="t"),
+            2,
+        )
+        await slots.release(sender, None)  # the broadcast failed: the stored nonce goes back
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+    finally:
+        await slots.aclose()
 
 
 async def test_a_replica_that_died_between_journal_and_broadcast_stalls_no_one(

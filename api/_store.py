@@ -10,7 +10,15 @@ from sqlalchemy.engine import Engine
 
 from api import _paging, errors
 from api._paging import Keyset
-from api.db import assets, grants, key_packages, member_keys, schemas, sealed_assets
+from api.db import (
+    assets,
+    grants,
+    key_packages,
+    member_keys,
+    read_connection,
+    schemas,
+    sealed_assets,
+)
 from ledger.db import accesses
 
 SCHEMAS = Keyset("schemas", (("block", int), ("schema_id", str)))
@@ -21,13 +29,13 @@ ACCESSES = Keyset("access", (("block_number", int), ("log_index", int)))
 
 
 def _one(engine: Engine, stmt: Any) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         row = conn.execute(stmt).mappings().first()
     return dict(row) if row is not None else None
 
 
 def _all(engine: Engine, stmt: Any) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
@@ -123,7 +131,7 @@ def get_pull_rows(engine: Engine, grant_id: str, asset_id: str) -> dict[str, Any
     """The asset row plus ``package`` (bytes or None), ``blob`` (the sealed blob's digest or
     None) and ``schema_fields`` (None for a schema this service does not hold), read on one
     connection in one statement; None when the asset is not held here."""
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         row = (
             conn.execute(_PULL_ROWS, {"grant_id": grant_id.lower(), "asset_id": asset_id.lower()})
             .mappings()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from eth_abi.abi import decode
@@ -90,11 +91,15 @@ class AccessBatcher:
         max_batch: int,
         max_in_flight: int = 4,
         deploy_block: int = 0,
+        busy_window_ms: int = 0,
     ) -> None:
         self._relayer = relayer
         #: Use numbers: the grants' Accessed events from the deployment block (ledger.uses).
         self._uses = UseCounter(deploy_block)
         self._window = window_ms / 1000
+        self._busy_window = busy_window_ms / 1000
+        #: Pulls announced (:meth:`expecting`) that have not handed in their request yet.
+        self._coming = 0
         self._max = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -161,6 +166,33 @@ class AccessBatcher:
         """Access records waiting for a batch plus batches in flight (a metrics gauge)."""
         return self._queue.qsize() + len(self._inflight)
 
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[Callable[[AccessRequest], Awaitable[AccessRecord]]]:
+        """Announce a pull from its start; yields its :meth:`record`.
+
+        A batch being gathered waits (at most ``busy_window_ms`` from its first request) for
+        the announced pulls still in their pre-checks or preparation, as a database's group
+        commit waits ``commit_delay`` only while ``commit_siblings`` others are active: under
+        load a transaction carries more pulls, each paying less of the transaction and of
+        the block it makes (signing, receipt and logs, every replica's per-block reads, the
+        indexer's pass); a lone pull waits for nobody.
+        """
+        self._coming += 1
+        arrived = False
+
+        async def record(request: AccessRequest) -> AccessRecord:
+            nonlocal arrived
+            if not arrived:
+                arrived = True
+                self._coming -= 1
+            return await self.record(request)
+
+        try:
+            yield record
+        finally:
+            if not arrived:
+                self._coming -= 1
+
     async def record(self, request: AccessRequest) -> AccessRecord:
         if self._task is None:
             raise errors.NotReadyError("the access recorder is not running")
@@ -180,7 +212,8 @@ class AccessBatcher:
                 self._slots.release()
                 raise
             batch = [first]
-            deadline = loop.time() + self._window
+            started = loop.time()
+            deadline = started + self._window
             while len(batch) < self._max:
                 remaining = deadline - loop.time()
                 try:
@@ -190,10 +223,25 @@ class AccessBatcher:
                         batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
+            await self._wait_for_coming(batch, started + self._busy_window)
             await self._grow_while_sending(batch)
             task = loop.create_task(self._submit(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+
+    async def _wait_for_coming(self, batch: list[_Pending], until: float) -> None:
+        """While announced pulls are on their way (and ``until`` is ahead), keep adding."""
+        loop = asyncio.get_running_loop()
+        while len(batch) < self._max and (
+            self._coming > 0 or self._inflight or not self._queue.empty()
+        ):
+            remaining = until - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
 
     async def _grow_while_sending(self, batch: list[_Pending]) -> None:
         """While the custodian is sending, keep adding requests: the batch would wait anyway."""

@@ -34,7 +34,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from api import errors
-from api.db import assets, grants, nonce_locks, relays, schemas, tx_journal
+from api._nonce_slots import PgNonceSlots
+from api._nonce_slots import advisory_key as _advisory_key
+from api.db import (
+    assets,
+    grants,
+    nonce_locks,
+    relays,
+    schemas,
+    single_statement,
+    tx_journal,
+)
 from ledger import errors as lerr
 from ledger.rpc import RpcClient
 
@@ -42,11 +52,6 @@ log = logging.getLogger("api.journal")
 
 #: Advisory-lock key of the indexer lease ("DSIDX" in ASCII; any constant works).
 INDEXER_LEASE_KEY = 0x4453494458
-
-
-def _advisory_key(sender: str) -> int:
-    """The advisory-lock key of ``sender``'s nonce slot: "DSN" and the address's low 40 bits."""
-    return (0x44534E << 40) | (int(sender, 16) & (2**40 - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,10 @@ class TxJournal:
         self._postgres = engine.dialect.name == "postgresql"
 
     # ---- nonce allocation across replicas ----------------------------------------------
+
+    def event_loop_slots(self) -> PgNonceSlots | None:
+        """The nonce slots on the event loop (PostgreSQL); None: use :meth:`nonce_slot`."""
+        return PgNonceSlots(self._engine) if self._postgres else None
 
     def nonce_slot(self, sender: str) -> NonceSlot:
         """Lock ``sender``'s nonce row (blocks while another replica holds it)."""
@@ -217,12 +226,17 @@ class TxJournal:
         """
         h = tx_hash.lower()
         others = [o.lower() for o in superseded if o.lower() != h]
+        mark = (
+            tx_journal.update()
+            .where(tx_journal.c.tx_hash == h)
+            .values(block=block, block_hash=block_hash, ok=ok)
+        )
+        if not others:  # the usual case: one statement
+            with single_statement(self._engine) as conn:
+                conn.execute(mark)
+            return
         with self._engine.begin() as conn:
-            conn.execute(
-                tx_journal.update()
-                .where(tx_journal.c.tx_hash == h)
-                .values(block=block, block_hash=block_hash, ok=ok)
-            )
+            conn.execute(mark)
             _supersede(conn, others, h)
 
     def supersede(self, superseded: Sequence[str], mined: str) -> None:

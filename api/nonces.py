@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from anyio import to_thread
 from sqlalchemy.engine import Engine
 
-from api.db import request_nonces
+from api.db import request_nonces, single_statement
 
 _Row = tuple[str, bytes, int]
 
@@ -68,10 +68,12 @@ class NonceStore:
                 seen.add(key)
                 fresh.append((signer, nonce, ts))
         try:
-            with self._engine.begin() as conn:
+            # One multi-row INSERT: one statement, all rows or none.
+            with single_statement(self._engine) as conn:
                 conn.execute(
-                    request_nonces.insert(),
-                    [{"signer": s, "nonce": n, "ts": t} for s, n, t in fresh],
+                    request_nonces.insert().values(
+                        [{"signer": s, "nonce": n, "ts": t} for s, n, t in fresh]
+                    )
                 )
         except sa.exc.IntegrityError:
             # Someone in the batch is a replay: settle each row on its own.

@@ -38,33 +38,55 @@ _NONCE_RETRIES = 3
 
 
 class _JournalNonces:
-    """:class:`ledger.tx.SharedNonces` on the journal's nonce lock (shared by all replicas)."""
+    """:class:`ledger.tx.SharedNonces` on the journal's nonce lock (shared by all replicas).
+
+    On PostgreSQL the slot lives on the event loop (:class:`api.journal.PgNonceSlots`: no
+    worker-thread hop while every replica waits for it); on SQLite (one process) it is the
+    journal's synchronous slot in a worker thread.
+    """
 
     def __init__(self, journal: TxJournal) -> None:
         self._journal = journal
+        self._loop_slots = journal.event_loop_slots()
         self._slots: dict[str, NonceSlot] = {}
         #: The nonce manager whose slot this is (set once the manager exists).
         self.nonces: NonceManager | None = None
 
     async def acquire(self, address: str) -> int:
+        if self._loop_slots is not None:
+            return await self._loop_slots.acquire(address)
         slot = await to_thread.run_sync(self._journal.nonce_slot, address)
         self._slots[address] = slot
         return slot.stored
 
     async def release(self, address: str, next_nonce: int | None) -> None:
+        if self._loop_slots is not None:
+            await self._loop_slots.release(address, next_nonce)
+            return
         await to_thread.run_sync(self._slots.pop(address).release, next_nonce)
 
     async def journal(self, tx: SignedTx) -> bool:
         """Journal ``tx`` with its next nonce in the held slot; False: not this send's."""
-        slot = self._slots.get(tx.sender)
         first = self.nonces.reserved if self.nonces is not None else None
-        if slot is None or first is None or tx.nonce < first:
+        if first is None or tx.nonce < first:
             return False  # no send in progress, or an earlier nonce's replacement
         entry = TxJournal.entry(
             tx_hash=tx.tx_hash, sender=tx.sender, nonce=tx.nonce, raw=tx.raw, kind=tx.kind
         )
+        if self._loop_slots is not None:
+            if not self._loop_slots.holds(tx.sender):
+                return False
+            await self._loop_slots.journal(tx.sender, entry, tx.nonce + 1)
+            return True
+        slot = self._slots.get(tx.sender)
+        if slot is None:
+            return False
         await to_thread.run_sync(slot.journal, entry, tx.nonce + 1)
         return True
+
+    async def aclose(self) -> None:
+        if self._loop_slots is not None:
+            await self._loop_slots.aclose()
 
 
 class Relayer:
@@ -129,6 +151,11 @@ class Relayer:
     @property
     def sent(self) -> int:
         return self.tx.sent if self.tx is not None else 0
+
+    async def aclose(self) -> None:
+        """Close the nonce slot's own database connection (PostgreSQL; idempotent)."""
+        if self._slots is not None:
+            await self._slots.aclose()
 
     @property
     def nonce_errors(self) -> int:

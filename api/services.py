@@ -208,6 +208,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
         batcher=AccessBatcher(
             relayer,
             window_ms=settings.access_batch_window_ms,
+            busy_window_ms=settings.access_batch_busy_window_ms,
             max_batch=settings.access_batch_max,
             deploy_block=deployment.deploy_block,
         ),
@@ -218,6 +219,7 @@ async def build_services(settings: ApiSettings) -> AsyncIterator[Services]:
         yield services
     finally:
         await services.batcher.stop()
+        await relayer.aclose()
         for task in services.tasks:
             task.cancel()
         for task in services.tasks:

@@ -45,6 +45,9 @@ class ApiSettings(BaseDataSafeSettings):
     max_indexer_lag_blocks: int = Field(default=20, ge=0)
     #: Longest wait to gather access records into one batched transaction (ms).
     access_batch_window_ms: int = Field(default=5, ge=0, le=1000)
+    #: Under load (other pulls announced and on their way), how long a batch may wait for
+    #: them, from its first request (ms; 0: never). A lone pull waits only the window above.
+    access_batch_busy_window_ms: int = Field(default=40, ge=0, le=1000)
     #: Most access records per batched transaction.
     access_batch_max: int = Field(default=64, ge=1, le=512)
     #: Run the event indexer inside the service.

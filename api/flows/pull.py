@@ -32,17 +32,19 @@ async def pull(services: Services, member: Member, body: AccessCreate) -> Access
         signature=bytes.fromhex(body.signature[2:]),
         grantee=member.address,
     )
-    # Everything the chain would refuse is refused here, before any preparation or gas.
-    admitted = await prechecks.admit_pull(services, request)
-    try:
-        view = admitted.view
-        asset_hex = "0x" + view.grant.asset_id.hex()
-        asset_row, fields, disclosure = await to_thread.run_sync(
-            _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
-        )
-        record = await services.batcher.record(request)
-    finally:
-        admitted.reservation.release()
+    # Announced from here: a batch being gathered under load waits briefly for this pull.
+    with services.batcher.expecting() as record_access:
+        # Everything the chain would refuse is refused here, before any preparation or gas.
+        admitted = await prechecks.admit_pull(services, request)
+        try:
+            view = admitted.view
+            asset_hex = "0x" + view.grant.asset_id.hex()
+            asset_row, fields, disclosure = await to_thread.run_sync(
+                _prepare, services, body.grant_id, asset_hex, view.grant.fields_mask
+            )
+            record = await record_access(request)
+        finally:
+            admitted.reservation.release()
     return AccessPublic(
         grant_id=body.grant_id,
         fields_mask=body.fields_mask,

@@ -101,6 +101,38 @@ async def test_concurrent_records_share_transactions(world: World, sqlite_url: s
     assert len(tx_hashes) == batcher.batches
 
 
+async def test_under_load_a_batch_waits_for_announced_pulls_and_a_lone_pull_for_nobody(
+    world: World, sqlite_url: str
+) -> None:
+    """A pull announced (``expecting``) but still in its pre-checks holds the batch being
+    gathered (up to the busy window): both records share one transaction. A lone pull is not
+    held for the busy window (a minute here)."""
+    asset = seed_asset(world, sqlite_url)
+    grant = direct_grant(world, asset.asset_id)
+    async with aiohttp.ClientSession() as session:
+        relayer = custodian_relayer(world, session, 30)
+        lone_batcher = AccessBatcher(relayer, window_ms=0, max_batch=64, busy_window_ms=60_000)
+        lone_batcher.start()
+        try:
+            with lone_batcher.expecting() as record:
+                lone = await asyncio.wait_for(record(request(world, grant)), 30)
+        finally:
+            await lone_batcher.stop()
+        assert lone.batch_size == 1
+        batcher = AccessBatcher(relayer, window_ms=0, max_batch=64, busy_window_ms=60_000)
+        batcher.start()
+        try:
+            with batcher.expecting() as record_a, batcher.expecting() as record_b:
+                first = asyncio.ensure_future(record_a(request(world, grant)))
+                await asyncio.sleep(0.5)  # b is still "in its pre-checks"
+                second = await asyncio.wait_for(record_b(request(world, grant)), 30)
+                a = await asyncio.wait_for(first, 30)
+        finally:
+            await batcher.stop()
+    assert a.tx_hash == second.tx_hash and a.batch_size == second.batch_size == 2
+    assert {a.use, second.use} == {2, 3}
+
+
 async def test_chain_down_means_no_record(world: World) -> None:
     async with aiohttp.ClientSession() as session:
         chain = ChainGateway("http://127.0.0.1:9", world.ledger_address, session)

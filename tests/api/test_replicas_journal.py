@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,18 +280,12 @@ def test_a_resubmission_that_reverts_restores_only_what_reverted_before(
     assert _receipt(world, tx_hash) is not None
 
 
-def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
-    engine: Any,
-) -> None:
-    """The journal row and the next nonce are committed together before the broadcast; the
-    slot stays locked across it (on PostgreSQL another replica's slot waits until release),
-    and a failed broadcast puts the stored nonce back."""
-    journal, other = TxJournal(engine), TxJournal(engine)
-    sender = "0x" + "ab" * 20
-    slot = journal.nonce_slot(sender)
-    entry = TxJournal.entry(tx_hash="0x" + "01" * 32, sender=sender, nonce=0, raw=b"r", kind="t")
-    slot.journal(entry, 1)
-    with engine.connect() as conn:  # committed before the broadcast
+def _journaled_then_another_replica_asks(
+    engine: Any, other: TxJournal, sender: str
+) -> tuple[threading.Thread, list[int]]:
+    """Check that nonce 0's entry and next nonce 1 are committed (before the broadcast), then
+    start another replica's slot for ``sender`` in a thread; (that thread, nonces it got)."""
+    with engine.connect() as conn:
         assert conn.execute(sa.select(api_db.tx_journal.c.nonce)).scalar_one() == 0
         assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
     taken: list[int] = []
@@ -303,6 +298,21 @@ def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
     waiter = threading.Thread(target=take)
     waiter.start()
     waiter.join(0.5)
+    return waiter, taken
+
+
+def test_a_slot_journals_with_its_next_nonce_and_holds_the_lock_until_released(
+    engine: Any,
+) -> None:
+    """The journal row and the next nonce are committed together before the broadcast; the
+    slot stays locked across it (on PostgreSQL another replica's slot waits until release),
+    and a failed broadcast puts the stored nonce back."""
+    journal, other = TxJournal(engine), TxJournal(engine)
+    sender = "0x" + "ab" * 20
+    slot = journal.nonce_slot(sender)
+    entry = TxJournal.entry(tx_hash="0x" + "01" * 32, sender=sender, nonce=0, raw=b"r", kind="t")
+    slot.journal(entry, 1)
+    waiter, taken = _journaled_then_another_replica_asks(engine, other, sender)
     if engine.dialect.name == "postgresql":
         assert waiter.is_alive() and not taken  # the lock outlived the commit
     slot.release(1)
@@ -365,6 +375,52 @@ def test_a_mined_replacement_takes_over_the_relay_rows_of_the_version_it_replace
         rows = conn.execute(sa.select(api_db.tx_journal.c.tx_hash)).scalars().all()
         named = conn.execute(sa.select(api_db.relays.c.tx_hash)).scalar_one()
     assert rows == [second] and named == second
+
+
+async def test_the_event_loop_slot_is_the_same_lock_and_row_as_the_threaded_one(
+    engine: Any,
+) -> None:
+    """PostgreSQL's relayer slot (``PgNonceSlots``, on the event loop): its journal row and
+    next nonce are committed before the broadcast, another replica's (threaded) slot waits
+    until it is released, and a failed broadcast puts the stored nonce back."""
+    slots = TxJournal(engine).event_loop_slots()
+    if slots is None:
+        pytest.skip("SQLite: one process, the threaded slot")
+    sender = "0x" + "cd" * 20
+    other = TxJournal(engine)
+    try:
+        assert await slots.acquire(sender) == 0
+        entry = TxJournal.entry(
+            tx_hash="0x" + "03" * 32, sender=sender, nonce=0, raw=b"r", kind="t"
+        )
+        await slots.journal(sender, entry, 1)
+        waiter, taken = _journaled_then_another_replica_asks(engine, other, sender)
+        assert waiter.is_alive() and not taken  # the lock outlived the commit
+        await slots.release(sender, 1)
+        await asyncio.to_thread(waiter.join)
+        assert taken == [1]
+        assert await slots.acquire(sender) == 1
+        await slots.journal(
+            sender,
+            TxJournal.entry(tx_hash="0x" + "04" * 32, sender=sender, nonce=1, raw=b"s", kind="t"),
+            2,
+        )
+        await slots.release(sender, None)  # the broadcast failed: the stored nonce goes back
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(api_db.nonce_locks.c.next_nonce)).scalar_one() == 1
+            # The slot's kept connection dies while idle (as in a server restart) ...
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND query LIKE '%pg_advisory_unlock%'"
+                )
+            )
+        # ... and the next send's slot is taken on a new one.
+        assert await slots.acquire(sender) == 1
+        await slots.release(sender, None)
+    finally:
+        await slots.aclose()
 
 
 async def test_a_replica_that_died_between_journal_and_broadcast_stalls_no_one(

@@ -126,6 +126,12 @@ def _start_indexer(services: Services) -> None:
         log.warning("indexer not started: %s", exc)
         services.extras["indexer_error"] = str(exc)
         return
+    # The index's tables exist before the service answers: a listing that reached the
+    # database before the indexer thread first set it up would answer "not built".
+    try:
+        indexer.cursor()
+    except IndexerError as exc:  # the database is not there yet: the thread keeps trying
+        log.warning("index tables not set up at start-up: %s (the indexer retries)", exc)
     stop_event = threading.Event()
     lease = IndexerLease(services.engine)
     poll = services.settings.indexer_interval_seconds

@@ -263,7 +263,7 @@ def test_service_start_up_upgrades_a_release_database(
 ) -> None:
     """What ``datasafe-node up`` gets: the service finds the release's database and upgrades."""
     load_release(db_url)
-    with live_server(bare_settings) as srv, httpx.Client(base_url=srv.url) as h:
+    with live_server(bare_settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as h:
         body = h.get("/readyz").json()
         assert body["checks"]["database"]["ok"] is True, body
     engine = db.make_engine(db_url)

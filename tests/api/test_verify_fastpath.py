@@ -31,7 +31,7 @@ RID = "fastpath-identity"
 
 def fast_path(server: LiveServer) -> VerifyFastPath:
     """The app's fast-path middleware (the stack is built by the first request)."""
-    httpx.get(server.url + "/healthz")
+    httpx.get(server.url + "/healthz", timeout=60)  # the first request builds the stack
     layer: Any = server.server.config.app.middleware_stack
     while not isinstance(layer, VerifyFastPath):
         layer = layer.app

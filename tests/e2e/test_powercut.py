@@ -170,6 +170,8 @@ def test_unrestorable_transactions_are_named_and_accept_loss_keeps_the_rest(node
             16,
         )
         assert "result" in _transfer(chain.url, custodian, nonce)
+    # The transfer must be in the state the node starts from (anvil writes it on its way out).
+    assert state_file.read_bytes() != at_stop, "the chain stopped without writing its state"
     grants_table = sa.create_engine(f"sqlite:///{node.data_dir / 'datasafe.db'}")
     with grants_table.connect() as conn:
         (grant_tx,) = conn.execute(sa.text("SELECT tx_hash FROM api_grants")).one()

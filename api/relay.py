@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Hashable
+from typing import Any
 
 from anyio import to_thread
 
 from api import errors
+from api._nonce_slots import PgNonceSlots
 from api._rawtx import RawTx
 from api._translate import revert_error
 from api.chain import ChainGateway, RpcError
@@ -37,56 +39,66 @@ from ledger.tx import AsyncTxManager, LocalKeySender, NonceManager, PendingTx, S
 _NONCE_RETRIES = 3
 
 
-class _JournalNonces:
-    """:class:`ledger.tx.SharedNonces` on the journal's nonce lock (shared by all replicas).
-
-    On PostgreSQL the slot lives on the event loop (:class:`api.journal.PgNonceSlots`: no
-    worker-thread hop while every replica waits for it); on SQLite (one process) it is the
-    journal's synchronous slot in a worker thread.
-    """
+class _ThreadSlots:
+    """The journal's synchronous nonce slots (SQLite: one process) behind the async interface
+    of :class:`api._nonce_slots.PgNonceSlots`, each step in a worker thread."""
 
     def __init__(self, journal: TxJournal) -> None:
         self._journal = journal
-        self._loop_slots = journal.event_loop_slots()
-        self._slots: dict[str, NonceSlot] = {}
+        self._held: dict[str, NonceSlot] = {}
+
+    async def acquire(self, sender: str) -> int:
+        slot = await to_thread.run_sync(self._journal.nonce_slot, sender)
+        self._held[sender] = slot
+        return slot.stored
+
+    def holds(self, sender: str) -> bool:
+        return sender in self._held
+
+    async def journal(self, sender: str, entry: dict[str, Any], next_nonce: int) -> None:
+        await to_thread.run_sync(self._held[sender].journal, entry, next_nonce)
+
+    async def release(self, sender: str, next_nonce: int | None) -> None:
+        await to_thread.run_sync(self._held.pop(sender).release, next_nonce)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _JournalNonces:
+    """:class:`ledger.tx.SharedNonces` on the journal's nonce lock (shared by all replicas).
+
+    On PostgreSQL the slot lives on the event loop (:class:`api._nonce_slots.PgNonceSlots`: no
+    worker-thread hop while every replica waits for it); on SQLite (one process) it is the
+    journal's synchronous slot in a worker thread (:class:`_ThreadSlots`).
+    """
+
+    def __init__(self, journal: TxJournal) -> None:
+        self._slots: PgNonceSlots | _ThreadSlots = journal.event_loop_slots() or _ThreadSlots(
+            journal
+        )
         #: The nonce manager whose slot this is (set once the manager exists).
         self.nonces: NonceManager | None = None
 
     async def acquire(self, address: str) -> int:
-        if self._loop_slots is not None:
-            return await self._loop_slots.acquire(address)
-        slot = await to_thread.run_sync(self._journal.nonce_slot, address)
-        self._slots[address] = slot
-        return slot.stored
+        return await self._slots.acquire(address)
 
     async def release(self, address: str, next_nonce: int | None) -> None:
-        if self._loop_slots is not None:
-            await self._loop_slots.release(address, next_nonce)
-            return
-        await to_thread.run_sync(self._slots.pop(address).release, next_nonce)
+        await self._slots.release(address, next_nonce)
 
     async def journal(self, tx: SignedTx) -> bool:
         """Journal ``tx`` with its next nonce in the held slot; False: not this send's."""
         first = self.nonces.reserved if self.nonces is not None else None
-        if first is None or tx.nonce < first:
+        if first is None or tx.nonce < first or not self._slots.holds(tx.sender):
             return False  # no send in progress, or an earlier nonce's replacement
         entry = TxJournal.entry(
             tx_hash=tx.tx_hash, sender=tx.sender, nonce=tx.nonce, raw=tx.raw, kind=tx.kind
         )
-        if self._loop_slots is not None:
-            if not self._loop_slots.holds(tx.sender):
-                return False
-            await self._loop_slots.journal(tx.sender, entry, tx.nonce + 1)
-            return True
-        slot = self._slots.get(tx.sender)
-        if slot is None:
-            return False
-        await to_thread.run_sync(slot.journal, entry, tx.nonce + 1)
+        await self._slots.journal(tx.sender, entry, tx.nonce + 1)
         return True
 
     async def aclose(self) -> None:
-        if self._loop_slots is not None:
-            await self._loop_slots.aclose()
+        await self._slots.aclose()
 
 
 class Relayer:

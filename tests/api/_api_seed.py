@@ -6,8 +6,12 @@ sealed asset's own root and ciphertext digest, so tests can build real key packa
 
 from __future__ import annotations
 
+import base64
+import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from _api_world import Actor, World
 from eth_abi import encode
@@ -15,6 +19,9 @@ from eth_hash.auto import keccak
 
 from api import _store
 from api.db import make_engine, migrate
+from ledger import eip712
+from ledger.calls import grant_id_of
+from ledger.models import GrantTerms
 from vault.packages import KeyPackage, build_key_package
 from vault.sealing import SealedAsset, seal_asset
 
@@ -112,3 +119,47 @@ def seed_asset(
     finally:
         engine.dispose()
     return SeededAsset(asset_id, schema_id, sealed, owner)
+
+
+def proposal_payload(
+    world: World, agent: Actor, enterprise: Actor, asset: SeededAsset, retention: int = 0
+) -> dict[str, Any]:
+    """``agent``'s proposal (POST /v1/proposals body) of a grant of ``enterprise``'s ``asset``
+    to ``bank`` for a day, with a real key package and its own approval of the terms."""
+    nonce = secrets.randbits(64)
+    gid = "0x" + grant_id_of(enterprise.address, nonce).hex()
+    body: dict[str, Any] = {
+        "terms": {
+            "asset_id": asset.hex,
+            "grantee": world.bank.address,
+            "purpose": 1,
+            "fields_mask": 0b011,
+            "not_before": 0,
+            "expiry": world.now() + 86_400,
+            "max_uses": 0,
+            # Signed like every term: the approvals' digest covers it.
+            "retention": retention,
+        },
+        "nonce": str(nonce),
+        "deadline": int(time.time()) + 3600,
+        "key_package": base64.b64encode(key_package(world, asset, gid, 0b011).to_bytes()).decode(),
+    }
+    return body | {"approval": approval_signature(world, agent, enterprise, body)}
+
+
+def approval_signature(
+    world: World, signer: Actor, enterprise: Actor, proposal: dict[str, Any]
+) -> str:
+    """``signer``'s approval of ``proposal`` (its terms, nonce and deadline) for ``enterprise``,
+    in the enterprise's current epoch for the terms' purpose."""
+    terms = proposal["terms"]
+    epoch = world.ledger.functions.approvalPolicy(enterprise.address, terms["purpose"]).call()[1]
+    digest = eip712.approval_digest(
+        world.domain,
+        enterprise.address,
+        epoch,
+        GrantTerms.from_json(terms),
+        int(proposal["nonce"]),
+        proposal["deadline"],
+    )
+    return "0x" + eip712.sign_digest(signer.key_bytes, digest).hex()

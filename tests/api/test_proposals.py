@@ -7,22 +7,17 @@ by the same agent, a signature that is not the caller's and a non-agent are refu
 
 from __future__ import annotations
 
-import base64
-import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _api_seed import SeededAsset, key_package, seed_asset
+from _api_seed import SeededAsset, approval_signature, proposal_payload, seed_asset
 from _api_server import LiveServer, assert_problem
 from _api_world import ENTERPRISE, INDIVIDUAL, SUBJECT, Actor, World
 from eth_hash.auto import keccak
 
 from api.client import DataSafeClient
-from ledger import eip712
-from ledger.calls import grant_id_of
-from ledger.models import ANY_PURPOSE, GrantTerms
+from ledger.models import ANY_PURPOSE
 
 
 @dataclass
@@ -52,46 +47,12 @@ def acme(world: World, db_url: str) -> Acme:
 RETENTION = 30 * 86_400
 
 
-def _terms(world: World, acme: Acme) -> dict[str, Any]:
-    return {
-        "asset_id": "0x" + acme.asset.asset_id.hex(),
-        "grantee": world.bank.address,
-        "purpose": 1,
-        "fields_mask": 0b011,
-        "not_before": 0,
-        "expiry": world.now() + 86_400,
-        "max_uses": 0,
-        # Signed like every term: the approvals' digest covers it.
-        "retention": RETENTION,
-    }
-
-
 def _approval(world: World, acme: Acme, agent: Actor, proposal: dict[str, Any]) -> str:
-    t = proposal["terms"]
-    terms = GrantTerms.from_json(t)
-    epoch = world.ledger.functions.approvalPolicy(acme.enterprise.address, t["purpose"]).call()[1]
-    digest = eip712.approval_digest(
-        world.domain,
-        acme.enterprise.address,
-        epoch,
-        terms,
-        int(proposal["nonce"]),
-        proposal["deadline"],
-    )
-    return "0x" + eip712.sign_digest(agent.key_bytes, digest).hex()
+    return approval_signature(world, agent, acme.enterprise, proposal)
 
 
 def _propose(c: DataSafeClient, world: World, acme: Acme, agent: Actor) -> Any:
-    nonce = secrets.randbits(64)
-    gid = "0x" + grant_id_of(acme.enterprise.address, nonce).hex()
-    body: dict[str, Any] = {
-        "terms": _terms(world, acme),
-        "nonce": str(nonce),
-        "deadline": int(time.time()) + 3600,
-    }
-    package = key_package(world, acme.asset, gid, 0b011).to_bytes()
-    body["key_package"] = base64.b64encode(package).decode()
-    body["approval"] = _approval(world, acme, agent, body)
+    body = proposal_payload(world, agent, acme.enterprise, acme.asset, RETENTION)
     return c.request("POST", "/v1/proposals", json_body=body)
 
 

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from _api_seed import FIELDS, SeededAsset, key_package, seal_for, seed_asset
+from _api_seed import (
+    FIELDS,
+    SeededAsset,
+    key_package,
+    proposal_payload,
+    seal_for,
+    seed_asset,
+)
 from _api_server import LiveServer, live_server, world_settings
 from _api_world import (
     BANK,
@@ -49,12 +56,10 @@ from eth_hash.auto import keccak
 from api import _store
 from api.client import DataSafeClient
 from api.db import make_engine, migrate
-from ledger import eip712
 from ledger import sealed as sl
-from ledger.calls import grant_id_of
 from ledger.eip712 import sign_digest
 from ledger.lifecycle import Acknowledgement, ack_digest
-from ledger.models import ANY_PURPOSE, AckKind, GrantTerms
+from ledger.models import ANY_PURPOSE, AckKind
 from ledger.rpc import RpcClient
 
 #: Actors of the matrices, by name; ``unsigned`` sends no envelope.
@@ -250,48 +255,6 @@ def ack_payload(world: World, actor: Actor, kind: AckKind, grant_id: str) -> dic
         "at": ack.at,
         "signature": "0x" + signature.hex(),
     }
-
-
-def proposal_payload(
-    world: World, agent: Actor, enterprise: Actor, asset: SeededAsset
-) -> dict[str, Any]:
-    """``agent``'s proposal of a grant of ``enterprise``'s ``asset`` to ``bank``, with its own
-    approval signed over the terms in the enterprise's current epoch (POST /v1/proposals)."""
-    nonce = int.from_bytes(os.urandom(8), "big")
-    gid = "0x" + grant_id_of(enterprise.address, nonce).hex()
-    body: dict[str, Any] = {
-        "terms": {
-            "asset_id": "0x" + asset.asset_id.hex(),
-            "grantee": world.bank.address,
-            "purpose": 1,
-            "fields_mask": 0b011,
-            "not_before": 0,
-            "expiry": world.now() + 86_400,
-            "max_uses": 0,
-            "retention": 0,
-        },
-        "nonce": str(nonce),
-        "deadline": int(time.time()) + 3600,
-        "key_package": base64.b64encode(key_package(world, asset, gid, 0b011).to_bytes()).decode(),
-    }
-    return body | {"approval": approval_signature(world, agent, enterprise, body)}
-
-
-def approval_signature(
-    world: World, signer: Actor, enterprise: Actor, proposal: dict[str, Any]
-) -> str:
-    """``signer``'s approval of ``proposal`` (its terms, nonce and deadline) for ``enterprise``."""
-    terms = proposal["terms"]
-    epoch = world.ledger.functions.approvalPolicy(enterprise.address, terms["purpose"]).call()[1]
-    digest = eip712.approval_digest(
-        world.domain,
-        enterprise.address,
-        epoch,
-        GrantTerms.from_json(terms),
-        int(proposal["nonce"]),
-        proposal["deadline"],
-    )
-    return "0x" + eip712.sign_digest(signer.key_bytes, digest).hex()
 
 
 def _firm(world: World, db_url: str) -> tuple[Actor, Actor, Actor, SeededAsset]:

@@ -19,19 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-from _api_seed import FIELDS
+from _api_seed import FIELDS, approval_signature, proposal_payload
 from _api_world import Actor
 from _scene import (
     ACTOR_NAMES,
     NOT_ACTIVE,
     Scene,
     ack_payload,
-    approval_signature,
     build_scene,
     claim_answer,
     claim_payload,
     grant_payload,
-    proposal_payload,
     seal_action,
     seal_payload,
 )
